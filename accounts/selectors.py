@@ -1,0 +1,47 @@
+"""Reads about customers and credit lines."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+
+from accounts.models import CreditAccount, Customer, TemporaryLimit
+from core.business_date import get_business_date
+from core.crypto import pii_hash
+from core.identity import normalize_id_number
+from core.money import ZERO
+
+
+def active_temporary_limits(*, on: dt.date) -> QuerySet[TemporaryLimit]:
+    return TemporaryLimit.objects.filter(status=TemporaryLimit.Status.ACTIVE, starts_on__lte=on, ends_on__gte=on)
+
+
+def account_temporary_total(*, account: CreditAccount, on: dt.date | None = None) -> Decimal:
+    on = on or get_business_date()
+    total = active_temporary_limits(on=on).filter(account=account).aggregate(t=Sum("amount"))["t"]
+    return total or ZERO
+
+
+def account_total_limit(*, account: CreditAccount, on: dt.date | None = None) -> Decimal:
+    return account.fixed_limit + account_temporary_total(account=account, on=on)
+
+
+def account_available(*, account: CreditAccount, on: dt.date | None = None) -> Decimal:
+    """Fixed + active temporary − used; shown as 0 when negative (PRODUCT §3)."""
+    return max(account_total_limit(account=account, on=on) - account.used_amount, ZERO)
+
+
+def accounts_with_limits(*, on: dt.date | None = None) -> QuerySet[CreditAccount]:
+    """Accounts annotated with ``temporary_total`` for ``on`` (one query for a list)."""
+    on = on or get_business_date()
+    active = Q(
+        temporary_limits__status=TemporaryLimit.Status.ACTIVE,
+        temporary_limits__starts_on__lte=on,
+        temporary_limits__ends_on__gte=on,
+    )
+    return CreditAccount.objects.annotate(temporary_total=Sum("temporary_limits__amount", filter=active))
+
+
+def customer_find_by_id_number(id_number: str) -> Customer | None:
+    return Customer.objects.filter(id_number_hash=pii_hash(normalize_id_number(id_number))).first()

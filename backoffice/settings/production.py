@@ -1,0 +1,26 @@
+"""Production settings: PostgreSQL and Redis from the environment, hardened."""
+from django.core.exceptions import ImproperlyConfigured
+
+from . import *  # noqa: F401,F403
+from . import DEVELOPMENT_SECRET_KEY, SECRET_KEY, env_bool, os
+
+if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a private value of at least 50 characters in production."
+    )
+if not os.environ.get("FIELD_ENCRYPTION_KEYS") or not os.environ.get("PII_HASH_KEY"):
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS and PII_HASH_KEY must be set in production.")
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_SECONDS", str(8 * 60 * 60)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True

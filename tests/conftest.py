@@ -1,0 +1,55 @@
+"""Shared fixtures. Tests use pytest-django; factories live in ``tests/factories.py``."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from django.db import connection
+
+from core.business_date import set_business_date
+
+IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords and not IS_POSTGRES:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture
+def business_date(db):
+    """Set the business date; returns a setter so a test can move through time."""
+    def _set(value: dt.date | str) -> dt.date:
+        if isinstance(value, str):
+            value = dt.date.fromisoformat(value)
+        return set_business_date(value)
+
+    _set(dt.date(2026, 1, 5))
+    return _set
+
+
+@pytest.fixture
+def system():
+    from core.actors import Actor
+
+    return Actor.system("test")
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    return django_user_model.objects.create_user(username="officer", password="x-Very-long-pass-1", is_staff=True)
+
+
+@pytest.fixture
+def staff(staff_user):
+    from core.actors import Actor
+
+    return Actor.staff(staff_user)
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
