@@ -34,6 +34,7 @@ class Customer(BaseModel):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("view_full_pii", "Can see customers' personal data unmasked (logged)")]
 
     def __str__(self) -> str:
         return f"{mask_name(self.name)} ({self.reference})"

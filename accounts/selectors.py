@@ -45,3 +45,11 @@ def accounts_with_limits(*, on: dt.date | None = None) -> QuerySet[CreditAccount
 
 def customer_find_by_id_number(id_number: str) -> Customer | None:
     return Customer.objects.filter(id_number_hash=pii_hash(normalize_id_number(id_number))).first()
+
+
+def customer_has_consent(*, customer: Customer, kind: str) -> bool:
+    """The latest record of ``kind`` decides: granted and not withdrawn since."""
+    from accounts.models import Consent
+
+    latest = Consent.objects.filter(customer=customer, kind=kind).order_by("-recorded_at", "-id").first()
+    return bool(latest and latest.granted)
