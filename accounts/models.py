@@ -143,6 +143,11 @@ class CreditAccount(BaseModel):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [
+            ("adjust_limit", "Can adjust credit limits and grant temporary limits"),
+            ("freeze_account", "Can freeze and unfreeze accounts"),
+            ("close_account", "Can close accounts"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["customer", "product"], name="one_account_per_customer_product"),
             models.CheckConstraint(condition=Q(fixed_limit__gte=0), name="account_fixed_limit_gte_0"),

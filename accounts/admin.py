@@ -1,0 +1,386 @@
+"""Operator console for customers and credit lines. Every write calls a service; personal data
+is masked; money is read-only."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError as DjangoValidationError
+from simple_history.admin import SimpleHistoryAdmin
+
+from accounts import selectors, services
+from accounts.models import (
+    BucketChange,
+    Consent,
+    CreditAccount,
+    CreditProduct,
+    Customer,
+    LimitChange,
+    StatusChange,
+    TemporaryLimit,
+)
+from core.actors import Actor
+from core.admin_utils import ReasonForm, badge, form_action, money_column
+from core.business_date import get_business_date
+from core.errors import ApplicationError
+from core.identity import normalize_id_number, validate_id_number, validate_mobile
+from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Customers -------------------------------------------------------------------------------
+
+
+class ConsentInline(ReadOnlyInline):
+    model = Consent
+    fields = ("kind", "version", "granted", "recorded_at")
+    readonly_fields = fields
+
+
+class AccountOfCustomerInline(ReadOnlyInline):
+    model = CreditAccount
+    fields = ("reference", "product", "status", "fixed_limit", "used_amount", "bill_day", "bucket")
+    readonly_fields = fields
+    show_change_link = True
+
+
+class CustomerCreateForm(forms.ModelForm):
+    id_number = forms.CharField(max_length=18, label="ID number", validators=[validate_id_number])
+    mobile = forms.CharField(max_length=11, validators=[validate_mobile])
+
+    class Meta:
+        model = Customer
+        fields = ("name", "id_number", "mobile", "address", "email", "external_id")
+
+    def clean_id_number(self):
+        value = normalize_id_number(self.cleaned_data["id_number"])
+        if selectors.customer_find_by_id_number(value):
+            raise forms.ValidationError("A customer with this ID number already exists.", code="customer_exists")
+        return value
+
+
+@admin.register(Customer)
+class CustomerAdmin(SimpleHistoryAdmin):
+    list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
+    search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
+    search_help_text = "Reference, last 4 digits of the ID number, full mobile number, name or account reference."
+    list_filter = ("processing_restricted",)
+    date_hierarchy = "created_at"
+    inlines = (ConsentInline, AccountOfCustomerInline)
+    readonly_fields = (
+        "reference", "masked_name", "masked_id_number", "masked_mobile", "address_display", "email",
+        "external_id", "processing_restricted", "anonymised_at", "created_at", "updated_at",
+    )
+    fieldsets = (
+        ("Identity (masked)", {"fields": ("reference", "masked_name", "masked_id_number", "masked_mobile")}),
+        ("Contact", {"fields": ("address_display", "email", "external_id")}),
+        ("Privacy", {"fields": ("processing_restricted", "anonymised_at")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Name")
+    def masked_name(self, obj):
+        return obj.masked_name
+
+    @admin.display(description="ID number")
+    def masked_id_number(self, obj):
+        return obj.masked_id_number
+
+    @admin.display(description="Mobile")
+    def masked_mobile(self, obj):
+        return obj.masked_mobile
+
+    @admin.display(description="Address")
+    def address_display(self, obj):
+        from core.masking import mask_address
+
+        return mask_address(obj.address)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return ((None, {"fields": CustomerCreateForm.Meta.fields}),)
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return () if obj is None else self.inlines
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = CustomerCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:  # corrections of personal data go through the privacy request flow
+            return
+        data = form.cleaned_data
+        try:
+            created = services.customer_create(
+                name=data["name"], id_number=data["id_number"], mobile=data["mobile"], address=data.get("address", ""),
+                email=data.get("email", ""), external_id=data.get("external_id", ""),
+            )
+        except ApplicationError as exc:
+            raise DjangoValidationError(exc.message) from exc
+        obj.pk = created.pk
+        obj.reference = created.reference
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deletion is a privacy request (anonymise or restrict), never a row delete
+
+
+# --- Products ---------------------------------------------------------------------------------
+
+
+@admin.register(CreditProduct)
+class CreditProductAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "name", "is_active", "default_bill_day")
+    list_filter = ("is_active",)
+    search_fields = ("code", "name")
+
+
+# --- Credit accounts ---------------------------------------------------------------------------
+
+
+class LimitChangeInline(ReadOnlyInline):
+    model = LimitChange
+    fields = ("created_at", "kind", "old_limit", "new_limit", "reason", "actor_display")
+    readonly_fields = fields
+    verbose_name_plural = "Limit history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+class StatusChangeInline(ReadOnlyInline):
+    model = StatusChange
+    fields = ("created_at", "old_status", "new_status", "new_freeze_reason", "reason", "actor_display")
+    readonly_fields = fields
+    verbose_name_plural = "Status history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+class TemporaryLimitInline(ReadOnlyInline):
+    model = TemporaryLimit
+    fields = ("amount", "starts_on", "ends_on", "campaign", "status")
+    readonly_fields = fields
+
+
+class BucketChangeInline(ReadOnlyInline):
+    model = BucketChange
+    fields = ("on_date", "old_bucket", "new_bucket", "dpd")
+    readonly_fields = fields
+    verbose_name_plural = "Bucket history"
+
+
+def _amount_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, min_value=ZERO, **kwargs)
+
+
+class AdjustLimitForm(ReasonForm):
+    new_limit = _amount_field(label="New fixed limit (¥)")
+    field_order = ("new_limit", "reason")
+
+
+class TemporaryLimitForm(ReasonForm):
+    amount = _amount_field(label="Temporary limit (¥)")
+    starts_on = forms.DateField(help_text="YYYY-MM-DD")
+    ends_on = forms.DateField(help_text="Last day it applies, YYYY-MM-DD")
+    campaign = forms.CharField(max_length=60, required=False)
+    field_order = ("amount", "starts_on", "ends_on", "campaign", "reason")
+
+
+class AccountOpenForm(forms.ModelForm):
+    reason = forms.CharField(max_length=500, initial="account opened by staff")
+
+    class Meta:
+        model = CreditAccount
+        fields = ("customer", "product", "fixed_limit", "bill_day")
+
+    def clean(self):
+        data = super().clean()
+        if CreditAccount.objects.filter(customer=data.get("customer"), product=data.get("product")).exists():
+            raise forms.ValidationError("The customer already has an account for this product.", code="account_exists")
+        return data
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",
+        "status_badge", "bill_day", "dpd", "bucket",
+    )
+    list_select_related = ("customer", "product")
+    list_filter = ("status", "freeze_reason", "bucket", "bill_day", "product")
+    search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4", "customer__name")
+    search_help_text = "Account or customer reference, mobile, last 4 digits of the ID number, or name."
+    autocomplete_fields = ("customer",)
+    inlines = (TemporaryLimitInline, LimitChangeInline, StatusChangeInline, BucketChangeInline)
+    readonly_fields = (
+        "reference", "customer", "product", "fixed_limit", "temporary_display", "used_amount", "available_display",
+        "credit_balance", "status", "freeze_reason", "bill_day", "bill_day_changed_on", "opened_on", "closed_on",
+        "dpd", "bucket", "written_off_on", "last_reviewed_on", "created_at", "updated_at",
+    )
+    actions = ("adjust_limit", "grant_temporary_limit", "freeze", "unfreeze", "close")
+    show_full_result_count = False
+
+    fixed_limit_col = money_column("fixed_limit", "Fixed limit")
+    used_col = money_column("used_amount", "Used")
+    temporary_col = money_column("temporary_total", "Temporary", ordering=False)
+
+    def get_queryset(self, request):
+        return selectors.accounts_with_limits(on=get_business_date()).select_related("customer", "product")
+
+    @admin.display(description="Customer", ordering="customer__id")
+    def customer_masked(self, obj):
+        return obj.customer.masked_name
+
+    @admin.display(description="Available")
+    def available_col(self, obj):
+        from core.money import format_cny
+        from django.utils.html import format_html
+
+        available = max(obj.fixed_limit + (obj.temporary_total or ZERO) - obj.used_amount, ZERO)
+        return format_html('<span class="money">{}</span>', format_cny(available))
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        if obj.status == CreditAccount.Status.FROZEN:
+            return badge(obj.freeze_reason or "frozen", f"frozen ({obj.get_freeze_reason_display().lower()})")
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Temporary limits (today)")
+    def temporary_display(self, obj):
+        return selectors.account_temporary_total(account=obj)
+
+    @admin.display(description="Available (today)")
+    def available_display(self, obj):
+        return selectors.account_available(account=obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # --- opening an account from the admin goes through the service
+    def get_fields(self, request, obj=None):
+        return AccountOpenForm.Meta.fields + ("reason",) if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return () if obj is None else self.inlines
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = AccountOpenForm
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        try:
+            created = services.account_open(
+                customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
+                bill_day=data["bill_day"], actor=Actor.staff(request.user), reason=data["reason"],
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            raise DjangoValidationError(exc.message) from exc
+        obj.pk, obj.reference = created.pk, created.reference
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    # --- permissions for the actions
+    def has_adjust_limit_permission(self, request):
+        return request.user.has_perm("accounts.adjust_limit")
+
+    def has_freeze_account_permission(self, request):
+        return request.user.has_perm("accounts.freeze_account")
+
+    def has_close_account_permission(self, request):
+        return request.user.has_perm("accounts.close_account")
+
+    @form_action(AdjustLimitForm, description="Adjust fixed limit", permissions=["adjust_limit"])
+    def adjust_limit(self, request, obj, data):
+        services.account_change_fixed_limit(
+            account=obj, new_limit=data["new_limit"], actor=Actor.staff(request.user), reason=data["reason"]
+        )
+
+    @form_action(TemporaryLimitForm, description="Grant a temporary limit", permissions=["adjust_limit"])
+    def grant_temporary_limit(self, request, obj, data):
+        services.temporary_limit_grant(
+            account=obj, amount=data["amount"], starts_on=data["starts_on"], ends_on=data["ends_on"],
+            campaign=data["campaign"], actor=Actor.staff(request.user), reason=data["reason"],
+        )
+
+    @form_action(ReasonForm, description="Freeze (manual)", permissions=["freeze_account"])
+    def freeze(self, request, obj, data):
+        services.account_freeze(account=obj, manual=True, actor=Actor.staff(request.user), reason=data["reason"])
+
+    @form_action(ReasonForm, description="Unfreeze", permissions=["freeze_account"])
+    def unfreeze(self, request, obj, data):
+        services.account_unfreeze(account=obj, manual=True, actor=Actor.staff(request.user), reason=data["reason"])
+
+    @form_action(ReasonForm, description="Close account", permissions=["close_account"])
+    def close(self, request, obj, data):
+        services.account_close(account=obj, actor=Actor.staff(request.user), reason=data["reason"])
+
+
+@admin.register(TemporaryLimit)
+class TemporaryLimitAdmin(admin.ModelAdmin):
+    list_display = ("account", "amount_col", "starts_on", "ends_on", "campaign", "status")
+    list_select_related = ("account",)
+    list_filter = ("status", "campaign")
+    search_fields = ("=account__reference", "campaign")
+    date_hierarchy = "starts_on"
+    readonly_fields = ("account", "amount", "starts_on", "ends_on", "campaign", "status", "reference")
+    amount_col = money_column("amount", "Amount")
+
+    def has_add_permission(self, request):
+        return False  # granted through the account action or a campaign
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class _LogAdmin(admin.ModelAdmin):
+    list_select_related = ("account", "actor")
+    search_fields = ("=account__reference", "reason")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LimitChange)
+class LimitChangeAdmin(_LogAdmin):
+    list_display = ("created_at", "account", "kind", "old_limit", "new_limit", "reason", "actor_display")
+    list_filter = ("kind", "actor_rule")
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(_LogAdmin):
+    list_display = ("created_at", "account", "old_status", "new_status", "new_freeze_reason", "reason", "actor_display")
+    list_filter = ("new_status", "new_freeze_reason")
