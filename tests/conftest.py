@@ -12,11 +12,31 @@ from core.business_date import set_business_date
 IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
+REQUIRE_SERVICE_TESTS = os.environ.get("REQUIRE_SERVICE_TESTS") == "1"
+SERVICE_MARKERS = ("postgres", "worker")
+_skipped_service_tests: list[str] = []
+
+
 def pytest_collection_modifyitems(config, items):
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
     for item in items:
         if "postgres" in item.keywords and not IS_POSTGRES:
             item.add_marker(skip_pg)
+
+
+def pytest_runtest_logreport(report):
+    """Remember service tests (PostgreSQL, real worker) that were skipped."""
+    if report.skipped and any(m in report.keywords for m in SERVICE_MARKERS):
+        _skipped_service_tests.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With REQUIRE_SERVICE_TESTS=1 (CI on PostgreSQL + Redis) a skipped service test fails the run."""
+    if REQUIRE_SERVICE_TESTS and _skipped_service_tests:
+        print("\nThese PostgreSQL/worker tests were skipped but must run here:")
+        for nodeid in _skipped_service_tests:
+            print("  ", nodeid)
+        session.exitstatus = 1
 
 
 @pytest.fixture
