@@ -22,5 +22,4 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_SECONDS", str(8 * 60 * 60)))
-SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Sessions (idle and absolute expiry) and login lock-out are set in the base settings.

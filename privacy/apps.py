@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class PrivacyConfig(AppConfig):
+    """Personal-data protection (PRODUCT §9, PIPL): access log, customer-rights requests, the
+    registry through which every app exports, anonymises and declares retention of its records."""
+
+    name = "privacy"
+    verbose_name = "Privacy"
+
+    def ready(self) -> None:
+        from privacy import checks, providers, roles  # noqa: F401  (registers providers, checks, hooks)
+
+        providers.register_builtin_providers()
+        roles.connect()

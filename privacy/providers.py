@@ -1,0 +1,153 @@
+"""Registry contributions for the apps that existed when the privacy app was written: accounts,
+core (audit trail) and privacy itself. Later apps register their own in ``AppConfig.ready()``.
+See ``privacy/registry.py``."""
+from __future__ import annotations
+
+import datetime as dt
+
+from dateutil.relativedelta import relativedelta
+from django.apps import apps
+from django.db.models import Q
+
+from privacy.registry import Provider, RecordSet, RetentionDuty, register
+
+AML_BASIS = (
+    "Anti-Money Laundering Law of the PRC (revised 2024) and the PBoC rules on customer due diligence and "
+    "record keeping: customer identity records and transaction records are kept for {years} years after "
+    "the business relationship ends"
+)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def _customer_history(customer):
+    return customer.history.filter(id=customer.pk).order_by("history_date", "history_id")
+
+
+def accounts_retention(customer, *, on: dt.date, policy) -> list[RetentionDuty]:
+    """One duty per credit account: identity and transaction records are kept for
+    ``policy.aml_retention_years`` after the account closes; an account that is not closed keeps
+    the relationship (and the duty) running."""
+    duties = []
+    for account in customer.accounts.order_by("pk"):
+        until = None
+        if account.closed_on is not None:
+            until = account.closed_on + relativedelta(years=policy.aml_retention_years)
+        duties.append(
+            RetentionDuty(
+                basis=AML_BASIS.format(years=policy.aml_retention_years),
+                records="identity (name, ID number, contact details) and the account's transaction records",
+                until=until,
+                source=f"credit account {account.reference}"
+                + (f" closed on {account.closed_on.isoformat()}" if account.closed_on else " (open)"),
+            )
+        )
+    return duties
+
+
+def anonymised_id_hash(customer) -> str:
+    """A unique placeholder for ``id_number_hash`` that no ID number hashes to."""
+    return f"anonymised:{customer.reference}"
+
+
+CUSTOMER_ERASED_VALUES = {
+    "name": "Anonymised",
+    "mobile": "",
+    "address": "",
+    "email": "",
+    "external_id": "",
+    "id_number_last4": "",
+}
+
+
+def accounts_anonymise(customer, *, retained: bool) -> int:
+    """Full anonymisation erases the profile and its history rows; under a retention duty the
+    profile is identity data the law keeps, so nothing is erased here."""
+    if retained:
+        return 0
+    Customer = apps.get_model("accounts", "Customer")
+    values = dict(CUSTOMER_ERASED_VALUES, id_number_hash=anonymised_id_hash(customer))
+    # A queryset update: neither the encrypted field's encryption nor a new history row (holding
+    # the old values) is wanted. ``id_number`` becomes empty (stored as "" — nothing to decrypt).
+    Customer.objects.filter(pk=customer.pk).update(id_number="", **values)
+    history_values = {k: v for k, v in values.items() if k in {f.name for f in customer.history.model._meta.fields}}
+    changed = customer.history.filter(id=customer.pk).update(**history_values)
+    for field, value in values.items():
+        setattr(customer, field, value)
+    customer.id_number = ""
+    return 1 + changed
+
+
+ACCOUNTS = Provider(
+    key="accounts",
+    label="Customers and credit lines",
+    records=(
+        RecordSet("profile", "accounts.Customer", customer_path="pk", description="Identity and contact details."),
+        RecordSet(
+            "profile_history", "accounts.HistoricalCustomer", queryset=_customer_history,
+            fields=("history_date", "history_type", "history_change_reason", "name", "mobile", "address", "email",
+                    "external_id", "processing_restricted", "anonymised_at"),
+            description="Earlier versions of the profile (every change).",
+        ),
+        RecordSet("consents", "accounts.Consent", description="Consents given and withdrawn, with text version."),
+        RecordSet("credit_accounts", "accounts.CreditAccount"),
+        RecordSet(
+            "credit_account_history", "accounts.HistoricalCreditAccount",
+            exclude=("id",), description="Earlier versions of each credit account.",
+        ),
+        RecordSet("temporary_limits", "accounts.TemporaryLimit", customer_path="account__customer"),
+        RecordSet("limit_changes", "accounts.LimitChange", customer_path="account__customer"),
+        RecordSet("status_changes", "accounts.StatusChange", customer_path="account__customer"),
+        RecordSet("bucket_changes", "accounts.BucketChange", customer_path="account__customer"),
+    ),
+    retention=accounts_retention,
+    anonymise=accounts_anonymise,
+    anonymise_last=True,
+)
+
+
+# --- core: the audit trail about the customer and their accounts ------------------------------
+
+
+def _audit_events(customer):
+    AuditEvent = apps.get_model("core", "AuditEvent")
+    account_ids = [str(pk) for pk in customer.accounts.values_list("pk", flat=True)]
+    return AuditEvent.objects.filter(
+        Q(object_type="accounts.customer", object_id=str(customer.pk))
+        | Q(object_type="accounts.creditaccount", object_id__in=account_ids)
+    ).order_by("created_at", "id")
+
+
+CORE = Provider(
+    key="core",
+    label="Audit trail",
+    records=(
+        RecordSet(
+            "audit_events", "core.AuditEvent", queryset=_audit_events,
+            fields=("created_at", "action", "object_type", "object_repr", "old", "new", "reason", "actor", "actor_rule"),
+            description="Sensitive actions taken on the customer or their accounts.",
+        ),
+    ),
+)
+
+
+# --- privacy: the customer's own requests, restrictions and who saw their data ------------------
+
+
+PRIVACY = Provider(
+    key="privacy",
+    label="Privacy",
+    records=(
+        RecordSet("data_requests", "privacy.DataSubjectRequest", exclude=("result",),
+                  description="Requests under PIPL Arts. 45–47 and their outcome."),
+        RecordSet("processing_restrictions", "privacy.ProcessingRestriction"),
+        RecordSet("personal_data_access", "privacy.PiiAccessLog", fields=("accessed_at", "channel", "fields"),
+                  description="When staff saw the personal data in full, and which fields."),
+    ),
+)
+
+
+def register_builtin_providers() -> None:
+    for provider in (ACCOUNTS, CORE, PRIVACY):
+        register(provider)
