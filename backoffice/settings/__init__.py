@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "axes",
     "core",
     "accounts",
+    "ledger",
     "installments",
     "debt_collection",
     "privacy",
