@@ -7,7 +7,9 @@ import datetime as dt
 
 from dateutil.relativedelta import relativedelta
 from django.apps import apps
-from django.db.models import Q
+from django.db.models import Q, TextField, Value
+
+from core.crypto import encrypt
 
 from privacy.registry import Provider, RecordSet, RetentionDuty, register
 
@@ -68,9 +70,11 @@ def accounts_anonymise(customer, *, retained: bool) -> int:
         return 0
     Customer = apps.get_model("accounts", "Customer")
     values = dict(CUSTOMER_ERASED_VALUES, id_number_hash=anonymised_id_hash(customer))
-    # A queryset update: neither the encrypted field's encryption nor a new history row (holding
-    # the old values) is wanted. ``id_number`` becomes empty (stored as "" — nothing to decrypt).
-    Customer.objects.filter(pk=customer.pk).update(id_number="", **values)
+    # A queryset update, so no history row holding the old values is written. ``id_number`` is
+    # stored as the encryption of "" (``EncryptedTextField`` cannot read back a bare "").
+    Customer.objects.filter(pk=customer.pk).update(
+        id_number=Value(encrypt(""), output_field=TextField()), **values
+    )
     history_values = {k: v for k, v in values.items() if k in {f.name for f in customer.history.model._meta.fields}}
     changed = customer.history.filter(id=customer.pk).update(**history_values)
     for field, value in values.items():

@@ -54,6 +54,24 @@ def _staff_user(user) -> None:
         raise PermissionDeniedError("Only active staff users may do this.", code="staff_only")
 
 
+@transaction.atomic
+def privacy_policy_update(*, actor: Actor, reason: str, request_response_days: int, aml_retention_years: int):
+    """Change the privacy policy's numbers (audited)."""
+    reason = _require_reason(reason)
+    if int(request_response_days) < 1 or int(aml_retention_years) < 1:
+        raise ValidationError("Days and years must be at least 1.", code="invalid_policy")
+    policy = selectors.privacy_policy()
+    policy = type(policy).objects.select_for_update().get(pk=policy.pk)
+    old = {"request_response_days": policy.request_response_days, "aml_retention_years": policy.aml_retention_years}
+    policy.request_response_days = int(request_response_days)
+    policy.aml_retention_years = int(aml_retention_years)
+    policy.save(update_fields=["request_response_days", "aml_retention_years", "updated_at"])
+    audit_record(actor=actor, action="privacy_policy_change", obj=policy, reason=reason, old=old,
+                 new={"request_response_days": policy.request_response_days,
+                      "aml_retention_years": policy.aml_retention_years})
+    return policy
+
+
 # --- Unmask -------------------------------------------------------------------------------------
 
 
