@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns: list = []
+from accounts.api import AccountDetail
+
+urlpatterns = [
+    path("accounts/<str:id>/", AccountDetail.as_view(), name="api-account-detail"),
+]

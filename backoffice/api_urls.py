@@ -1,6 +1,10 @@
-"""Version 1 of the integration API: each app contributes its own ``urls.py``."""
-from django.urls import include, path
+"""Version 1 of the integration API: each app contributes its own ``urls.py``; anything else under
+``/api/`` answers with the JSON error body (404), never Django's HTML page."""
+from django.urls import include, path, re_path
+
+from integrations.api import not_found
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    re_path(r"^.*$", not_found),
 ]

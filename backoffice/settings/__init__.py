@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "core",
+    "integrations",
     "accounts",
     "ledger",
     "installments",
@@ -148,24 +149,51 @@ ADMIN_URL = os.environ.get("DJANGO_ADMIN_URL", "admin/")
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 PII_HASH_KEY = os.environ.get("PII_HASH_KEY", "")
 
-# --- REST framework
+# --- REST framework: token clients (integrations) and staff sessions; JSON only; one error body.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["integrations.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["integrations.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"client": os.environ.get("API_THROTTLE_RATE", "1200/min")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "integrations.pagination.Pagination",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+API_THROTTLE_CACHE = os.environ.get("API_THROTTLE_CACHE", "default")  # must be shared (Redis) across processes
+API_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("API_IDEMPOTENCY_TTL_HOURS", "48"))  # at least 24
+API_IDEMPOTENCY_LOCK_SECONDS = int(os.environ.get("API_IDEMPOTENCY_LOCK_SECONDS", "300"))
+# Limit granted by POST /api/v1/applications/ while no risk decision engine is installed.
+API_APPLICATION_DEFAULT_LIMIT = os.environ.get("API_APPLICATION_DEFAULT_LIMIT", "5000.00")
+API_DEFAULT_PRODUCT_CODE = os.environ.get("API_DEFAULT_PRODUCT_CODE", "baitiao")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Consumer-credit back office API",
-    "DESCRIPTION": "Integration API (v1) for the storefront: applications, purchases, quotes, repayments.",
+    "DESCRIPTION": (
+        "Integration API (v1) for the storefront: applications, accounts, quotes, purchases, refunds, "
+        "statements, bill installments, early settlement and repayments.\n\n"
+        "Authenticate with `Authorization: Bearer <token>` (tokens are issued to API clients by "
+        "administrators; each client holds scopes). Money is a JSON string with 2 decimals (`\"530.00\"`), "
+        "rates are fraction strings (`\"0.005\"`), APRs percent strings (`\"10.90\"`). Every call that moves "
+        "money needs an `Idempotency-Key` header: the same key with the same body replays the first answer "
+        "(header `Idempotent-Replayed: true`); with a different body it is refused (422 "
+        "`idempotency_key_reuse`); while the first is still running, 409 `idempotency_in_progress`. "
+        "Errors always have the body `{\"error\": {\"code\", \"message\", \"details\"}}`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "integrations.schema.add_error_responses",
+    ],
 }
 
 # --- Celery. Default: the embedded filesystem broker (no server); CELERY_BROKER_URL for Redis.

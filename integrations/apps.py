@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class IntegrationsConfig(AppConfig):
+    """API clients, hashed tokens with scopes, token authentication, scope permission, per-client
+    throttling and idempotency records for the integration API (PRODUCT §10)."""
+
+    name = "integrations"
+    verbose_name = "API integrations"
+
+    def ready(self) -> None:
+        from integrations import schema  # noqa: F401  (drf-spectacular extension for the token scheme)

@@ -1,0 +1,38 @@
+"""Scope permission: a view lists ``required_scopes``; a token must grant all of them.
+
+A staff session (``is_staff``, active) may make every read call; write calls (any method but GET,
+HEAD, OPTIONS) need the permission ``integrations.call_write_api`` as well. Views that mark themselves
+``staff_session_allowed = False`` (e.g. an agency API) are for tokens only."""
+from __future__ import annotations
+
+from rest_framework import permissions
+
+from integrations.models import ApiToken
+
+
+class HasScope(permissions.BasePermission):
+    message = "This client may not make this call."
+
+    def has_permission(self, request, view) -> bool:
+        required = tuple(getattr(view, "required_scopes", ()))
+        auth = request.auth
+        if isinstance(auth, ApiToken):
+            client = auth.client
+            missing = [scope for scope in required if not client.has_scope(scope)]
+            if missing:
+                self.message = f"This client lacks the scope(s): {', '.join(missing)}."
+                return False
+            return True
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False  # → 401 (NotAuthenticated) through the authenticators
+        if not getattr(view, "staff_session_allowed", True):
+            self.message = "This call is for API clients only."
+            return False
+        if not (user.is_active and user.is_staff):
+            self.message = "Only staff may use the API with a session."
+            return False
+        if request.method not in permissions.SAFE_METHODS and not user.has_perm("integrations.call_write_api"):
+            self.message = "Your staff account may not make write calls through the API."
+            return False
+        return True
