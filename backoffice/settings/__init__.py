@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "installments",
+    "cob",
     "debt_collection",
     "privacy",
 ]

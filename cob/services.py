@@ -1,0 +1,293 @@
+"""Writes of close of business: open a run, plan and begin a step, execute a chunk, finish a step,
+finish a run (and advance the business date), record a failure, retry a failed run.
+
+Every function is safe to call twice and from several processes at once: the state lives in the
+database and each transition takes a row lock (chunk → step → run → business date, always in that
+order). The in-process runner (:mod:`cob.pipeline`) and the Celery tasks (:mod:`cob.tasks`) are both
+thin loops over these functions, so the two modes produce the same rows.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Q, Sum
+from django.utils import timezone
+
+from accounts.models import CreditAccount
+from cob.models import CobChunk, CobRun, CobStepRun, RunState
+from cob.registry import registry
+from core.actors import Actor
+from core.audit import audit_record
+from core.business_date import get_business_date
+from core.errors import BusinessRuleError, ConflictError, NotFoundError
+from core.models import BusinessDate
+
+DEFAULT_CHUNK_SIZE = 10_000
+ERROR_MAX_CHARS = 4_000
+
+
+class CobStepFailed(BusinessRuleError):
+    """A step's chunk raised: the run is marked failed and stops; a re-run resumes it."""
+
+    code = "cob_step_failed"
+
+
+def chunk_size_default() -> int:
+    return int(getattr(settings, "COB_CHUNK_SIZE", DEFAULT_CHUNK_SIZE))
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    chunk_id: int
+    step_id: int
+    run_id: int
+    rows: int
+    seconds: float
+    already_done: bool
+
+
+# --- Opening a run ---------------------------------------------------------------------------------
+
+
+def cob_run_open(
+    *,
+    on: dt.date,
+    trigger: str = CobRun.Trigger.COMMAND,
+    mode: str = CobRun.Mode.IN_PROCESS,
+    chunk_size: int | None = None,
+    queue: str = "",
+    through: dt.date | None = None,
+    user=None,
+    force: bool = False,
+) -> CobRun:
+    """The run to execute for ``on``: the unfinished one if there is one (a resume), else a new attempt.
+
+    Refused: a date after the business date (days are closed in order — use ``through``), and a date
+    already closed unless ``force`` (a forced re-run executes every step again; the steps being
+    idempotent, it changes nothing and its counts show 0)."""
+    business_date = get_business_date()
+    if on > business_date:
+        raise BusinessRuleError(
+            f"The business date is {business_date:%Y-%m-%d}; {on:%Y-%m-%d} cannot close before it. "
+            "Close the days in between first (cob --through).",
+            code="cob_future_date", details={"business_date": str(business_date), "date": str(on)},
+        )
+    chunk_size = int(chunk_size or chunk_size_default())
+    if chunk_size < 1:
+        raise BusinessRuleError("The chunk size must be at least 1.", code="cob_chunk_size")
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                open_run = CobRun.objects.select_for_update().filter(business_date=on).exclude(state=RunState.DONE).first()
+                if open_run is not None:
+                    if open_run.state == RunState.FAILED:
+                        _reopen(open_run)
+                    changed = []
+                    for attr, value in (("mode", mode), ("queue", queue), ("through", through)):
+                        if getattr(open_run, attr) != value:
+                            setattr(open_run, attr, value)
+                            changed.append(attr)
+                    if changed:
+                        open_run.save(update_fields=changed)
+                    return open_run
+                last = CobRun.objects.filter(business_date=on).aggregate(n=Max("attempt"))["n"] or 0
+                if last and not force:
+                    raise ConflictError(
+                        f"Close of business for {on:%Y-%m-%d} is already done; re-run it with force.",
+                        code="cob_already_done", details={"date": str(on)},
+                    )
+                if on < business_date and not force:
+                    raise BusinessRuleError(
+                        f"{on:%Y-%m-%d} is before the business date {business_date:%Y-%m-%d}; re-run it with force.",
+                        code="cob_past_date", details={"business_date": str(business_date), "date": str(on)},
+                    )
+                run = CobRun.objects.create(
+                    business_date=on, attempt=last + 1, mode=mode, trigger=trigger, chunk_size=chunk_size,
+                    queue=queue, through=through, requested_by=user,
+                )
+                CobStepRun.objects.bulk_create(
+                    CobStepRun(run=run, position=i, name=step.name, slot=step.slot)
+                    for i, step in enumerate(registry.steps_for(on), start=1)
+                )
+                return run
+        except IntegrityError:  # another process opened the same date at the same moment: take theirs
+            continue
+    raise ConflictError(f"Could not open close of business for {on:%Y-%m-%d}.", code="cob_open_conflict")
+
+
+# --- Steps and chunks -----------------------------------------------------------------------------
+
+
+def _chunk_bounds(size: int) -> list[tuple[int, int]]:
+    """Ranges ``[lo, hi)`` of account pks holding ``size`` accounts each (the last one fewer)."""
+    table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM {table}) AS numbered "
+            f"WHERE (rn - 1) %% %s = 0 ORDER BY id",
+            [size],
+        )
+        starts = [row[0] for row in cursor.fetchall()]
+        if not starts:
+            return []
+        cursor.execute(f"SELECT MAX(id) FROM {table}")
+        stop = cursor.fetchone()[0] + 1
+    return list(zip(starts, starts[1:] + [stop]))
+
+
+@transaction.atomic
+def cob_step_begin(*, step_id: int) -> CobStepRun:
+    """Plan the step's chunks (once) and mark it running. Idempotent: a running step is left as is."""
+    step_run = CobStepRun.objects.select_for_update().select_related("run").get(pk=step_id)
+    if step_run.state in (RunState.DONE, RunState.SKIPPED):
+        return step_run
+    run = step_run.run
+    now = timezone.now()
+    if not step_run.chunks_total and not step_run.chunks.exists():
+        step = registry.get(step_run.name)
+        if step is None:
+            raise CobStepFailed(
+                f"Step {step_run.name!r} of {run} is not registered in this process.", code="cob_step_unknown"
+            )
+        bounds = _chunk_bounds(run.chunk_size) if step.chunked else [(None, None)]
+        CobChunk.objects.bulk_create(
+            CobChunk(step=step_run, seq=i, lo=lo, hi=hi) for i, (lo, hi) in enumerate(bounds, start=1)
+        )
+        step_run.chunks_total = len(bounds)
+    step_run.state = RunState.RUNNING
+    step_run.started_at = step_run.started_at or now
+    step_run.error = ""
+    step_run.save(update_fields=["state", "started_at", "chunks_total", "error"])
+    CobRun.objects.filter(pk=run.pk).exclude(state=RunState.RUNNING).update(
+        state=RunState.RUNNING, error=""
+    )
+    CobRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
+    return step_run
+
+
+def cob_chunk_execute(*, chunk_id: int) -> ChunkOutcome:
+    """Run one chunk of a step; its work and its ``done`` mark commit together.
+
+    A chunk already done is not run again (a duplicate Celery delivery, a resumed run). Exceptions
+    propagate with the transaction rolled back; the caller retries transient ones or records the
+    failure with :func:`cob_chunk_fail`."""
+    with transaction.atomic():
+        chunk = CobChunk.objects.select_for_update(of=("self",)).select_related("step__run").get(pk=chunk_id)
+        step_run, run = chunk.step, chunk.step.run
+        if chunk.state == RunState.DONE:
+            return ChunkOutcome(chunk.pk, step_run.pk, run.pk, chunk.rows, chunk.seconds, already_done=True)
+        step = registry.get(step_run.name)
+        if step is None:
+            raise CobStepFailed(f"Step {step_run.name!r} is not registered in this process.", code="cob_step_unknown")
+        started = time.perf_counter()
+        rows = step(on=run.business_date, account_ids=chunk.account_ids)
+        if rows < 0:
+            raise CobStepFailed(f"Step {step.name!r} returned a negative count ({rows}).", code="cob_step_count")
+        seconds = time.perf_counter() - started
+        CobChunk.objects.filter(pk=chunk.pk).update(
+            state=RunState.DONE, rows=rows, seconds=seconds, attempts=F("attempts") + 1,
+            finished_at=timezone.now(), error="",
+        )
+        CobStepRun.objects.filter(pk=step_run.pk).update(
+            chunks_done=F("chunks_done") + 1, rows=F("rows") + rows, work_seconds=F("work_seconds") + seconds
+        )
+    return ChunkOutcome(chunk.pk, step_run.pk, run.pk, rows, seconds, already_done=False)
+
+
+def _describe(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return text[-ERROR_MAX_CHARS:]
+
+
+@transaction.atomic
+def cob_chunk_fail(*, chunk_id: int, exc: BaseException) -> None:
+    """Record a chunk's failure; its step and run are failed too (the run stops until re-run)."""
+    chunk = CobChunk.objects.select_for_update(of=("self",)).select_related("step__run").get(pk=chunk_id)
+    if chunk.state == RunState.DONE:
+        return
+    summary = f"{type(exc).__name__}: {exc}"[:500]
+    chunk.state, chunk.error, chunk.attempts = RunState.FAILED, _describe(exc), chunk.attempts + 1
+    chunk.save(update_fields=["state", "error", "attempts"])
+    step_run = CobStepRun.objects.select_for_update().get(pk=chunk.step_id)
+    step_run.state = RunState.FAILED
+    step_run.error = f"{chunk}: {summary}"
+    step_run.save(update_fields=["state", "error"])
+    run = CobRun.objects.select_for_update().get(pk=step_run.run_id)
+    run.state = RunState.FAILED
+    run.error = f"step {step_run.name}, {chunk}: {summary}"
+    run.save(update_fields=["state", "error"])
+
+
+@transaction.atomic
+def cob_step_finish(*, step_id: int) -> bool:
+    """Mark the step done when every chunk is; returns True for the one call that did it."""
+    step_run = CobStepRun.objects.select_for_update().get(pk=step_id)
+    if step_run.state != RunState.RUNNING:
+        return False
+    totals = step_run.chunks.aggregate(
+        done=Count("pk", filter=Q(state=RunState.DONE)), rows=Sum("rows", filter=Q(state=RunState.DONE)),
+        seconds=Sum("seconds", filter=Q(state=RunState.DONE)),
+    )
+    if totals["done"] < step_run.chunks_total:
+        return False
+    step_run.state = RunState.DONE
+    step_run.chunks_done = totals["done"]
+    step_run.rows = totals["rows"] or 0
+    step_run.work_seconds = totals["seconds"] or 0.0
+    step_run.finished_at = timezone.now()
+    step_run.save(update_fields=["state", "chunks_done", "rows", "work_seconds", "finished_at"])
+    return True
+
+
+@transaction.atomic
+def cob_run_finish(*, run_id: int) -> bool:
+    """Mark the run done when every step is, and advance the business date past it (only if it is
+    still that date: a forced re-run of an earlier date leaves it alone). True for the call that did it."""
+    run = CobRun.objects.select_for_update().get(pk=run_id)
+    if run.state == RunState.DONE:
+        return False
+    if run.steps.exclude(state__in=(RunState.DONE, RunState.SKIPPED)).exists():
+        return False
+    now = timezone.now()
+    business = BusinessDate.objects.select_for_update().filter(singleton=1).first()
+    if business is not None and business.date == run.business_date:
+        business.date = run.business_date + dt.timedelta(days=1)
+        business.save(update_fields=["date", "updated_at"])
+        run.advanced_to = business.date
+    run.state = RunState.DONE
+    run.started_at = run.started_at or now
+    run.finished_at = now
+    run.error = ""
+    run.save(update_fields=["state", "started_at", "finished_at", "advanced_to", "error"])
+    return True
+
+
+def _reopen(run: CobRun) -> None:
+    """A failed run becomes resumable: failed chunks go back to pending, failed steps to running;
+    the chunks already done stay done."""
+    failed_steps = list(run.steps.filter(state=RunState.FAILED).values_list("pk", flat=True))
+    CobChunk.objects.filter(step_id__in=failed_steps, state=RunState.FAILED).update(state=RunState.PENDING)
+    CobStepRun.objects.filter(pk__in=failed_steps).update(state=RunState.RUNNING)
+    run.state, run.error = RunState.PENDING, ""
+    run.save(update_fields=["state", "error"])
+
+
+@transaction.atomic
+def cob_run_retry(*, run: CobRun, actor: Actor, reason: str = "re-run of a failed close of business") -> CobRun:
+    """Staff re-run of a failed date (audited): the run is reopened (:func:`_reopen`) and the caller
+    executes it, in process or fanned out. Running ``cob`` again for the date does the same."""
+    run = CobRun.objects.select_for_update().filter(pk=run.pk).first()
+    if run is None:
+        raise NotFoundError("No such close-of-business run.", code="cob_run_not_found")
+    if run.state != RunState.FAILED:
+        raise BusinessRuleError(f"{run} has not failed; only a failed run is re-run.", code="cob_run_not_failed")
+    old_error = run.error
+    _reopen(run)
+    audit_record(actor=actor, action="cob_rerun", obj=run, reason=reason, old={"error": old_error[:500]},
+                 new={"state": run.state})
+    return run

@@ -1,0 +1,32 @@
+"""The steps close of business owns the slots of: the ones of the apps below it (accounts, the credit
+engine). Apps above it (collections, risk) register theirs from their own ``AppConfig.ready()``."""
+from __future__ import annotations
+
+import importlib.util
+
+from accounts.services import temporary_limits_expire
+from cob.registry import registry
+
+#: The credit engine's daily steps (``installments/daily.py``), each
+#: ``fn(*, on, account_ids) -> int``, idempotent per date, in the order of PRODUCT §11.
+ENGINE_STEPS: tuple[tuple[str, str], ...] = (
+    ("statements_generate", "statements"),
+    ("due_dates_settle", "due_dates"),
+    ("delinquency_update", "delinquency"),
+    ("freezes_sync", "freezes"),
+    ("write_offs", "write_offs"),
+)
+
+
+def register_builtin_steps() -> None:
+    registry.register(
+        "accounts.temporary_limits_expire", temporary_limits_expire, slot="temporary_limits", chunked=False,
+        description="Expire temporary limits that ended before the date", replace=True,
+    )
+    if importlib.util.find_spec("installments.daily") is None:
+        return  # the credit engine's daily steps are not there yet: their slots stay empty
+    daily = importlib.import_module("installments.daily")
+    for function_name, slot in ENGINE_STEPS:
+        fn = getattr(daily, function_name, None)
+        if fn is not None:
+            registry.register(f"installments.{function_name}", fn, slot=slot, replace=True)
