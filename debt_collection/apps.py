@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class CollectionsConfig(AppConfig):
@@ -9,3 +9,14 @@ class CollectionsConfig(AppConfig):
     name = "debt_collection"
     label = "collections"
     verbose_name = "Collections"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        if apps.is_installed("cob"):
+            from debt_collection.cob import register_steps
+
+            register_steps()
+        if apps.is_installed("privacy"):
+            from debt_collection.privacy import register_provider
+
+            register_provider()

@@ -1,0 +1,21 @@
+"""Writes of the collections app (``<entity>_<action>``, keyword-only, under ``transaction.atomic``)."""
+from debt_collection.services.cases import case_assign, case_close, case_recall, cases_assign, cases_sync
+from debt_collection.services.common import Author
+from debt_collection.services.contacts import contact_log, third_party_add
+from debt_collection.services.promises import promise_cancel, promise_record, promises_evaluate
+from debt_collection.services.reminders import (
+    SendOutcome,
+    channel_preference_set,
+    reminder_message_send,
+    reminders_dispatch_due,
+    reminders_queue,
+    template_compile,
+    template_render,
+)
+
+__all__ = [
+    "Author", "case_assign", "case_close", "case_recall", "cases_assign", "cases_sync", "channel_preference_set",
+    "contact_log", "promise_cancel", "promise_record", "promises_evaluate", "reminder_message_send",
+    "reminders_dispatch_due", "reminders_queue", "SendOutcome", "template_compile", "template_render",
+    "third_party_add",
+]

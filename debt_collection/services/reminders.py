@@ -1,0 +1,337 @@
+"""Reminders (PRODUCT §7): queued by close of business for T−3, T−1, T0 before the due date and D+1,
+D+3, D+7, then weekly after; one per (account, statement, kind) and one message per channel, so a job
+that runs twice queues nothing twice. Messages are rendered from the staff-edited templates when
+queued, held until 08:00 when queued during quiet hours, and delivered by Celery tasks that claim a
+message before sending it — a duplicate task, a retry and the dispatcher can never send it twice."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+from django.db import transaction
+from django.db.models import Q
+from django.template import Context, Template, TemplateSyntaxError
+from django.utils import timezone
+
+from accounts.models import CreditAccount, Customer
+from core import business_date
+from core.errors import ValidationError
+from debt_collection import engine, gateway
+from debt_collection.models import (
+    REMINDER_CHANNELS,
+    ChannelPreference,
+    Reminder,
+    ReminderMessage,
+    ReminderTemplate,
+)
+from debt_collection.rules import in_quiet_hours, next_allowed_time, reminder_kind
+from debt_collection.selectors import policy_get
+
+logger = logging.getLogger(__name__)
+QUEUED, SENDING, SENT, FAILED, SUPPRESSED = (
+    ReminderMessage.Status.QUEUED, ReminderMessage.Status.SENDING, ReminderMessage.Status.SENT,
+    ReminderMessage.Status.FAILED, ReminderMessage.Status.SUPPRESSED,
+)
+CHANNEL_LABELS = {c.value: c.label for c in REMINDER_CHANNELS}
+
+
+# --- Templates ------------------------------------------------------------------------------------
+
+
+def template_compile(body: str) -> Template:
+    try:
+        return Template(body)
+    except TemplateSyntaxError as exc:
+        raise ValidationError(f"The template does not compile: {exc}", code="invalid_template") from None
+
+
+def template_render(body: str, context: dict) -> str:
+    """Render plain text (no HTML escaping: SMS and e-mail bodies are text)."""
+    return template_compile(body).render(Context(context, autoescape=False)).strip()
+
+
+def _templates() -> dict[tuple[str, str], ReminderTemplate]:
+    return {(t.kind, t.channel): t for t in ReminderTemplate.objects.filter(is_active=True)}
+
+
+def _template_for(templates, kind: str, channel: str) -> ReminderTemplate | None:
+    generic = "before" if kind.startswith("T") else "overdue"
+    return templates.get((kind, channel)) or templates.get((generic, channel))
+
+
+def _context(*, customer: Customer, account_reference: str, kind: str, due: engine.StatementDue, past_due) -> dict:
+    days = int(kind[2:]) if kind[:2] in ("T-", "D+") else 0
+    return {
+        "customer_name": customer.masked_name,
+        "account": account_reference,
+        "amount_due": due.amount_due,
+        "minimum_payment": due.minimum_payment,
+        "past_due": past_due,
+        "due_date": due.due_date,
+        "days": days,
+        "kind": kind,
+    }
+
+
+# --- Queueing (close of business) ---------------------------------------------------------------
+
+
+def _recipient(customer: Customer, channel: str) -> str:
+    if channel == "sms":
+        return customer.mobile
+    if channel == "email":
+        return customer.email
+    return customer.reference
+
+
+def _suppression(customer: Customer, channel: str, opted_out: set[tuple[int, str]]) -> str:
+    if customer.anonymised_at is not None:
+        return "the customer's data was anonymised"
+    if customer.processing_restricted:
+        return "processing of the customer's data is restricted"
+    if (customer.pk, channel) in opted_out:
+        return f"the customer opted out of {CHANNEL_LABELS[channel]}"
+    if not _recipient(customer, channel):
+        return f"no {'e-mail address' if channel == 'email' else 'mobile number'} on file"
+    return ""
+
+
+def _opted_out(customer_ids) -> set[tuple[int, str]]:
+    return set(
+        ChannelPreference.objects.filter(customer_id__in=list(customer_ids), opted_out=True).values_list(
+            "customer_id", "channel")
+    )
+
+
+@transaction.atomic
+def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, now: dt.datetime | None = None) -> int:
+    """Close-of-business step: queue the reminders due on ``on`` for the given accounts and return how
+    many were created (0 on a second run for the same date). Messages get ``scheduled_for`` = now, or
+    08:00 when now is in quiet hours; those due now are handed to Celery after the commit."""
+    now = now or business_date.now_local()
+    policy = policy_get()
+    before, after, repeat = policy.days_before_due, policy.days_after_due, policy.reminder_repeat_every_days
+    candidates: list[tuple[engine.StatementDue, str]] = []
+    dues = engine.statements_before_due(account_ids, due_dates=[on + dt.timedelta(days=d) for d in before])
+    dues += engine.statements_past_due(account_ids, on=on)
+    for due in dues:
+        kind = reminder_kind(due_date=due.due_date, on=on, before=before, after=after, repeat_every=repeat)
+        if kind:
+            candidates.append((due, kind))
+    if not candidates:
+        return 0
+    account_ids_hit = {due.account_id for due, _ in candidates}
+    accounts = {
+        a.pk: a for a in CreditAccount.objects.filter(pk__in=account_ids_hit).exclude(
+            Q(status=CreditAccount.Status.CLOSED) | Q(written_off_on__isnull=False)
+        ).select_related("customer")
+    }
+    existing = set(
+        Reminder.objects.filter(account_id__in=account_ids_hit).filter(
+            statement_id__in={due.statement_id for due, _ in candidates}
+        ).values_list("account_id", "statement_id", "kind")
+    )
+    amounts = engine.account_amounts(sorted(account_ids_hit))
+    templates = _templates()
+    opted_out = _opted_out({a.customer_id for a in accounts.values()})
+    scheduled_for = next_allowed_time(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end)
+    reminders: list[Reminder] = []
+    pending_messages: list[list[ReminderMessage]] = []
+    for due, kind in candidates:
+        account = accounts.get(due.account_id)
+        if account is None or (due.account_id, due.statement_id, kind) in existing:
+            continue
+        existing.add((due.account_id, due.statement_id, kind))
+        past_due = amounts.get(due.account_id, engine.AccountAmounts()).past_due
+        reminder = Reminder(
+            account=account, statement_id=due.statement_id, kind=kind, for_date=on, due_date=due.due_date,
+            amount_due=due.amount_due, minimum_payment=due.minimum_payment, past_due=past_due,
+        )
+        context = _context(customer=account.customer, account_reference=account.reference, kind=kind, due=due,
+                           past_due=past_due)
+        messages = []
+        for channel in (c.value for c in REMINDER_CHANNELS):
+            template = _template_for(templates, kind, channel)
+            if template is None:
+                continue
+            reason = _suppression(account.customer, channel, opted_out)
+            messages.append(ReminderMessage(
+                channel=channel, recipient=_recipient(account.customer, channel),
+                subject=template_render(template.subject, context) if template.subject else "",
+                body=template_render(template.body, context), scheduled_for=scheduled_for,
+                status=SUPPRESSED if reason else QUEUED, status_reason=reason,
+            ))
+        _rollup_status(reminder, messages)
+        if not messages:
+            reminder.status, reminder.status_reason = Reminder.Status.SUPPRESSED, "no active template for this kind"
+        reminders.append(reminder)
+        pending_messages.append(messages)
+    if not reminders:
+        return 0
+    Reminder.objects.bulk_create(reminders)
+    to_create = []
+    for reminder, messages in zip(reminders, pending_messages):
+        for message in messages:
+            message.reminder = reminder
+            to_create.append(message)
+    ReminderMessage.objects.bulk_create(to_create)
+    if scheduled_for <= now:
+        ids = [m.pk for m in to_create if m.status == QUEUED]
+        if ids:
+            transaction.on_commit(lambda: _enqueue(ids))
+    return len(reminders)
+
+
+def _enqueue(message_ids: list[int]) -> None:
+    from debt_collection.tasks import deliver_reminder_message
+
+    for message_id in message_ids:
+        deliver_reminder_message.delay(message_id)
+
+
+def _rollup_status(reminder: Reminder, messages: Sequence[ReminderMessage]) -> None:
+    """A reminder is sent when a message went out, queued while one may still go, failed when the
+    rest failed, suppressed when every message was (with their reasons)."""
+    statuses = [m.status for m in messages]
+    if SENT in statuses:
+        reminder.status, reminder.status_reason = Reminder.Status.SENT, ""
+    elif QUEUED in statuses or SENDING in statuses:
+        reminder.status, reminder.status_reason = Reminder.Status.QUEUED, ""
+    elif FAILED in statuses:
+        reminder.status = Reminder.Status.FAILED
+        reminder.status_reason = "; ".join(f"{m.channel}: {m.status_reason}" for m in messages if m.status == FAILED)[:200]
+    elif messages:
+        reminder.status = Reminder.Status.SUPPRESSED
+        reminder.status_reason = "; ".join(f"{m.channel}: {m.status_reason}" for m in messages)[:200]
+
+
+def _refresh_reminder(reminder_id: int) -> None:
+    reminder = Reminder.objects.select_for_update(of=("self",)).get(pk=reminder_id)
+    old = (reminder.status, reminder.status_reason)
+    _rollup_status(reminder, list(reminder.messages.all()))
+    if (reminder.status, reminder.status_reason) != old:
+        reminder.save(update_fields=["status", "status_reason", "updated_at"])
+
+
+# --- Delivery ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What a delivery attempt did: ``status`` of the message afterwards, and ``retry_in`` seconds
+    when a transient error leaves it queued for another attempt."""
+
+    status: str
+    detail: str = ""
+    retry_in: int | None = None
+
+
+def _claim(message_id: int, now: dt.datetime) -> tuple[ReminderMessage | None, SendOutcome | None]:
+    """Take the message for sending (queued → sending), or say why not. One transaction, row-locked."""
+    policy = policy_get()
+    with transaction.atomic():
+        message = (
+            ReminderMessage.objects.select_for_update(of=("self",)).select_related("reminder", "reminder__account__customer")
+            .filter(pk=message_id).first()
+        )
+        if message is None:
+            return None, SendOutcome("missing")
+        if message.status != QUEUED:
+            return None, SendOutcome(message.status, "not queued (already handled)")
+        if message.scheduled_for > now:
+            return None, SendOutcome(QUEUED, "not due yet")
+        if in_quiet_hours(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end):
+            message.scheduled_for = next_allowed_time(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end)
+            message.save(update_fields=["scheduled_for", "updated_at"])
+            return None, SendOutcome(QUEUED, "quiet hours: held until 08:00")
+        customer = message.reminder.account.customer
+        reason = _suppression(customer, message.channel, _opted_out([customer.pk]))
+        if not reason and not engine.statement_still_unpaid(message.reminder.statement_id):
+            reason = "the bill was paid before sending"
+        if not reason and message.reminder.account.written_off_on is not None:
+            reason = "the account was written off"
+        if reason:
+            message.status, message.status_reason = SUPPRESSED, reason
+            message.save(update_fields=["status", "status_reason", "updated_at"])
+            _refresh_reminder(message.reminder_id)
+            return None, SendOutcome(SUPPRESSED, reason)
+        message.status, message.attempts = SENDING, message.attempts + 1
+        message.save(update_fields=["status", "attempts", "updated_at"])
+        return message, None
+
+
+def reminder_message_send(*, message_id: int, now: dt.datetime | None = None) -> SendOutcome:
+    """Send one queued message through the gateway (called by the Celery task).
+
+    Transient gateway error: back to queued with ``scheduled_for`` pushed by an exponential backoff
+    (``retry_in``), until the policy's maximum attempts — then failed. Permanent error (or any
+    unexpected exception): failed at once. Never sends a message that is not queued."""
+    now = now or business_date.now_local()
+    message, outcome = _claim(message_id, now)
+    if outcome is not None:
+        return outcome
+    policy = policy_get()
+    outgoing = gateway.OutgoingMessage(
+        channel=message.channel, recipient=message.recipient, subject=message.subject, body=message.body,
+        idempotency_key=f"reminder-{message.reminder.reference}-{message.channel}",
+        customer_reference=message.reminder.account.customer.reference,
+    )
+    error: Exception | None = None
+    provider_id = ""
+    try:
+        provider_id = gateway.send(outgoing) or ""
+    except gateway.GatewayError as exc:
+        error = exc
+    except Exception as exc:  # noqa: BLE001 - an unknown failure must not loop; it is recorded and logged
+        logger.exception("reminder message %s: unexpected gateway failure", message_id)
+        error = gateway.PermanentGatewayError(f"{type(exc).__name__}: {exc}")
+    with transaction.atomic():
+        fresh = ReminderMessage.objects.select_for_update(of=("self",)).get(pk=message_id)
+        if error is None:
+            fresh.status, fresh.sent_at, fresh.provider_message_id = SENT, timezone.now(), provider_id[:100]
+            fresh.status_reason, fresh.last_error = "", ""
+            result = SendOutcome(SENT)
+        elif getattr(error, "transient", False) and fresh.attempts < policy.reminder_max_attempts:
+            delay = policy.reminder_retry_backoff_seconds * 2 ** (fresh.attempts - 1)
+            fresh.status, fresh.last_error = QUEUED, str(error)[:500]
+            fresh.scheduled_for = now + dt.timedelta(seconds=delay)
+            result = SendOutcome(QUEUED, str(error), retry_in=delay)
+        else:
+            fresh.status, fresh.last_error = FAILED, str(error)[:500]
+            fresh.status_reason = (
+                f"gave up after {fresh.attempts} attempts" if getattr(error, "transient", False) else "permanent error"
+            )
+            result = SendOutcome(FAILED, str(error))
+        fresh.save(update_fields=["status", "sent_at", "provider_message_id", "status_reason", "last_error",
+                                  "scheduled_for", "updated_at"])
+        _refresh_reminder(fresh.reminder_id)
+    return result
+
+
+def reminders_dispatch_due(*, now: dt.datetime | None = None, limit: int = 2000) -> list[int]:
+    """The queued messages whose time has come (none during quiet hours); the periodic task hands
+    them to workers. Safe to run at any moment: sending claims each message first."""
+    now = now or business_date.now_local()
+    policy = policy_get()
+    if in_quiet_hours(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end):
+        return []
+    return list(
+        ReminderMessage.objects.filter(status=QUEUED, scheduled_for__lte=now).order_by("scheduled_for", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- Preferences -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def channel_preference_set(*, customer: Customer, channel: str, opted_out: bool, source: str = "") -> ChannelPreference:
+    """Record a customer's opt-out (or opt-in again) for a reminder channel."""
+    if channel not in CHANNEL_LABELS:
+        raise ValidationError(f"Unknown reminder channel {channel!r}.", code="invalid_channel")
+    preference, _ = ChannelPreference.objects.update_or_create(
+        customer=customer, channel=channel, defaults={"opted_out": bool(opted_out), "source": source.strip()[:60]}
+    )
+    return preference
