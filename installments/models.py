@@ -5,7 +5,8 @@ adjustments and write-offs.
 Money is tracked on the schedule line and the charge, never re-derived: a line's open principal is
 ``principal − principal_paid − principal_reduced − principal_written_off`` and its open fee (once billed)
 ``fee − fee_paid − fee_waived − fee_written_off``; ``CheckConstraint``s keep every part non-negative and
-never above what was scheduled. Columns the nightly job rewrites (line ``status``, ``overdue_from``,
+never above what was scheduled (sums are rounded to the cent inside the constraints: SQLite stores
+decimals as binary floats, and 0.10 + 0.20 must still equal 0.30 there). Columns the nightly job rewrites (line ``status``, ``overdue_from``,
 ``deferred_from``; account ``dpd``/``bucket``) are kept out of indexes.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Round
 from simple_history.models import HistoricalRecords
 
 from accounts.models import CreditAccount, CreditProduct
@@ -225,11 +227,11 @@ class ScheduleLine(models.Model):
                 name="line_parts_gte_0",
             ),
             models.CheckConstraint(
-                condition=Q(principal__gte=F("principal_paid") + F("principal_reduced") + F("principal_written_off")),
+                condition=Q(principal__gte=Round(F("principal_paid") + F("principal_reduced") + F("principal_written_off"), 2)),
                 name="line_principal_not_overpaid",
             ),
             models.CheckConstraint(
-                condition=Q(fee__gte=F("fee_paid") + F("fee_waived") + F("fee_written_off")), name="line_fee_not_overpaid"
+                condition=Q(fee__gte=Round(F("fee_paid") + F("fee_waived") + F("fee_written_off"), 2)), name="line_fee_not_overpaid"
             ),
             models.CheckConstraint(
                 condition=~Q(status="pending") | Q(billed_on__isnull=True, fee_paid=0), name="line_pending_is_unbilled"
@@ -377,7 +379,7 @@ class Charge(models.Model):
             models.UniqueConstraint(fields=["account", "kind", "accrued_on"], name="one_charge_per_account_kind_day"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="charge_amount_gt_0"),
             models.CheckConstraint(condition=Q(paid__gte=0, waived__gte=0, written_off__gte=0), name="charge_parts_gte_0"),
-            models.CheckConstraint(condition=Q(amount__gte=F("paid") + F("waived") + F("written_off")), name="charge_not_overpaid"),
+            models.CheckConstraint(condition=Q(amount__gte=Round(F("paid") + F("waived") + F("written_off"), 2)), name="charge_not_overpaid"),
         ]
 
     def __str__(self) -> str:
@@ -466,7 +468,7 @@ class Refund(BaseModel):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_gt_0"),
-            models.CheckConstraint(condition=Q(amount=F("principal_reduced") + F("excess")), name="refund_absorbed_plus_excess"),
+            models.CheckConstraint(condition=Q(amount=Round(F("principal_reduced") + F("excess"), 2)), name="refund_absorbed_plus_excess"),
         ]
 
     def __str__(self) -> str:
@@ -532,6 +534,7 @@ class Adjustment(models.Model):
         REFUND = "refund", "Refund"
         CONVERSION = "conversion", "Converted to bill installment"
         SETTLEMENT_WAIVER = "settlement_waiver", "Fee waived on early settlement"
+        EARLY_BILLING = "early_billing", "Next period's fee billed on early settlement"
 
     line = models.ForeignKey(ScheduleLine, on_delete=models.PROTECT, related_name="adjustments")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -572,7 +575,7 @@ class WriteOff(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(recovered__gte=0), name="write_off_recovered_gte_0"),
             models.CheckConstraint(
-                condition=Q(recovered__lte=F("principal") + F("fees") + F("late_fees") + F("deferral_fees")),
+                condition=Q(recovered__lte=Round(F("principal") + F("fees") + F("late_fees") + F("deferral_fees"), 2)),
                 name="write_off_recovered_lte_total",
             ),
         ]

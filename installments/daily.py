@@ -1,0 +1,661 @@
+"""Close-of-business step functions (PRODUCT §11), set-based.
+
+Each step takes ``(*, on, account_ids=None)`` and returns a count. Each one is idempotent for a date
+(running it twice changes nothing) and works with ``INSERT … SELECT`` / ``UPDATE … WHERE`` /
+aggregates over the whole chunk at once — never a Python loop over accounts or lines (the one
+exception: accounts that hold a credit balance on their bill day, a handful, go through the credit
+application service). The SQL is portable between PostgreSQL and SQLite: dates are compared as
+dates, day differences go through :func:`_days`, money arithmetic is rounded to the cent (or done
+in integer cents) so SQLite's binary floats give the same cents as PostgreSQL's numerics.
+
+When ``account_ids`` is given, the chunk's account rows are locked first (ascending pk), so a step
+never interleaves with a purchase or repayment on the same account.
+
+Step order of one business day (``run_day``): expire temporary limits → statements → due dates →
+delinquency (DPD, buckets, late and deferral fees) → freezes → write-offs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import BucketChange, CreditAccount, StatusChange
+from core.actors import Actor
+from core.business_date import get_business_date, set_business_date
+from installments.models import (
+    Allocation, Charge, Plan, ProductTerms, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine,
+    WriteOff,
+)
+from ledger.models import Codes, JournalEntry
+from ledger.services import journal_post_select
+
+SYSTEM = Actor.system("cob")
+
+T_ACC = CreditAccount._meta.db_table
+T_LINE = ScheduleLine._meta.db_table
+T_STMT = Statement._meta.db_table
+T_SLINE = StatementLine._meta.db_table
+T_CHG = Charge._meta.db_table
+T_REP = Repayment._meta.db_table
+T_REF = Refund._meta.db_table
+T_PLAN = Plan._meta.db_table
+T_PUR = Purchase._meta.db_table
+T_ALLOC = Allocation._meta.db_table
+T_BUCKET = BucketChange._meta.db_table
+T_STATUS = StatusChange._meta.db_table
+T_WO = WriteOff._meta.db_table
+
+PRINCIPAL_OPEN = "({a}.principal - {a}.principal_paid - {a}.principal_reduced - {a}.principal_written_off)"
+FEE_OPEN = "({a}.fee - {a}.fee_paid - {a}.fee_waived - {a}.fee_written_off)"
+CHARGE_OPEN = "({a}.amount - {a}.paid - {a}.waived - {a}.written_off)"
+
+
+def _p_open(a: str) -> str:
+    return PRINCIPAL_OPEN.format(a=a)
+
+
+def _f_open(a: str) -> str:
+    return FEE_OPEN.format(a=a)
+
+
+def _c_open(a: str) -> str:
+    return CHARGE_OPEN.format(a=a)
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _days(later: str, earlier: str) -> str:
+    """Whole days from ``earlier`` to ``later`` (both SQL date expressions)."""
+    if _pg():
+        return f"({later} - {earlier})"
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def _cents(expr: str) -> str:
+    """An amount as an integer number of cents (exact on both databases)."""
+    return f"CAST(ROUND(({expr}) * 100) AS BIGINT)"
+
+
+def _from_cents(expr: str) -> str:
+    return f"(({expr}) / 100.0)" if not _pg() else f"CAST(({expr}) AS NUMERIC) / 100"
+
+
+def _money(expr: str) -> str:
+    return f"ROUND(CAST(({expr}) AS NUMERIC), 2)" if _pg() else f"ROUND(({expr}), 2)"
+
+
+def _positive(expr: str) -> str:
+    """``expr > 0`` to the cent (a float residue of 1e-14 is zero)."""
+    return f"ROUND(({expr}) * 100) > 0"
+
+
+def _date(value: dt.date):
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _lit(value: dt.date) -> str:
+    """A date as an SQL literal (safe: formatted from a ``date``, never from input text)."""
+    if not isinstance(value, dt.date):  # pragma: no cover
+        raise TypeError("a date literal needs a date")
+    return f"DATE '{value.isoformat()}'" if _pg() else f"'{value.isoformat()}'"
+
+
+def _now():
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def _ppm(rate) -> int:
+    return int((rate * 1_000_000).to_integral_value())
+
+
+def _chunk(alias: str, account_ids: Sequence[int] | None, column: str = "account_id") -> tuple[str, list]:
+    if account_ids is None:
+        return "", []
+    ids = [int(i) for i in account_ids]
+    if not ids:
+        return " AND 1 = 0", []
+    return f" AND {alias}.{column} IN ({', '.join(['%s'] * len(ids))})", ids
+
+
+def _exec(sql: str, params: Sequence = ()) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return max(cursor.rowcount, 0)
+
+
+def _scalar(sql: str, params: Sequence = ()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        row = cursor.fetchone()
+        return row[0] if row else None
+
+
+def _lock_chunk(account_ids: Sequence[int] | None) -> None:
+    if account_ids:
+        list(CreditAccount.objects.select_for_update(of=("self",)).filter(pk__in=list(account_ids))
+             .order_by("pk").values_list("pk", flat=True))
+
+
+def _terms() -> list[ProductTerms]:
+    return list(ProductTerms.objects.all())
+
+
+# ------------------------------------------------------------------------------------------------
+# statements
+
+
+@transaction.atomic
+def statements_generate(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
+    """Generate the statement of every account whose bill day is ``on`` and that owes something, holds a
+    credit balance or paid something in the cycle. One statement per account and bill date."""
+    _lock_chunk(account_ids)
+    created = 0
+    for terms in _terms():
+        created += _statements_for_product(on, terms, account_ids)
+    return created
+
+
+def _statements_for_product(on: dt.date, terms: ProductTerms, account_ids) -> int:
+    due = on + dt.timedelta(days=terms.due_offset_days)
+    d_on, d_due, now = _date(on), _date(due), _now()
+    chunk_a, ids = _chunk("a", account_ids, "id")
+    money_cols = [
+        "opening_balance", "purchases_amount", "installments_principal", "installments_fee", "deferral_fees",
+        "late_fees", "payments_amount", "refunds_amount", "credit_applied", "adjustments", "closing_balance",
+        "revolving_due", "installments_due", "fees_due", "past_due", "minimum_payment",
+    ]
+    created = _exec(
+        f"""
+        INSERT INTO {T_STMT} (account_id, bill_date, due_date, period_start, status, resolved_on, created_at,
+                              {', '.join(money_cols)})
+        SELECT a.id, %s, %s,
+               COALESCE((SELECT MAX(p.bill_date) FROM {T_STMT} p WHERE p.account_id = a.id), a.opened_on),
+               'draft', NULL, %s,
+               COALESCE((SELECT p.closing_balance FROM {T_STMT} p WHERE p.account_id = a.id
+                         ORDER BY p.bill_date DESC LIMIT 1), 0),
+               {', '.join(['0'] * (len(money_cols) - 1))}
+        FROM {T_ACC} a
+        WHERE a.product_id = %s AND a.bill_day = %s AND a.status <> 'closed' AND a.written_off_on IS NULL
+          AND a.opened_on < %s {chunk_a}
+          AND NOT EXISTS (SELECT 1 FROM {T_STMT} s WHERE s.account_id = a.id AND s.bill_date = %s)
+          AND (a.used_amount > 0 OR a.credit_balance > 0
+               OR EXISTS (SELECT 1 FROM {T_REP} r WHERE r.account_id = a.id AND r.statement_id IS NULL
+                          AND r.received_on < %s)
+               OR EXISTS (SELECT 1 FROM {T_REF} f WHERE f.account_id = a.id AND f.statement_id IS NULL
+                          AND f.created_on < %s))
+        """,
+        [d_on, d_due, now, terms.product_id, on.day, d_on, *ids, d_on, d_on, d_on],
+    )
+    if not created:
+        return 0
+    chunk_s, ids_s = _chunk("s", account_ids)
+    drafts = f"SELECT s.id FROM {T_STMT} s WHERE s.status = 'draft' AND s.bill_date = %s {chunk_s}"
+    draft_accounts = f"SELECT s.account_id FROM {T_STMT} s WHERE s.status = 'draft' AND s.bill_date = %s {chunk_s}"
+    dparams = [d_on, *ids_s]
+    this_stmt = f"(SELECT s.id FROM {T_STMT} s WHERE s.account_id = {{t}}.account_id AND s.bill_date = %s)"
+
+    # Bill the lines falling due on this statement's due date (and any left behind by a bill-day change).
+    _exec(
+        f"""UPDATE {T_LINE} SET status = 'due', billed_on = %s, due_date = %s, statement_id = {this_stmt.format(t=T_LINE)}
+            WHERE status = 'pending' AND due_date <= %s AND account_id IN ({draft_accounts})""",
+        [d_on, d_due, d_on, d_due, *dparams],
+    )
+    # The cycle's payments, refunds and charges belong to this statement.
+    for table, date_col in ((T_REP, "received_on"), (T_REF, "created_on"), (T_CHG, "accrued_on")):
+        _exec(
+            f"""UPDATE {table} SET statement_id = {this_stmt.format(t=table)}
+                WHERE statement_id IS NULL AND {date_col} < %s AND account_id IN ({draft_accounts})""",
+            [d_on, d_on, *dparams],
+        )
+    # Fees of the installments billed now become receivable (journal + used amount).
+    entry = journal_post_select(
+        kind=JournalEntry.Kind.FEE_BILLED, on=on, memo=f"Installment fees billed {on}", source=f"cob:fees:{on}",
+        actor=SYSTEM, balance=(Codes.FEE_INCOME, "credit"),
+        selects=[(
+            f"""SELECT '{Codes.RECEIVABLE_FEES}' AS ledger_account_id, l.account_id AS credit_account_id,
+                       {_money(f'SUM(l.fee - l.fee_waived)')} AS debit, 0 AS credit
+                FROM {T_LINE} l WHERE l.statement_id IN ({drafts}) AND l.billed_on = %s
+                GROUP BY l.account_id""",
+            [*dparams, d_on],
+        )],
+    )
+    if entry is not None:
+        _exec(
+            f"""UPDATE {T_ACC} SET used_amount = {_money(f'''used_amount + COALESCE((SELECT SUM(l.fee - l.fee_waived)
+                    FROM {T_LINE} l WHERE l.account_id = {T_ACC}.id AND l.billed_on = %s
+                    AND l.statement_id IN ({drafts})), 0)''')}
+                WHERE id IN ({draft_accounts})""",
+            [d_on, *dparams, *dparams],
+        )
+    # Credit balances pay the new bill (the few accounts that hold one).
+    from installments.services.repayments import credit_balance_apply
+
+    for statement in Statement.objects.filter(status=Statement.Status.DRAFT, bill_date=on,
+                                              account__credit_balance__gt=0).select_related("account"):
+        if account_ids is not None and statement.account_id not in set(account_ids):
+            continue
+        credit_balance_apply(account=statement.account, on=on, statement=statement, actor=SYSTEM)
+
+    _statement_amounts(on, terms, drafts, dparams)
+    _statement_lines(on, drafts, dparams)
+    _exec(
+        f"""UPDATE {T_STMT} SET status = CASE WHEN {_cents('closing_balance')} <= 0 THEN 'paid' ELSE 'open' END,
+                   resolved_on = CASE WHEN {_cents('closing_balance')} <= 0 THEN %s ELSE NULL END
+            WHERE id IN ({drafts})""",
+        [d_on, *dparams],
+    )
+    return created
+
+
+def _statement_amounts(on: dt.date, terms: ProductTerms, drafts: str, dparams: list) -> None:
+    S = T_STMT
+    d_on = _date(on)
+    line_sum = f"COALESCE((SELECT {{expr}} FROM {T_LINE} l WHERE l.statement_id = {S}.id AND {{cond}}), 0)"
+    acct_line_sum = f"COALESCE((SELECT {{expr}} FROM {T_LINE} l WHERE l.account_id = {S}.account_id AND {{cond}}), 0)"
+    _exec(
+        f"""UPDATE {S} SET
+            purchases_amount = {_money(line_sum.format(expr='SUM(l.principal - l.principal_reduced)', cond='l.is_revolving'))},
+            installments_principal = {_money(line_sum.format(expr='SUM(l.principal - l.principal_reduced)', cond='NOT l.is_revolving'))},
+            installments_fee = {_money(line_sum.format(expr='SUM(l.fee - l.fee_waived)', cond='NOT l.is_revolving'))},
+            deferral_fees = {_money(f"COALESCE((SELECT SUM(c.amount) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind = 'deferral_fee'), 0)")},
+            late_fees = {_money(f"COALESCE((SELECT SUM(c.amount) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind <> 'deferral_fee'), 0)")},
+            payments_amount = {_money(f"COALESCE((SELECT SUM(r.amount) FROM {T_REP} r WHERE r.statement_id = {S}.id AND r.status = 'posted'), 0)")},
+            refunds_amount = {_money(f'''COALESCE((SELECT SUM(f.billed_principal_reduced + f.fees_waived_billed
+                                  + CASE WHEN f.excess_to = 'credit_balance' THEN f.excess ELSE 0 END)
+                                  FROM {T_REF} f WHERE f.statement_id = {S}.id), 0)''')},
+            credit_applied = {_money(f"COALESCE((SELECT SUM(x.amount) FROM {T_ALLOC} x WHERE x.statement_id = {S}.id), 0)")},
+            revolving_due = {_money(acct_line_sum.format(expr=f"SUM({_p_open('l')})", cond="l.is_revolving AND l.status IN ('due', 'deferred')"))},
+            installments_due = {_money(acct_line_sum.format(expr=f"SUM({_p_open('l')} + {_f_open('l')})", cond="NOT l.is_revolving AND l.status IN ('due', 'deferred')"))},
+            past_due = {_money(acct_line_sum.format(expr=f"SUM({_p_open('l')} + {_f_open('l')})", cond="l.status = 'overdue'"))},
+            fees_due = {_money(f"COALESCE((SELECT SUM({_c_open('c')}) FROM {T_CHG} c WHERE c.account_id = {S}.account_id AND c.accrued_on < %s), 0)")}
+        WHERE id IN ({drafts})""",
+        [d_on, *dparams],
+    )
+    ppm = _ppm(terms.minimum_payment_rate)
+    owed = "(revolving_due + installments_due + past_due + fees_due)"
+    credit = f"(SELECT a.credit_balance FROM {T_ACC} a WHERE a.id = {S}.account_id)"
+    share = _from_cents(f"({_cents('revolving_due')} * {ppm} + 500000) / 1000000")
+    minimum_sql = f"{share} + installments_due + past_due + fees_due"
+    rolled = ("(opening_balance + purchases_amount + installments_principal + installments_fee + deferral_fees + late_fees"
+              " - payments_amount - refunds_amount)")
+    _exec(
+        f"""UPDATE {S} SET
+            closing_balance = {_money(f'{owed} - {credit}')},
+            minimum_payment = {_money(minimum_sql)}
+        WHERE id IN ({drafts})""",
+        dparams,
+    )
+    _exec(f"UPDATE {S} SET adjustments = {_money(f'closing_balance - {rolled}')} WHERE id IN ({drafts})", dparams)
+
+
+def _statement_lines(on: dt.date, drafts: str, dparams: list) -> None:
+    d_on = _date(on)
+    cols = "(statement_id, position, kind, on_date, description, principal, fee, amount, ref)"
+    concat = (lambda *parts: " || ".join(parts))
+    inserts = [
+        # opening balance
+        (f"""SELECT s.id, 0, 'opening', s.period_start, 'Opening balance', 0, 0, s.opening_balance, ''
+             FROM {T_STMT} s WHERE s.id IN ({drafts})""", dparams),
+        # new revolving purchases
+        (f"""SELECT l.statement_id, 10, 'purchase', p.posted_on, {concat("'Purchase '", 'p.merchant_order_id')},
+                    l.principal - l.principal_reduced, 0, l.principal - l.principal_reduced, p.reference
+             FROM {T_LINE} l JOIN {T_PLAN} pl ON pl.id = l.plan_id JOIN {T_PUR} p ON p.id = pl.purchase_id
+             WHERE l.statement_id IN ({drafts}) AND l.is_revolving""", dparams),
+        # installments falling due
+        (f"""SELECT l.statement_id, 20, 'installment', l.due_date,
+                    {concat("'Installment '", 'CAST(l.period AS VARCHAR(4))', "'/'", 'CAST(pl.tenor AS VARCHAR(4))', "' of '", 'pl.reference')},
+                    l.principal - l.principal_reduced, l.fee - l.fee_waived,
+                    l.principal - l.principal_reduced + l.fee - l.fee_waived, pl.reference
+             FROM {T_LINE} l JOIN {T_PLAN} pl ON pl.id = l.plan_id
+             WHERE l.statement_id IN ({drafts}) AND NOT l.is_revolving AND l.billed_on = %s""", [*dparams, d_on]),
+        # fees of the cycle
+        (f"""SELECT s.id, 30, 'deferral_fee', NULL, 'Deferral fees', 0, s.deferral_fees, s.deferral_fees, ''
+             FROM {T_STMT} s WHERE s.id IN ({drafts}) AND {_positive('s.deferral_fees')}""", dparams),
+        (f"""SELECT s.id, 31, 'late_fee', NULL, 'Late fees', 0, s.late_fees, s.late_fees, ''
+             FROM {T_STMT} s WHERE s.id IN ({drafts}) AND {_positive('s.late_fees')}""", dparams),
+        # payments and refunds received
+        (f"""SELECT r.statement_id, 40, 'payment', r.received_on, {concat("'Payment '", 'r.external_ref')}, 0, 0, -r.amount, r.reference
+             FROM {T_REP} r WHERE r.statement_id IN ({drafts}) AND r.status = 'posted'""", dparams),
+        (f"""SELECT f.statement_id, 50, 'refund', f.created_on, {concat("'Refund of '", 'p.merchant_order_id')}, 0, 0,
+                    -(f.billed_principal_reduced + f.fees_waived_billed + CASE WHEN f.excess_to = 'credit_balance' THEN f.excess ELSE 0 END),
+                    f.reference
+             FROM {T_REF} f JOIN {T_PUR} p ON p.id = f.purchase_id WHERE f.statement_id IN ({drafts})""", dparams),
+        (f"""SELECT s.id, 80, 'adjustment', NULL, 'Other adjustments (bill installments, early settlement, refunds of future installments)',
+                    0, 0, s.adjustments, ''
+             FROM {T_STMT} s WHERE s.id IN ({drafts}) AND ROUND(s.adjustments * 100) <> 0""", dparams),
+        (f"""SELECT s.id, 90, 'closing', s.bill_date, 'Closing balance', 0, 0, s.closing_balance, ''
+             FROM {T_STMT} s WHERE s.id IN ({drafts})""", dparams),
+    ]
+    for sql, params in inserts:
+        _exec(f"INSERT INTO {T_SLINE} {cols} {sql}", params)
+
+
+# ------------------------------------------------------------------------------------------------
+# due dates
+
+
+def _paid_toward(s: str) -> str:
+    """Payments and bill credits received since the statement's bill date (PRODUCT §4: toward the minimum)."""
+    return (f"(COALESCE((SELECT SUM(r.amount) FROM {T_REP} r WHERE r.account_id = {s}.account_id AND r.status = 'posted'"
+            f" AND r.kind <> 'recovery' AND r.received_on >= {s}.bill_date), 0)"
+            f" + COALESCE((SELECT SUM(f.billed_principal_reduced + f.fees_waived_billed) FROM {T_REF} f"
+            f" WHERE f.account_id = {s}.account_id AND f.created_on >= {s}.bill_date), 0))")
+
+
+@transaction.atomic
+def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
+    """Judge every open statement whose due date has come: paid in full → nothing charged; at least the
+    minimum paid → its unpaid lines are deferred (deferral fee accrues on the revolving part); below the
+    minimum once the grace days have passed → overdue (lines and unpaid charges, from the due date)."""
+    _lock_chunk(account_ids)
+    S = T_STMT
+    d_on = _date(on)
+    resolved = 0
+    chunk_s, ids = _chunk(S, account_ids)
+    for terms in _terms():
+        product = f"AND {S}.account_id IN (SELECT a.id FROM {T_ACC} a WHERE a.product_id = %s)"
+        base = f"{S}.status = 'open' AND {S}.due_date <= %s {product} {chunk_s}"
+        bparams = [d_on, terms.product_id, *ids]
+        open_lines = (f"EXISTS (SELECT 1 FROM {T_LINE} l WHERE l.account_id = {S}.account_id"
+                      f" AND l.status IN ('due', 'deferred', 'overdue') AND l.due_date <= {S}.due_date)")
+        open_charges = (f"EXISTS (SELECT 1 FROM {T_CHG} c WHERE c.account_id = {S}.account_id"
+                        f" AND c.accrued_on < {S}.bill_date AND {_positive(_c_open('c'))})")
+        resolved += _exec(
+            f"UPDATE {S} SET status = 'paid', resolved_on = %s WHERE {base} AND NOT {open_lines} AND NOT {open_charges}",
+            [d_on, *bparams],
+        )
+        n_min = _exec(
+            f"""UPDATE {S} SET status = 'minimum_paid', resolved_on = %s
+                WHERE {base} AND {_cents(_paid_toward(S))} >= {_cents(f'{S}.minimum_payment')}""",
+            [d_on, *bparams],
+        )
+        resolved += n_min
+        if n_min:
+            just = f"FROM {T_STMT} s WHERE s.account_id = {T_LINE}.account_id AND s.status = 'minimum_paid' AND s.resolved_on = %s"
+            _exec(
+                f"""UPDATE {T_LINE} SET status = 'deferred',
+                       deferred_from = COALESCE(deferred_from, (SELECT MAX(s.due_date) {just}))
+                    WHERE status = 'due' AND account_id IN (SELECT s.account_id FROM {T_STMT} s
+                          WHERE s.status = 'minimum_paid' AND s.resolved_on = %s)
+                      AND due_date <= (SELECT MAX(s.due_date) {just})""",
+                [d_on, d_on, d_on],
+            )
+        cutoff = on - dt.timedelta(days=terms.grace_days)
+        n_over = _exec(
+            f"UPDATE {S} SET status = 'overdue', resolved_on = %s WHERE {S}.status = 'open' AND {S}.due_date <= %s {product} {chunk_s}",
+            [d_on, _date(cutoff), terms.product_id, *ids],
+        )
+        resolved += n_over
+        if n_over:
+            just = f"FROM {T_STMT} s WHERE s.account_id = {{t}}.account_id AND s.status = 'overdue' AND s.resolved_on = %s"
+            overdue_today = f"SELECT s.account_id FROM {T_STMT} s WHERE s.status = 'overdue' AND s.resolved_on = %s"
+            _exec(
+                f"""UPDATE {T_LINE} SET status = 'overdue', overdue_from = (SELECT MIN(s.due_date) {just.format(t=T_LINE)})
+                    WHERE status IN ('due', 'deferred') AND account_id IN ({overdue_today})
+                      AND due_date <= (SELECT MAX(s.due_date) {just.format(t=T_LINE)})""",
+                [d_on, d_on, d_on],
+            )
+            _exec(
+                f"""UPDATE {T_CHG} SET overdue_from = (SELECT MIN(s.due_date) {just.format(t=T_CHG)})
+                    WHERE overdue_from IS NULL AND {_positive(_c_open(T_CHG))} AND account_id IN ({overdue_today})
+                      AND accrued_on < (SELECT MAX(s.bill_date) {just.format(t=T_CHG)})""",
+                [d_on, d_on, d_on],
+            )
+    return resolved
+
+
+# ------------------------------------------------------------------------------------------------
+# delinquency: DPD, buckets, late fees, deferral fees
+
+
+def _bucket_case(dpd: str) -> str:
+    return (f"CASE WHEN {dpd} <= 0 THEN 'M0' WHEN {dpd} <= 30 THEN 'M1' WHEN {dpd} <= 60 THEN 'M2'"
+            f" WHEN {dpd} <= 90 THEN 'M3' WHEN {dpd} <= 120 THEN 'M4' WHEN {dpd} <= 150 THEN 'M5'"
+            f" WHEN {dpd} <= 180 THEN 'M6' ELSE 'M7' END")
+
+
+@transaction.atomic
+def delinquency_update(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
+    """DPD from the oldest overdue due date (PRODUCT §6), bucket with a ``BucketChange`` per change, the
+    day's late fees (every day past due, grace days included once grace is exceeded; at least the daily
+    minimum) and deferral fees. Returns the number of accounts whose DPD changed plus charges accrued."""
+    _lock_chunk(account_ids)
+    d_on = _date(on)
+    count = 0
+    chunk_l, ids = _chunk("l", account_ids)
+    chunk_c, _ = _chunk("c", account_ids)
+    chunk_a, _ = _chunk(T_ACC, account_ids, "id")
+    since = f"""(SELECT u.account_id, MIN(u.d) AS since FROM (
+                    SELECT l.account_id, l.overdue_from AS d FROM {T_LINE} l WHERE l.status = 'overdue' {chunk_l}
+                    UNION ALL
+                    SELECT c.account_id, c.overdue_from AS d FROM {T_CHG} c
+                    WHERE c.overdue_from IS NOT NULL AND {_positive(_c_open('c'))} {chunk_c}) u
+                GROUP BY u.account_id)"""
+    sparams = [*ids, *ids]
+    new_dpd = _days(_lit(on), "x.since")
+    # Bucket history first (it needs the old bucket), then the new DPD and bucket.
+    _exec(
+        f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
+            SELECT a.id, %s, a.bucket, {_bucket_case(new_dpd)}, {new_dpd}, %s
+            FROM {T_ACC} a JOIN {since} x ON x.account_id = a.id
+            WHERE a.written_off_on IS NULL AND a.bucket <> {_bucket_case(new_dpd)}
+              AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = a.id AND b.on_date = %s)""",
+        [d_on, _now(), *sparams, d_on],
+    )
+    count += _exec(
+        f"""UPDATE {T_ACC} SET dpd = {new_dpd}, bucket = {_bucket_case(new_dpd)}
+            FROM {since} x
+            WHERE x.account_id = {T_ACC}.id AND {T_ACC}.written_off_on IS NULL AND {T_ACC}.dpd <> {new_dpd}""",
+        sparams,
+    )
+    cured = f"""{T_ACC}.dpd > 0 AND {T_ACC}.written_off_on IS NULL {chunk_a}
+                AND NOT EXISTS (SELECT 1 FROM {T_LINE} l WHERE l.account_id = {T_ACC}.id AND l.status = 'overdue')
+                AND NOT EXISTS (SELECT 1 FROM {T_CHG} c WHERE c.account_id = {T_ACC}.id AND c.overdue_from IS NOT NULL
+                                AND {_positive(_c_open('c'))})"""
+    _exec(
+        f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
+            SELECT {T_ACC}.id, %s, {T_ACC}.bucket, 'M0', 0, %s FROM {T_ACC}
+            WHERE {cured} AND {T_ACC}.bucket <> 'M0'
+              AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = {T_ACC}.id AND b.on_date = %s)""",
+        [d_on, _now(), *ids, d_on],
+    )
+    count += _exec(f"UPDATE {T_ACC} SET dpd = 0, bucket = 'M0' WHERE {cured}", ids)
+
+    for terms in _terms():
+        count += _accrue(on, terms, account_ids, kind=Charge.Kind.LATE_FEE)
+        count += _accrue(on, terms, account_ids, kind=Charge.Kind.DEFERRAL_FEE)
+    return count
+
+
+def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> int:
+    d_on = _date(on)
+    chunk_l, ids = _chunk("l", account_ids)
+    late = kind == Charge.Kind.LATE_FEE
+    if late:
+        base_expr, where, since_col = f"SUM({_p_open('l')} + {_f_open('l')})", "l.status = 'overdue'", "l.overdue_from"
+        ppm, minimum = _ppm(terms.late_fee_daily_rate), int(terms.late_fee_daily_minimum * 100)
+    else:
+        base_expr = f"SUM({_p_open('l')})"
+        where, since_col = "l.status = 'deferred' AND l.is_revolving AND l.deferred_from < %s", "l.deferred_from"
+        ppm, minimum = _ppm(terms.deferral_daily_rate), 0
+    if ppm == 0 and minimum == 0:
+        return 0
+    where_params = [] if late else [d_on]
+    last = f"(SELECT MAX(c.accrued_on) FROM {T_CHG} c WHERE c.account_id = x.account_id AND c.kind = '{kind}')"
+    start = "CASE WHEN y.last IS NOT NULL AND y.last > y.since THEN y.last ELSE y.since END"
+    days = _days(_lit(on), start)
+    base_cents = _cents("y.base")
+    if late:
+        daily = f"(({base_cents} * {ppm} + 500000) / 1000000)"
+        amount_cents = f"(CASE WHEN {daily} < {minimum} THEN {minimum} ELSE {daily} END) * {days}"
+    else:
+        amount_cents = f"(({base_cents} * {ppm} * {days} + 500000) / 1000000)"
+    inserted = _exec(
+        f"""INSERT INTO {T_CHG} (account_id, kind, accrued_on, days, base_amount, amount, paid, waived, written_off,
+                                 statement_id, overdue_from, plan_id, journal_entry_id, created_at)
+            SELECT z.account_id, '{kind}', %s, z.days, z.base, {_from_cents('z.amount_cents')}, 0, 0, 0, NULL, NULL, NULL, NULL, %s
+            FROM (SELECT y.account_id, y.base, {days} AS days, {amount_cents} AS amount_cents
+                  FROM (SELECT x.account_id, x.base, x.since, {last} AS last
+                        FROM (SELECT l.account_id, {_money(base_expr)} AS base, MIN({since_col}) AS since
+                              FROM {T_LINE} l JOIN {T_ACC} a ON a.id = l.account_id
+                              WHERE {where} AND a.product_id = %s AND a.written_off_on IS NULL {chunk_l}
+                              GROUP BY l.account_id) x) y
+                  WHERE {_positive('y.base')}) z
+            WHERE z.days > 0 AND z.amount_cents > 0""",
+        [d_on, _now(), *where_params, terms.product_id, *ids],
+    )
+    if not inserted:
+        return 0
+    chunk_c, _ = _chunk("c", account_ids)
+    fresh = f"c.kind = '{kind}' AND c.accrued_on = %s AND c.journal_entry_id IS NULL {chunk_c}"
+    fparams = [d_on, *ids]
+    code, income = ((Codes.RECEIVABLE_LATE_FEES, Codes.LATE_FEE_INCOME) if late
+                    else (Codes.RECEIVABLE_DEFERRAL_FEES, Codes.DEFERRAL_FEE_INCOME))
+    entry = journal_post_select(
+        kind=JournalEntry.Kind.LATE_FEE if late else JournalEntry.Kind.DEFERRAL_FEE, on=on,
+        memo=f"{'Late' if late else 'Deferral'} fees accrued {on}", source=f"cob:{kind}:{on}", actor=SYSTEM,
+        balance=(income, "credit"),
+        selects=[(f"""SELECT '{code}' AS ledger_account_id, c.account_id AS credit_account_id, c.amount AS debit, 0 AS credit
+                      FROM {T_CHG} c WHERE {fresh}""", fparams)],
+    )
+    _exec(
+        f"""UPDATE {T_ACC} SET used_amount = {_money(f'''used_amount + (SELECT c.amount FROM {T_CHG} c
+                WHERE c.account_id = {T_ACC}.id AND c.kind = '{kind}' AND c.accrued_on = %s)''')}
+            WHERE id IN (SELECT c.account_id FROM {T_CHG} c WHERE {fresh})""",
+        [d_on, *fparams],
+    )
+    _exec(f"UPDATE {T_CHG} SET journal_entry_id = %s WHERE id IN (SELECT c.id FROM {T_CHG} c WHERE {fresh})",
+          [entry.pk, *fparams])
+    return inserted
+
+
+# ------------------------------------------------------------------------------------------------
+# freezes and write-offs
+
+
+@transaction.atomic
+def freezes_sync(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
+    """Freeze active accounts that are overdue; lift overdue freezes once nothing is past due. A manual
+    freeze is never touched (the accounts services' rule), nor a closed or written-off account."""
+    _lock_chunk(account_ids)
+    chunk_a, ids = _chunk(T_ACC, account_ids, "id")
+    now = _now()
+    changed = 0
+    for old_status, new_status, old_reason, new_reason, cond, why in (
+        ("active", "frozen", "", "overdue", f"{T_ACC}.status = 'active' AND {T_ACC}.dpd > 0", "overdue (DPD > 0)"),
+        ("frozen", "active", "overdue", "", f"{T_ACC}.status = 'frozen' AND {T_ACC}.freeze_reason = 'overdue'"
+                                              f" AND {T_ACC}.dpd = 0 AND {T_ACC}.written_off_on IS NULL", "cured: nothing past due"),
+    ):
+        _exec(
+            f"""INSERT INTO {T_STATUS} (account_id, old_status, new_status, old_freeze_reason, new_freeze_reason,
+                                        reason, actor_id, actor_rule, created_at)
+                SELECT {T_ACC}.id, '{old_status}', '{new_status}', '{old_reason}', '{new_reason}', %s, NULL, %s, %s
+                FROM {T_ACC} WHERE {cond} {chunk_a}""",
+            [why, "cob:freezes_sync", now, *ids],
+        )
+        changed += _exec(
+            f"UPDATE {T_ACC} SET status = '{new_status}', freeze_reason = '{new_reason}', updated_at = %s WHERE {cond} {chunk_a}",
+            [now, *ids],
+        )
+    return changed
+
+
+@transaction.atomic
+def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
+    """Charge off accounts at DPD 180 (PRODUCT §6): every open line and charge is written off (unbilled
+    future fees are waived: never earned), the loss is journalled, the bucket becomes M7+."""
+    _lock_chunk(account_ids)
+    d_on = _date(on)
+    chunk_a, ids = _chunk("a", account_ids, "id")
+    W = T_WO
+    created = _exec(
+        f"""INSERT INTO {W} (account_id, on_date, dpd, principal, fees, late_fees, deferral_fees, recovered,
+                            journal_entry_id, created_at)
+            SELECT a.id, %s, a.dpd,
+                {_money(f"COALESCE((SELECT SUM({_p_open('l')}) FROM {T_LINE} l WHERE l.account_id = a.id AND l.status IN ('pending', 'due', 'deferred', 'overdue')), 0)")},
+                {_money(f"COALESCE((SELECT SUM({_f_open('l')}) FROM {T_LINE} l WHERE l.account_id = a.id AND l.status IN ('due', 'deferred', 'overdue')), 0)")},
+                {_money(f"COALESCE((SELECT SUM({_c_open('c')}) FROM {T_CHG} c WHERE c.account_id = a.id AND c.kind <> 'deferral_fee'), 0)")},
+                {_money(f"COALESCE((SELECT SUM({_c_open('c')}) FROM {T_CHG} c WHERE c.account_id = a.id AND c.kind = 'deferral_fee'), 0)")},
+                0, NULL, %s
+            FROM {T_ACC} a WHERE a.written_off_on IS NULL AND a.dpd >= 180 {chunk_a}""",
+        [d_on, _now(), *ids],
+    )
+    if not created:
+        return 0
+    new = f"SELECT w.account_id FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL"
+    selects = [
+        (f"""SELECT '{code}' AS ledger_account_id, w.account_id AS credit_account_id, 0 AS debit, w.{col} AS credit
+             FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL""", [d_on])
+        for code, col in ((Codes.RECEIVABLE_PRINCIPAL, "principal"), (Codes.RECEIVABLE_FEES, "fees"),
+                          (Codes.RECEIVABLE_LATE_FEES, "late_fees"), (Codes.RECEIVABLE_DEFERRAL_FEES, "deferral_fees"))
+    ]
+    entry = journal_post_select(kind=JournalEntry.Kind.WRITE_OFF, on=on, memo=f"Write-offs {on}", source=f"cob:write_off:{on}",
+                                actor=SYSTEM, selects=selects, balance=(Codes.CREDIT_LOSS, "debit"))
+    _exec(
+        f"""UPDATE {T_LINE} SET
+              principal_written_off = principal_written_off + {_p_open(T_LINE)},
+              fee_written_off = CASE WHEN billed_on IS NOT NULL THEN fee_written_off + {_f_open(T_LINE)} ELSE fee_written_off END,
+              fee_waived = CASE WHEN billed_on IS NULL THEN fee_waived + {_f_open(T_LINE)} ELSE fee_waived END,
+              status = 'written_off', closed_on = %s
+            WHERE status IN ('pending', 'due', 'deferred', 'overdue') AND account_id IN ({new})""",
+        [d_on, d_on],
+    )
+    _exec(
+        f"""UPDATE {T_CHG} SET written_off = written_off + {_c_open(T_CHG)}
+            WHERE {_positive(_c_open(T_CHG))} AND account_id IN ({new})""",
+        [d_on],
+    )
+    _exec(f"UPDATE {T_PLAN} SET status = 'written_off', closed_on = %s WHERE status = 'active' AND account_id IN ({new})",
+          [d_on, d_on])
+    _exec(
+        f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
+            SELECT a.id, %s, a.bucket, 'M7', a.dpd, %s FROM {T_ACC} a
+            WHERE a.id IN ({new}) AND a.bucket <> 'M7'
+              AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = a.id AND b.on_date = %s)""",
+        [d_on, _now(), d_on, d_on],
+    )
+    _exec(f"UPDATE {T_BUCKET} SET new_bucket = 'M7' WHERE on_date = %s AND new_bucket <> 'M7' AND account_id IN ({new})",
+          [d_on, d_on])
+    _exec(
+        f"""UPDATE {T_ACC} SET written_off_on = %s, bucket = 'M7',
+              used_amount = {_money(f'''used_amount - (SELECT w.principal + w.fees + w.late_fees + w.deferral_fees
+                                         FROM {W} w WHERE w.account_id = {T_ACC}.id)''')}
+            WHERE id IN ({new})""",
+        [d_on, d_on],
+    )
+    if entry is not None:
+        _exec(f"UPDATE {W} SET journal_entry_id = %s WHERE on_date = %s AND journal_entry_id IS NULL", [entry.pk, d_on])
+    return created
+
+
+# ------------------------------------------------------------------------------------------------
+# a thin driver for tests and demos (close of business proper lives in its own app)
+
+
+STEPS = ("statements_generate", "due_dates_settle", "delinquency_update", "freezes_sync", "write_offs")
+
+
+def run_day(on: dt.date, account_ids: Sequence[int] | None = None) -> dict[str, int]:
+    """Close business date ``on``: every step in PRODUCT §11 order. Returns the count of each step."""
+    from accounts.services import temporary_limits_expire
+
+    counts = {"temporary_limits_expire": temporary_limits_expire(on=on)}
+    for name in STEPS:
+        counts[name] = globals()[name](on=on, account_ids=account_ids)
+    return counts
+
+
+def run_through(until: dt.date) -> dt.date:
+    """Close every business day from the current business date through ``until``; the business date is
+    then ``until + 1``. Returns the new business date."""
+    day = get_business_date()
+    while day <= until:
+        run_day(day)
+        day = day + dt.timedelta(days=1)
+        set_business_date(day)
+    return day

@@ -1,0 +1,100 @@
+"""Extension points of the credit engine that higher apps fill in their ``AppConfig.ready()``.
+
+**Purchase risk checks** (PRODUCT §8 "during use"): the risk app registers callables that receive a
+:class:`PurchaseContext` of plain values and return a :class:`RiskDecision`. They run inside the
+purchase's transaction, after the account row is locked (so a velocity count sees every earlier
+purchase of the account). With no check registered every purchase is approved.
+
+    from installments.hooks import RiskDecision, register_purchase_check
+
+    def velocity(ctx):
+        if recent_purchases(ctx.account_id, minutes=10) > 5:
+            return RiskDecision.decline("velocity")
+        return RiskDecision.approve()
+
+    register_purchase_check("velocity", velocity)
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Callable
+
+
+class RiskOutcome(StrEnum):
+    APPROVE = "approve"
+    DECLINE = "decline"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True)
+class RiskDecision:
+    outcome: RiskOutcome
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def approve(cls) -> "RiskDecision":
+        return cls(RiskOutcome.APPROVE)
+
+    @classmethod
+    def decline(cls, *reasons: str) -> "RiskDecision":
+        return cls(RiskOutcome.DECLINE, tuple(reasons) or ("risk_declined",))
+
+    @classmethod
+    def review(cls, *reasons: str) -> "RiskDecision":
+        return cls(RiskOutcome.REVIEW, tuple(reasons) or ("risk_review",))
+
+
+@dataclass(frozen=True)
+class PurchaseContext:
+    """Plain inputs of a purchase risk check."""
+
+    account_id: int
+    customer_id: int
+    product_code: str
+    amount: Decimal
+    tenor: int | None
+    category: str
+    device_id: str
+    merchant_order_id: str
+    on: dt.date
+    available: Decimal
+    total_limit: Decimal
+    used_amount: Decimal
+    extra: dict = field(default_factory=dict)
+
+
+PurchaseCheck = Callable[[PurchaseContext], RiskDecision]
+_purchase_checks: dict[str, PurchaseCheck] = {}
+
+
+def register_purchase_check(name: str, check: PurchaseCheck) -> None:
+    """Register (or replace) a named check. Names keep registration idempotent across reloads."""
+    _purchase_checks[name] = check
+
+
+def unregister_purchase_check(name: str) -> None:
+    _purchase_checks.pop(name, None)
+
+
+def registered_purchase_checks() -> dict[str, PurchaseCheck]:
+    return dict(_purchase_checks)
+
+
+def run_purchase_checks(ctx: PurchaseContext) -> RiskDecision:
+    """Every check runs; any decline declines (with all decline reasons), else any review holds, else approve."""
+    declines: list[str] = []
+    reviews: list[str] = []
+    for check in list(_purchase_checks.values()):
+        decision = check(ctx)
+        if decision.outcome == RiskOutcome.DECLINE:
+            declines.extend(decision.reasons)
+        elif decision.outcome == RiskOutcome.REVIEW:
+            reviews.extend(decision.reasons)
+    if declines:
+        return RiskDecision(RiskOutcome.DECLINE, tuple(dict.fromkeys(declines)))
+    if reviews:
+        return RiskDecision(RiskOutcome.REVIEW, tuple(dict.fromkeys(reviews)))
+    return RiskDecision.approve()

@@ -1,0 +1,243 @@
+"""Purchases (PRODUCT §4): authorise against the available limit, post to a cycle, create the schedule."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import CreditAccount
+from accounts.selectors import account_available, account_total_limit
+from accounts.services import lock_account
+from core.actors import Actor
+from core.audit import audit_record
+from core.business_date import get_business_date
+from core.errors import BusinessRuleError, ValidationError
+from installments import hooks
+from installments.calc import TENORS, quote
+from installments.models import Plan, ProductTerms, Purchase, ScheduleLine
+from installments.services.common import (
+    apply_account_deltas, get_terms, line_due_dates, next_bill_date, positive_money, require_reason,
+)
+from ledger.models import Codes, JournalEntry
+from ledger.services import Cr, Dr, journal_post
+
+
+class PurchaseDeclinedError(BusinessRuleError):
+    """A declined authorisation. The decline itself is recorded (``.purchase``) before this is raised."""
+
+    def __init__(self, purchase: Purchase, *, replay: bool = False):
+        reasons = list(purchase.reason_codes or ["declined"])
+        super().__init__(
+            f"Purchase declined: {', '.join(reasons)}.",
+            code=reasons[0],
+            details={"purchase": purchase.reference, "reason_codes": reasons, "replay": replay},
+        )
+        self.purchase = purchase
+
+
+def _fee_rate(terms: ProductTerms, tenor: int) -> Decimal:
+    rates = terms.fee_rates()
+    if tenor not in TENORS or tenor not in rates:
+        raise BusinessRuleError(
+            f"Tenor {tenor} is not offered; choose one of {sorted(rates)}.", code="invalid_tenor",
+            details={"tenors": sorted(rates)},
+        )
+    return rates[tenor]
+
+
+def plan_quote_checked(*, principal: Decimal, tenor: int, terms: ProductTerms):
+    """A quote for ``tenor`` under ``terms``, refused when this amount's APR (after the per-period fee is
+    rounded to the cent) would exceed the ceiling — small amounts over long tenors can."""
+    q = quote(principal, tenor, _fee_rate(terms, tenor))
+    if 12 * q.apr.monthly_irr > terms.apr_ceiling:
+        raise BusinessRuleError(
+            f"At {principal} over {tenor} periods the rounded fee makes the APR {q.apr.nominal_pct} %, above the "
+            f"{terms.apr_ceiling * 100:.2f} % ceiling; choose a shorter tenor or a larger amount.",
+            code="apr_above_ceiling", details={"apr_nominal_pct": str(q.apr.nominal_pct), "tenor": tenor},
+        )
+    return q
+
+
+def create_plan(
+    *, account: CreditAccount, kind: str, principal: Decimal, tenor: int | None, terms: ProductTerms,
+    first_bill_date: dt.date, on: dt.date, purchase: Purchase | None = None, source_statement=None,
+) -> Plan:
+    """A plan and its schedule lines. Revolving: one line, no fee, due on the first statement's due date."""
+    if tenor is None:
+        plan = Plan.objects.create(account=account, kind=Plan.Kind.REVOLVING, purchase=purchase, principal=principal,
+                                   tenor=1, created_on=on)
+        due = line_due_dates(first_bill_date, 1, terms.due_offset_days)[0]
+        ScheduleLine.objects.create(plan=plan, account=account, period=1, is_revolving=True, due_date=due,
+                                    principal=principal)
+        return plan
+    q = plan_quote_checked(principal=principal, tenor=tenor, terms=terms)
+    plan = Plan.objects.create(
+        account=account, kind=kind, purchase=purchase, source_statement=source_statement, principal=principal,
+        tenor=tenor, fee_rate=q.fee_rate, fee_per_period=q.fee_per_period, total_fee=q.total_fee,
+        apr_nominal_pct=q.apr.nominal_pct, apr_effective_pct=q.apr.effective_pct, created_on=on,
+    )
+    dues = line_due_dates(first_bill_date, tenor, terms.due_offset_days)
+    ScheduleLine.objects.bulk_create(
+        ScheduleLine(plan=plan, account=account, period=line.period, due_date=dues[line.period - 1],
+                     principal=line.principal, fee=line.fee)
+        for line in q.lines
+    )
+    return plan
+
+
+def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor) -> Purchase:
+    purchase.status = Purchase.Status.APPROVED
+    purchase.posted_on = on
+    purchase.cycle_bill_date = next_bill_date(on, account.bill_day)
+    purchase.save()
+    create_plan(
+        account=account,
+        kind=Plan.Kind.PURCHASE_INSTALLMENT if purchase.tenor else Plan.Kind.REVOLVING,
+        principal=purchase.amount, tenor=purchase.tenor, terms=terms, first_bill_date=purchase.cycle_bill_date,
+        on=on, purchase=purchase,
+    )
+    legs = [Dr(Codes.RECEIVABLE_PRINCIPAL, purchase.amount, account.pk), Cr(Codes.MERCHANT_PAYABLE, purchase.amount)]
+    journal_post(kind=JournalEntry.Kind.PURCHASE, on=on, legs=legs, memo=f"Purchase {purchase.merchant_order_id}",
+                 source=f"purchase:{purchase.reference}", actor=actor)
+    apply_account_deltas(account, legs)
+    return purchase
+
+
+def _replayed(purchase: Purchase, amount: Decimal, tenor: int | None) -> Purchase:
+    if purchase.amount != amount or purchase.tenor != tenor:
+        raise BusinessRuleError(
+            "This merchant order id was already used for a different purchase.", code="merchant_order_conflict",
+            details={"purchase": purchase.reference, "amount": str(purchase.amount), "tenor": purchase.tenor},
+        )
+    purchase.is_replay = True
+    return purchase
+
+
+@transaction.atomic
+def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id, actor) -> Purchase:
+    existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
+    if existing:
+        return _replayed(existing, amount, tenor)
+    account = lock_account(account.pk)
+    existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
+    if existing:
+        return _replayed(existing, amount, tenor)
+    today = get_business_date()
+    terms = get_terms(account.product_id)
+    if tenor is not None:
+        plan_quote_checked(principal=amount, tenor=tenor, terms=terms)
+
+    purchase = Purchase(account=account, amount=amount, merchant_order_id=merchant_order_id, category=category,
+                        tenor=tenor, device_id=device_id, requested_on=today)
+    reasons: list[str] = []
+    available = account_available(account=account, on=today)
+    if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
+        reasons.append("account_not_active")
+    if amount > available:
+        reasons.append("insufficient_limit")
+    if not reasons:
+        decision = hooks.run_purchase_checks(hooks.PurchaseContext(
+            account_id=account.pk, customer_id=account.customer_id, product_code=account.product.code, amount=amount,
+            tenor=tenor, category=category, device_id=device_id, merchant_order_id=merchant_order_id, on=today,
+            available=available, total_limit=account_total_limit(account=account, on=today),
+            used_amount=account.used_amount,
+        ))
+        if decision.outcome == hooks.RiskOutcome.DECLINE:
+            reasons.extend(decision.reasons)
+        elif decision.outcome == hooks.RiskOutcome.REVIEW:
+            purchase.status = Purchase.Status.HELD
+            purchase.reason_codes = list(decision.reasons)
+    if reasons:
+        purchase.status = Purchase.Status.DECLINED
+        purchase.reason_codes = reasons
+    try:
+        with transaction.atomic():
+            if purchase.status in (Purchase.Status.DECLINED, Purchase.Status.HELD):
+                purchase.save()
+            else:
+                _post(purchase, account, terms, today, actor)
+    except IntegrityError:
+        existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
+        if existing is None:
+            raise
+        return _replayed(existing, amount, tenor)
+    purchase.is_replay = False
+    return purchase
+
+
+def purchase_authorize(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    merchant_order_id: str,
+    category: str = "",
+    tenor: int | None = None,
+    device_id: str = "",
+    actor: Actor,
+) -> Purchase:
+    """Authorise and post a purchase (PRODUCT §4).
+
+    Returns the purchase: ``approved`` (posted, limit used, schedule created) or ``held`` for review.
+    A decline is recorded with its reason codes and then raised as :class:`PurchaseDeclinedError`
+    (422, code ``insufficient_limit`` / ``account_not_active`` / a risk rule's code). A retried request
+    with the same merchant order id changes nothing: it returns the first purchase with
+    ``is_replay = True`` (or raises the same decline with ``details["replay"]``).
+    """
+    amount = positive_money(amount)
+    merchant_order_id = (merchant_order_id or "").strip()
+    if not merchant_order_id or len(merchant_order_id) > 64:
+        raise ValidationError("merchant_order_id is required (at most 64 characters).", code="invalid_merchant_order_id")
+    if tenor is not None and (isinstance(tenor, bool) or not isinstance(tenor, int) or tenor not in TENORS):
+        raise BusinessRuleError(f"Tenor {tenor!r} is not offered; choose one of {list(TENORS)}.", code="invalid_tenor")
+    purchase = _authorize(account=account, amount=amount, merchant_order_id=merchant_order_id,
+                          category=(category or "")[:40], tenor=tenor, device_id=(device_id or "")[:64], actor=actor)
+    if purchase.status == Purchase.Status.DECLINED:
+        raise PurchaseDeclinedError(purchase, replay=purchase.is_replay)
+    return purchase
+
+
+@transaction.atomic
+def purchase_review_approve(*, purchase: Purchase, actor: Actor, note: str = "") -> Purchase:
+    """An officer approves a held purchase: it posts now, if the account is still active with enough limit;
+    otherwise it is declined (and returned declined, with the reason codes)."""
+    account = lock_account(purchase.account_id)
+    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    if purchase.status != Purchase.Status.HELD:
+        raise BusinessRuleError("Only a held purchase can be reviewed.", code="purchase_not_held")
+    today = get_business_date()
+    terms = get_terms(account.product_id)
+    reasons = []
+    if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
+        reasons.append("account_not_active")
+    if purchase.amount > account_available(account=account, on=today):
+        reasons.append("insufficient_limit")
+    purchase.reviewed_by = actor.user
+    purchase.reviewed_at = timezone.now()
+    purchase.review_note = (note or "")[:500]
+    if reasons:
+        purchase.status = Purchase.Status.DECLINED
+        purchase.reason_codes = list(purchase.reason_codes) + reasons
+        purchase.save()
+    else:
+        _post(purchase, account, terms, today, actor)
+    audit_record(actor=actor, action="purchase_review", obj=purchase, reason=note, old="held", new=purchase.status)
+    return purchase
+
+
+@transaction.atomic
+def purchase_review_decline(*, purchase: Purchase, actor: Actor, reason: str) -> Purchase:
+    reason = require_reason(reason)
+    lock_account(purchase.account_id)
+    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    if purchase.status != Purchase.Status.HELD:
+        raise BusinessRuleError("Only a held purchase can be reviewed.", code="purchase_not_held")
+    purchase.status = Purchase.Status.DECLINED
+    purchase.reason_codes = list(purchase.reason_codes) + ["declined_on_review"]
+    purchase.reviewed_by = actor.user
+    purchase.reviewed_at = timezone.now()
+    purchase.review_note = reason
+    purchase.save()
+    audit_record(actor=actor, action="purchase_review", obj=purchase, reason=reason, old="held", new="declined")
+    return purchase

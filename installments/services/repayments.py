@@ -1,0 +1,277 @@
+"""Repayments (PRODUCT §6): unique external reference, allocation by the product's strategy, overpayment
+to credit balance, recoveries on written-off accounts, and exact reversal."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+
+from accounts.models import CreditAccount
+from accounts.services import lock_account
+from core.actors import Actor
+from core.audit import audit_record
+from core.business_date import get_business_date
+from core.errors import BusinessRuleError, ConflictError, ValidationError
+from core.money import ZERO
+from installments.calc import DEFAULT_ALLOCATION_ORDER, allocate
+from installments.models import (
+    Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, WriteOff,
+)
+from installments.services.common import (
+    apply_account_deltas, apply_paid, get_terms, open_dues, plus, positive_money, receivable_legs, reopen_status,
+    require_reason,
+)
+from ledger.models import Codes, JournalEntry
+from ledger.services import Cr, Dr, Leg, journal_post, journal_reverse
+
+PAYMENT_CHANNELS = [c for c in Repayment.Channel.values if c != Repayment.Channel.SETTLEMENT]
+
+
+def _replayed(existing: Repayment, account_id: int, amount: Decimal) -> Repayment:
+    if existing.account_id != account_id or existing.amount != amount:
+        raise ConflictError(
+            "This external reference was already used for a different payment.", code="external_ref_conflict",
+            details={"repayment": existing.reference, "account": existing.account.reference, "amount": str(existing.amount)},
+        )
+    existing.is_replay = True
+    return existing
+
+
+def _recovery(*, account: CreditAccount, repayment: Repayment, on: dt.date, actor: Actor) -> Repayment:
+    write_off = WriteOff.objects.select_for_update().get(account=account)
+    recoverable = write_off.total - write_off.recovered
+    recovered = min(repayment.amount, recoverable)
+    excess = repayment.amount - recovered
+    repayment.kind = Repayment.Kind.RECOVERY
+    repayment.to_credit_balance = excess
+    repayment.save(update_fields=["kind", "to_credit_balance"])
+    legs = [Dr(Codes.CASH, repayment.amount), Cr(Codes.RECOVERY_INCOME, recovered, account.pk),
+            Cr(Codes.CUSTOMER_CREDIT, excess, account.pk)]
+    entry = journal_post(kind=JournalEntry.Kind.RECOVERY, on=on, legs=legs, memo=f"Recovery {repayment.external_ref}",
+                         source=f"repayment:{repayment.reference}", actor=actor)
+    rows = []
+    if recovered:
+        WriteOff.objects.filter(pk=write_off.pk).update(recovered=plus("recovered", recovered))
+        rows.append(Allocation(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
+                               kind=Allocation.Kind.RECOVERY, amount=recovered, on_date=on))
+    if excess:
+        rows.append(Allocation(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
+                               kind=Allocation.Kind.CREDIT_BALANCE, amount=excess, on_date=on))
+    Allocation.objects.bulk_create(rows)
+    repayment.journal_entry = entry
+    repayment.save(update_fields=["journal_entry"])
+    apply_account_deltas(account, legs)
+    return repayment
+
+
+@transaction.atomic
+def repayment_post(
+    *,
+    account: CreditAccount,
+    amount: Decimal,
+    external_ref: str,
+    channel: str,
+    received_on: dt.date | None = None,
+    actor: Actor,
+) -> Repayment:
+    """Post a repayment (PRODUCT §6). Allocated late fees → deferral fees → installment fees → principal,
+    oldest due first (or as the product's strategy says); what nothing needs becomes credit balance.
+
+    ``external_ref`` is unique: posting it again changes nothing and returns the first repayment with
+    ``is_replay = True`` (a different account or amount under the same reference is a 409).
+    On a written-off account the payment is a recovery (journal to recovery income)."""
+    amount = positive_money(amount)
+    external_ref = (external_ref or "").strip()
+    if not external_ref or len(external_ref) > 80:
+        raise ValidationError("external_ref is required (at most 80 characters).", code="invalid_external_ref")
+    if channel not in PAYMENT_CHANNELS:
+        raise ValidationError(f"Unknown channel {channel!r}; one of {PAYMENT_CHANNELS}.", code="invalid_channel")
+    existing = Repayment.objects.filter(external_ref=external_ref).first()
+    if existing:
+        return _replayed(existing, account.pk, amount)
+    account = lock_account(account.pk)
+    existing = Repayment.objects.filter(external_ref=external_ref).first()
+    if existing:
+        return _replayed(existing, account.pk, amount)
+    today = get_business_date()
+    received_on = received_on or today
+    if received_on > today:
+        raise ValidationError("A repayment cannot be received in the future.", code="invalid_date")
+    if account.status == CreditAccount.Status.CLOSED:
+        raise BusinessRuleError("The account is closed.", code="account_closed")
+    try:
+        with transaction.atomic():
+            repayment = Repayment.objects.create(
+                account=account, amount=amount, external_ref=external_ref, channel=channel, received_on=received_on,
+                posted_on=today, **actor.log_fields(),
+            )
+    except IntegrityError:
+        existing = Repayment.objects.filter(external_ref=external_ref).first()
+        if existing is None:
+            raise
+        return _replayed(existing, account.pk, amount)
+    repayment.is_replay = False
+    if account.written_off_on:
+        return _recovery(account=account, repayment=repayment, on=today, actor=actor)
+
+    terms = get_terms(account.product_id)
+    dues, rows = open_dues(account.pk)
+    allocation = allocate(amount, dues, strategy=terms.allocation_strategy, order=DEFAULT_ALLOCATION_ORDER)
+    by_code = apply_paid(account=account, paid=allocation.paid, rows=rows, on=today,
+                         source=Allocation.Source.REPAYMENT, repayment=repayment)
+    if allocation.leftover:
+        Allocation.objects.create(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
+                                  kind=Allocation.Kind.CREDIT_BALANCE, amount=allocation.leftover, on_date=today)
+    legs = [Dr(Codes.CASH, amount), *receivable_legs(by_code, account.pk, side="credit"),
+            Cr(Codes.CUSTOMER_CREDIT, allocation.leftover, account.pk)]
+    entry = journal_post(kind=JournalEntry.Kind.REPAYMENT, on=today, legs=legs,
+                         memo=f"Repayment {external_ref} ({channel})", source=f"repayment:{repayment.reference}",
+                         actor=actor)
+    repayment.to_credit_balance = allocation.leftover
+    repayment.journal_entry = entry
+    repayment.save(update_fields=["to_credit_balance", "journal_entry"])
+    apply_account_deltas(account, legs)
+    return repayment
+
+
+def credit_balance_apply(*, account: CreditAccount, on: dt.date, statement: Statement | None = None,
+                         actor: Actor) -> Decimal:
+    """Use the account's credit balance to pay its open dues (the "next bill"). The caller holds the
+    account lock. Returns the amount applied."""
+    account.refresh_from_db(fields=["credit_balance", "used_amount"])
+    if account.credit_balance <= 0:
+        return ZERO
+    terms = get_terms(account.product_id)
+    dues, rows = open_dues(account.pk)
+    if not dues:
+        return ZERO
+    allocation = allocate(account.credit_balance, dues, strategy=terms.allocation_strategy)
+    if not allocation.paid:
+        return ZERO
+    by_code = apply_paid(account=account, paid=allocation.paid, rows=rows, on=on,
+                         source=Allocation.Source.CREDIT_BALANCE, statement=statement)
+    applied = allocation.applied
+    legs = [Dr(Codes.CUSTOMER_CREDIT, applied, account.pk), *receivable_legs(by_code, account.pk, side="credit")]
+    journal_post(kind=JournalEntry.Kind.CREDIT_APPLIED, on=on, legs=legs, memo="Credit balance applied",
+                 source=f"statement:{statement.pk}" if statement else f"credit:{account.reference}", actor=actor)
+    apply_account_deltas(account, legs)
+    return applied
+
+
+def _undo_allocation(alloc: Allocation, amount: Decimal, on: dt.date, repayment: Repayment | None) -> None:
+    """Re-open exactly ``amount`` of what ``alloc`` paid and record the negated allocation row."""
+    if alloc.line_id:
+        line = ScheduleLine.objects.get(pk=alloc.line_id)
+        if alloc.kind == Allocation.Kind.PRINCIPAL:
+            line.principal_paid -= amount
+        else:
+            line.fee_paid -= amount
+        if line.status == ScheduleLine.Status.CLOSED:
+            line.status = reopen_status(line)
+            line.closed_on = None
+        line.save(update_fields=["principal_paid", "fee_paid", "status", "closed_on"])
+        Plan.objects.filter(pk=line.plan_id, status=Plan.Status.PAID_OFF).update(status=Plan.Status.ACTIVE, closed_on=None)
+    elif alloc.charge_id:
+        Charge.objects.filter(pk=alloc.charge_id).update(paid=plus("paid", -amount))
+    elif alloc.kind == Allocation.Kind.RECOVERY:
+        WriteOff.objects.filter(account_id=alloc.account_id).update(recovered=plus("recovered", -amount))
+    Allocation.objects.create(account_id=alloc.account_id, source=alloc.source, repayment=repayment or alloc.repayment,
+                              statement=alloc.statement, line_id=alloc.line_id, charge_id=alloc.charge_id,
+                              kind=alloc.kind, amount=-amount, on_date=on, reverses=alloc)
+
+
+def _unreversed(alloc: Allocation) -> Decimal:
+    return alloc.amount + sum((r.amount for r in alloc.reversals.all()), ZERO)
+
+
+def _take_back_credit(account: CreditAccount, shortfall: Decimal, on: dt.date, actor: Actor) -> None:
+    """The credit a reversed payment left has since paid bills: re-open those payments, newest first,
+    until the credit balance can give back what the reversed payment put in."""
+    applied = Allocation.objects.filter(
+        account=account, source=Allocation.Source.CREDIT_BALANCE, amount__gt=0
+    ).prefetch_related("reversals").order_by("-id")
+    by_code: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    code_of = {Allocation.Kind.PRINCIPAL: Codes.RECEIVABLE_PRINCIPAL, Allocation.Kind.INSTALLMENT_FEE: Codes.RECEIVABLE_FEES,
+               Allocation.Kind.LATE_FEE: Codes.RECEIVABLE_LATE_FEES, Allocation.Kind.DEFERRAL_FEE: Codes.RECEIVABLE_DEFERRAL_FEES,
+               Allocation.Kind.SETTLEMENT_FEE: Codes.RECEIVABLE_FEES}
+    for alloc in applied:
+        if shortfall <= 0:
+            break
+        take = min(_unreversed(alloc), shortfall)
+        if take <= 0:
+            continue
+        _undo_allocation(alloc, take, on, None)
+        by_code[code_of[alloc.kind]] += take
+        shortfall -= take
+    if shortfall > 0:  # pragma: no cover - the credit balance can only have gone to dues
+        raise BusinessRuleError("The credit balance cannot be traced.", code="credit_untraceable")
+    legs = [*receivable_legs(by_code, account.pk, side="debit"), Cr(Codes.CUSTOMER_CREDIT, sum(by_code.values(), ZERO), account.pk)]
+    journal_post(kind=JournalEntry.Kind.REVERSAL, on=on, legs=legs, memo="Credit applied re-opened (payment reversed)",
+                 source=f"credit:{account.reference}", actor=actor)
+    apply_account_deltas(account, legs)
+
+
+@transaction.atomic
+def repayment_reverse(*, repayment: Repayment, actor: Actor, reason: str) -> Repayment:
+    """Reverse a repayment (bounced payment, chargeback): every line, charge and credit it paid is re-opened
+    by exactly the amount it paid, fees a settlement waived are owed again, and its journal entries are
+    mirrored. A statement it had settled after its due date is re-opened for close of business to judge."""
+    reason = require_reason(reason)
+    account = lock_account(repayment.account_id)
+    repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
+    if repayment.status != Repayment.Status.POSTED:
+        raise BusinessRuleError("The repayment is already reversed.", code="already_reversed")
+    today = get_business_date()
+
+    credit_part = sum(
+        (a.amount for a in repayment.allocations.filter(kind=Allocation.Kind.CREDIT_BALANCE, amount__gt=0)), ZERO
+    )
+    if credit_part > account.credit_balance:
+        _take_back_credit(account, credit_part - account.credit_balance, today, actor)
+
+    reopened_billed = False
+    for alloc in repayment.allocations.filter(amount__gt=0).order_by("id"):
+        if alloc.line_id and alloc.line.billed_on or alloc.charge_id:
+            reopened_billed = True
+        _undo_allocation(alloc, alloc.amount, today, repayment)
+    for adj in repayment.adjustments.filter(undone=False):
+        line = adj.line
+        if adj.kind == Adjustment.Kind.SETTLEMENT_WAIVER:
+            line.fee_waived -= adj.fee
+        elif adj.kind == Adjustment.Kind.EARLY_BILLING:
+            line.billed_on = None
+        if line.status == ScheduleLine.Status.CLOSED and (line.principal_open > 0 or line.fee_open > 0):
+            line.status = reopen_status(line)
+            line.closed_on = None
+        line.save(update_fields=["fee_waived", "billed_on", "status", "closed_on"])
+        adj.undone = True
+        adj.save(update_fields=["undone"])
+    if repayment.plan_id:
+        Plan.objects.filter(pk=repayment.plan_id, status=Plan.Status.SETTLED).update(status=Plan.Status.ACTIVE, closed_on=None)
+
+    legs = []
+    for entry in JournalEntry.objects.filter(source=f"repayment:{repayment.reference}", reverses__isnull=True,
+                                             reversed_by__isnull=True).exclude(kind=JournalEntry.Kind.REVERSAL).order_by("id"):
+        mirror = journal_reverse(entry=entry, on=today, actor=actor, memo=f"Reversal of {repayment.external_ref}: {reason}"[:200])
+        legs.extend(
+            Leg(code=line.ledger_account_id, debit=line.debit, credit=line.credit, credit_account_id=line.credit_account_id)
+            for line in mirror.lines.all()
+        )
+    apply_account_deltas(account, legs)
+
+    if reopened_billed:
+        latest = Statement.objects.filter(account=account, due_date__lt=today).order_by("-bill_date").first()
+        if latest and latest.status in (Statement.Status.PAID, Statement.Status.MINIMUM_PAID):
+            latest.status = Statement.Status.OPEN
+            latest.resolved_on = None
+            latest.save(update_fields=["status", "resolved_on"])
+    repayment.status = Repayment.Status.REVERSED
+    repayment.reversed_on = today
+    repayment.reversal_reason = reason
+    repayment.reversed_by = actor.user
+    repayment.save(update_fields=["status", "reversed_on", "reversal_reason", "reversed_by"])
+    audit_record(actor=actor, action="repayment_reverse", obj=repayment, reason=reason, old="posted", new="reversed")
+    return repayment

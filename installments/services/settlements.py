@@ -1,0 +1,154 @@
+"""Early settlement of a plan (PRODUCT §5): quote and settle under the product's policy; same day is free."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from accounts.services import lock_account
+from core.actors import Actor
+from core.business_date import get_business_date
+from core.errors import BusinessRuleError, ValidationError
+from core.money import ZERO
+from installments.calc import SettlementQuote, settlement_quote
+from installments.models import Adjustment, Allocation, Plan, Repayment, ScheduleLine
+from installments.services.common import apply_account_deltas, get_terms
+from ledger.models import Codes, JournalEntry
+from ledger.services import Cr, Dr, journal_post
+
+
+@dataclass(frozen=True)
+class PlanSettlement:
+    """A settlement quote with what it is made of, for the screens and the API."""
+
+    quote: SettlementQuote
+    same_day: bool
+    policy: str
+    billed_fee_waived: Decimal
+    future_fees_waived: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.quote.total
+
+
+def _parts(plan: Plan, lines: list[ScheduleLine], today) -> PlanSettlement:
+    terms = get_terms(plan.account.product_id)
+    same_day = plan.created_on == today
+    billed = [line for line in lines if line.billed_on]
+    pending = [line for line in lines if not line.billed_on]
+    billed_principal = sum((line.principal_open for line in billed), ZERO)
+    billed_fee = sum((line.fee_open for line in billed), ZERO)
+    remaining_principal = sum((line.principal_open for line in pending), ZERO)
+    next_fee = min(pending, key=lambda line: line.period).fee_open if pending else ZERO
+    quote = settlement_quote(
+        remaining_principal=remaining_principal,
+        billed_unpaid=billed_principal + (ZERO if same_day else billed_fee),
+        next_period_fee=next_fee, policy=terms.settlement_policy, same_day=same_day,
+    )
+    return PlanSettlement(
+        quote=quote, same_day=same_day, policy=terms.settlement_policy,
+        billed_fee_waived=billed_fee if same_day else ZERO,
+        future_fees_waived=sum((line.fee_open for line in pending), ZERO) - quote.fee,
+    )
+
+
+def _open_lines(plan: Plan) -> list[ScheduleLine]:
+    return list(plan.lines.filter(status__in=ScheduleLine.OPEN).order_by("period"))
+
+
+def plan_settlement_quote(*, plan: Plan) -> PlanSettlement:
+    """What settling ``plan`` today costs: unbilled principal + billed unpaid amounts + the policy's fee
+    (none on the day the plan was created, when billed fees are waived as well)."""
+    if plan.status != Plan.Status.ACTIVE:
+        raise BusinessRuleError("Only an active plan can be settled.", code="plan_not_active")
+    return _parts(plan, _open_lines(plan), get_business_date())
+
+
+@transaction.atomic
+def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: str = Repayment.Channel.SETTLEMENT) -> Repayment:
+    """Settle a plan early: the customer pays the quote (recorded as a settlement repayment), every open
+    line is closed, future fees are waived (or the next period's fee charged, by policy)."""
+    account = lock_account(plan.account_id)
+    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    if plan.status != Plan.Status.ACTIVE:
+        raise BusinessRuleError("Only an active plan can be settled.", code="plan_not_active")
+    if account.written_off_on:
+        raise BusinessRuleError("The account is written off.", code="account_written_off")
+    if plan.kind == Plan.Kind.REVOLVING:
+        raise BusinessRuleError("A revolving purchase is repaid, not settled.", code="plan_not_installment")
+    today = get_business_date()
+    lines = _open_lines(plan)
+    parts = _parts(plan, lines, today)
+    if parts.total <= 0:
+        raise BusinessRuleError("Nothing is left to settle on this plan.", code="nothing_to_settle")
+    n = Repayment.objects.filter(plan=plan, kind=Repayment.Kind.SETTLEMENT).count()
+    ref = (external_ref or "").strip() or f"settle-{plan.reference}" + (f"-{n + 1}" if n else "")
+    if Repayment.objects.filter(external_ref=ref).exists():
+        raise ValidationError("This external reference is already used.", code="external_ref_conflict")
+    repayment = Repayment.objects.create(
+        account=account, amount=parts.total, external_ref=ref, channel=channel, kind=Repayment.Kind.SETTLEMENT,
+        received_on=today, posted_on=today, plan=plan, **actor.log_fields(),
+    )
+    source = f"repayment:{repayment.reference}"
+    all_legs = []
+    allocations, adjustments = [], []
+    paid_principal = paid_fee = ZERO
+    waived_billed = ZERO
+    charge_next = not parts.same_day and parts.quote.fee > 0
+    next_line = min((line for line in lines if not line.billed_on), key=lambda line: line.period, default=None)
+    if charge_next:
+        fee = next_line.fee_open
+        next_line.billed_on = today
+        adjustments.append(Adjustment(line=next_line, kind=Adjustment.Kind.EARLY_BILLING, fee=fee, repayment=repayment, on_date=today))
+        legs = [Dr(Codes.RECEIVABLE_FEES, fee, account.pk), Cr(Codes.FEE_INCOME, fee)]
+        journal_post(kind=JournalEntry.Kind.FEE_BILLED, on=today, legs=legs, memo="Settlement: next period's fee",
+                     source=source, actor=actor)
+        all_legs += legs
+    for line in lines:
+        fee_open = line.fee_open
+        if fee_open:
+            if line.billed_on and not parts.same_day:
+                allocations.append(Allocation(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
+                                              line=line, kind=Allocation.Kind.INSTALLMENT_FEE, amount=fee_open, on_date=today))
+                line.fee_paid += fee_open
+                paid_fee += fee_open
+            else:
+                was_billed = bool(line.billed_on)
+                adjustments.append(Adjustment(line=line, kind=Adjustment.Kind.SETTLEMENT_WAIVER, fee=fee_open,
+                                              was_billed=was_billed, repayment=repayment, on_date=today))
+                line.fee_waived += fee_open
+                if was_billed:
+                    waived_billed += fee_open
+        principal_open = line.principal_open
+        if principal_open:
+            allocations.append(Allocation(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
+                                          line=line, kind=Allocation.Kind.PRINCIPAL, amount=principal_open, on_date=today))
+            line.principal_paid += principal_open
+            paid_principal += principal_open
+        line.status = ScheduleLine.Status.CLOSED
+        line.closed_on = today
+        line.save(update_fields=["fee_paid", "fee_waived", "principal_paid", "status", "closed_on", "billed_on"])
+    if waived_billed:
+        legs = [Dr(Codes.FEE_INCOME, waived_billed), Cr(Codes.RECEIVABLE_FEES, waived_billed, account.pk)]
+        journal_post(kind=JournalEntry.Kind.WAIVER, on=today, legs=legs, memo="Same-day settlement: fees waived",
+                     source=source, actor=actor)
+        all_legs += legs
+    if paid_principal + paid_fee != parts.total:  # pragma: no cover - the quote is made of exactly these parts
+        raise BusinessRuleError("Settlement does not add up.", code="settlement_mismatch")
+    legs = [Dr(Codes.CASH, parts.total), Cr(Codes.RECEIVABLE_PRINCIPAL, paid_principal, account.pk),
+            Cr(Codes.RECEIVABLE_FEES, paid_fee, account.pk)]
+    entry = journal_post(kind=JournalEntry.Kind.SETTLEMENT, on=today, legs=legs, memo=f"Early settlement of {plan.reference}",
+                         source=source, actor=actor)
+    all_legs += legs
+    Allocation.objects.bulk_create(allocations)
+    Adjustment.objects.bulk_create(adjustments)
+    repayment.journal_entry = entry
+    repayment.save(update_fields=["journal_entry"])
+    plan.status = Plan.Status.SETTLED
+    plan.closed_on = today
+    plan.save(update_fields=["status", "closed_on"])
+    apply_account_deltas(account, all_legs)
+    repayment.is_replay = False
+    return repayment
