@@ -1,6 +1,6 @@
-"""Registry contributions for the apps that existed when the privacy app was written: accounts,
-core (audit trail) and privacy itself. Later apps register their own in ``AppConfig.ready()``.
-See ``privacy/registry.py``."""
+"""Registry contributions for accounts, core (the audit trail), privacy itself, installments and
+ledger. Apps that register their own provider in ``AppConfig.ready()`` (collections, risk) keep
+theirs: a provider registered under the same key replaces these. See ``privacy/registry.py``."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,6 +11,7 @@ from django.db.models import Q, TextField, Value
 
 from core.crypto import encrypt
 
+from privacy import registry
 from privacy.registry import Provider, RecordSet, RetentionDuty, register
 
 AML_BASIS = (
@@ -108,6 +109,10 @@ ACCOUNTS = Provider(
     retention=accounts_retention,
     anonymise=accounts_anonymise,
     anonymise_last=True,
+    erases=tuple(f"accounts.customer.{f}" for f in ("name", "id_number", "id_number_hash", "id_number_last4", "mobile",
+                                                     "address", "email"))
+    + tuple(f"accounts.historicalcustomer.{f}" for f in ("name", "id_number_hash", "id_number_last4", "mobile",
+                                                          "address", "email")),
 )
 
 
@@ -123,6 +128,20 @@ def _audit_events(customer):
     ).order_by("created_at", "id")
 
 
+def core_anonymise(customer, *, retained: bool) -> int:
+    """Audit rows stay (who did what, when); on a full anonymisation the customer's name (masked
+    in ``object_repr``) and the masked values of corrections are replaced."""
+    if retained:
+        return 0
+    AuditEvent = apps.get_model("core", "AuditEvent")
+    mine = AuditEvent.objects.filter(object_type="accounts.customer", object_id=str(customer.pk))
+    changed = mine.update(object_repr=f"Anonymised customer ({customer.reference})")
+    for event in mine.filter(action="pii_correction").only("pk", "old", "new"):
+        erased = {"old": {k: "erased" for k in (event.old or {})}, "new": {k: "erased" for k in (event.new or {})}}
+        AuditEvent.objects.filter(pk=event.pk).update(**erased)
+    return changed
+
+
 CORE = Provider(
     key="core",
     label="Audit trail",
@@ -133,6 +152,7 @@ CORE = Provider(
             description="Sensitive actions taken on the customer or their accounts.",
         ),
     ),
+    anonymise=core_anonymise,
 )
 
 
@@ -149,9 +169,51 @@ PRIVACY = Provider(
         RecordSet("personal_data_access", "privacy.PiiAccessLog", fields=("accessed_at", "channel", "fields"),
                   description="When staff saw the personal data in full, and which fields."),
     ),
+    keeps=(("privacy.piiaccesslog.ip_address", "the staff member's address, not the customer's"),),
 )
 
 
+# --- installments and ledger: transaction records (kept with the account under the AML duty) ----
+
+
+INSTALLMENT_NAMES = {
+    "purchase": "purchases", "plan": "installment_plans", "scheduleline": "schedule_lines",
+    "statement": "statements", "statementline": "statement_lines", "charge": "fees_and_charges",
+    "repayment": "repayments", "refund": "refunds", "allocation": "repayment_allocations",
+    "adjustment": "adjustments", "writeoff": "write_offs",
+}
+
+
+def installments_anonymise(customer, *, retained: bool) -> int:
+    """Transaction records stay (they identify nobody once the profile is anonymised); the device
+    id of a purchase is the customer's, kept only while the transaction records are."""
+    if retained:
+        return 0
+    Purchase = apps.get_model("installments", "Purchase")
+    return Purchase.objects.filter(account__customer=customer).exclude(device_id="").update(device_id="")
+
+
+def installments_provider() -> Provider:
+    return Provider(
+        key="installments", label="Purchases, statements, plans and repayments",
+        records=registry.records_for_app("installments", names=INSTALLMENT_NAMES),
+        anonymise=installments_anonymise,
+        erases=("installments.purchase.device_id",),
+    )
+
+
+def ledger_provider() -> Provider:
+    return Provider(
+        key="ledger", label="Bookkeeping",
+        records=registry.records_for_app("ledger", names={"journalline": "journal_lines"}),
+    )
+
+
 def register_builtin_providers() -> None:
+    """Register the providers of the apps present (each later app may replace its own by key)."""
     for provider in (ACCOUNTS, CORE, PRIVACY):
         register(provider)
+    for app_label, factory in (("installments", installments_provider), ("ledger", ledger_provider)):
+        installed = app_label in {c.label for c in apps.get_app_configs()}
+        if installed and app_label not in {p.key for p in registry.get_providers()}:
+            register(factory())

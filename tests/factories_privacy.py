@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+
 from accounts import services as account_services
 from accounts.models import Consent, CreditAccount, CreditProduct
 from core.actors import Actor
@@ -65,3 +67,10 @@ def give_account_history(account: CreditAccount, staff: Actor) -> CreditAccount:
                                 new_bucket="M0", dpd=0)
     account.refresh_from_db()
     return account
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    """Overrides the shared fixture with a user without a password: hashing one (PBKDF2, about
+    half a second) is not what these tests are about. Import it into a test module to use it."""
+    return django_user_model.objects.create_user(username="officer", password=None, is_staff=True)

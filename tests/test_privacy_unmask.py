@@ -11,7 +11,7 @@ from core.models import AuditEvent
 from privacy.admin import unmask_url
 from privacy.masking import PII_FIELDS, customer_pii_for, masked_pii
 from privacy.models import PiiAccessLog
-from tests.factories_privacy import WANG, make_customer
+from tests.factories_privacy import WANG, make_customer, staff_user  # noqa: F401 (fixture)
 
 FULL_VALUES = (WANG["id_number"], WANG["mobile"], WANG["name"], WANG["address"], WANG["email"])
 
@@ -23,12 +23,12 @@ def customer(business_date):
 
 @pytest.fixture
 def officer(django_user_model):
-    return django_user_model.objects.create_user("clerk", password="x-Very-long-pass-1", is_staff=True)
+    return django_user_model.objects.create_user("clerk", password=None, is_staff=True)
 
 
 @pytest.fixture
 def pii_officer(django_user_model):
-    user = django_user_model.objects.create_user("pii-officer", password="x-Very-long-pass-1", is_staff=True)
+    user = django_user_model.objects.create_user("pii-officer", password=None, is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_full_pii", content_type__app_label="accounts"))
     return django_user_model.objects.get(pk=user.pk)  # fresh permission cache
 
