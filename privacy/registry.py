@@ -156,11 +156,12 @@ def get_provider(key: str) -> Provider:
 
 
 def _history_model(model: type[models.Model]) -> type[models.Model] | None:
-    try:
-        from simple_history.utils import get_history_model_for_model
+    from simple_history.exceptions import NotHistoricalModelError
+    from simple_history.utils import get_history_model_for_model
 
+    try:
         return get_history_model_for_model(model)
-    except Exception:  # not a tracked model  # nosec B110 - absence of history is the normal case
+    except NotHistoricalModelError:  # most models keep no history
         return None
 
 
