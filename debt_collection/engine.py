@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models import BooleanField, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
+from accounts.models import CreditAccount
 from installments.models import Charge, Repayment, ScheduleLine, Statement
 
 _MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS + 2, decimal_places=MONEY_DECIMAL_PLACES)
@@ -37,7 +38,7 @@ def _account_filter(account_ids: Sequence[int] | None, field: str = "account_id"
 
 @dataclass(frozen=True)
 class AccountAmounts:
-    past_due: Decimal = ZERO  # overdue lines + open late fees
+    past_due: Decimal = ZERO  # overdue lines + open late fees and overdue charges (what cures the account)
     billed_unpaid: Decimal = ZERO  # every billed, unpaid line + open charges (what clears the bills)
     balance: Decimal = ZERO  # everything owed: open principal (billed or not) + billed fees + charges
 
@@ -56,18 +57,22 @@ def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmoun
         ScheduleLine.objects.filter(_account_filter(account_ids), status=ScheduleLine.Status.PENDING)
         .values("account_id").annotate(t=_sum(_PRINCIPAL_OPEN)).values_list("account_id", "t")
     )
-    charges: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    for account_id, kind, total in (
+    charges: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    charges_past_due: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for account_id, past, total in (
         Charge.objects.filter(_account_filter(account_ids))
-        .values("account_id", "kind").annotate(t=_sum(_CHARGE_OPEN)).values_list("account_id", "kind", "t")
+        .annotate(past=ExpressionWrapper(Q(overdue_from__isnull=False) | Q(kind=Charge.Kind.LATE_FEE),
+                                         output_field=BooleanField()))
+        .values("account_id", "past").annotate(t=_sum(_CHARGE_OPEN)).values_list("account_id", "past", "t")
     ):
-        charges[account_id][kind] = total
+        charges[account_id] += total
+        if past:
+            charges_past_due[account_id] += total
     result: dict[int, AccountAmounts] = {}
     for account_id in set(overdue) | set(billed) | set(unbilled) | set(charges):
-        open_charges = sum(charges.get(account_id, {}).values(), ZERO)
-        late = charges.get(account_id, {}).get(Charge.Kind.LATE_FEE, ZERO)
+        open_charges = charges[account_id]
         result[account_id] = AccountAmounts(
-            past_due=overdue.get(account_id, ZERO) + late,
+            past_due=overdue.get(account_id, ZERO) + charges_past_due[account_id],
             billed_unpaid=billed.get(account_id, ZERO) + open_charges,
             balance=billed.get(account_id, ZERO) + unbilled.get(account_id, ZERO) + open_charges,
         )
@@ -81,76 +86,103 @@ def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmoun
 class StatementDue:
     statement_id: int
     account_id: int
-    due_date: dt.date
-    minimum_payment: Decimal  # still to pay to reach the minimum
-    amount_due: Decimal  # still to pay to clear the bills
+    due_date: dt.date  # the due date the reminder counts from (T−n before it, D+n after it)
+    minimum_payment: Decimal  # what to pay now: the rest of the minimum, or the past-due amount when overdue
+    amount_due: Decimal  # what clears the bills
 
 
-def _paid_since(statements: Iterable[Statement]) -> dict[int, Decimal]:
-    """Posted repayments per statement received after its bill date (one query)."""
+def _paid_toward(statements: Iterable[Statement]) -> dict[int, Decimal]:
+    """Posted repayments (not recoveries) received on or after each statement's bill date — what the
+    engine counts toward the minimum (one query)."""
     statements = list(statements)
     if not statements:
         return {}
     earliest = min(s.bill_date for s in statements)
     rows = (
-        Repayment.objects.filter(account_id__in={s.account_id for s in statements}, received_on__gt=earliest,
+        Repayment.objects.filter(account_id__in={s.account_id for s in statements}, received_on__gte=earliest,
                                  status=Repayment.Status.POSTED)
-        .values_list("account_id", "received_on", "amount")
+        .exclude(kind=Repayment.Kind.RECOVERY).values_list("account_id", "received_on", "amount")
     )
     by_account: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
     for account_id, received_on, amount in rows:
         by_account[account_id].append((received_on, amount))
     return {
-        s.pk: sum((a for d, a in by_account.get(s.account_id, ()) if d > s.bill_date), ZERO) for s in statements
+        s.pk: sum((a for d, a in by_account.get(s.account_id, ()) if d >= s.bill_date), ZERO) for s in statements
     }
+
+
+_FIELDS = ("pk", "account_id", "due_date", "bill_date", "minimum_payment", "status")
 
 
 def statements_before_due(account_ids: Sequence[int] | None, *, due_dates: Iterable[dt.date]) -> list[StatementDue]:
     """Open statements falling due on one of ``due_dates`` whose bills are not cleared."""
     statements = list(
         Statement.objects.filter(_account_filter(account_ids), due_date__in=list(due_dates), status=Statement.Status.OPEN)
-        .only("pk", "account_id", "due_date", "bill_date", "minimum_payment")
+        .only(*_FIELDS)
     )
     return _with_amounts(statements)
 
 
 def statements_past_due(account_ids: Sequence[int] | None, *, on: dt.date) -> list[StatementDue]:
-    """Per account, the oldest statement that fell due before ``on`` with its minimum unpaid
-    (the one the days past due count from)."""
-    statements = list(
-        Statement.objects.filter(_account_filter(account_ids), status=Statement.Status.OVERDUE, due_date__lt=on,
-                                 resolved_on__isnull=True)
-        .order_by("account_id", "due_date", "pk")
-        .only("pk", "account_id", "due_date", "bill_date", "minimum_payment")
+    """One statement per account whose due date has passed unpaid, as of the close of ``on``:
+
+    - an overdue account (DPD > 0, not written off): the statement its days past due count from
+      (``due_date`` = ``on − dpd``), with the past-due amount to pay;
+    - otherwise a statement still open after its due date (inside the grace days), with the rest of
+      its minimum to pay."""
+    overdue = dict(
+        CreditAccount.objects.filter(_account_filter(account_ids, "pk"), dpd__gt=0, written_off_on__isnull=True)
+        .values_list("pk", "dpd")
     )
-    oldest: dict[int, Statement] = {}
-    for statement in statements:
-        oldest.setdefault(statement.account_id, statement)
-    return _with_amounts(list(oldest.values()))
+    since = {account_id: on - dt.timedelta(days=dpd) for account_id, dpd in overdue.items()}
+    chosen: dict[int, tuple[Statement, dt.date]] = {}
+    if overdue:
+        for statement in (
+            Statement.objects.filter(account_id__in=list(overdue), status=Statement.Status.OVERDUE)
+            .order_by("account_id", "due_date", "pk").only(*_FIELDS)
+        ):
+            if statement.due_date <= since[statement.account_id]:
+                chosen[statement.account_id] = (statement, since[statement.account_id])  # the latest such
+    for statement in (
+        Statement.objects.filter(_account_filter(account_ids), status=Statement.Status.OPEN, due_date__lte=on)
+        .order_by("account_id", "due_date", "pk").only(*_FIELDS)
+    ):
+        if statement.account_id not in overdue:
+            chosen.setdefault(statement.account_id, (statement, statement.due_date))
+    return _with_amounts([s for s, _ in chosen.values()], due_dates={s.pk: d for s, d in chosen.values()},
+                         past_due_accounts=set(overdue))
 
 
-def _with_amounts(statements: list[Statement]) -> list[StatementDue]:
+def _with_amounts(statements: list[Statement], *, due_dates: dict[int, dt.date] | None = None,
+                  past_due_accounts: set[int] = frozenset()) -> list[StatementDue]:
     if not statements:
         return []
     amounts = account_amounts([s.account_id for s in statements])
-    paid = _paid_since(statements)
+    paid = _paid_toward(statements)
     result = []
     for s in statements:
-        owed = amounts.get(s.account_id, AccountAmounts()).billed_unpaid
+        totals = amounts.get(s.account_id, AccountAmounts())
+        owed = totals.billed_unpaid
         if owed <= ZERO:
             continue
-        minimum = max(s.minimum_payment - paid.get(s.pk, ZERO), ZERO)
-        result.append(StatementDue(s.pk, s.account_id, s.due_date, min(minimum, owed), owed))
+        if s.account_id in past_due_accounts and s.status == Statement.Status.OVERDUE:
+            to_pay = totals.past_due
+        else:
+            to_pay = max(s.minimum_payment - paid.get(s.pk, ZERO), ZERO)
+        result.append(StatementDue(s.pk, s.account_id, (due_dates or {}).get(s.pk, s.due_date), min(to_pay, owed), owed))
     return result
 
 
 def statement_still_unpaid(statement_id: int) -> bool:
-    """Whether the statement a reminder is about still needs paying (checked again at send time)."""
-    statement = Statement.objects.filter(pk=statement_id).only("status", "account_id", "resolved_on").first()
-    if statement is None or statement.status in (Statement.Status.PAID,):
+    """Whether a reminder about the statement is still true at send time: an open statement whose bills
+    are not cleared, or an overdue one on an account still past due."""
+    statement = Statement.objects.filter(pk=statement_id).only("status", "account_id").first()
+    if statement is None or statement.status not in (Statement.Status.OPEN, Statement.Status.OVERDUE):
         return False
     amounts = account_amounts([statement.account_id]).get(statement.account_id, AccountAmounts())
-    return amounts.billed_unpaid > ZERO
+    if statement.status == Statement.Status.OPEN:
+        return amounts.billed_unpaid > ZERO
+    return amounts.past_due > ZERO
 
 
 # --- Repayments -----------------------------------------------------------------------------------

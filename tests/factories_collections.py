@@ -116,3 +116,49 @@ class ThirdPartyFactory(factory.django.DjangoModelFactory):
     name = "李四"
     relation = "colleague"
     mobile = "13900000000"
+
+
+# --- Engine-backed accounts (real statements, repayments and delinquency) ----------------------------
+
+ENGINE_ACTOR = None
+
+
+def engine_actor():
+    from core.actors import Actor
+
+    return Actor.system("test")
+
+
+def billed_account(*, amount: str = "1000.00", bill_day: int = 1, email: str = "", n: int = 0) -> CreditAccount:
+    """An account of the default product with a revolving purchase of ``amount`` posted today (the
+    business date), so the next bill day's statement bills it."""
+    from accounts.services import account_open
+    from installments.services import purchase_authorize
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory(email=email)
+    account = account_open(customer=customer, product=_baitiao(), fixed_limit=Decimal("20000.00"), actor=engine_actor(),
+                           bill_day=bill_day, opened_on=dt.date(2025, 10, 1))
+    purchase_authorize(account=account, amount=Decimal(amount), merchant_order_id=f"order-{account.pk}-{n}",
+                       actor=engine_actor())
+    return CreditAccount.objects.get(pk=account.pk)
+
+
+def _baitiao():
+    from accounts.models import CreditProduct
+
+    return CreditProduct.objects.get(code="baitiao")
+
+
+def close_days(until: dt.date) -> None:
+    """Run the credit engine's close of business through ``until`` (collections steps not included)."""
+    from installments.daily import run_through
+
+    run_through(until)
+
+
+def pay(account: CreditAccount, amount: str, *, ref: str, received_on: dt.date | None = None):
+    from installments.services import repayment_post
+
+    return repayment_post(account=account, amount=Decimal(amount), external_ref=ref, channel="bank_transfer",
+                          received_on=received_on, actor=engine_actor())

@@ -26,7 +26,7 @@ from debt_collection.models import (
     ReminderMessage,
     ReminderTemplate,
 )
-from debt_collection.rules import in_quiet_hours, next_allowed_time, reminder_kind
+from debt_collection.rules import COLLECTIONS_TZ, in_quiet_hours, local, next_allowed_time, reminder_kind
 from debt_collection.selectors import policy_get
 
 logger = logging.getLogger(__name__)
@@ -107,17 +107,20 @@ def _opted_out(customer_ids) -> set[tuple[int, str]]:
 
 @transaction.atomic
 def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, now: dt.datetime | None = None) -> int:
-    """Close-of-business step: queue the reminders due on ``on`` for the given accounts and return how
-    many were created (0 on a second run for the same date). Messages get ``scheduled_for`` = now, or
-    08:00 when now is in quiet hours; those due now are handed to Celery after the commit."""
+    """Close-of-business step for business date ``on``: queue the reminders of the next day (the day
+    they are read: the close of ``on`` runs at night) for the given accounts; returns how many were
+    created (0 on a second run for the same date). A message is scheduled for 08:00 that next day, or
+    at once when the close runs later than that (a late or replayed run); those due at once go to
+    Celery after the commit, the rest are picked up by the dispatcher."""
     now = now or business_date.now_local()
     policy = policy_get()
+    send_day = on + dt.timedelta(days=1)
     before, after, repeat = policy.days_before_due, policy.days_after_due, policy.reminder_repeat_every_days
     candidates: list[tuple[engine.StatementDue, str]] = []
-    dues = engine.statements_before_due(account_ids, due_dates=[on + dt.timedelta(days=d) for d in before])
+    dues = engine.statements_before_due(account_ids, due_dates=[send_day + dt.timedelta(days=d) for d in before])
     dues += engine.statements_past_due(account_ids, on=on)
     for due in dues:
-        kind = reminder_kind(due_date=due.due_date, on=on, before=before, after=after, repeat_every=repeat)
+        kind = reminder_kind(due_date=due.due_date, on=send_day, before=before, after=after, repeat_every=repeat)
         if kind:
             candidates.append((due, kind))
     if not candidates:
@@ -136,7 +139,10 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
     amounts = engine.account_amounts(sorted(account_ids_hit))
     templates = _templates()
     opted_out = _opted_out({a.customer_id for a in accounts.values()})
-    scheduled_for = next_allowed_time(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end)
+    scheduled_for = max(
+        next_allowed_time(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end),
+        dt.datetime.combine(send_day, policy.quiet_hours_end, tzinfo=COLLECTIONS_TZ),
+    )
     reminders: list[Reminder] = []
     pending_messages: list[list[ReminderMessage]] = []
     for due, kind in candidates:
@@ -146,7 +152,7 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
         existing.add((due.account_id, due.statement_id, kind))
         past_due = amounts.get(due.account_id, engine.AccountAmounts()).past_due
         reminder = Reminder(
-            account=account, statement_id=due.statement_id, kind=kind, for_date=on, due_date=due.due_date,
+            account=account, statement_id=due.statement_id, kind=kind, for_date=send_day, due_date=due.due_date,
             amount_due=due.amount_due, minimum_payment=due.minimum_payment, past_due=past_due,
         )
         context = _context(customer=account.customer, account_reference=account.reference, kind=kind, due=due,
@@ -248,6 +254,8 @@ def _claim(message_id: int, now: dt.datetime) -> tuple[ReminderMessage | None, S
             return None, SendOutcome(QUEUED, "quiet hours: held until 08:00")
         customer = message.reminder.account.customer
         reason = _suppression(customer, message.channel, _opted_out([customer.pk]))
+        if not reason and local(now).date() > message.reminder.for_date:
+            reason = f"expired: meant for {message.reminder.for_date.isoformat()}"
         if not reason and not engine.statement_still_unpaid(message.reminder.statement_id):
             reason = "the bill was paid before sending"
         if not reason and message.reminder.account.written_off_on is not None:
