@@ -39,3 +39,46 @@ def no_risk_checks(monkeypatch):
     from installments import hooks
 
     monkeypatch.setattr(hooks, "_purchase_checks", {})
+
+
+def books_clean():
+    """Assert check_books finds nothing wrong; returns the report."""
+    from installments.books import books_check
+
+    report = books_check()
+    assert report.ok, "\n".join(str(b) for b in report.breaches)
+    assert report.total_debit == report.total_credit
+    return report
+
+
+def money_snapshot() -> dict:
+    """Every money-bearing row of the engine, for "nothing changed" assertions."""
+    from accounts.models import BucketChange, CreditAccount, StatusChange
+    from installments.models import (
+        Adjustment, Allocation, Charge, Plan, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine,
+        WriteOff,
+    )
+    from ledger.models import JournalEntry, JournalLine
+
+    def rows(model, *exclude):
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in ("created_at", "updated_at", *exclude)]
+        return sorted(model.objects.values_list(*fields))
+
+    return {
+        "accounts": rows(CreditAccount, "reference"),
+        "purchases": rows(Purchase),
+        "plans": rows(Plan),
+        "lines": rows(ScheduleLine),
+        "statements": rows(Statement),
+        "statement_lines": rows(StatementLine),
+        "charges": rows(Charge),
+        "repayments": rows(Repayment),
+        "allocations": rows(Allocation),
+        "refunds": rows(Refund),
+        "adjustments": rows(Adjustment),
+        "write_offs": rows(WriteOff),
+        "journal_entries": rows(JournalEntry),
+        "journal_lines": rows(JournalLine),
+        "bucket_changes": rows(BucketChange),
+        "status_changes": rows(StatusChange),
+    }

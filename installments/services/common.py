@@ -128,7 +128,7 @@ def open_dues(account_id: int) -> tuple[list[Due], dict]:
 
 
 def close_if_settled(line: ScheduleLine, on: dt.date) -> None:
-    if line.status in ScheduleLine.OPEN and line.principal_open == 0 and (line.fee_open == 0 or not line.billed_on):
+    if line.status in ScheduleLine.OPEN and line.principal_open == 0 and line.fee_open == 0:
         line.status = ScheduleLine.Status.CLOSED
         line.closed_on = on
 

@@ -79,7 +79,7 @@ def purchase_refund(*, purchase: Purchase, amount: Decimal, actor: Actor, reason
         )
     today = get_business_date()
     plan = purchase.plan
-    refund = Refund.objects.create(purchase=purchase, account=account, amount=amount, excess_to=excess_to,
+    refund = Refund.objects.create(purchase=purchase, account=account, amount=amount, excess=amount, excess_to=excess_to,
                                    created_on=today, reason=reason, **actor.log_fields())
     excess = _offset(refund, plan, amount, refundable, plan.kind == Plan.Kind.PURCHASE_INSTALLMENT, today)
     # A revolving purchase converted into a bill installment: the converted part is offset on that plan
