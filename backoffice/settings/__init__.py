@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "cob",
     "debt_collection",
     "privacy",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -143,6 +144,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = VAR_DIR / "media"
+
+# --- Staff screens (staff app): static files, import/export permissions and safety.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+STAFF_IMPORT_ASYNC_ROWS = int(os.environ.get("STAFF_IMPORT_ASYNC_ROWS", "2000"))
 
 ADMIN_URL = os.environ.get("DJANGO_ADMIN_URL", "admin/")
 

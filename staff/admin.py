@@ -1,0 +1,271 @@
+"""Staff screens: import and export on the customer and account lists, one screen per import/export
+job (proxy models, so each has its own place in the navigation and its own permission), import jobs
+with their progress, and the portfolio snapshots behind the dashboard."""
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from accounts import admin as accounts_admin
+from accounts.models import CreditAccount, Customer
+from accounts.resources import (
+    CreditAccountExportResource,
+    CustomerExportResource,
+    OverdueAccountExportResource,
+    TemporaryLimitExportResource,
+)
+from core.admin_utils import badge, money_column
+from core.errors import ApplicationError
+from staff import resources as staff_resources
+from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
+from staff.forms import CustomerExportForm
+from staff.models import ImportJob, OverdueAccount, PortfolioSnapshot, TemporaryLimitCampaign
+
+# --- Customers and accounts: the accounts app's screens plus import and export --------------------
+
+
+class CustomerAdmin(StaffImportExportMixin, accounts_admin.CustomerAdmin):
+    """Customers (accounts/admin.py) with the import of customers with accounts and limits, and an
+    export that is masked unless the user may see personal data and gives a reason (logged)."""
+
+    import_resource_classes = [staff_resources.CustomerAccountImport]
+    resource_classes = [CustomerExportResource]
+    export_form_class = CustomerExportForm
+
+    def init_request_context_data(self, request, form):
+        from privacy.masking import can_view_full_pii
+
+        if not can_view_full_pii(request.user):
+            form.fields.pop("reveal", None)
+            form.fields.pop("reason", None)
+        return super().init_request_context_data(request, form)
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        form = kwargs.get("export_form")
+        revealed: dict[int, dict[str, str]] = {}
+        if form is not None and form.cleaned_data.get("reveal"):
+            from privacy.masking import can_view_full_pii
+            from privacy.models import PiiAccessLog
+            from privacy.services import pii_unmask
+
+            if not can_view_full_pii(request.user):
+                raise PermissionDenied
+            reason = form.cleaned_data["reason"]
+            for customer in queryset.filter(anonymised_at__isnull=True).order_by("pk"):
+                revealed[customer.pk] = pii_unmask(
+                    user=request.user, customer=customer, reason=reason, channel=PiiAccessLog.Channel.EXPORT,
+                    ip_address=request.META.get("REMOTE_ADDR"),
+                )
+        resource = CustomerExportResource(revealed=revealed)
+        return resource.export(queryset=queryset, export_fields=self.get_export_resource_fields_from_form(form), **kwargs)
+
+
+class CreditAccountAdmin(StaffExportMixin, accounts_admin.CreditAccountAdmin):
+    resource_classes = [CreditAccountExportResource]
+
+
+admin.site.unregister(Customer)
+admin.site.register(Customer, CustomerAdmin)
+admin.site.unregister(CreditAccount)
+admin.site.register(CreditAccount, CreditAccountAdmin)
+
+
+# --- Temporary-limit campaign lists ------------------------------------------------------------
+
+
+@admin.register(TemporaryLimitCampaign)
+class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
+    """Upload a campaign list (618, Double 11…): one temporary limit per account, granted through
+    ``temporary_limit_grant``; the same list imported twice grants nothing the second time."""
+
+    import_resource_classes = [staff_resources.TemporaryLimitCampaignImport]
+    resource_classes = [TemporaryLimitExportResource]
+    list_display = ("account", "campaign", "amount_col", "starts_on", "ends_on", "status_badge", "created_at")
+    list_select_related = ("account",)
+    list_filter = ("campaign", "status", "starts_on")
+    search_fields = ("=account__reference", "campaign")
+    search_help_text = "Account reference or campaign."
+    date_hierarchy = "starts_on"
+    show_full_result_count = False
+    amount_col = money_column("amount", "Amount")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.status, obj.get_status_display())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Overdue accounts by bucket -------------------------------------------------------------
+
+
+class BucketFilter(admin.SimpleListFilter):
+    title = "bucket"
+    parameter_name = "bucket"
+
+    def lookups(self, request, model_admin):
+        return [(b, label) for b, label in CreditAccount.Bucket.choices if b != "M0"]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(bucket=self.value()) if self.value() else queryset
+
+
+@admin.register(OverdueAccount)
+class OverdueAccountAdmin(StaffExportMixin, admin.ModelAdmin):
+    """Accounts with days past due, worst first: what collections and risk work from."""
+
+    resource_classes = [OverdueAccountExportResource]
+    list_display = ("reference", "customer_masked", "bucket_badge", "dpd", "used_col", "fixed_limit_col", "status_badge")
+    list_select_related = ("customer",)
+    list_filter = (BucketFilter, "status", "freeze_reason", "product")
+    search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4")
+    search_help_text = "Account or customer reference, mobile, or last 4 digits of the ID number."
+    ordering = ("-dpd", "pk")
+    show_full_result_count = False
+    used_col = money_column("used_amount", "Balance")
+    fixed_limit_col = money_column("fixed_limit", "Fixed limit")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(dpd__gt=0)
+
+    @admin.display(description="Customer")
+    def customer_masked(self, obj):
+        return obj.customer.masked_name
+
+    @admin.display(description="Bucket", ordering="bucket")
+    def bucket_badge(self, obj):
+        return badge("overdue" if obj.bucket != "M7" else "closed", obj.bucket)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.freeze_reason or obj.status, obj.get_status_display())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Import jobs ------------------------------------------------------------------------------
+
+JOB_COLOURS = {
+    ImportJob.Status.QUEUED: "open", ImportJob.Status.CHECKING: "open", ImportJob.Status.CHECKED: "held",
+    ImportJob.Status.REJECTED: "declined", ImportJob.Status.IMPORT_QUEUED: "open", ImportJob.Status.IMPORTING: "open",
+    ImportJob.Status.DONE: "posted", ImportJob.Status.FAILED: "declined",
+}
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("file_name", "kind", "status_badge", "progress", "total_rows", "error_count", "created_by", "created_at")
+    list_select_related = ("created_by",)
+    list_filter = ("status", "kind")
+    search_fields = ("file_name", "=reference")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(JOB_COLOURS.get(obj.status, "open"), obj.get_status_display())
+
+    @admin.display(description="Progress")
+    def progress(self, obj):
+        return format_html('<span class="money">{} %</span>', obj.percent)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("<int:job_id>/progress/", self.admin_site.admin_view(self.progress_view), name="staff_importjob_progress"),
+            path("<int:job_id>/confirm/", self.admin_site.admin_view(self.confirm_view), name="staff_importjob_confirm"),
+            *super().get_urls(),
+        ]
+
+    def _job(self, request, job_id) -> ImportJob:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(ImportJob.objects.select_related("created_by", "confirmed_by"), pk=job_id)
+
+    def progress_view(self, request, job_id):
+        job = self._job(request, job_id)
+        return JsonResponse({
+            "status": job.status, "status_display": job.get_status_display(), "processed": job.processed_rows,
+            "total": job.total_rows, "percent": job.percent, "finished": job.is_finished,
+            "waiting_for_confirmation": job.status == ImportJob.Status.CHECKED,
+        })
+
+    def confirm_view(self, request, job_id):
+        if request.method != "POST":
+            raise Http404
+        job = self._job(request, job_id)
+        from staff.services import import_job_confirm
+
+        try:
+            import_job_confirm(job=job, user=request.user)
+        except ApplicationError as exc:
+            if exc.code == "import_permission_required":
+                raise PermissionDenied(exc.message) from exc
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{job.file_name}: import confirmed, it runs in the background.")
+        return HttpResponseRedirect(reverse("admin:staff_importjob_change", args=[job.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self._job(request, object_id)
+        from staff.imports import resource_class_for
+
+        permission = resource_class_for(job.kind).permission
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import of {job.file_name}",
+            "opts": self.model._meta,
+            "job": job,
+            "can_confirm": job.status == ImportJob.Status.CHECKED and (not permission or request.user.has_perm(permission)),
+            "running": not job.is_finished and job.status != ImportJob.Status.CHECKED,
+            "preview": job.summary.get("preview", []),
+            "headers": job.summary.get("headers", []),
+            "summary_lines": job.summary.get("lines", []),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/staff/import_job.html", context)
+
+
+@admin.register(PortfolioSnapshot)
+class PortfolioSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("on_date", "bucket", "accounts", "balance_col")
+    list_filter = ("bucket",)
+    date_hierarchy = "on_date"
+    show_full_result_count = False
+    balance_col = money_column("balance", "Balance")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

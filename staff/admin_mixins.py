@@ -1,0 +1,162 @@
+"""Import and export screens on top of django-import-export's admin mixins.
+
+* Imports: the file is checked by a dry run (the real thing, rolled back) and shown back with every
+  refused line and its reason; only a clean dry run offers "Confirm import"; the import itself is
+  all or nothing. A file above ``STAFF_IMPORT_ASYNC_ROWS`` rows becomes an :class:`ImportJob` that a
+  Celery worker runs while the page shows its progress.
+* Exports: CSV and XLSX with cells that a spreadsheet would run as a formula escaped (a leading
+  apostrophe), numbers kept as numbers.
+"""
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from import_export.admin import ExportMixin, ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
+
+from core.errors import ApplicationError
+from staff.imports import FORMULA_PREFIXES, report_from_result
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def escape_formula(value):
+    """``=cmd|' /C calc'!A0`` → ``'=cmd|' /C calc'!A0`` (OWASP CSV injection); numbers untouched."""
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def _escape_dataset(dataset) -> None:
+    for index in range(len(dataset)):
+        row = dataset[index]
+        escaped = tuple(escape_formula(cell) for cell in row)
+        if escaped != tuple(row):
+            dataset[index] = escaped
+
+
+class SafeCSV(CSV):
+    def export_data(self, dataset, **kwargs):
+        _escape_dataset(dataset)
+        return dataset.export(self.get_title(), **kwargs)
+
+
+class SafeXLSX(XLSX):
+    def export_data(self, dataset, **kwargs):
+        _escape_dataset(dataset)
+        from openpyxl.utils.exceptions import IllegalCharacterError
+
+        try:
+            return dataset.export(self.get_title(), **kwargs)
+        except IllegalCharacterError:
+            raise ValueError("The export holds a character a spreadsheet cannot store.") from None
+
+
+FORMATS = [SafeCSV, SafeXLSX]
+
+
+class StaffImportMixin(ImportMixin):
+    import_formats = FORMATS
+    import_template_name = "admin/staff/import.html"
+    skip_admin_log = True  # every row's service writes its own log/audit rows
+    import_export_change_list_template = "admin/import_export/change_list_import.html"
+    #: The import resources (``ServiceResource`` subclasses); ``resource_classes`` are the exports.
+    import_resource_classes: list = []
+
+    def get_import_resource_classes(self, request):
+        return self.import_resource_classes or super().get_import_resource_classes(request)
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        return {"user": request.user}
+
+    def get_import_data_kwargs(self, **kwargs):
+        kwargs = super().get_import_data_kwargs(**kwargs)
+        kwargs.pop("request", None)
+        kwargs["rollback_on_validation_errors"] = True
+        return kwargs
+
+    def get_import_context_data(self, **kwargs):
+        context = super().get_import_context_data(**kwargs)
+        context["async_rows"] = settings.STAFF_IMPORT_ASYNC_ROWS
+        return context
+
+    def import_action(self, request, **kwargs):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            job_response = self._maybe_background(request)
+            if job_response is not None:
+                return job_response
+        response = super().import_action(request, **kwargs)
+        if isinstance(response, TemplateResponse):
+            context = response.context_data
+            result = context.get("result")
+            if result is not None and hasattr(result, "resource"):
+                context["report"] = report_from_result(result, result.resource)
+            resource_classes = self.get_import_resource_classes(request)
+            context["columns"] = resource_classes[0].columns if resource_classes else ()
+        return response
+
+    def _maybe_background(self, request):
+        """A large file becomes a background job (dry run first, then the import once confirmed)."""
+        form = self.create_import_form(request)
+        if not form.is_valid():
+            return None
+        input_format = self.get_import_formats()[int(form.cleaned_data["format"])]()
+        upload = form.cleaned_data["import_file"]
+        data = b"".join(upload.chunks())
+        upload.seek(0)
+        try:
+            dataset = input_format.create_dataset(data if input_format.is_binary() else data.decode(self.from_encoding))
+        except Exception:  # noqa: BLE001 - the normal path shows the library's "could not read" message
+            return None
+        if len(dataset) <= settings.STAFF_IMPORT_ASYNC_ROWS:
+            return None
+        from staff.services import import_job_create
+
+        resource_class = self.choose_import_resource_class(form, request)
+        try:
+            job = import_job_create(
+                kind=resource_class.key, file_name=upload.name, file_format="xlsx" if input_format.is_binary() else "csv",
+                content=data, total_rows=len(dataset), user=request.user,
+            )
+        except ApplicationError as exc:
+            raise PermissionDenied(exc.message) from exc
+        messages.info(
+            request, f"{upload.name}: {len(dataset):,} rows — the dry run runs in the background; this page follows it."
+        )
+        return HttpResponseRedirect(reverse("admin:staff_importjob_change", args=[job.pk]))
+
+    def process_result(self, result, request):
+        report = report_from_result(result, result.resource)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import failed: nothing was saved" if not report.ok else "Imported",
+            "opts": self.model._meta,
+            "report": report,
+            "done": report.ok,
+            "changelist_url": reverse(f"admin:{self.model._meta.app_label}_{self.model._meta.model_name}_changelist"),
+        }
+        if report.ok:
+            messages.success(
+                request,
+                f"Import finished: {report.new} new, {report.updated} updated, {report.skipped} skipped "
+                f"({report.total_rows} lines).",
+            )
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/staff/import_done.html", context)
+
+
+class StaffExportMixin(ExportMixin):
+    export_formats = FORMATS
+    import_export_change_list_template = "admin/import_export/change_list_export.html"
+
+
+class StaffImportExportMixin(StaffImportMixin, StaffExportMixin):
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"

@@ -1,0 +1,116 @@
+"""The staff app's records: import jobs (large files run on a Celery worker with progress), the daily
+portfolio snapshot the dashboard reads, and proxy models that give each import/export job its own
+screen and permissions ("Bank repayment files", "Temporary-limit campaign lists"…)."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import CreditAccount, TemporaryLimit
+from core.models import BaseModel
+from core.money import ZERO, MoneyField
+
+
+class ImportJob(BaseModel):
+    """One uploaded file imported in the background: a dry run first, then — once a person
+    confirms — the import itself, all or nothing. The file is kept encrypted only until the job
+    ends (it may hold personal data); the row numbers and reasons of any errors stay."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for the dry run"
+        CHECKING = "checking", "Dry run running"
+        CHECKED = "checked", "Dry run passed: waiting for confirmation"
+        REJECTED = "rejected", "Dry run found errors: nothing saved"
+        IMPORT_QUEUED = "import_queued", "Confirmed: waiting for a worker"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Import failed: nothing saved"
+
+    FINISHED = (Status.REJECTED, Status.DONE, Status.FAILED)
+
+    kind = models.CharField(max_length=60, help_text="Which import (the screen it was started from).")
+    file_name = models.CharField(max_length=200)
+    file_format = models.CharField(max_length=10)
+    content = models.BinaryField(null=True, blank=True, editable=False, help_text="Encrypted; erased when the job ends.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True, help_text="Rows by outcome (new, update, skip, invalid, error).")
+    summary = models.JSONField(default=dict, blank=True, help_text="Amounts and counts for people.")
+    errors = models.JSONField(default=list, blank=True, help_text="[{row, field, message}] (first 1,000).")
+    error_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(processed_rows__lte=models.F("total_rows")), name="import_job_progress_lte_total"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent(self) -> int:
+        if self.status in (self.Status.CHECKED, self.Status.DONE, self.Status.REJECTED):
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, int(self.processed_rows * 100 / self.total_rows))
+
+
+class PortfolioSnapshot(models.Model):
+    """The portfolio by delinquency bucket at the end of a business date (accounts and balance).
+
+    Taken by close of business (and on demand) with one aggregate query; the dashboard's trend
+    and roll-rate charts read these few rows instead of scanning the portfolio's history."""
+
+    on_date = models.DateField()
+    bucket = models.CharField(max_length=2, choices=CreditAccount.Bucket.choices)
+    accounts = models.PositiveIntegerField(default=0)
+    balance = MoneyField(default=ZERO, help_text="Used amount (unpaid principal and billed fees).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-on_date", "bucket"]
+        permissions = [("view_dashboard", "Can see the portfolio dashboard")]
+        constraints = [
+            models.UniqueConstraint(fields=["on_date", "bucket"], name="one_snapshot_per_date_bucket"),
+            models.CheckConstraint(condition=Q(balance__gte=0), name="snapshot_balance_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.on_date} {self.bucket}: {self.accounts} accounts"
+
+
+# --- Screens for import/export jobs (proxy models: their own admin page and permissions) --------
+
+
+class TemporaryLimitCampaign(TemporaryLimit):
+    class Meta:
+        proxy = True
+        verbose_name = "temporary-limit campaign list"
+        verbose_name_plural = "temporary-limit campaign lists"
+        permissions = [
+            ("import_temporarylimitcampaign", "Can import temporary-limit campaign lists"),
+            ("export_temporarylimitcampaign", "Can export temporary limits"),
+        ]
+
+
+class OverdueAccount(CreditAccount):
+    class Meta:
+        proxy = True
+        verbose_name = "overdue account"
+        verbose_name_plural = "overdue accounts by bucket"
+        permissions = [("export_overdueaccount", "Can export overdue accounts by bucket")]

@@ -1,0 +1,249 @@
+"""Staff roles (PRODUCT §1) as Django groups with least privilege.
+
+A role is a list of permission patterns (``app_label.codename`` with ``fnmatch`` wildcards) to
+include and to exclude. :func:`roles_sync` turns the patterns into each group's exact permission set:
+it runs after every ``migrate`` (a ``post_migrate`` handler, so the permissions of apps and models
+added later are picked up) and on demand (``manage.py sync_roles``). A role's group holds exactly
+what its patterns match — a permission added to a role group by hand is removed at the next sync;
+a local variant of a role is a new group, not an edit of a managed one.
+
+The matrix for people is ``staff/PERMISSIONS.md``; ``manage.py sync_roles --matrix`` prints the
+permission-level matrix from the live database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from django.db import transaction
+
+FULL_PII = "accounts.view_full_pii"
+
+#: Permissions the import/export screens check (``IMPORT_EXPORT_*_PERMISSION_CODE``) on models that
+#: live in other apps. Django creates permissions from a model's ``Meta.permissions``; these are
+#: ensured by :func:`ensure_extra_permissions` so the staff app needs no change in those apps.
+EXTRA_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "accounts.customer": (
+        ("import_customer", "Can import customers with their accounts and limits"),
+        ("export_customer", "Can export customers (masked unless the user may see personal data)"),
+    ),
+    "accounts.creditaccount": (("export_creditaccount", "Can export credit accounts"),),
+}
+
+# Reusable pattern groups.
+READ_CUSTOMERS = ("accounts.view_*",)
+READ_ENGINE = ("installments.view_*", "ledger.view_*")
+POLICY_CONFIG = (
+    "accounts.add_creditproduct", "accounts.change_creditproduct",
+    "*.add_*policy", "*.change_*policy",
+)
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    name: str
+    does: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+    def grants(self, perm: str) -> bool:
+        """``perm`` is ``app_label.codename``."""
+        if any(fnmatchcase(perm, pattern) for pattern in self.exclude):
+            return False
+        return any(fnmatchcase(perm, pattern) for pattern in self.include)
+
+
+ROLES: tuple[Role, ...] = (
+    Role(
+        key="credit_officer",
+        name="Credit officer",
+        does="Reviews applications and risk holds, adjusts limits, freezes accounts, imports customer and campaign lists.",
+        include=(
+            *READ_CUSTOMERS, FULL_PII,
+            "accounts.add_customer", "accounts.add_creditaccount", "accounts.adjust_limit", "accounts.freeze_account",
+            "accounts.import_customer", "accounts.export_customer",
+            "risk.view_*", "risk.work_reviewcase", "risk.grant_campaign",
+            "installments.view_*",
+            "staff.view_temporarylimitcampaign", "staff.import_temporarylimitcampaign",
+            "staff.view_importjob",
+        ),
+    ),
+    Role(
+        key="finance",
+        name="Finance",
+        does="Posts bank repayment files and storefront orders, refunds, waivers; reconciles the books; exports.",
+        include=(
+            *READ_CUSTOMERS, *READ_ENGINE,
+            "installments.post_*", "installments.refund_*", "installments.waive_*", "installments.add_repayment",
+            "installments.add_refund", "installments.reverse_*",
+            "ledger.reconcile_*", "ledger.add_journalentry",
+            "cob.view_*",
+            "accounts.export_creditaccount",
+            "staff.view_bankrepaymentfile", "staff.import_bankrepaymentfile", "staff.export_bankrepaymentfile",
+            "staff.view_storefrontorderimport", "staff.import_storefrontorderimport",
+            "staff.view_statementexport", "staff.export_statementexport",
+            "staff.view_scheduleexport", "staff.export_scheduleexport",
+            "staff.view_overdueaccount", "staff.export_overdueaccount",
+            "staff.view_importjob", "staff.view_dashboard",
+        ),
+        exclude=(FULL_PII,),
+    ),
+    Role(
+        key="collector",
+        name="Collector",
+        does="Works assigned overdue cases: contacts, promises to pay.",
+        include=(
+            "accounts.view_customer", "accounts.view_creditaccount",
+            "installments.view_*",
+            "collections.view_collectioncase", "collections.work_case",
+            "collections.view_contactattempt", "collections.add_contactattempt",
+            "collections.view_promisetopay", "collections.add_promisetopay",
+            "collections.view_reminder", "collections.view_thirdparty", "collections.view_channelpreference",
+            "collections.view_caseescalation", "collections.view_caseassignment",
+        ),
+        exclude=(FULL_PII,),
+    ),
+    Role(
+        key="collections_manager",
+        name="Collections manager",
+        does="Assigns cases, manages queues, collectors and agencies, write-offs, collector performance.",
+        include=(
+            *READ_CUSTOMERS, *READ_ENGINE,
+            "collections.*",
+            "installments.write_off*", "installments.waive_*",
+            "accounts.export_creditaccount",
+            "staff.view_overdueaccount", "staff.export_overdueaccount",
+            "staff.view_collectionassignmentexport", "staff.export_collectionassignmentexport",
+            "staff.view_dashboard",
+        ),
+        exclude=(FULL_PII, "collections.delete_*", "collections.*_collectionpolicy"),
+    ),
+    Role(
+        key="risk_analyst",
+        name="Risk analyst",
+        does="Watches the portfolio and delinquency, maintains rules, score bands and scorecard versions.",
+        include=(
+            *READ_CUSTOMERS, *READ_ENGINE,
+            "risk.*",
+            "collections.view_*", "cob.view_*",
+            "accounts.export_creditaccount",
+            "staff.view_overdueaccount", "staff.export_overdueaccount",
+            "staff.view_dashboard",
+        ),
+        exclude=(FULL_PII, "risk.delete_*", "risk.work_reviewcase", "risk.grant_campaign"),
+    ),
+    Role(
+        key="auditor",
+        name="Auditor",
+        does="Reads everything permitted and changes nothing: view permissions only.",
+        include=("*.view_*",),
+        exclude=(FULL_PII, "sessions.*"),
+    ),
+    Role(
+        key="administrator",
+        name="Administrator",
+        does="Manages staff users and roles, products and policies, re-runs close of business; reads everything. "
+        "Posts no money and sees no unmasked personal data (separation of duties).",
+        include=(
+            "*.view_*",
+            "auth.*", "axes.*",
+            *POLICY_CONFIG,
+            "core.change_businessdate",
+            "cob.rerun_cobrun",
+        ),
+        exclude=(FULL_PII, "sessions.*", "auth.delete_permission", "auth.add_permission", "auth.change_permission"),
+    ),
+)
+
+ROLE_BY_KEY = {role.key: role for role in ROLES}
+ROLE_NAMES = tuple(role.name for role in ROLES)
+
+
+def role(key: str) -> Role:
+    return ROLE_BY_KEY[key]
+
+
+def ensure_extra_permissions(using: str = "default") -> int:
+    """Create the permissions of :data:`EXTRA_PERMISSIONS` (idempotent). Returns how many were made."""
+    from django.apps import apps
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    created = 0
+    for label, perms in EXTRA_PERMISSIONS.items():
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        ct = ContentType.objects.db_manager(using).get_for_model(model, for_concrete_model=False)
+        for codename, name in perms:
+            _, made = Permission.objects.using(using).get_or_create(
+                content_type=ct, codename=codename, defaults={"name": name}
+            )
+            created += made
+    return created
+
+
+def permissions_for(role_: Role, using: str = "default") -> list:
+    from django.contrib.auth.models import Permission
+
+    perms = Permission.objects.using(using).select_related("content_type")
+    return [p for p in perms if role_.grants(f"{p.content_type.app_label}.{p.codename}")]
+
+
+@transaction.atomic
+def roles_sync(*, using: str = "default") -> dict[str, tuple[int, int]]:
+    """Create the role groups and set each one's permissions to exactly what its patterns match.
+
+    Returns ``{group name: (added, removed)}``."""
+    from django.contrib.auth.models import Group, Permission
+
+    permissions_ensure(using)
+    every = list(Permission.objects.using(using).select_related("content_type"))
+    labels = {p.pk: f"{p.content_type.app_label}.{p.codename}" for p in every}
+    changes: dict[str, tuple[int, int]] = {}
+    for role_ in ROLES:
+        group, _ = Group.objects.using(using).get_or_create(name=role_.name)
+        wanted = {pk for pk, label in labels.items() if role_.grants(label)}
+        current = set(group.permissions.values_list("pk", flat=True))
+        add, remove = wanted - current, current - wanted
+        if add:
+            group.permissions.add(*add)
+        if remove:
+            group.permissions.remove(*remove)
+        changes[role_.name] = (len(add), len(remove))
+    return changes
+
+
+def permissions_ensure(using: str = "default") -> None:
+    """Every installed app's model permissions (Django's own post-migrate step, idempotent) plus
+    :data:`EXTRA_PERMISSIONS`."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
+    for config in apps.get_app_configs():
+        create_permissions(config, verbosity=0, using=using)
+    ensure_extra_permissions(using)
+
+
+def on_post_migrate(sender, app_config=None, using="default", **kwargs) -> None:
+    """After ``migrate``: sync the role groups (the permissions of every app included)."""
+    roles_sync(using=using)
+
+
+def permission_matrix(using: str = "default") -> str:
+    """The permission-level matrix (Markdown): one row per permission granted to any role."""
+    from django.contrib.auth.models import Permission
+
+    perms = Permission.objects.using(using).select_related("content_type").order_by(
+        "content_type__app_label", "content_type__model", "codename"
+    )
+    header = "| permission | " + " | ".join(r.name for r in ROLES) + " |"
+    lines = [header, "|---|" + "---|" * len(ROLES)]
+    for p in perms:
+        label = f"{p.content_type.app_label}.{p.codename}"
+        marks = ["✔" if r.grants(label) else "" for r in ROLES]
+        if any(marks):
+            lines.append(f"| `{label}` | " + " | ".join(marks) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""Template tags for the admin's look: navigation by job, the business date, amounts, the dashboard."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+
+from core.money import format_cny
+from staff import charts
+from staff.navigation import job_sections as _job_sections
+
+register = template.Library()
+
+BUCKET_COLOURS = {
+    "M0": "#16a34a", "M1": "#f59e0b", "M2": "#f97316", "M3": "#ea580c",
+    "M4": "#dc2626", "M5": "#b91c1c", "M6": "#7e22ce", "M7": "#475569",
+}
+
+
+@register.simple_tag
+def job_sections(app_list):
+    return _job_sections(app_list or [])
+
+
+@register.simple_tag
+def business_date():
+    from core.business_date import get_business_date
+
+    return get_business_date()
+
+
+@register.filter
+def cny(value):
+    return format_cny(value)
+
+
+@register.filter
+def percent(value):
+    return "—" if value is None else f"{Decimal(value):.2f} %"
+
+
+def _pct_label(value: Decimal) -> str:
+    return f"{Decimal(value):.1f}%"
+
+
+@register.inclusion_tag("admin/staff/dashboard.html", takes_context=True)
+def portfolio_dashboard(context):
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.has_perm("staff.view_dashboard"):
+        return {"show": False}
+    from core.business_date import get_business_date
+    from staff.selectors import dashboard_for
+
+    on = get_business_date()
+    board = dashboard_for(on=on)
+    late = [b for b in board.buckets if b.bucket != "M0"]
+    bucket_chart = charts.bar_chart(
+        [
+            charts.Bar(
+                label=b.bucket, value=b.balance, caption=f"{b.accounts:,} acc.", colour=BUCKET_COLOURS[b.bucket],
+                title=f"{b.label}: {format_cny(b.balance)} in {b.accounts:,} accounts",
+            )
+            for b in late
+        ],
+        label="Delinquent balance by bucket (¥)",
+    )
+    trend_chart = charts.line_chart(
+        [d.strftime("%m-%d") for d, _, _ in board.trend],
+        [
+            charts.Series("New credit", "#2563eb", [v for _, v, _ in board.trend]),
+            charts.Series("Repayments", "#16a34a", [v for _, _, v in board.trend]),
+        ],
+        label=f"New credit and repayments per day, last {len(board.trend)} days (¥)",
+        value_format=format_cny,
+    )
+    roll_chart = None
+    if board.roll_rates:
+        roll_chart = charts.bar_chart(
+            [
+                charts.Bar(
+                    label=f"{r.source}→{r.target}", value=r.rate or Decimal(0), colour=BUCKET_COLOURS[r.target],
+                    caption=f"of {charts.compact(r.source_balance)}",
+                    title=f"{r.source}→{r.target}: {percent(r.rate)} of {format_cny(r.source_balance)}",
+                )
+                for r in board.roll_rates
+            ],
+            label="Roll rates month on month (% of balance)",
+            value_format=_pct_label, axis_format=_pct_label,
+        )
+    delinquency_chart = None
+    if len(board.delinquency_trend) > 1:
+        delinquency_chart = charts.line_chart(
+            [d.strftime("%m-%d") for d, _ in board.delinquency_trend],
+            [charts.Series("30+ balance, % of outstanding", "#dc2626", [v for _, v in board.delinquency_trend])],
+            label="30+ delinquency rate by day (%)", axis_format=_pct_label, value_format=_pct_label,
+        )
+    return {
+        "show": True,
+        "board": board,
+        "bucket_chart": bucket_chart,
+        "trend_chart": trend_chart,
+        "roll_chart": roll_chart,
+        "delinquency_chart": delinquency_chart,
+        "bucket_colours": BUCKET_COLOURS,
+    }
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key, "") if hasattr(mapping, "get") else ""
