@@ -6,5 +6,7 @@ from integrations.api import not_found
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("", include("installments.urls")),
+    path("", include("risk.urls")),
     re_path(r"^.*$", not_found),
 ]
