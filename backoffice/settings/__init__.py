@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "installments",
     "cob",
     "debt_collection",
+    "risk",
     "privacy",
     "staff",
 ]

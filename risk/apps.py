@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class RiskConfig(AppConfig):
+    """Risk and credit decisions: scorecards, applications, anti-fraud rules, limit reviews and
+    temporary-limit campaigns (PRODUCT §3, §8).
+
+    Imports point one way: risk → installments → accounts → core. Lower layers call risk only
+    through hooks that ``ready()`` fills in (the purchase risk-check registry of installments)."""
+
+    name = "risk"
+    verbose_name = "Risk and credit decisions"
+
+    def ready(self) -> None:
+        from risk import wiring
+
+        wiring.connect()

@@ -1,0 +1,142 @@
+"""The credit officers' queue: approve or decline a case, always with a reason."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import CreditAccount
+from accounts.services import account_change_fixed_limit
+from core.actors import Actor
+from core.audit import audit_record
+from core.errors import BusinessRuleError, ValidationError
+from core.money import money
+from risk.models import Application, CreditDecision, ReviewCase, RiskEvent
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("A reason is required.", code="reason_required")
+    return reason[:500]
+
+
+def _lock_open_case(case: ReviewCase) -> ReviewCase:
+    case = ReviewCase.objects.select_for_update().get(pk=case.pk)
+    if case.status != ReviewCase.Status.OPEN:
+        raise BusinessRuleError(f"Case {case.reference} is already {case.get_status_display().lower()}.", code="case_closed")
+    return case
+
+
+def _close(case: ReviewCase, *, status: str, user, reason: str, limit: Decimal | None = None) -> ReviewCase:
+    case.status = status
+    case.resolved_by = user
+    case.resolved_at = timezone.now()
+    case.resolution_reason = reason
+    case.resolved_limit = limit
+    case.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_reason", "resolved_limit", "updated_at"])
+    return case
+
+
+def _manual_decision(application: Application, *, outcome: str, user, reason: str, limit: Decimal) -> CreditDecision:
+    auto = application.decisions.filter(automated=True).order_by("created_at", "id").first()
+    return CreditDecision.objects.create(
+        application=application, outcome=outcome, automated=False, decided_by=user, reason=reason, limit=limit,
+        score=auto.score if auto else None, band=auto.band if auto else "",
+        scorecard_version=auto.scorecard_version if auto else None, model_label=auto.model_label if auto else "",
+        reason_codes=auto.reason_codes if auto else [],
+    )
+
+
+@transaction.atomic
+def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal | None = None) -> ReviewCase:
+    """Approve a case. An application: open the account with ``limit`` (or set the limit of the
+    account the automated decision opened). A held purchase: release it."""
+    from risk.services.applications import _open_account
+
+    actor = Actor.staff(user)
+    reason = _reason(reason)
+    case = _lock_open_case(case)
+    if case.kind == ReviewCase.Kind.PURCHASE_HOLD:
+        from risk.wiring import resolve_purchase_hold
+
+        resolve_purchase_hold(case=case, approve=True, actor=actor, reason=reason)
+        RiskEvent.objects.filter(subject_ref=case.purchase_ref, status=RiskEvent.Status.OPEN).update(
+            status=RiskEvent.Status.REVIEWED, reviewed_by=user, reviewed_at=timezone.now(), review_note=reason
+        )
+        audit_record(actor=actor, action="purchase_hold_approve", obj=case, reason=reason)
+        return _close(case, status=ReviewCase.Status.APPROVED, user=user, reason=reason)
+
+    if limit is None:
+        raise ValidationError("An approval needs a limit.", code="limit_required")
+    try:
+        limit = money(limit)
+    except (ArithmeticError, TypeError, ValueError):
+        raise ValidationError("The limit must be an amount.", code="invalid_amount") from None
+    if limit <= 0:
+        raise ValidationError("An approval needs a limit above zero.", code="invalid_amount")
+    application = Application.objects.select_for_update().get(pk=case.application_id)
+    if application.account_id is None:
+        from accounts.models import Customer
+
+        customer = Customer.objects.filter(id_number_hash=application.id_number_hash).first()
+        if customer and CreditAccount.objects.filter(customer=customer, product=application.product).exists():
+            raise BusinessRuleError("The applicant already holds an account for this product.", code="account_exists")
+        consents = [(c["kind"], c["version"], c["granted"]) for c in application.consents]
+        _open_account(application=application, customer=customer, consents=consents, limit=limit, actor=actor,
+                      reason=f"application {application.reference} approved by an officer: {reason}")
+    else:
+        account = CreditAccount.objects.get(pk=application.account_id)
+        if account.fixed_limit != limit:
+            account_change_fixed_limit(account=account, new_limit=limit, actor=actor,
+                                       reason=f"human review of application {application.reference}: {reason}")
+    application.status = Application.Status.APPROVED
+    application.save(update_fields=["status", "updated_at"])
+    _manual_decision(application, outcome=CreditDecision.Outcome.APPROVE, user=user, reason=reason, limit=limit)
+    audit_record(actor=actor, action="application_approve", obj=application, reason=reason, new={"limit": str(limit)})
+    return _close(case, status=ReviewCase.Status.APPROVED, user=user, reason=reason, limit=limit)
+
+
+@transaction.atomic
+def review_case_decline(*, case: ReviewCase, user, reason: str) -> ReviewCase:
+    """Decline a case: the application stays declined, the held purchase is declined. An
+    application whose automated approval already opened an account cannot be declined here
+    (change or close the account instead)."""
+    actor = Actor.staff(user)
+    reason = _reason(reason)
+    case = _lock_open_case(case)
+    if case.kind == ReviewCase.Kind.PURCHASE_HOLD:
+        from risk.wiring import resolve_purchase_hold
+
+        resolve_purchase_hold(case=case, approve=False, actor=actor, reason=reason)
+        RiskEvent.objects.filter(subject_ref=case.purchase_ref, status=RiskEvent.Status.OPEN).update(
+            status=RiskEvent.Status.REVIEWED, reviewed_by=user, reviewed_at=timezone.now(), review_note=reason
+        )
+        audit_record(actor=actor, action="purchase_hold_decline", obj=case, reason=reason)
+        return _close(case, status=ReviewCase.Status.DECLINED, user=user, reason=reason)
+
+    application = Application.objects.select_for_update().get(pk=case.application_id)
+    if application.account_id is not None:
+        raise BusinessRuleError(
+            "This application's account is open: confirm it (approve with its limit), or change the account.",
+            code="account_open",
+        )
+    application.status = Application.Status.DECLINED
+    application.save(update_fields=["status", "updated_at"])
+    _manual_decision(application, outcome=CreditDecision.Outcome.DECLINE, user=user, reason=reason, limit=Decimal("0"))
+    audit_record(actor=actor, action="application_decline", obj=application, reason=reason)
+    return _close(case, status=ReviewCase.Status.DECLINED, user=user, reason=reason)
+
+
+@transaction.atomic
+def risk_event_mark_reviewed(*, event: RiskEvent, user, note: str) -> RiskEvent:
+    Actor.staff(user)
+    note = _reason(note)
+    event = RiskEvent.objects.select_for_update().get(pk=event.pk)
+    if event.status == RiskEvent.Status.REVIEWED:
+        raise BusinessRuleError("The event is already reviewed.", code="already_reviewed")
+    event.status = RiskEvent.Status.REVIEWED
+    event.reviewed_by, event.reviewed_at, event.review_note = user, timezone.now(), note
+    event.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
+    return event

@@ -1,0 +1,141 @@
+"""How risk plugs into the apps below it (called from ``RiskConfig.ready()``):
+
+* the credit engine's purchase risk-check registry (``installments.hooks``);
+* the privacy registry (what risk holds about a customer, and how it is erased);
+* the resolution of a held purchase when an officer works the queue.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.apps import apps
+from django.db.models import Q
+
+from core.actors import Actor
+from core.errors import BusinessRuleError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+PURCHASE_CHECK_NAME = "risk"
+
+
+def connect() -> None:
+    _connect_purchase_check()
+    if apps.is_installed("privacy"):
+        _connect_privacy()
+
+
+# --- purchase checks ----------------------------------------------------------------------------
+
+
+def purchase_check(ctx):
+    """``installments.hooks`` check: the purchase rules of ``risk.services.purchases``."""
+    from installments.hooks import RiskDecision
+    from risk.rules import DECLINE, REVIEW
+    from risk.services.purchases import purchase_risk_check
+
+    verdict = purchase_risk_check(
+        account_id=ctx.account_id, amount=ctx.amount, category=ctx.category, device_id=ctx.device_id,
+        merchant_order_id=ctx.merchant_order_id, on=ctx.on, used_amount=ctx.used_amount,
+    )
+    if verdict.outcome == DECLINE:
+        return RiskDecision.decline(*verdict.reasons)
+    if verdict.outcome == REVIEW:
+        return RiskDecision.review(*verdict.reasons)
+    return RiskDecision.approve()
+
+
+def _connect_purchase_check() -> None:
+    try:
+        from installments.hooks import register_purchase_check
+    except ImportError:  # the credit engine predates its hooks
+        logger.warning("installments.hooks is missing: purchase risk rules are not plugged in")
+        return
+    register_purchase_check(PURCHASE_CHECK_NAME, purchase_check)
+
+
+def resolve_purchase_hold(*, case, approve: bool, actor: Actor, reason: str) -> None:
+    """Release (approve) or decline the purchase a case holds, through the credit engine."""
+    from installments.models import Purchase
+
+    purchase = Purchase.objects.filter(account_id=case.account_id, merchant_order_id=case.purchase_ref).first()
+    if purchase is None:
+        raise NotFoundError(f"No purchase {case.purchase_ref} on this account.", code="purchase_not_found")
+    if purchase.status != Purchase.Status.HELD:
+        raise BusinessRuleError(f"Purchase {purchase.reference} is not held (it is {purchase.status}).", code="not_held")
+    try:
+        from installments import services as engine
+    except ImportError:
+        engine = None
+    resolver = getattr(engine, "purchase_review", None) if engine else None
+    if resolver is None:
+        raise BusinessRuleError("The credit engine cannot release held purchases yet.", code="engine_unavailable")
+    resolver(purchase=purchase, approve=approve, actor=actor, note=reason)
+
+
+# --- privacy ------------------------------------------------------------------------------------
+
+
+def _applications(customer):
+    Application = apps.get_model("risk", "Application")
+    return Application.objects.filter(Q(customer=customer) | Q(id_number_hash=customer.id_number_hash)).order_by("pk")
+
+
+def _decisions(customer):
+    CreditDecision = apps.get_model("risk", "CreditDecision")
+    return CreditDecision.objects.filter(application__in=_applications(customer)).order_by("pk")
+
+
+def _events(customer):
+    RiskEvent = apps.get_model("risk", "RiskEvent")
+    return RiskEvent.objects.filter(
+        Q(application__in=_applications(customer)) | Q(account__customer=customer)
+    ).order_by("pk")
+
+
+def _cases(customer):
+    ReviewCase = apps.get_model("risk", "ReviewCase")
+    return ReviewCase.objects.filter(
+        Q(application__in=_applications(customer)) | Q(account__customer=customer)
+    ).order_by("pk")
+
+
+def risk_anonymise(customer, *, retained: bool) -> int:
+    """Applications are identity records: kept under a retention duty. A full anonymisation
+    erases the applicant's identity and the features scored (decisions keep score and band)."""
+    if retained:
+        return 0
+    Application = apps.get_model("risk", "Application")
+    AccountScore = apps.get_model("risk", "AccountScore")
+    changed = 0
+    for application in _applications(customer):
+        changed += Application.objects.filter(pk=application.pk).update(
+            name="Anonymised", id_number="", id_number_hash=f"anonymised:{application.reference}",
+            id_number_last4="", mobile="", device_hash="", external_id="", features={},
+        )
+    changed += AccountScore.objects.filter(account__customer=customer).update(features={})
+    return changed
+
+
+def _connect_privacy() -> None:
+    from privacy.registry import Provider, RecordSet, register
+
+    register(Provider(
+        key="risk",
+        label="Credit decisions and risk",
+        records=(
+            RecordSet("credit_applications", "risk.Application", queryset=_applications,
+                      exclude=("id_number", "id_number_hash", "device_hash"),
+                      description="Applications for credit, with the attributes that were scored."),
+            RecordSet("credit_decisions", "risk.CreditDecision", queryset=_decisions, exclude=("policy",),
+                      description="Automated and officers' decisions: score, band, reason codes, model version."),
+            RecordSet("risk_events", "risk.RiskEvent", queryset=_events,
+                      description="Anti-fraud and early-warning rule hits about the customer."),
+            RecordSet("review_cases", "risk.ReviewCase", queryset=_cases,
+                      description="Reviews by a credit officer, including requests for a human review."),
+            RecordSet("account_scores", "risk.AccountScore", customer_path="account__customer"),
+            RecordSet("limit_reviews", "risk.LimitReview", customer_path="account__customer"),
+            RecordSet("campaign_grants", "risk.CampaignGrant", customer_path="account__customer"),
+        ),
+        anonymise=risk_anonymise,
+    ))
