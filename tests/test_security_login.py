@@ -1,0 +1,141 @@
+"""Login hardening: lock-out after repeated failures (django-axes) on the admin login, password
+rules, session expiry (idle and absolute), CSRF on the login form."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from privacy.middleware import SESSION_STARTED_KEY
+
+PASSWORD = "Correct-Horse-7-battery"
+
+
+@pytest.fixture(autouse=True)
+def fast_hasher(settings):
+    """A fast hasher: these tests log in dozens of times; PBKDF2 would take seconds each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def officer(db, django_user_model):
+    return django_user_model.objects.create_user("officer", password=PASSWORD, is_staff=True)
+
+
+def login(client, username, password, ip="203.0.113.7"):
+    return client.post(reverse("admin:login"), {"username": username, "password": password,
+                                                "next": reverse("admin:index")}, REMOTE_ADDR=ip)
+
+
+def logged_in(client) -> bool:
+    return client.get(reverse("admin:index")).status_code == 200
+
+
+def test_five_failures_lock_the_admin_login_even_with_the_right_password(client, officer):
+    assert settings.AXES_FAILURE_LIMIT == 5
+    for attempt in range(1, 5):
+        response = login(client, "officer", f"guess-{attempt}")
+        assert response.status_code == 200 and not logged_in(client)  # the form again, with an error
+    assert login(client, "officer", "guess-5").status_code == 429  # the fifth failure locks
+    response = login(client, "officer", PASSWORD)
+    assert response.status_code == 429 and not logged_in(client)
+    assert "locked" in response.content.decode().lower()
+    attempt = AccessAttempt.objects.get(username="officer")
+    assert attempt.failures_since_start >= 5
+
+
+def test_the_lock_holds_for_the_user_name_from_another_address_and_for_the_address(client, officer, django_user_model):
+    django_user_model.objects.create_user("other", password=PASSWORD, is_staff=True)
+    for n in range(5):
+        login(client, "officer", f"guess-{n}", ip="203.0.113.7")
+    assert login(Client(), "officer", PASSWORD, ip="198.51.100.1").status_code == 429  # same user, new address
+    assert login(Client(), "other", PASSWORD, ip="203.0.113.7").status_code == 429  # same address, other user
+    fresh = Client()
+    assert login(fresh, "other", PASSWORD, ip="198.51.100.1").status_code == 302 and logged_in(fresh)
+
+
+def test_the_lock_expires_after_the_cool_off(client, officer):
+    assert settings.AXES_COOLOFF_TIME == 0.5  # hours
+    for n in range(5):
+        login(client, "officer", f"guess-{n}")
+    assert login(client, "officer", PASSWORD).status_code == 429
+    AccessAttempt.objects.update(attempt_time=timezone.now() - dt.timedelta(minutes=31))
+    assert login(client, "officer", PASSWORD).status_code == 302 and logged_in(client)
+
+
+def test_a_success_before_the_limit_resets_the_count(client, officer):
+    for n in range(4):
+        login(client, "officer", f"guess-{n}")
+    assert login(client, "officer", PASSWORD).status_code == 302
+    client.logout()
+    for n in range(4):
+        login(client, "officer", f"again-{n}")
+    assert login(client, "officer", PASSWORD).status_code == 302  # 4 + 4 failures never locked
+
+
+def test_a_login_without_a_request_is_not_throttled_but_still_checks_the_password(officer):
+    # The test client's login() and management commands call authenticate() without a request.
+    assert authenticate(username="officer", password="wrong") is None
+    assert authenticate(username="officer", password=PASSWORD) == officer
+    assert not AccessAttempt.objects.exists()
+
+
+@pytest.mark.parametrize("password", ["short1A!", "password1234", "1234567890123", "officer1234"],
+                         ids=["too-short", "common", "numeric", "like-the-user-name"])
+def test_weak_passwords_are_refused(officer, password):
+    with pytest.raises(ValidationError):
+        validate_password(password, user=officer)
+
+
+def test_a_strong_password_passes(officer):
+    validate_password("Vermilion-Quokka-42", user=officer)
+
+
+def test_sessions_expire_when_idle_and_with_the_browser(client, officer):
+    assert (settings.SESSION_COOKIE_AGE, settings.SESSION_SAVE_EVERY_REQUEST, settings.SESSION_EXPIRE_AT_BROWSER_CLOSE) == (
+        30 * 60, True, True)
+    assert settings.SESSION_COOKIE_HTTPONLY
+    client.force_login(officer)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["max-age"] == "" and cookie["httponly"]  # a browser-session cookie
+    assert client.session.get_expiry_age() == 30 * 60
+
+
+def test_a_session_ends_after_the_absolute_maximum_however_busy(client, officer):
+    client.force_login(officer)
+    assert logged_in(client)
+    session = client.session
+    started = session[SESSION_STARTED_KEY]
+    assert abs(started - time.time()) < 60
+    session[SESSION_STARTED_KEY] = int(time.time()) - settings.SESSION_ABSOLUTE_MAX_SECONDS + 60
+    session.save()
+    assert logged_in(client)  # a minute left
+    session = client.session
+    session[SESSION_STARTED_KEY] = int(time.time()) - settings.SESSION_ABSOLUTE_MAX_SECONDS - 1
+    session.save()
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+    assert not logged_in(client)  # the session is gone, not only this request
+
+
+def test_the_login_form_needs_its_csrf_token(officer):
+    client = Client(enforce_csrf_checks=True)
+    response = login(client, "officer", PASSWORD)
+    assert response.status_code == 403
+    assert not logged_in(client)
+    page = client.get(reverse("admin:login"))
+    token = page.cookies[settings.CSRF_COOKIE_NAME].value
+    response = client.post(reverse("admin:login"), {"username": "officer", "password": PASSWORD,
+                                                    "csrfmiddlewaretoken": token, "next": reverse("admin:index")})
+    assert response.status_code == 302 and logged_in(client)
