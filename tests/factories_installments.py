@@ -12,8 +12,24 @@ from tests.factories import CustomerFactory
 SYSTEM = Actor.system("test")
 
 
+def ensure_reference_data() -> None:
+    """The chart of accounts and the default product are data migrations; a ``transaction=True`` test
+    elsewhere may have flushed them. Put them back (idempotent)."""
+    import importlib
+
+    from django.apps import apps
+
+    from ledger.models import LedgerAccount
+
+    if not LedgerAccount.objects.exists():
+        importlib.import_module("ledger.migrations.0002_chart").create_chart(apps, None)
+    if not CreditProduct.objects.filter(code="baitiao", terms__isnull=False).exists():
+        importlib.import_module("installments.migrations.0003_default_product").create_default_product(apps, None)
+
+
 def baitiao() -> CreditProduct:
     """The default product the data migration creates (with default terms)."""
+    ensure_reference_data()
     return CreditProduct.objects.get(code="baitiao")
 
 
