@@ -322,8 +322,8 @@ def decide_limit_review(facts: ReviewFacts, policy: ReviewPolicy, bands: Sequenc
         used_share = utilisation(facts.used_amount, old)
         if (
             after - before >= policy.raise_min_score_gain
-            and used_share is not None
-            and used_share > policy.raise_utilisation_above
+            and old > 0
+            and facts.used_amount > old * policy.raise_utilisation_above  # exact, not the rounded share
             and not facts.overdue_within_raise_window
         ):
             new = min(round_down_to(old * (1 + policy.raise_step), unit), round_down_to(policy.max_limit, unit))

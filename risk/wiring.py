@@ -54,23 +54,20 @@ def _connect_purchase_check() -> None:
     register_purchase_check(PURCHASE_CHECK_NAME, purchase_check)
 
 
-def resolve_purchase_hold(*, case, approve: bool, actor: Actor, reason: str) -> None:
-    """Release (approve) or decline the purchase a case holds, through the credit engine."""
+def resolve_purchase_hold(*, case, approve: bool, actor: Actor, reason: str):
+    """Release (approve) or decline the purchase a case holds, through the credit engine. Returns
+    the purchase: an approved hold may still end declined (the limit was used up meanwhile)."""
     from installments.models import Purchase
+    from installments.services import purchase_review_approve, purchase_review_decline
 
     purchase = Purchase.objects.filter(account_id=case.account_id, merchant_order_id=case.purchase_ref).first()
     if purchase is None:
         raise NotFoundError(f"No purchase {case.purchase_ref} on this account.", code="purchase_not_found")
     if purchase.status != Purchase.Status.HELD:
         raise BusinessRuleError(f"Purchase {purchase.reference} is not held (it is {purchase.status}).", code="not_held")
-    try:
-        from installments import services as engine
-    except ImportError:
-        engine = None
-    resolver = getattr(engine, "purchase_review", None) if engine else None
-    if resolver is None:
-        raise BusinessRuleError("The credit engine cannot release held purchases yet.", code="engine_unavailable")
-    resolver(purchase=purchase, approve=approve, actor=actor, note=reason)
+    if approve:
+        return purchase_review_approve(purchase=purchase, actor=actor, note=reason)
+    return purchase_review_decline(purchase=purchase, actor=actor, reason=reason)
 
 
 # --- privacy ------------------------------------------------------------------------------------

@@ -76,9 +76,10 @@ def campaign_segment(campaign: Campaign, *, on: dt.date | None = None) -> Segmen
         if wanted_bands and band not in wanted_bands:
             continue
         share = utilisation(used, fixed)
-        if campaign.min_utilisation is not None and (share is None or share < campaign.min_utilisation):
+        # exact comparisons on the amounts (the share shown is truncated to 4 places)
+        if campaign.min_utilisation is not None and (fixed <= 0 or used < fixed * campaign.min_utilisation):
             continue
-        if campaign.max_utilisation is not None and (share is None or share > campaign.max_utilisation):
+        if campaign.max_utilisation is not None and (fixed <= 0 or used > fixed * campaign.max_utilisation):
             continue
         amount = campaign_amount(kind=campaign.amount_kind, value=campaign.amount_value, fixed_limit=fixed,
                                  unit=campaign.amount_unit)

@@ -39,6 +39,12 @@ def _close(case: ReviewCase, *, status: str, user, reason: str, limit: Decimal |
     return case
 
 
+def _events_reviewed(events, user, note: str) -> None:
+    events.filter(status=RiskEvent.Status.OPEN).update(
+        status=RiskEvent.Status.REVIEWED, reviewed_by=user, reviewed_at=timezone.now(), review_note=note[:500]
+    )
+
+
 def _manual_decision(application: Application, *, outcome: str, user, reason: str, limit: Decimal) -> CreditDecision:
     auto = application.decisions.filter(automated=True).order_by("created_at", "id").first()
     return CreditDecision.objects.create(
@@ -61,11 +67,11 @@ def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal |
     if case.kind == ReviewCase.Kind.PURCHASE_HOLD:
         from risk.wiring import resolve_purchase_hold
 
-        resolve_purchase_hold(case=case, approve=True, actor=actor, reason=reason)
-        RiskEvent.objects.filter(subject_ref=case.purchase_ref, status=RiskEvent.Status.OPEN).update(
-            status=RiskEvent.Status.REVIEWED, reviewed_by=user, reviewed_at=timezone.now(), review_note=reason
-        )
-        audit_record(actor=actor, action="purchase_hold_approve", obj=case, reason=reason)
+        purchase = resolve_purchase_hold(case=case, approve=True, actor=actor, reason=reason)
+        _events_reviewed(RiskEvent.objects.filter(account_id=case.account_id, subject_ref=case.purchase_ref), user, reason)
+        if purchase.status != "approved":  # the engine declined it on release (limit used up meanwhile)
+            reason = f"{reason} — declined by the credit engine: {', '.join(purchase.reason_codes)}"[:500]
+            return _close(case, status=ReviewCase.Status.DECLINED, user=user, reason=reason)
         return _close(case, status=ReviewCase.Status.APPROVED, user=user, reason=reason)
 
     if limit is None:
@@ -94,6 +100,7 @@ def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal |
     application.status = Application.Status.APPROVED
     application.save(update_fields=["status", "updated_at"])
     _manual_decision(application, outcome=CreditDecision.Outcome.APPROVE, user=user, reason=reason, limit=limit)
+    _events_reviewed(application.risk_events.all(), user, reason)
     audit_record(actor=actor, action="application_approve", obj=application, reason=reason, new={"limit": str(limit)})
     return _close(case, status=ReviewCase.Status.APPROVED, user=user, reason=reason, limit=limit)
 
@@ -110,10 +117,7 @@ def review_case_decline(*, case: ReviewCase, user, reason: str) -> ReviewCase:
         from risk.wiring import resolve_purchase_hold
 
         resolve_purchase_hold(case=case, approve=False, actor=actor, reason=reason)
-        RiskEvent.objects.filter(subject_ref=case.purchase_ref, status=RiskEvent.Status.OPEN).update(
-            status=RiskEvent.Status.REVIEWED, reviewed_by=user, reviewed_at=timezone.now(), review_note=reason
-        )
-        audit_record(actor=actor, action="purchase_hold_decline", obj=case, reason=reason)
+        _events_reviewed(RiskEvent.objects.filter(account_id=case.account_id, subject_ref=case.purchase_ref), user, reason)
         return _close(case, status=ReviewCase.Status.DECLINED, user=user, reason=reason)
 
     application = Application.objects.select_for_update().get(pk=case.application_id)
@@ -125,6 +129,7 @@ def review_case_decline(*, case: ReviewCase, user, reason: str) -> ReviewCase:
     application.status = Application.Status.DECLINED
     application.save(update_fields=["status", "updated_at"])
     _manual_decision(application, outcome=CreditDecision.Outcome.DECLINE, user=user, reason=reason, limit=Decimal("0"))
+    _events_reviewed(application.risk_events.all(), user, reason)
     audit_record(actor=actor, action="application_decline", obj=application, reason=reason)
     return _close(case, status=ReviewCase.Status.DECLINED, user=user, reason=reason)
 
