@@ -585,7 +585,7 @@ def _threads(n, fn):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_purchases_never_exceed_the_limit(business_date):
     business_date("2026-01-05")
     account = open_account(limit="1000.00", opened_on=day("2026-01-01"))
@@ -605,7 +605,7 @@ def test_concurrent_purchases_never_exceed_the_limit(business_date):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_repayments_with_the_same_key_post_once(business_date):
     business_date("2026-01-05")
     account = open_account(limit="1000.00", opened_on=day("2026-01-01"))

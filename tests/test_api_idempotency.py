@@ -260,7 +260,7 @@ def _race(http_clients, bodies, *, hold: float = 0.4):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_requests_with_the_same_key_run_once():
     http, client, raw = api_for([])
     from rest_framework.test import APIClient
@@ -284,7 +284,7 @@ def test_concurrent_requests_with_the_same_key_run_once():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_same_key_different_bodies_only_one_runs():
     _, _, raw = api_for([])
     from rest_framework.test import APIClient
