@@ -11,7 +11,7 @@ SQLITE_DOWN = ["DROP TRIGGER IF EXISTS privacy_piiaccesslog_no_update;"]
 
 POSTGRES_UP = [
     "CREATE OR REPLACE FUNCTION privacy_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-    "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$;",
+    "BEGIN RAISE EXCEPTION 'privacy_piiaccesslog is append-only'; END; $$;",
     "CREATE TRIGGER privacy_piiaccesslog_append_only BEFORE UPDATE OR DELETE ON privacy_piiaccesslog "
     "FOR EACH ROW EXECUTE FUNCTION privacy_append_only();",
 ]
