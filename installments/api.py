@@ -30,7 +30,7 @@ from installments.serializers import (
 )
 from installments.services.common import get_terms, line_due_dates, next_bill_date
 from installments.services.purchases import plan_quote_checked
-from integrations.api import actor_for, error_responses
+from integrations.api import IDEMPOTENCY_KEY_PARAMETER, actor_for, error_responses
 from integrations.idempotency import idempotent
 from integrations.pagination import Pagination
 from integrations.scopes import (
@@ -38,14 +38,7 @@ from integrations.scopes import (
     STATEMENTS_READ,
 )
 
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
-    description="A unique value per operation (e.g. a UUID), 1–255 printable ASCII characters without spaces. "
-    "The same key with the same body replays the first answer (header `Idempotent-Replayed: true`); with another "
-    "body: 422 `idempotency_key_reuse`; while the first request still runs: 409 `idempotency_in_progress`. "
-    "Kept at least 24 hours.",
-)
-IDEMPOTENCY_400 = "Invalid input (`invalid`), a missing or malformed `Idempotency-Key` (`idempotency_key_required`, `idempotency_key_invalid`)."
+IDEMPOTENCY_KEY = IDEMPOTENCY_KEY_PARAMETER
 
 
 def _ref_param(what: str) -> OpenApiParameter:

@@ -2,7 +2,7 @@
 and the JSON 404 for unknown paths under ``/api/``."""
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.exceptions import NotFound
@@ -10,6 +10,15 @@ from rest_framework.exceptions import NotFound
 from core.actors import Actor
 from integrations.authentication import request_client
 from integrations.pagination import Pagination  # noqa: F401  (re-exported)
+
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
+    description="A unique value per operation (e.g. a UUID), 1–255 printable ASCII characters without spaces. "
+    "The same key with the same body replays the first answer (header `Idempotent-Replayed: true`); with another "
+    "body: 422 `idempotency_key_reuse`; while the first request still runs: 409 `idempotency_in_progress`. "
+    "Kept at least 24 hours.",
+)
 
 
 def actor_for(request) -> Actor:
@@ -58,4 +67,4 @@ def not_found(request, *args, **kwargs):
     raise NotFound("No API call at this path.")
 
 
-__all__ = ["actor_for", "ErrorSerializer", "error_responses", "Pagination", "not_found", "inline_serializer"]
+__all__ = ["IDEMPOTENCY_KEY_PARAMETER", "actor_for", "ErrorSerializer", "error_responses", "Pagination", "not_found", "inline_serializer"]

@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 
 from accounts.models import CreditProduct
 from core.errors import NotFoundError, ValidationError
-from integrations.api import error_responses
+from integrations.api import IDEMPOTENCY_KEY_PARAMETER, error_responses
+from integrations.idempotency import idempotent
 from integrations.scopes import APPLICATIONS_WRITE
 from risk.models import Application
 from risk.serializers import (
@@ -53,10 +54,16 @@ class ApplicationCreate(APIView):
     @extend_schema(
         operation_id="applications_create",
         summary="Apply for credit: identity, anti-fraud rules, scorecard, score band → decision and limit",
+        description=(
+            "An approval opens the customer's credit line at once, so the call takes an `Idempotency-Key`: a "
+            "retried request replays the first decision instead of applying twice."
+        ),
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request=ApplicationInSerializer,
-        responses={201: ApplicationOutSerializer, **error_responses(400, 401, 403, 422, 429)},
+        responses={201: ApplicationOutSerializer, **error_responses(400, 401, 403, 409, 422, 429)},
         tags=["applications"],
     )
+    @idempotent
     def post(self, request):
         data = ApplicationInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
