@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from django.db.models import BooleanField, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
@@ -22,10 +22,6 @@ _FEE_OPEN = F("fee") - F("fee_paid") - F("fee_waived") - F("fee_written_off")
 _CHARGE_OPEN = F("amount") - F("paid") - F("waived") - F("written_off")
 OPEN_BILLED = [s.value for s in ScheduleLine.OPEN_BILLED]
 OPEN_LINES = [s.value for s in ScheduleLine.OPEN]
-
-
-def _sum(expr) -> Coalesce:
-    return Coalesce(Sum(ExpressionWrapper(expr, output_field=_MONEY)), Value(ZERO), output_field=_MONEY)
 
 
 def _account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
@@ -44,39 +40,41 @@ class AccountAmounts:
 
 
 def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmounts]:
-    """Amounts per account (three grouped queries, whatever the number of accounts)."""
-    overdue = dict(
-        ScheduleLine.objects.filter(_account_filter(account_ids), status=ScheduleLine.Status.OVERDUE)
-        .values("account_id").annotate(t=_sum(_PRINCIPAL_OPEN + _FEE_OPEN)).values_list("account_id", "t")
-    )
-    billed = dict(
-        ScheduleLine.objects.filter(_account_filter(account_ids), status__in=OPEN_BILLED)
-        .values("account_id").annotate(t=_sum(_PRINCIPAL_OPEN + _FEE_OPEN)).values_list("account_id", "t")
-    )
-    unbilled = dict(
-        ScheduleLine.objects.filter(_account_filter(account_ids), status=ScheduleLine.Status.PENDING)
-        .values("account_id").annotate(t=_sum(_PRINCIPAL_OPEN)).values_list("account_id", "t")
-    )
-    charges: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    charges_past_due: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for account_id, past, total in (
-        Charge.objects.filter(_account_filter(account_ids))
-        .annotate(past=ExpressionWrapper(Q(overdue_from__isnull=False) | Q(kind=Charge.Kind.LATE_FEE),
-                                         output_field=BooleanField()))
-        .values("account_id", "past").annotate(t=_sum(_CHARGE_OPEN)).values_list("account_id", "past", "t")
-    ):
-        charges[account_id] += total
-        if past:
-            charges_past_due[account_id] += total
-    result: dict[int, AccountAmounts] = {}
-    for account_id in set(overdue) | set(billed) | set(unbilled) | set(charges):
-        open_charges = charges[account_id]
-        result[account_id] = AccountAmounts(
-            past_due=overdue.get(account_id, ZERO) + charges_past_due[account_id],
-            billed_unpaid=billed.get(account_id, ZERO) + open_charges,
-            balance=billed.get(account_id, ZERO) + unbilled.get(account_id, ZERO) + open_charges,
+    """Amounts per account: two grouped queries (lines, charges), whatever the number of accounts."""
+    def total(expr, condition: Q):
+        return Coalesce(Sum(ExpressionWrapper(expr, output_field=_MONEY), filter=condition), Value(ZERO),
+                        output_field=_MONEY)
+
+    lines = (
+        ScheduleLine.objects.filter(_account_filter(account_ids), status__in=OPEN_LINES)
+        .values("account_id")
+        .annotate(
+            overdue=total(_PRINCIPAL_OPEN + _FEE_OPEN, Q(status=ScheduleLine.Status.OVERDUE)),
+            billed=total(_PRINCIPAL_OPEN + _FEE_OPEN, Q(status__in=OPEN_BILLED)),
+            unbilled=total(_PRINCIPAL_OPEN, Q(status=ScheduleLine.Status.PENDING)),
         )
-    return result
+        .values_list("account_id", "overdue", "billed", "unbilled")
+    )
+    charges = (
+        Charge.objects.filter(_account_filter(account_ids))
+        .values("account_id")
+        .annotate(
+            open=total(_CHARGE_OPEN, Q()),
+            past=total(_CHARGE_OPEN, Q(overdue_from__isnull=False) | Q(kind=Charge.Kind.LATE_FEE)),
+        )
+        .values_list("account_id", "open", "past")
+    )
+    parts: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO] * 5)
+    for account_id, overdue, billed, unbilled in lines:
+        parts[account_id][0:3] = [overdue, billed, unbilled]
+    for account_id, open_charges, past in charges:
+        parts[account_id][3:5] = [open_charges, past]
+    return {
+        account_id: AccountAmounts(
+            past_due=overdue + past, billed_unpaid=billed + open_charges, balance=billed + unbilled + open_charges,
+        )
+        for account_id, (overdue, billed, unbilled, open_charges, past) in parts.items()
+    }
 
 
 # --- Statements for reminders ------------------------------------------------------------------
@@ -174,15 +172,20 @@ def _with_amounts(statements: list[Statement], *, due_dates: dict[int, dt.date] 
 
 
 def statement_still_unpaid(statement_id: int) -> bool:
-    """Whether a reminder about the statement is still true at send time: an open statement whose bills
-    are not cleared, or an overdue one on an account still past due."""
-    statement = Statement.objects.filter(pk=statement_id).only("status", "account_id").first()
-    if statement is None or statement.status not in (Statement.Status.OPEN, Statement.Status.OVERDUE):
+    """Whether a reminder about the statement is still true at send time (two small queries): an open
+    statement whose account has billed lines or charges still open, or an overdue one on an account
+    still past due."""
+    statement = Statement.objects.filter(pk=statement_id).values("status", "account_id").first()
+    if statement is None or statement["status"] not in (Statement.Status.OPEN, Statement.Status.OVERDUE):
         return False
-    amounts = account_amounts([statement.account_id]).get(statement.account_id, AccountAmounts())
-    if statement.status == Statement.Status.OPEN:
-        return amounts.billed_unpaid > ZERO
-    return amounts.past_due > ZERO
+    account_id = statement["account_id"]
+    if statement["status"] == Statement.Status.OVERDUE:
+        return CreditAccount.objects.filter(pk=account_id, dpd__gt=0, written_off_on__isnull=True).exists()
+    return (
+        ScheduleLine.objects.filter(account_id=account_id, status__in=OPEN_BILLED).exists()
+        or Charge.objects.annotate(open=ExpressionWrapper(_CHARGE_OPEN, output_field=_MONEY))
+        .filter(account_id=account_id, open__gt=0).exists()
+    )
 
 
 # --- Repayments -----------------------------------------------------------------------------------

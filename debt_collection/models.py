@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -177,7 +177,7 @@ class Reminder(BaseModel):
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="reminders")
     statement = models.ForeignKey("installments.Statement", on_delete=models.PROTECT, related_name="reminders")
     kind = models.CharField(max_length=10, validators=[RegexValidator(REMINDER_KIND_RE)])
-    for_date = models.DateField(help_text="The business date it was queued for.")
+    for_date = models.DateField(help_text="The day it is meant to be read (the day after the close that queued it).")
     due_date = models.DateField()
     amount_due = MoneyField(help_text="The statement's unpaid amount when queued.")
     minimum_payment = MoneyField()

@@ -134,7 +134,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('kind', models.CharField(max_length=10, validators=[django.core.validators.RegexValidator('^(T0|T-[1-9]\\d*|D\\+[1-9]\\d*)$')])),
-                ('for_date', models.DateField(help_text='The business date it was queued for.')),
+                ('for_date', models.DateField(help_text='The day it is meant to be read (the day after the close that queued it).')),
                 ('due_date', models.DateField()),
                 ('amount_due', models.DecimalField(decimal_places=2, help_text="The statement's unpaid amount when queued.", max_digits=14)),
                 ('minimum_payment', models.DecimalField(decimal_places=2, max_digits=14)),

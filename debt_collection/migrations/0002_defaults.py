@@ -12,8 +12,8 @@ QUEUES = [
 
 BEFORE = ("【白条】尊敬的{{ customer_name }}，您的账单（账户 {{ account }}）应还 ¥{{ amount_due }}，最低还款 ¥{{ minimum_payment }}，"
           "还款日 {{ due_date|date:'Y-m-d' }}{% if days %}（还有 {{ days }} 天）{% else %}（今天）{% endif %}。按时还款可免费用。")
-OVERDUE = ("【白条】尊敬的{{ customer_name }}，您的账单（账户 {{ account }}）已逾期 {{ days }} 天，逾期金额 ¥{{ past_due }}，"
-           "最低还款 ¥{{ minimum_payment }}。请尽快还款，以免产生更多违约金及影响征信。")
+OVERDUE = ("【白条】尊敬的{{ customer_name }}，您的账单（账户 {{ account }}）已过还款日 {{ days }} 天，请尽快还款 "
+           "¥{{ minimum_payment }}（全部应还 ¥{{ amount_due }}），以免产生违约金及影响征信。")
 SUBJECT_BEFORE = "白条账单还款提醒：还款日 {{ due_date|date:'Y-m-d' }}"
 SUBJECT_OVERDUE = "白条账单逾期提醒：已逾期 {{ days }} 天"
 KINDS_BEFORE = ("T-3", "T-1", "T0", "before")

@@ -13,7 +13,6 @@ from typing import Sequence
 from django.db import transaction
 from django.db.models import Q
 from django.template import Context, Template, TemplateSyntaxError
-from django.utils import timezone
 
 from accounts.models import CreditAccount, Customer
 from core import business_date
@@ -234,9 +233,8 @@ class SendOutcome:
     retry_in: int | None = None
 
 
-def _claim(message_id: int, now: dt.datetime) -> tuple[ReminderMessage | None, SendOutcome | None]:
+def _claim(message_id: int, now: dt.datetime, policy) -> tuple[ReminderMessage | None, SendOutcome | None]:
     """Take the message for sending (queued → sending), or say why not. One transaction, row-locked."""
-    policy = policy_get()
     with transaction.atomic():
         message = (
             ReminderMessage.objects.select_for_update(of=("self",)).select_related("reminder", "reminder__account__customer")
@@ -277,10 +275,10 @@ def reminder_message_send(*, message_id: int, now: dt.datetime | None = None) ->
     (``retry_in``), until the policy's maximum attempts — then failed. Permanent error (or any
     unexpected exception): failed at once. Never sends a message that is not queued."""
     now = now or business_date.now_local()
-    message, outcome = _claim(message_id, now)
+    policy = policy_get()
+    message, outcome = _claim(message_id, now, policy)
     if outcome is not None:
         return outcome
-    policy = policy_get()
     outgoing = gateway.OutgoingMessage(
         channel=message.channel, recipient=message.recipient, subject=message.subject, body=message.body,
         idempotency_key=f"reminder-{message.reminder.reference}-{message.channel}",
@@ -298,7 +296,7 @@ def reminder_message_send(*, message_id: int, now: dt.datetime | None = None) ->
     with transaction.atomic():
         fresh = ReminderMessage.objects.select_for_update(of=("self",)).get(pk=message_id)
         if error is None:
-            fresh.status, fresh.sent_at, fresh.provider_message_id = SENT, timezone.now(), provider_id[:100]
+            fresh.status, fresh.sent_at, fresh.provider_message_id = SENT, now, provider_id[:100]
             fresh.status_reason, fresh.last_error = "", ""
             result = SendOutcome(SENT)
         elif getattr(error, "transient", False) and fresh.attempts < policy.reminder_max_attempts:
