@@ -24,7 +24,33 @@ from core.errors import ApplicationError
 from staff import resources as staff_resources
 from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
 from staff.forms import CustomerExportForm
-from staff.models import ImportJob, OverdueAccount, PortfolioSnapshot, TemporaryLimitCampaign
+from installments.models import Allocation
+from staff.models import (
+    BankRepaymentFile,
+    CollectionAssignmentExport,
+    ImportJob,
+    OverdueAccount,
+    PortfolioSnapshot,
+    ScheduleExport,
+    StatementExport,
+    StorefrontOrderImport,
+    TemporaryLimitCampaign,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A screen to look, filter, search and export: writes happen through services elsewhere."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 # --- Customers and accounts: the accounts app's screens plus import and export --------------------
 
@@ -269,3 +295,144 @@ class PortfolioSnapshotAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Repayments and bank files ---------------------------------------------------------------
+
+
+class AllocationInline(admin.TabularInline):
+    model = Allocation
+    fk_name = "repayment"
+    fields = ("kind", "amount_col", "line", "charge", "on_date", "reverses")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Allocation: where the money went"
+    amount_col = money_column("amount", "Amount")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("line", "charge", "reverses")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _allocated(allocations) -> str:
+    totals: dict[str, object] = {}
+    labels = dict(Allocation.Kind.choices)
+    for a in allocations:
+        totals[a.kind] = totals.get(a.kind, 0) + a.amount
+    from core.money import format_cny
+
+    return " · ".join(f"{labels[k].lower()} {format_cny(v)}" for k, v in totals.items() if v) or "—"
+
+
+@admin.register(BankRepaymentFile)
+class BankRepaymentFileAdmin(StaffImportExportMixin, ReadOnlyAdmin):
+    """Every repayment with its allocation; the bank file import posts through ``repayment_post``."""
+
+    import_resource_classes = [staff_resources.BankRepaymentImport]
+    resource_classes = [staff_resources.RepaymentExportResource]
+    list_display = ("reference", "account", "external_ref", "channel", "amount_col", "received_on", "posted_on",
+                    "status_badge", "allocated")
+    list_select_related = ("account",)
+    list_filter = ("channel", "status", "kind", "posted_on")
+    search_fields = ("=external_ref", "=reference", "=account__reference")
+    search_help_text = "Bank reference, repayment reference or account reference."
+    date_hierarchy = "posted_on"
+    inlines = (AllocationInline,)
+    amount_col = money_column("amount", "Amount")
+    readonly_fields = ("reference", "account", "amount", "external_ref", "channel", "kind", "status", "received_on",
+                       "posted_on", "to_credit_balance", "statement", "actor", "actor_rule", "reversed_on",
+                       "reversal_reason", "reversed_by")
+    exclude = ("plan", "journal_entry")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("allocations")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge("posted" if obj.status == "posted" else "declined", obj.get_status_display())
+
+    @admin.display(description="Allocation")
+    def allocated(self, obj):
+        return _allocated(obj.allocations.all())
+
+
+@admin.register(StorefrontOrderImport)
+class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
+    """Purchases; the storefront's order export is imported through ``purchase_authorize``."""
+
+    import_resource_classes = [staff_resources.StorefrontOrderImport]
+    resource_classes = [staff_resources.PurchaseExportResource]
+    list_display = ("reference", "account", "merchant_order_id", "amount_col", "tenor", "status_badge", "requested_on",
+                    "cycle_bill_date")
+    list_select_related = ("account",)
+    list_filter = ("status", "tenor", "requested_on")
+    search_fields = ("=merchant_order_id", "=reference", "=account__reference")
+    search_help_text = "Order id, purchase reference or account reference."
+    date_hierarchy = "requested_on"
+    amount_col = money_column("amount", "Amount")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.status, obj.get_status_display())
+
+
+@admin.register(StatementExport)
+class StatementExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+    resource_classes = [staff_resources.StatementExportResource]
+    list_display = ("account", "bill_date", "due_date", "status_badge", "closing_col", "minimum_col", "past_due_col")
+    list_select_related = ("account",)
+    list_filter = ("status", "bill_date")
+    search_fields = ("=account__reference",)
+    search_help_text = "Account reference."
+    date_hierarchy = "bill_date"
+    closing_col = money_column("closing_balance", "Closing balance")
+    minimum_col = money_column("minimum_payment", "Minimum payment")
+    past_due_col = money_column("past_due", "Past due")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        colour = {"paid": "paid", "overdue": "overdue", "minimum_paid": "held"}.get(obj.status, "open")
+        return badge(colour, obj.get_status_display())
+
+
+@admin.register(ScheduleExport)
+class ScheduleExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+    resource_classes = [staff_resources.ScheduleExportResource]
+    list_display = ("plan", "account", "period", "due_date", "principal_col", "fee_col", "principal_paid_col",
+                    "fee_paid_col", "status_badge")
+    list_select_related = ("plan", "account")
+    list_filter = ("status", "is_revolving", "due_date")
+    search_fields = ("=account__reference", "=plan__reference")
+    search_help_text = "Account or plan reference."
+    date_hierarchy = "due_date"
+    ordering = ("due_date", "id")
+    principal_col = money_column("principal", "Principal")
+    fee_col = money_column("fee", "Fee")
+    principal_paid_col = money_column("principal_paid", "Principal paid")
+    fee_paid_col = money_column("fee_paid", "Fee paid")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        colour = {"closed": "paid", "overdue": "overdue", "deferred": "held", "due": "open"}.get(obj.status, "closed")
+        return badge(colour, obj.get_status_display())
+
+
+@admin.register(CollectionAssignmentExport)
+class CollectionAssignmentExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+    resource_classes = [staff_resources.CollectionAssignmentExportResource]
+    list_display = ("case", "assignee", "bucket", "started_on", "ended_on", "end_reason")
+    list_select_related = ("case", "collector__user", "agency")
+    list_filter = ("bucket", "end_reason", "started_on")
+    search_fields = ("=case__reference", "=case__account__reference", "collector__user__username", "agency__name")
+    search_help_text = "Case or account reference, collector user name or agency name."
+    date_hierarchy = "started_on"
+
+    @admin.display(description="Assigned to")
+    def assignee(self, obj):
+        return obj.assignee_display

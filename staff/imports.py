@@ -165,6 +165,11 @@ class Column:
     required: bool = True
     aliases: tuple[str, ...] = ()
     personal: bool = False  # masked when shown back (errors, previews)
+    mask: Callable[[str], str] | None = None
+
+
+def _mask_generic(text: str) -> str:
+    return text[:1] + "***" if text else ""
 
 
 @dataclass
@@ -198,6 +203,8 @@ class ServiceResource(resources.Resource):
     title: ClassVar[str] = ""
     #: The permission that may run this import (also checked when a background job is confirmed).
     permission: ClassVar[str] = ""
+    #: A line that calls several services runs them in one savepoint, so a refused line leaves nothing.
+    atomic_rows: ClassVar[bool] = False
     columns: ClassVar[tuple[Column, ...]] = ()
     preview_headers: ClassVar[tuple[str, ...]] = ()
     summary_labels: ClassVar[dict[str, str]] = {}
@@ -242,6 +249,32 @@ class ServiceResource(resources.Resource):
             self.file_error = str(exc)
             raise
         self.prepare(dataset)
+        self._parse_all(dataset)
+
+    _BLANK = object()
+
+    def _parse_all(self, dataset) -> None:
+        """Parse every line before any service runs: a file with bad cells is refused at once, with
+        all its problems, and without posting (and rolling back) thousands of good lines first."""
+        self.parsed: dict[int, object] = {}
+        self.parse_failed = False
+        self._dataset = dataset
+        for number, data_row in enumerate(dataset, 1):
+            row = dict(zip(self._headers, data_row))
+            if all(_is_blank(v) for v in row.values()):
+                self.parsed[number] = self._BLANK
+                continue
+            try:
+                self.parsed[number] = self.parse(row, number + 1)
+            except CellError as exc:
+                self.parsed[number] = DjangoValidationError({exc.column: [exc.message]})
+            except _CellErrors as exc:
+                self.parsed[number] = DjangoValidationError(exc.errors)
+            except DjangoValidationError as exc:
+                self.parsed[number] = exc
+            else:
+                continue
+            self.parse_failed = True
 
     def check_headers(self, headers: list) -> list[str]:
         aliases = {normalise_header(a): c.name for c in self.columns for a in (c.name, *c.aliases)}
@@ -280,23 +313,21 @@ class ServiceResource(resources.Resource):
         if self.file_error:
             result.import_type = RowResult.IMPORT_TYPE_SKIP
             return result
-        if all(_is_blank(v) for v in row.values()):
+        values = self.parsed.get(kwargs["row_number"], self._BLANK)
+        if values is self._BLANK:
             result.import_type = RowResult.IMPORT_TYPE_SKIP
             result.diff = ["(blank line)"] + [""] * (len(self.preview_headers) - 1)
             return result
         try:
-            errors: dict[str, list[str]] = {}
-            try:
-                values = self.parse(row, line)
-            except CellError as exc:
-                errors.setdefault(exc.column, []).append(exc.message)
-                values = None
-            except _CellErrors as exc:
-                errors = exc.errors
-                values = None
-            if errors:
-                raise DjangoValidationError(errors)
-            with transaction.atomic():
+            if isinstance(values, DjangoValidationError):
+                raise values
+            if self.parse_failed:  # another line is bad: nothing is posted, this line is not looked at further
+                result.import_type = RowResult.IMPORT_TYPE_SKIP
+                return result
+            if self.atomic_rows:
+                with transaction.atomic():
+                    outcome = self.apply(values, line=line, dry_run=dry_run)
+            else:  # one service call: its own transaction.atomic is the line's savepoint
                 outcome = self.apply(values, line=line, dry_run=dry_run)
             result.import_type = outcome.import_type
             result.diff = outcome.cells
@@ -324,16 +355,22 @@ class ServiceResource(resources.Resource):
 
     # --- how a refused row is shown back
     def shown_values(self, row_values: list) -> list[str]:
-        personal = {c.name for c in self.columns if c.personal}
-        from core.masking import mask_id_number
-
+        """A line as it is shown back: personal data masked, long cells cut."""
+        personal = {c.name: c.mask or _mask_generic for c in self.columns if c.personal}
         shown = []
         for name, value in zip(self._headers, row_values):
             text = "" if value is None else str(value)
-            shown.append(mask_id_number(text) if name in personal and text else text[:60])
+            shown.append(personal[name](text) if name in personal and text else text[:60])
         return shown
 
     _headers: list[str] = []
+    _dataset = None
+
+    def raw_values(self, number: int) -> list:
+        """The cells of data row ``number`` (1-based) as they were in the file."""
+        if self._dataset is None or not 1 <= number <= len(self._dataset):
+            return []
+        return list(self._dataset[number - 1])
 
     def import_data(self, dataset, *args, **kwargs):
         result = super().import_data(dataset, *args, **kwargs)
@@ -416,7 +453,7 @@ def report_from_result(result: Result, resource: ServiceResource) -> ImportRepor
     problems: list[RowProblem] = []
     for invalid in result.invalid_rows:
         line = invalid.number + 1
-        values = resource.shown_values(list(invalid.values))
+        values = resource.shown_values(resource.raw_values(invalid.number))
         for column, messages in invalid.error_dict.items():
             for message in messages:
                 problems.append(RowProblem(line=line, column="" if column == NON_FIELD_ERRORS else column,

@@ -9,6 +9,8 @@ from django.db.models import Q
 
 from accounts.models import CreditAccount, TemporaryLimit
 from core.models import BaseModel
+from debt_collection.models import CaseAssignment
+from installments.models import Purchase, Repayment, ScheduleLine, Statement
 from core.money import ZERO, MoneyField
 
 
@@ -114,3 +116,53 @@ class OverdueAccount(CreditAccount):
         verbose_name = "overdue account"
         verbose_name_plural = "overdue accounts by bucket"
         permissions = [("export_overdueaccount", "Can export overdue accounts by bucket")]
+
+
+class BankRepaymentFile(Repayment):
+    """Repayments, with the bank file import (CSV/XLSX: date, account reference, amount, bank reference)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "repayment (bank files)"
+        verbose_name_plural = "repayments and bank files"
+        permissions = [
+            ("import_bankrepaymentfile", "Can import bank repayment files"),
+            ("export_bankrepaymentfile", "Can export repayments with their allocation"),
+        ]
+
+
+class StorefrontOrderImport(Purchase):
+    """Purchases, with the import of the storefront's order export."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "purchase (storefront orders)"
+        verbose_name_plural = "purchases and storefront orders"
+        permissions = [
+            ("import_storefrontorderimport", "Can import the storefront's order export"),
+            ("export_storefrontorderimport", "Can export purchases"),
+        ]
+
+
+class StatementExport(Statement):
+    class Meta:
+        proxy = True
+        verbose_name = "statement"
+        verbose_name_plural = "statements"
+        permissions = [("export_statementexport", "Can export statements")]
+
+
+class ScheduleExport(ScheduleLine):
+    class Meta:
+        proxy = True
+        verbose_name = "installment schedule line"
+        verbose_name_plural = "installment schedules"
+        permissions = [("export_scheduleexport", "Can export installment schedules")]
+
+
+class CollectionAssignmentExport(CaseAssignment):
+    class Meta:
+        proxy = True
+        verbose_name = "collection assignment"
+        verbose_name_plural = "collection assignments"
+        permissions = [("export_collectionassignmentexport", "Can export collection assignments")]

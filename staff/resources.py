@@ -5,9 +5,10 @@ with the staff user as the actor; see :mod:`staff.imports` for the all-or-nothin
 """
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q, Sum
+from import_export import fields as ie_fields
+from import_export import resources as ie_resources
 from import_export.results import RowResult
 
 from accounts import selectors as account_selectors
@@ -16,14 +17,28 @@ from accounts.models import Consent, CreditAccount, CreditProduct, TemporaryLimi
 from core.actors import Actor
 from core.business_date import get_business_date
 from core.crypto import pii_hash
-from core.errors import BusinessRuleError, ConflictError, NotFoundError
-from core.identity import normalize_id_number
-from core.masking import mask_id_number, mask_mobile, mask_name
+from core.errors import ConflictError
+from core.identity import normalize_id_number, validate_id_number, validate_mobile
+from core.masking import mask_address, mask_id_number, mask_mobile, mask_name
 from core.money import ZERO, format_cny
-from staff.imports import Column, Outcome, ServiceResource, cell_amount, cell_date, cell_int, cell_text, collect, register
+from debt_collection.models import CaseAssignment
+from installments.models import Allocation, Purchase, Repayment, ScheduleLine, Statement
+from installments.services import purchase_authorize, repayment_post
+from staff.imports import (
+    CellError,
+    Column,
+    Outcome,
+    ServiceResource,
+    cell_amount,
+    cell_date,
+    cell_int,
+    cell_text,
+    collect,
+    register,
+)
 
 NEW, UPDATE, SKIP = RowResult.IMPORT_TYPE_NEW, RowResult.IMPORT_TYPE_UPDATE, RowResult.IMPORT_TYPE_SKIP
-ACCOUNT_REF_PATTERN = r"[0-9A-Z]{6,16}"
+ACCOUNT_REF_PATTERN = r"[0-9A-Za-z]{6,16}"
 
 
 def _actor(resource: ServiceResource) -> Actor:
@@ -39,6 +54,13 @@ def _duplicate(seen: dict, key, line: int, what: str) -> None:
 def _accounts_by_reference(dataset, column: str = "account_reference") -> dict[str, CreditAccount]:
     refs = {str(v).strip().upper() for v in dataset[column] if v not in (None, "")} if column in dataset.headers else set()
     return CreditAccount.objects.select_related("customer").in_bulk(list(refs), field_name="reference") if refs else {}
+
+
+def _identity_check(validator, column: str, value: str) -> None:
+    try:
+        validator(value)
+    except DjangoValidationError as exc:
+        raise CellError(column, exc.messages[0]) from None
 
 
 def _unknown_account(reference: str):
@@ -57,14 +79,16 @@ class CustomerAccountImport(ServiceResource):
     key = "customers"
     title = "Customers with accounts and limits"
     permission = "accounts.import_customer"
+    atomic_rows = True  # customer_create + account_open
     columns = (
-        Column("name", "Full name.", personal=True),
-        Column("id_number", "18-character resident ID number.", personal=True, aliases=("id", "id_no")),
-        Column("mobile", "11-digit mobile number.", personal=True, aliases=("phone",)),
+        Column("name", "Full name.", personal=True, mask=mask_name),
+        Column("id_number", "18-character resident ID number.", personal=True, aliases=("id", "id_no"),
+               mask=mask_id_number),
+        Column("mobile", "11-digit mobile number.", personal=True, aliases=("phone",), mask=mask_mobile),
         Column("product", "Credit product code, e.g. baitiao.", aliases=("product_code",)),
         Column("fixed_limit", "Credit limit in yuan, e.g. 5000.00.", aliases=("limit",)),
         Column("bill_day", "Day of the month 1–28 (default: the product's).", required=False),
-        Column("address", "Postal address.", required=False, personal=True),
+        Column("address", "Postal address.", required=False, personal=True, mask=mask_address),
         Column("email", "E-mail address.", required=False, personal=True),
         Column("external_id", "The storefront's user id.", required=False),
         Column("consents", "Consents granted, comma-separated: " + ", ".join(Consent.Kind.values) + ".", required=False),
@@ -78,29 +102,47 @@ class CustomerAccountImport(ServiceResource):
         self.products = {p.code: p for p in CreditProduct.objects.all()}
         self.seen: dict = {}
 
+    def _id_number(self, row: dict) -> str:
+        value = normalize_id_number(cell_text(row, "id_number", max_length=18))
+        _identity_check(validate_id_number, "id_number", value)
+        return value
+
+    def _mobile(self, row: dict) -> str:
+        value = cell_text(row, "mobile", max_length=11)
+        _identity_check(validate_mobile, "mobile", value)
+        return value
+
+    def _product(self, row: dict) -> CreditProduct:
+        code = cell_text(row, "product", max_length=40)
+        if code not in self.products:
+            raise CellError("product", f"Unknown product {code!r}.")
+        return self.products[code]
+
+    def _consents(self, row: dict) -> list[str]:
+        text = cell_text(row, "consents", required=False, max_length=200)
+        kinds = [k.strip() for k in text.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in Consent.Kind.values]
+        if unknown:
+            raise CellError("consents", f"Unknown consent kind(s): {', '.join(unknown)}.")
+        return kinds
+
     def parse(self, row: dict, line: int) -> dict:
-        name, id_number, mobile, product, limit, bill_day, address, email, external_id, consents, version = collect(
+        name, id_number, mobile, product, limit, bill_day, address, email, external_id, kinds, version = collect(
             lambda: cell_text(row, "name", max_length=100),
-            lambda: normalize_id_number(cell_text(row, "id_number", max_length=18)),
-            lambda: cell_text(row, "mobile", max_length=11),
-            lambda: cell_text(row, "product", max_length=40),
+            lambda: self._id_number(row),
+            lambda: self._mobile(row),
+            lambda: self._product(row),
             lambda: cell_amount(row, "fixed_limit", allow_zero=True),
             lambda: cell_int(row, "bill_day", required=False, minimum=1, maximum=28),
             lambda: cell_text(row, "address", required=False, max_length=300),
             lambda: cell_text(row, "email", required=False, max_length=254),
             lambda: cell_text(row, "external_id", required=False, max_length=64),
-            lambda: cell_text(row, "consents", required=False, max_length=200),
+            lambda: self._consents(row),
             lambda: cell_text(row, "consent_version", required=False, max_length=20),
         )
-        if product not in self.products:
-            raise DjangoValidationError({"product": [f"Unknown product {product!r}."]})
-        kinds = [k.strip() for k in consents.split(",") if k.strip()] if consents else []
-        unknown = [k for k in kinds if k not in Consent.Kind.values]
-        if unknown:
-            raise DjangoValidationError({"consents": [f"Unknown consent kind(s): {', '.join(unknown)}."]})
         _duplicate(self.seen, pii_hash(id_number), line, "This ID number")
         return {
-            "name": name, "id_number": id_number, "mobile": mobile, "product": self.products[product],
+            "name": name, "id_number": id_number, "mobile": mobile, "product": product,
             "fixed_limit": limit, "bill_day": bill_day, "address": address, "email": email,
             "external_id": external_id, "consents": [(k, version or "import", True) for k in kinds],
         }
@@ -168,6 +210,11 @@ class TemporaryLimitCampaignImport(ServiceResource):
     def prepare(self, dataset) -> None:
         self.accounts = _accounts_by_reference(dataset)
         self.seen: dict = {}
+        campaigns = {str(c).strip() for c in dataset["campaign"] if c} if "campaign" in dataset.headers else set()
+        self.granted = {
+            (t.account_id, t.campaign, t.starts_on, t.ends_on): t
+            for t in TemporaryLimit.objects.filter(account__in=list(self.accounts.values()), campaign__in=campaigns)
+        } if self.accounts and campaigns else {}
 
     def parse(self, row: dict, line: int) -> dict:
         reference, amount, starts_on, ends_on, campaign, reason = collect(
@@ -192,9 +239,7 @@ class TemporaryLimitCampaignImport(ServiceResource):
         account = values["account"]
         cells = [account.reference, values["campaign"], format_cny(values["amount"]), values["starts_on"].isoformat(),
                  values["ends_on"].isoformat()]
-        existing = TemporaryLimit.objects.filter(
-            account=account, campaign=values["campaign"], starts_on=values["starts_on"], ends_on=values["ends_on"],
-        ).first()
+        existing = self.granted.get((account.pk, values["campaign"], values["starts_on"], values["ends_on"]))
         if existing is not None:
             if existing.amount != values["amount"]:
                 raise ConflictError(
@@ -208,3 +253,229 @@ class TemporaryLimitCampaignImport(ServiceResource):
         self.add_to_summary("grants", 1)
         self.add_to_summary("total", values["amount"])
         return Outcome(NEW, cells + ["grant"], obj=temp)
+
+
+# --- Bank repayment files ------------------------------------------------------------------------
+
+
+def allocation_summary(repayment) -> str:
+    """Where a repayment went: ``late fee ¥10.00 · installment fee ¥36.00 · principal ¥500.00``."""
+    labels = dict(Allocation.Kind.choices)
+    order = [k for k, _ in Allocation.Kind.choices]
+    rows = dict(repayment.allocations.values_list("kind").annotate(total=Sum("amount")).values_list("kind", "total"))
+    parts = [f"{labels[k].lower()} {format_cny(rows[k])}" for k in order if rows.get(k)]
+    return " · ".join(parts) or "—"
+
+
+@register
+class BankRepaymentImport(ServiceResource):
+    """One repayment per line, posted through ``installments.services.repayment_post`` (allocated late
+    fees → deferral fees → installment fees → principal; the rest becomes credit balance). The bank
+    reference is the repayment's unique external reference: a line already posted is skipped, so a
+    file imported twice posts nothing the second time."""
+
+    key = "bank_repayments"
+    title = "Bank repayment file"
+    permission = "staff.import_bankrepaymentfile"
+    columns = (
+        Column("date", "Day the bank received the money, YYYY-MM-DD (not after the business date).",
+               aliases=("received_on", "value_date", "transaction_date")),
+        Column("account_reference", "The credit account's reference.", aliases=("account", "account_ref")),
+        Column("amount", "Amount received in yuan, e.g. 1036.00."),
+        Column("bank_reference", "The bank's unique transaction reference.",
+               aliases=("bank_ref", "external_ref", "transaction_id")),
+    )
+    preview_headers = ("Received", "Account", "Amount", "Bank reference", "Allocation")
+    summary_labels = {"posted": "Repayments posted", "total": "Amount posted", "replayed": "Already posted"}
+
+    def prepare(self, dataset) -> None:
+        self.accounts = _accounts_by_reference(dataset)
+        self.seen: dict = {}
+        self.today = get_business_date()
+
+    def parse(self, row: dict, line: int) -> dict:
+        received_on, reference, amount, bank_reference = collect(
+            lambda: cell_date(row, "date"),
+            lambda: cell_text(row, "account_reference", max_length=16, pattern=ACCOUNT_REF_PATTERN,
+                              pattern_help="An account reference is 6–16 letters and digits.").upper(),
+            lambda: cell_amount(row, "amount"),
+            lambda: cell_text(row, "bank_reference", max_length=80, pattern=r"[\w./:#-]+",
+                              pattern_help="Letters, digits and . / : # - _ only."),
+        )
+        if received_on > self.today:
+            raise DjangoValidationError({"date": [f"After the business date {self.today.isoformat()}."]})
+        account = self.accounts.get(reference)
+        if account is None:
+            _unknown_account(reference)
+        _duplicate(self.seen, bank_reference, line, f"Bank reference {bank_reference}")
+        return {"received_on": received_on, "account": account, "amount": amount, "bank_reference": bank_reference}
+
+    def apply(self, values: dict, *, line: int, dry_run: bool) -> Outcome:
+        account, amount, bank_reference = values["account"], values["amount"], values["bank_reference"]
+        cells = [values["received_on"].isoformat(), account.reference, format_cny(amount), bank_reference]
+        try:
+            repayment = repayment_post(
+                account=account, amount=amount, external_ref=bank_reference, channel=Repayment.Channel.BANK_FILE,
+                received_on=values["received_on"], actor=_actor(self),
+            )
+        except ConflictError as exc:
+            details = exc.details or {}
+            raise ConflictError(
+                f"Bank reference {bank_reference} was already posted to account {details.get('account', '?')} for "
+                f"¥{details.get('amount', '?')}: a different payment.", code=exc.code) from exc
+        if getattr(repayment, "is_replay", False):
+            self.add_to_summary("replayed", 1)
+            return Outcome(SKIP, cells + [f"already posted on {repayment.posted_on.isoformat()} ({repayment.reference})"],
+                           obj=repayment)
+        self.add_to_summary("posted", 1)
+        self.add_to_summary("total", amount)
+        return Outcome(NEW, cells + [allocation_summary(repayment)], obj=repayment)
+
+
+# --- The storefront's order export ---------------------------------------------------------------
+
+
+@register
+class StorefrontOrderImport(ServiceResource):
+    """Purchases from the storefront's order export, authorised one by one through
+    ``installments.services.purchase_authorize`` (limit, status and risk rules). The merchant order id
+    is unique per account: an order already imported is skipped; a declined order fails the file."""
+
+    key = "storefront_orders"
+    title = "Storefront order export"
+    permission = "staff.import_storefrontorderimport"
+    columns = (
+        Column("order_id", "The storefront's order id (unique per account).", aliases=("merchant_order_id", "order")),
+        Column("account_reference", "The credit account's reference.", aliases=("account", "account_ref")),
+        Column("amount", "Order amount in yuan."),
+        Column("tenor", "Installments: 3, 6, 12 or 24 (empty: pay with the next bill).", required=False,
+               aliases=("installments",)),
+        Column("category", "Merchant category.", required=False),
+    )
+    preview_headers = ("Order", "Account", "Amount", "Tenor", "What happens")
+    summary_labels = {"approved": "Purchases approved", "held": "Held for review", "total": "Amount authorised"}
+
+    def prepare(self, dataset) -> None:
+        self.accounts = _accounts_by_reference(dataset)
+        self.seen: dict = {}
+
+    def parse(self, row: dict, line: int) -> dict:
+        order_id, reference, amount, tenor, category = collect(
+            lambda: cell_text(row, "order_id", max_length=64),
+            lambda: cell_text(row, "account_reference", max_length=16, pattern=ACCOUNT_REF_PATTERN,
+                              pattern_help="An account reference is 6–16 letters and digits.").upper(),
+            lambda: cell_amount(row, "amount"),
+            lambda: cell_int(row, "tenor", required=False, minimum=1, maximum=36),
+            lambda: cell_text(row, "category", required=False, max_length=40),
+        )
+        account = self.accounts.get(reference)
+        if account is None:
+            _unknown_account(reference)
+        _duplicate(self.seen, (reference, order_id), line, f"Order {order_id} of account {reference}")
+        return {"order_id": order_id, "account": account, "amount": amount, "tenor": tenor, "category": category}
+
+    def apply(self, values: dict, *, line: int, dry_run: bool) -> Outcome:
+        account = values["account"]
+        cells = [values["order_id"], account.reference, format_cny(values["amount"]),
+                 str(values["tenor"]) if values["tenor"] else "revolving"]
+        purchase = purchase_authorize(
+            account=account, amount=values["amount"], merchant_order_id=values["order_id"], tenor=values["tenor"],
+            category=values["category"], actor=_actor(self),
+        )
+        if getattr(purchase, "is_replay", False):
+            return Outcome(SKIP, cells + [f"already imported ({purchase.reference}, {purchase.get_status_display().lower()})"],
+                           obj=purchase)
+        if purchase.status == Purchase.Status.HELD:
+            self.add_to_summary("held", 1)
+            return Outcome(NEW, cells + ["held for review: " + ", ".join(purchase.reason_codes)], obj=purchase)
+        self.add_to_summary("approved", 1)
+        self.add_to_summary("total", values["amount"])
+        return Outcome(NEW, cells + [f"approved, posted to the bill of {purchase.cycle_bill_date.isoformat()}"], obj=purchase)
+
+
+# --- Exports of the engine's and collections' records ---------------------------------------------
+
+
+class StatementExportResource(ie_resources.ModelResource):
+    account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
+
+    class Meta:
+        model = Statement
+        fields = ("account_reference", "bill_date", "due_date", "status", "opening_balance", "purchases_amount",
+                  "installments_principal", "installments_fee", "deferral_fees", "late_fees", "payments_amount",
+                  "refunds_amount", "credit_applied", "adjustments", "closing_balance", "minimum_payment", "past_due",
+                  "resolved_on")
+        export_order = fields
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.select_related("account")
+
+
+class ScheduleExportResource(ie_resources.ModelResource):
+    account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
+    plan_reference = ie_fields.Field(attribute="plan__reference", column_name="plan_reference")
+    plan_kind = ie_fields.Field(attribute="plan__kind", column_name="plan_kind")
+    principal_open = ie_fields.Field(attribute="principal_open", column_name="principal_open")
+    fee_open = ie_fields.Field(attribute="fee_open", column_name="fee_open")
+
+    class Meta:
+        model = ScheduleLine
+        fields = ("account_reference", "plan_reference", "plan_kind", "period", "due_date", "principal", "fee",
+                  "principal_paid", "fee_paid", "principal_open", "fee_open", "status", "billed_on", "closed_on")
+        export_order = fields
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.select_related("account", "plan")
+
+
+class RepaymentExportResource(ie_resources.ModelResource):
+    """Repayments with where the money went (sums of their allocations, one aggregate query)."""
+
+    account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
+    late_fees = ie_fields.Field(attribute="alloc_late_fee", column_name="to_late_fees")
+    deferral_fees = ie_fields.Field(attribute="alloc_deferral_fee", column_name="to_deferral_fees")
+    installment_fees = ie_fields.Field(attribute="alloc_installment_fee", column_name="to_installment_fees")
+    principal = ie_fields.Field(attribute="alloc_principal", column_name="to_principal")
+
+    class Meta:
+        model = Repayment
+        fields = ("reference", "account_reference", "external_ref", "channel", "kind", "status", "amount",
+                  "received_on", "posted_on", "late_fees", "deferral_fees", "installment_fees", "principal",
+                  "to_credit_balance", "reversed_on")
+        export_order = fields
+
+    def filter_export(self, queryset, **kwargs):
+        kinds = ("late_fee", "deferral_fee", "installment_fee", "principal")
+        return queryset.select_related("account").annotate(
+            **{f"alloc_{k}": Sum("allocations__amount", filter=Q(allocations__kind=k), default=ZERO) for k in kinds}
+        )
+
+
+class PurchaseExportResource(ie_resources.ModelResource):
+    account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
+
+    class Meta:
+        model = Purchase
+        fields = ("reference", "account_reference", "merchant_order_id", "amount", "tenor", "category", "status",
+                  "requested_on", "posted_on", "cycle_bill_date", "refunded_amount")
+        export_order = fields
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.select_related("account")
+
+
+class CollectionAssignmentExportResource(ie_resources.ModelResource):
+    case_reference = ie_fields.Field(attribute="case__reference", column_name="case_reference")
+    account_reference = ie_fields.Field(attribute="case__account__reference", column_name="account_reference")
+    assignee = ie_fields.Field(attribute="assignee_display", column_name="assignee")
+    amount_overdue = ie_fields.Field(attribute="case__amount_overdue", column_name="case_amount_overdue")
+    case_status = ie_fields.Field(attribute="case__status", column_name="case_status")
+
+    class Meta:
+        model = CaseAssignment
+        fields = ("case_reference", "account_reference", "bucket", "assignee", "started_on", "ended_on", "end_reason",
+                  "case_status", "amount_overdue")
+        export_order = fields
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.select_related("case__account", "collector__user", "agency")

@@ -151,9 +151,12 @@ def test_customer_file_imported_twice_changes_nothing_and_a_new_limit_is_a_limit
             CUSTOMER_HEADER,
             [["王伟", "110105194912310021", "13800000001", "baitiao", "5000", "", ""],
              ["李娜", _id(2), "1380000", "gold", "100", "31", "marketing,spam"]],
-            [(2, "", "ID number check digit is wrong."),
-             (3, "bill_day", "Must be between 1 and 28.")],
-            id="refused-by-the-service-or-the-parser",
+            [(2, "id_number", "ID number check digit is wrong."),
+             (3, "bill_day", "Must be between 1 and 28."),
+             (3, "consents", "Unknown consent kind(s): spam."),
+             (3, "mobile", "Mobile number must be 11 digits starting with 13–19 (1[3-9] + 9 digits)."),
+             (3, "product", "Unknown product 'gold'.")],
+            id="identity-and-cells",
         ),
     ],
 )
@@ -172,7 +175,9 @@ def test_bad_customer_files_show_each_line_and_reason_and_change_nothing(officer
                 "(optional), consents (optional), consent_version (optional)."]
         else:
             assert problems(response) == expected
-        assert "Nothing was saved" in response.content.decode()
+        body = response.content.decode()
+        assert "Nothing was saved" in body
+        assert not any(row[1] in body or row[2] in body for row in rows)  # ID numbers and mobiles shown masked
         assert state() == before
 
 
