@@ -102,12 +102,18 @@ def risk_anonymise(customer, *, retained: bool) -> int:
     erases the applicant's identity and the features scored (decisions keep score and band)."""
     if retained:
         return 0
+    from django.db.models import TextField, Value
+
+    from core.crypto import encrypt
+
     Application = apps.get_model("risk", "Application")
     AccountScore = apps.get_model("risk", "AccountScore")
     changed = 0
     for application in _applications(customer):
+        # a queryset update: the encrypted column gets an encrypted empty string (still decryptable)
         changed += Application.objects.filter(pk=application.pk).update(
-            name="Anonymised", id_number="", id_number_hash=f"anonymised:{application.reference}",
+            name="Anonymised", id_number=Value(encrypt(""), output_field=TextField()),
+            id_number_hash=f"anonymised:{application.reference}",
             id_number_last4="", mobile="", device_hash="", external_id="", features={},
         )
     changed += AccountScore.objects.filter(account__customer=customer).update(features={})
@@ -133,6 +139,11 @@ def _connect_privacy() -> None:
             RecordSet("account_scores", "risk.AccountScore", customer_path="account__customer"),
             RecordSet("limit_reviews", "risk.LimitReview", customer_path="account__customer"),
             RecordSet("campaign_grants", "risk.CampaignGrant", customer_path="account__customer"),
+            RecordSet("campaign_uses", "risk.CampaignUse", customer_path="grant__account__customer",
+                      description="Purchases that drew on a campaign's temporary limit."),
         ),
+        erases=tuple(f"risk.application.{f}" for f in (
+            "name", "id_number", "id_number_hash", "id_number_last4", "mobile", "device_hash", "external_id",
+        )),
         anonymise=risk_anonymise,
     ))
