@@ -226,11 +226,11 @@ def _statements_for_product(on: dt.date, terms: ProductTerms, account_ids) -> in
     )
     if entry is not None:
         _exec(
-            f"""UPDATE {T_ACC} SET used_amount = {_money(f'''used_amount + COALESCE((SELECT SUM(l.fee - l.fee_waived)
-                    FROM {T_LINE} l WHERE l.account_id = {T_ACC}.id AND l.billed_on = %s
-                    AND l.statement_id IN ({drafts})), 0)''')}
-                WHERE id IN ({draft_accounts})""",
-            [d_on, *dparams, *dparams],
+            f"""UPDATE {T_ACC} SET used_amount = {_money(f'{T_ACC}.used_amount + x.fees')}
+                FROM (SELECT l.account_id, SUM(l.fee - l.fee_waived) AS fees FROM {T_LINE} l
+                      WHERE l.statement_id IN ({drafts}) AND l.billed_on = %s GROUP BY l.account_id) x
+                WHERE {T_ACC}.id = x.account_id AND ROUND(x.fees * 100) <> 0""",
+            [*dparams, d_on],
         )
     # Credit balances pay the new bill (the few accounts that hold one).
     from installments.services.repayments import credit_balance_apply
@@ -433,10 +433,14 @@ def delinquency_update(*, on: dt.date, account_ids: Sequence[int] | None = None)
     since = f"""(SELECT u.account_id, MIN(u.d) AS since FROM (
                     SELECT l.account_id, l.overdue_from AS d FROM {T_LINE} l WHERE l.status = 'overdue' {chunk_l}
                     UNION ALL
-                    SELECT c.account_id, c.overdue_from AS d FROM {T_CHG} c
-                    WHERE c.overdue_from IS NOT NULL AND {_positive(_c_open('c'))} {chunk_c}) u
+                    SELECT c.account_id, c.overdue_from AS d FROM {T_CHG} c JOIN {T_ACC} ca ON ca.id = c.account_id
+                    WHERE ca.dpd > 0 AND NOT EXISTS (SELECT 1 FROM {T_LINE} l2 WHERE l2.account_id = ca.id
+                                                     AND l2.status = 'overdue')
+                      AND c.overdue_from IS NOT NULL AND {_positive(_c_open('c'))} {chunk_c}) u
                 GROUP BY u.account_id)"""
     sparams = [*ids, *ids]
+    # Unpaid charges keep an account past due only once its overdue lines are repaid: looked up just for
+    # accounts already past due without an overdue line (so the charges table is never scanned whole).
     new_dpd = _days(_lit(on), "x.since")
     # Bucket history first (it needs the old bucket), then the new DPD and bucket.
     _exec(
@@ -524,10 +528,10 @@ def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> int:
                       FROM {T_CHG} c WHERE {fresh}""", fparams)],
     )
     _exec(
-        f"""UPDATE {T_ACC} SET used_amount = {_money(f'''used_amount + (SELECT c.amount FROM {T_CHG} c
-                WHERE c.account_id = {T_ACC}.id AND c.kind = '{kind}' AND c.accrued_on = %s)''')}
-            WHERE id IN (SELECT c.account_id FROM {T_CHG} c WHERE {fresh})""",
-        [d_on, *fparams],
+        f"""UPDATE {T_ACC} SET used_amount = {_money(f'{T_ACC}.used_amount + x.amount')}
+            FROM (SELECT c.account_id, c.amount FROM {T_CHG} c WHERE {fresh}) x
+            WHERE {T_ACC}.id = x.account_id""",
+        fparams,
     )
     _exec(f"UPDATE {T_CHG} SET journal_entry_id = %s WHERE id IN (SELECT c.id FROM {T_CHG} c WHERE {fresh})",
           [entry.pk, *fparams])

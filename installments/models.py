@@ -119,6 +119,7 @@ class Purchase(BaseModel):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("refund_purchase", "Can refund a purchase"), ("review_purchase", "Can approve or decline a held purchase")]
         indexes = [models.Index(fields=["account", "requested_on"]), models.Index(fields=["status", "requested_on"])]
         constraints = [
             models.UniqueConstraint(fields=["account", "merchant_order_id"], name="unique_merchant_order_per_account"),
@@ -170,6 +171,7 @@ class Plan(BaseModel):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("settle_plan", "Can settle a plan early")]
         constraints = [
             models.CheckConstraint(condition=Q(principal__gt=0), name="plan_principal_gt_0"),
             models.CheckConstraint(condition=Q(tenor__gte=1), name="plan_tenor_gte_1"),
@@ -375,6 +377,7 @@ class Charge(models.Model):
 
     class Meta:
         ordering = ["-accrued_on", "-id"]
+        indexes = [models.Index(fields=["accrued_on", "kind"], name="charge_day_kind_idx")]
         constraints = [
             models.UniqueConstraint(fields=["account", "kind", "accrued_on"], name="one_charge_per_account_kind_day"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="charge_amount_gt_0"),
@@ -430,6 +433,7 @@ class Repayment(BaseModel):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("post_repayment", "Can post a repayment"), ("reverse_repayment", "Can reverse a repayment")]
         indexes = [models.Index(fields=["account", "received_on"])]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_gt_0"),

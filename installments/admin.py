@@ -1,0 +1,497 @@
+"""Operator console of the credit engine. Every write goes through a service (actions ask for a reason
+where money is given back or reversed); money is read-only; lists use ``list_select_related`` so they
+run a fixed number of queries; customers' names are masked."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from core.actors import Actor
+from core.admin_utils import ReasonForm, badge, form_action, money_column
+from core.errors import ApplicationError
+from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
+from installments import services
+from installments.models import (
+    Adjustment, Allocation, Charge, Plan, ProductTerms, Purchase, Refund, Repayment, ScheduleLine, Statement,
+    StatementLine, TenorRate, WriteOff,
+)
+from installments.services.terms import TERMS_FIELDS, check_pricing
+
+
+def _amount_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, min_value=Decimal("0.01"), **kwargs)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the engine writes; staff read them (and act through actions)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def customer_column(path: str = "account__customer"):
+    def column(self, obj):
+        customer = obj
+        for part in path.split("__"):
+            customer = getattr(customer, part)
+        return customer.masked_name
+
+    column.short_description = "Customer"
+    return column
+
+
+def account_column(path: str = "account"):
+    def column(self, obj):
+        return getattr(obj, path).reference
+
+    column.short_description = "Account"
+    column.admin_order_field = f"{path}__reference"
+    return column
+
+
+# --- product terms -------------------------------------------------------------------------------
+
+
+class TenorRateFormSet(BaseInlineFormSet):
+    """Validates the tenor rates together with the terms being saved: a price above the APR ceiling is
+    refused on the form, naming the tenor (or fee) and its rate."""
+
+    def clean(self):
+        super().clean()
+        terms = self.instance
+        rates = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or data.get("DELETE"):
+                continue
+            if data["tenor"] in rates:
+                raise DjangoValidationError(f"Tenor {data['tenor']} is listed twice.")
+            rates[data["tenor"]] = data["fee_rate"]
+        try:
+            check_pricing(fee_rates=rates, late_fee_daily_rate=terms.late_fee_daily_rate,
+                          deferral_daily_rate=terms.deferral_daily_rate, apr_ceiling=terms.apr_ceiling)
+        except ApplicationError as exc:
+            raise DjangoValidationError(f"Refused: {exc.message}") from None
+        self.rates = rates
+
+
+class TenorRateInline(admin.TabularInline):
+    model = TenorRate
+    formset = TenorRateFormSet
+    extra = 0
+    fields = ("tenor", "fee_rate", "apr")
+    readonly_fields = ("apr",)
+
+    @admin.display(description="APR by IRR (nominal / effective)")
+    def apr(self, obj):
+        if not obj or obj.pk is None:
+            return "—"
+        from installments.calc import product_apr
+
+        a = product_apr(obj.tenor, obj.fee_rate)
+        return format_html("<strong>{} %</strong> / {} %", a.nominal_pct, a.effective_pct)
+
+
+@admin.register(ProductTerms)
+class ProductTermsAdmin(SimpleHistoryAdmin):
+    list_display = ("product", "grace_days", "late_fee_daily_rate", "deferral_daily_rate", "minimum_payment_rate",
+                    "due_offset_days", "settlement_policy", "apr_ceiling", "updated_at")
+    list_select_related = ("product",)
+    inlines = (TenorRateInline,)
+    fields = ("product", *TERMS_FIELDS)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("product",) if obj else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Everything is saved by the service in save_related, once the rates are validated with the terms.
+        if not change:
+            created = services.product_terms_create_default(product=obj.product)
+            obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        rates = None
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            if isinstance(formset, TenorRateFormSet):
+                rates = formset.rates
+        terms = ProductTerms.objects.get(pk=form.instance.pk)
+        changes = {f: form.cleaned_data[f] for f in TERMS_FIELDS if f in form.cleaned_data}
+        services.product_terms_update(terms=terms, actor=Actor.staff(request.user), fee_rates=rates, **changes)
+
+
+# --- purchases -----------------------------------------------------------------------------------
+
+
+class RefundForm(ReasonForm):
+    amount = _amount_field(label="Refund amount (¥)")
+    excess_to = forms.ChoiceField(choices=Refund.ExcessTo.choices, initial=Refund.ExcessTo.CREDIT_BALANCE,
+                                  help_text="Where a refund of amounts already repaid goes.")
+    field_order = ("amount", "excess_to", "reason")
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fk_name = "purchase"
+    fields = ("reference", "created_on", "amount", "principal_reduced", "excess", "excess_to", "reason")
+    readonly_fields = fields
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "account_ref", "customer", "amount_display", "tenor", "status_badge", "requested_on",
+                    "posted_on", "cycle_bill_date", "refunded_display")
+    list_select_related = ("account__customer",)
+    list_filter = ("status", "tenor", "requested_on")
+    search_fields = ("=reference", "=merchant_order_id", "=account__reference")
+    date_hierarchy = "requested_on"
+    readonly_fields = ("reference", "account", "amount", "merchant_order_id", "category", "tenor", "device_id", "status",
+                       "reason_codes", "requested_on", "posted_on", "cycle_bill_date", "refunded_amount", "reviewed_by",
+                       "reviewed_at", "review_note", "created_at")
+    inlines = (RefundInline,)
+    actions = ("refund", "approve_held", "decline_held")
+
+    account_ref = account_column()
+    customer = customer_column()
+    amount_display = money_column("amount", "Amount")
+    refunded_display = money_column("refunded_amount", "Refunded")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.status, obj.get_status_display())
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("installments.view_purchase")
+
+    def has_refund_purchase_permission(self, request):
+        return request.user.has_perm("installments.refund_purchase")
+
+    def has_review_purchase_permission(self, request):
+        return request.user.has_perm("installments.review_purchase")
+
+    @form_action(RefundForm, description="Refund (all or part)", permissions=["refund_purchase"])
+    def refund(self, request, obj, data):
+        services.purchase_refund(purchase=obj, amount=data["amount"], actor=Actor.staff(request.user),
+                                 reason=data["reason"], excess_to=data["excess_to"])
+
+    @form_action(NoteForm, description="Approve held purchase", permissions=["review_purchase"])
+    def approve_held(self, request, obj, data):
+        result = services.purchase_review_approve(purchase=obj, actor=Actor.staff(request.user), note=data["note"])
+        if result.status == Purchase.Status.DECLINED:
+            self.message_user(request, f"{obj}: declined on approval ({', '.join(result.reason_codes)})", messages.WARNING)
+
+    @form_action(ReasonForm, description="Decline held purchase", permissions=["review_purchase"])
+    def decline_held(self, request, obj, data):
+        services.purchase_review_decline(purchase=obj, actor=Actor.staff(request.user), reason=data["reason"])
+
+
+# --- plans -----------------------------------------------------------------------------------------
+
+
+class ScheduleInline(ReadOnlyInline):
+    model = ScheduleLine
+    fields = ("period", "due_date", "status", "principal", "fee", "principal_paid", "fee_paid", "principal_reduced",
+              "fee_waived", "billed_on", "overdue_from")
+    readonly_fields = fields
+    ordering = ("period",)
+
+
+class SettleForm(forms.Form):
+    external_ref = forms.CharField(max_length=80, required=False,
+                                   help_text="The payment's reference (bank); empty: one is generated.")
+
+
+@admin.register(Plan)
+class PlanAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "account_ref", "customer", "kind", "principal_display", "tenor", "apr", "rate",
+                    "status", "created_on")
+    list_select_related = ("account__customer",)
+    list_filter = ("kind", "status", "tenor")
+    search_fields = ("=reference", "=account__reference", "=purchase__merchant_order_id")
+    readonly_fields = ("reference", "apr_banner", "account", "kind", "purchase", "source_statement", "principal", "tenor",
+                       "fee_rate", "fee_per_period", "total_fee", "created_on", "status", "closed_on", "settlement")
+    fields = readonly_fields
+    inlines = (ScheduleInline,)
+    actions = ("quote_settlement", "settle")
+
+    account_ref = account_column()
+    customer = customer_column()
+    principal_display = money_column("principal", "Principal")
+
+    @admin.display(description="APR (IRR, nominal / effective)", ordering="apr_nominal_pct")
+    def apr(self, obj):
+        return format_html("<strong>{} %</strong> / {} %", obj.apr_nominal_pct, obj.apr_effective_pct)
+
+    @admin.display(description="Fee per period")
+    def rate(self, obj):
+        return f"{obj.fee_rate * 100:.2f} %" if obj.fee_rate else "—"
+
+    @admin.display(description="Annualised rate (IRR)")
+    def apr_banner(self, obj):
+        return format_html('<span style="font-size:1.6em"><strong>APR {} %</strong></span> nominal · {} % effective '
+                           '<span style="color:#666">(fee {} per period = {} % of the original principal)</span>',
+                           obj.apr_nominal_pct, obj.apr_effective_pct, format_cny(obj.fee_per_period),
+                           f"{obj.fee_rate * 100:.2f}")
+
+    @admin.display(description="Early settlement today")
+    def settlement(self, obj):
+        try:
+            quote = services.plan_settlement_quote(plan=obj)
+        except ApplicationError as exc:
+            return exc.message
+        return (f"{format_cny(quote.total)} = principal {format_cny(quote.quote.remaining_principal)} + billed unpaid "
+                f"{format_cny(quote.quote.billed_unpaid)} + fee {format_cny(quote.quote.fee)}"
+                f"{' (same day: free)' if quote.same_day else ''}")
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("installments.view_plan")
+
+    def has_settle_plan_permission(self, request):
+        return request.user.has_perm("installments.settle_plan")
+
+    @admin.action(description="Quote early settlement")
+    def quote_settlement(self, request, queryset):
+        for plan in queryset.select_related("account"):
+            try:
+                q = services.plan_settlement_quote(plan=plan)
+                self.message_user(request, f"{plan}: settle today for {format_cny(q.total)} (principal "
+                                           f"{format_cny(q.quote.remaining_principal)}, billed unpaid "
+                                           f"{format_cny(q.quote.billed_unpaid)}, fee {format_cny(q.quote.fee)})")
+            except ApplicationError as exc:
+                self.message_user(request, f"{plan}: {exc.message}", messages.ERROR)
+
+    @form_action(SettleForm, description="Settle early (customer paid the quote)", permissions=["settle_plan"])
+    def settle(self, request, obj, data):
+        services.plan_settle(plan=obj, actor=Actor.staff(request.user), external_ref=data["external_ref"])
+
+
+# --- statements ------------------------------------------------------------------------------------
+
+
+class StatementLineInline(ReadOnlyInline):
+    model = StatementLine
+    fields = ("on_date", "kind", "description", "principal", "fee", "amount")
+    readonly_fields = fields
+    ordering = ("position", "on_date", "id")
+
+
+class InstallForm(forms.Form):
+    tenor = forms.TypedChoiceField(coerce=int, choices=[(t, f"{t} months") for t in (3, 6, 12, 24)])
+    amount = _amount_field(required=False, label="Amount (¥)", help_text="Empty: the whole unpaid revolving balance.")
+
+
+@admin.register(Statement)
+class StatementAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "account_ref", "customer", "bill_date", "due_date", "status_badge", "closing_display",
+                    "minimum_display")
+    list_select_related = ("account__customer",)
+    list_filter = ("status", "bill_date")
+    search_fields = ("=account__reference",)
+    date_hierarchy = "bill_date"
+    readonly_fields = [f.name for f in Statement._meta.fields]
+    inlines = (StatementLineInline,)
+    actions = ("install",)
+
+    account_ref = account_column()
+    customer = customer_column()
+    closing_display = money_column("closing_balance", "Closing balance")
+    minimum_display = money_column("minimum_payment", "Minimum payment")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.status, obj.get_status_display())
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("installments.view_statement")
+
+    @form_action(InstallForm, description="Bill installment", permissions=["view"])
+    def install(self, request, obj, data):
+        services.statement_install(statement=obj, tenor=data["tenor"], amount=data["amount"], actor=Actor.staff(request.user))
+
+
+# --- repayments ------------------------------------------------------------------------------------
+
+
+class AllocationInline(ReadOnlyInline):
+    model = Allocation
+    fk_name = "repayment"
+    fields = ("on_date", "kind", "line", "charge", "amount", "reverses")
+    readonly_fields = fields
+
+
+class RepaymentPostForm(forms.ModelForm):
+    account_reference = forms.CharField(max_length=16)
+    amount_in = _amount_field(label="Amount (¥)")
+
+    class Meta:
+        model = Repayment
+        fields = ("external_ref", "channel", "received_on")
+
+    def clean_account_reference(self):
+        from accounts.models import CreditAccount
+
+        account = CreditAccount.objects.filter(reference=self.cleaned_data["account_reference"].strip()).first()
+        if account is None:
+            raise forms.ValidationError("No account with this reference.")
+        return account
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.result = services.repayment_post(
+                account=data["account_reference"], amount=data["amount_in"], external_ref=data["external_ref"],
+                channel=data["channel"], received_on=data.get("received_on"), actor=Actor.staff(self._user),
+            )
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+        return data
+
+    def _post_clean(self):  # the service saved it; the model form must not validate a second instance
+        pass
+
+
+@admin.register(Repayment)
+class RepaymentAdmin(ReadOnlyAdmin):
+    list_display = ("external_ref", "account_ref", "customer", "amount_display", "kind", "channel", "received_on",
+                    "status_badge", "credit_display")
+    list_select_related = ("account__customer",)
+    list_filter = ("status", "kind", "channel", "received_on")
+    search_fields = ("=external_ref", "=reference", "=account__reference")
+    date_hierarchy = "received_on"
+    readonly_fields = [f.name for f in Repayment._meta.fields]
+    inlines = (AllocationInline,)
+    actions = ("reverse",)
+
+    account_ref = account_column()
+    customer = customer_column()
+    amount_display = money_column("amount", "Amount")
+    credit_display = money_column("to_credit_balance", "To credit balance")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.status, obj.get_status_display())
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("installments.post_repayment")
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("installments.view_repayment")
+
+    def has_reverse_repayment_permission(self, request):
+        return request.user.has_perm("installments.reverse_repayment")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            form = RepaymentPostForm
+            form._user = request.user
+            kwargs["form"] = form
+            kwargs["fields"] = ("account_reference", "amount_in", "external_ref", "channel", "received_on")
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("account_reference", "amount_in", "external_ref", "channel", "received_on")
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return () if obj is None else self.inlines
+
+    def save_model(self, request, obj, form, change):
+        result = form.result
+        obj.pk = result.pk
+        if getattr(result, "is_replay", False):
+            self.message_user(request, f"{result.external_ref} was already posted: nothing changed.", messages.WARNING)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def log_addition(self, request, obj, message):
+        return super().log_addition(request, Repayment.objects.get(pk=obj.pk), message)
+
+    @form_action(ReasonForm, description="Reverse (bounced payment / chargeback)", permissions=["reverse_repayment"])
+    def reverse(self, request, obj, data):
+        services.repayment_reverse(repayment=obj, actor=Actor.staff(request.user), reason=data["reason"])
+
+
+# --- the rest: read-only ---------------------------------------------------------------------------
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "purchase", "account_ref", "customer", "amount_display", "principal_reduced",
+                    "excess", "excess_to", "created_on", "reason")
+    list_select_related = ("account__customer", "purchase")
+    list_filter = ("excess_to", "created_on")
+    search_fields = ("=reference", "=purchase__reference", "=account__reference")
+    readonly_fields = [f.name for f in Refund._meta.fields]
+
+    account_ref = account_column()
+    customer = customer_column()
+    amount_display = money_column("amount", "Amount")
+
+
+@admin.register(Charge)
+class ChargeAdmin(ReadOnlyAdmin):
+    list_display = ("accrued_on", "kind", "account_ref", "customer", "days", "base_amount", "amount", "paid",
+                    "written_off", "overdue_from")
+    list_select_related = ("account__customer",)
+    list_filter = ("kind", "accrued_on")
+    search_fields = ("=account__reference",)
+    readonly_fields = [f.name for f in Charge._meta.fields]
+
+    account_ref = account_column()
+    customer = customer_column()
+
+
+@admin.register(WriteOff)
+class WriteOffAdmin(ReadOnlyAdmin):
+    list_display = ("on_date", "account_ref", "customer", "dpd", "principal", "fees", "late_fees", "deferral_fees",
+                    "recovered")
+    list_select_related = ("account__customer",)
+    readonly_fields = [f.name for f in WriteOff._meta.fields]
+
+    account_ref = account_column()
+    customer = customer_column()
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(ReadOnlyAdmin):
+    list_display = ("on_date", "kind", "line", "principal", "fee", "was_billed", "refund", "repayment", "undone")
+    list_select_related = ("line", "refund", "repayment")
+    list_filter = ("kind",)
+    readonly_fields = [f.name for f in Adjustment._meta.fields]
