@@ -30,7 +30,7 @@ from installments.models import (
     WriteOff,
 )
 from ledger.models import Codes, JournalEntry
-from ledger.services import journal_post_select
+from ledger.services import journal_entry_open, journal_post_select
 
 SYSTEM = Actor.system("cob")
 
@@ -419,123 +419,140 @@ def _bucket_case(dpd: str) -> str:
             f" WHEN {dpd} <= 180 THEN 'M6' ELSE 'M7' END")
 
 
+def _greatest(a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if _pg() else f"MAX({a}, {b})"
+
+
+def _fence() -> str:
+    """Keep a derived table from being flattened (so a correlated subquery in it runs once per row)."""
+    return " OFFSET 0" if _pg() else " LIMIT -1 OFFSET 0"
+
+
 @transaction.atomic
 def delinquency_update(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """DPD from the oldest overdue due date (PRODUCT §6), bucket with a ``BucketChange`` per change, the
     day's late fees (every day past due, grace days included once grace is exceeded; at least the daily
-    minimum) and deferral fees. Returns the number of accounts whose DPD changed plus charges accrued."""
+    minimum) and deferral fees. Returns the number of accounts updated plus charges accrued.
+
+    One pass over the overdue lines fills a per-connection temporary table (oldest overdue date and
+    unpaid past-due amount per account) that the fee, bucket and account statements then read."""
     _lock_chunk(account_ids)
-    d_on = _date(on)
-    count = 0
+    lit = _lit(on)
     chunk_l, ids = _chunk("l", account_ids)
     chunk_c, _ = _chunk("c", account_ids)
     chunk_a, _ = _chunk(T_ACC, account_ids, "id")
-    since = f"""(SELECT u.account_id, MIN(u.d) AS since FROM (
-                    SELECT l.account_id, l.overdue_from AS d FROM {T_LINE} l WHERE l.status = 'overdue' {chunk_l}
-                    UNION ALL
-                    SELECT c.account_id, c.overdue_from AS d FROM {T_CHG} c JOIN {T_ACC} ca ON ca.id = c.account_id
-                    WHERE ca.dpd > 0 AND NOT EXISTS (SELECT 1 FROM {T_LINE} l2 WHERE l2.account_id = ca.id
-                                                     AND l2.status = 'overdue')
-                      AND c.overdue_from IS NOT NULL AND {_positive(_c_open('c'))} {chunk_c}) u
-                GROUP BY u.account_id)"""
-    sparams = [*ids, *ids]
+    _exec("DROP TABLE IF EXISTS engine_overdue")
     # Unpaid charges keep an account past due only once its overdue lines are repaid: looked up just for
     # accounts already past due without an overdue line (so the charges table is never scanned whole).
-    new_dpd = _days(_lit(on), "x.since")
-    # Bucket history first (it needs the old bucket), then the new DPD and bucket.
+    _exec(
+        f"""CREATE TEMPORARY TABLE engine_overdue AS
+            SELECT u.account_id, MIN(u.since) AS since, {_money('SUM(u.base)')} AS base FROM (
+                SELECT l.account_id, l.overdue_from AS since, {_p_open('l')} + {_f_open('l')} AS base
+                FROM {T_LINE} l WHERE l.status = 'overdue' {chunk_l}
+                UNION ALL
+                SELECT c.account_id, c.overdue_from, 0 FROM {T_CHG} c JOIN {T_ACC} ca ON ca.id = c.account_id
+                WHERE ca.dpd > 0 AND NOT EXISTS (SELECT 1 FROM {T_LINE} l2 WHERE l2.account_id = ca.id AND l2.status = 'overdue')
+                  AND c.overdue_from IS NOT NULL AND {_positive(_c_open('c'))} {chunk_c}) u
+            GROUP BY u.account_id""",
+        [*ids, *ids],
+    )
+    entries = []
+    count = 0
+    for terms in _terms():
+        for kind in (Charge.Kind.LATE_FEE, Charge.Kind.DEFERRAL_FEE):
+            n, entry = _accrue(on, terms, account_ids, kind=kind)
+            count += n
+            if entry is not None:
+                entries.append(entry.pk)
+    new_dpd = _days(lit, "x.since")
+    delta = f"""(SELECT t.account_id, MIN(t.since) AS since, {_money('SUM(t.added)')} AS added FROM (
+                    SELECT o.account_id, o.since, 0 AS added FROM engine_overdue o
+                    {f"UNION ALL SELECT c.account_id, NULL, c.amount FROM {T_CHG} c WHERE c.journal_entry_id IN ({', '.join(str(e) for e in entries)})" if entries else ""}
+                ) t GROUP BY t.account_id)"""
+    # Bucket history first (it needs the old bucket), then DPD, bucket and the day's charges in one update.
     _exec(
         f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
             SELECT a.id, %s, a.bucket, {_bucket_case(new_dpd)}, {new_dpd}, %s
-            FROM {T_ACC} a JOIN {since} x ON x.account_id = a.id
+            FROM {T_ACC} a JOIN engine_overdue x ON x.account_id = a.id
             WHERE a.written_off_on IS NULL AND a.bucket <> {_bucket_case(new_dpd)}
               AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = a.id AND b.on_date = %s)""",
-        [d_on, _now(), *sparams, d_on],
+        [_date(on), _now(), _date(on)],
     )
+    dpd_or_keep = f"CASE WHEN x.since IS NULL THEN {T_ACC}.dpd ELSE {new_dpd} END"
     count += _exec(
-        f"""UPDATE {T_ACC} SET dpd = {new_dpd}, bucket = {_bucket_case(new_dpd)}
-            FROM {since} x
-            WHERE x.account_id = {T_ACC}.id AND {T_ACC}.written_off_on IS NULL AND {T_ACC}.dpd <> {new_dpd}""",
-        sparams,
+        f"""UPDATE {T_ACC} SET dpd = {dpd_or_keep}, bucket = CASE WHEN x.since IS NULL THEN {T_ACC}.bucket ELSE {_bucket_case(new_dpd)} END,
+                   used_amount = {_money(f'{T_ACC}.used_amount + x.added')}
+            FROM {delta} x
+            WHERE x.account_id = {T_ACC}.id AND {T_ACC}.written_off_on IS NULL
+              AND ({T_ACC}.dpd <> {dpd_or_keep} OR ROUND(x.added * 100) <> 0)""",
     )
     cured = f"""{T_ACC}.dpd > 0 AND {T_ACC}.written_off_on IS NULL {chunk_a}
-                AND NOT EXISTS (SELECT 1 FROM {T_LINE} l WHERE l.account_id = {T_ACC}.id AND l.status = 'overdue')
-                AND NOT EXISTS (SELECT 1 FROM {T_CHG} c WHERE c.account_id = {T_ACC}.id AND c.overdue_from IS NOT NULL
-                                AND {_positive(_c_open('c'))})"""
+                AND NOT EXISTS (SELECT 1 FROM engine_overdue o WHERE o.account_id = {T_ACC}.id)"""
     _exec(
         f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
             SELECT {T_ACC}.id, %s, {T_ACC}.bucket, 'M0', 0, %s FROM {T_ACC}
             WHERE {cured} AND {T_ACC}.bucket <> 'M0'
               AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = {T_ACC}.id AND b.on_date = %s)""",
-        [d_on, _now(), *ids, d_on],
+        [_date(on), _now(), *ids, _date(on)],
     )
     count += _exec(f"UPDATE {T_ACC} SET dpd = 0, bucket = 'M0' WHERE {cured}", ids)
-
-    for terms in _terms():
-        count += _accrue(on, terms, account_ids, kind=Charge.Kind.LATE_FEE)
-        count += _accrue(on, terms, account_ids, kind=Charge.Kind.DEFERRAL_FEE)
+    _exec("DROP TABLE engine_overdue")
     return count
 
 
-def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> int:
+def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> tuple[int, JournalEntry | None]:
+    """Insert the day's charges of ``kind`` for ``terms``' accounts, pointing at a new journal entry, and
+    post that entry from them. Returns (charges inserted, entry or None)."""
     d_on = _date(on)
-    chunk_l, ids = _chunk("l", account_ids)
     late = kind == Charge.Kind.LATE_FEE
     if late:
-        base_expr, where, since_col = f"SUM({_p_open('l')} + {_f_open('l')})", "l.status = 'overdue'", "l.overdue_from"
         ppm, minimum = _ppm(terms.late_fee_daily_rate), int(terms.late_fee_daily_minimum * 100)
+        source = f"""(SELECT o.account_id, o.base, o.since FROM engine_overdue o JOIN {T_ACC} a ON a.id = o.account_id
+                      WHERE a.product_id = %s AND a.written_off_on IS NULL AND {_positive('o.base')})"""
+        sparams = [terms.product_id]
     else:
-        base_expr = f"SUM({_p_open('l')})"
-        where, since_col = "l.status = 'deferred' AND l.is_revolving AND l.deferred_from < %s", "l.deferred_from"
         ppm, minimum = _ppm(terms.deferral_daily_rate), 0
+        chunk_l, ids = _chunk("l", account_ids)
+        source = f"""(SELECT l.account_id, {_money(f"SUM({_p_open('l')})")} AS base, MIN(l.deferred_from) AS since
+                      FROM {T_LINE} l JOIN {T_ACC} a ON a.id = l.account_id
+                      WHERE l.status = 'deferred' AND l.is_revolving AND l.deferred_from < %s AND a.product_id = %s
+                        AND a.written_off_on IS NULL {chunk_l}
+                      GROUP BY l.account_id)"""
+        sparams = [d_on, terms.product_id, *ids]
     if ppm == 0 and minimum == 0:
-        return 0
-    where_params = [] if late else [d_on]
+        return 0, None
     last = f"(SELECT MAX(c.accrued_on) FROM {T_CHG} c WHERE c.account_id = x.account_id AND c.kind = '{kind}')"
-    start = "CASE WHEN y.last IS NOT NULL AND y.last > y.since THEN y.last ELSE y.since END"
-    days = _days(_lit(on), start)
+    days = _days(_lit(on), "y.start")
     base_cents = _cents("y.base")
     if late:
         daily = f"(({base_cents} * {ppm} + 500000) / 1000000)"
         amount_cents = f"(CASE WHEN {daily} < {minimum} THEN {minimum} ELSE {daily} END) * {days}"
     else:
         amount_cents = f"(({base_cents} * {ppm} * {days} + 500000) / 1000000)"
+    entry = journal_entry_open(kind=JournalEntry.Kind.LATE_FEE if late else JournalEntry.Kind.DEFERRAL_FEE, on=on,
+                               memo=f"{'Late' if late else 'Deferral'} fees accrued {on}", source=f"cob:{kind}:{on}",
+                               actor=SYSTEM)
     inserted = _exec(
         f"""INSERT INTO {T_CHG} (account_id, kind, accrued_on, days, base_amount, amount, paid, waived, written_off,
                                  statement_id, overdue_from, plan_id, journal_entry_id, created_at)
-            SELECT z.account_id, '{kind}', %s, z.days, z.base, {_from_cents('z.amount_cents')}, 0, 0, 0, NULL, NULL, NULL, NULL, %s
+            SELECT z.account_id, '{kind}', %s, z.days, z.base, {_from_cents('z.amount_cents')}, 0, 0, 0, NULL, NULL, NULL, %s, %s
             FROM (SELECT y.account_id, y.base, {days} AS days, {amount_cents} AS amount_cents
-                  FROM (SELECT x.account_id, x.base, x.since, {last} AS last
-                        FROM (SELECT l.account_id, {_money(base_expr)} AS base, MIN({since_col}) AS since
-                              FROM {T_LINE} l JOIN {T_ACC} a ON a.id = l.account_id
-                              WHERE {where} AND a.product_id = %s AND a.written_off_on IS NULL {chunk_l}
-                              GROUP BY l.account_id) x) y
-                  WHERE {_positive('y.base')}) z
+                  FROM (SELECT x.account_id, x.base, {_greatest(f'COALESCE({last}, x.since)', 'x.since')} AS start
+                        FROM {source} x {_fence()}) y) z
             WHERE z.days > 0 AND z.amount_cents > 0""",
-        [d_on, _now(), *where_params, terms.product_id, *ids],
+        [d_on, entry.pk, _now(), *sparams],
     )
-    if not inserted:
-        return 0
-    chunk_c, _ = _chunk("c", account_ids)
-    fresh = f"c.kind = '{kind}' AND c.accrued_on = %s AND c.journal_entry_id IS NULL {chunk_c}"
-    fparams = [d_on, *ids]
     code, income = ((Codes.RECEIVABLE_LATE_FEES, Codes.LATE_FEE_INCOME) if late
                     else (Codes.RECEIVABLE_DEFERRAL_FEES, Codes.DEFERRAL_FEE_INCOME))
-    entry = journal_post_select(
-        kind=JournalEntry.Kind.LATE_FEE if late else JournalEntry.Kind.DEFERRAL_FEE, on=on,
-        memo=f"{'Late' if late else 'Deferral'} fees accrued {on}", source=f"cob:{kind}:{on}", actor=SYSTEM,
-        balance=(income, "credit"),
+    if not inserted:
+        entry.delete()
+        return 0, None
+    posted = journal_post_select(
+        kind=entry.kind, on=on, entry=entry, balance=(income, "credit"),
         selects=[(f"""SELECT '{code}' AS ledger_account_id, c.account_id AS credit_account_id, c.amount AS debit, 0 AS credit
-                      FROM {T_CHG} c WHERE {fresh}""", fparams)],
+                      FROM {T_CHG} c WHERE c.journal_entry_id = %s""", [entry.pk])],
     )
-    _exec(
-        f"""UPDATE {T_ACC} SET used_amount = {_money(f'{T_ACC}.used_amount + x.amount')}
-            FROM (SELECT c.account_id, c.amount FROM {T_CHG} c WHERE {fresh}) x
-            WHERE {T_ACC}.id = x.account_id""",
-        fparams,
-    )
-    _exec(f"UPDATE {T_CHG} SET journal_entry_id = %s WHERE id IN (SELECT c.id FROM {T_CHG} c WHERE {fresh})",
-          [entry.pk, *fparams])
-    return inserted
+    return inserted, posted
 
 
 # ------------------------------------------------------------------------------------------------

@@ -102,6 +102,12 @@ def _as_sql(query) -> tuple[str, Sequence]:
     return query
 
 
+def journal_entry_open(*, kind: str, on: dt.date, memo: str = "", source: str = "", actor: Actor | None = None) -> JournalEntry:
+    """An empty entry (totals 0 = 0) that a set-based poster fills with :func:`journal_post_select`
+    (``entry=``) in the same transaction; rows it posts can point at it (``journal_entry_id``) first."""
+    return JournalEntry.objects.create(kind=kind, posted_on=on, memo=memo[:200], source=source[:80], **_actor_fields(actor))
+
+
 @transaction.atomic
 def journal_post_select(
     *,
@@ -112,13 +118,15 @@ def journal_post_select(
     memo: str = "",
     source: str = "",
     actor: Actor | None = None,
+    entry: JournalEntry | None = None,
 ) -> JournalEntry | None:
     """Set-based posting. Each item of ``selects`` is ``(sql, params)`` (or a ``values()`` queryset)
     returning rows with four columns named ``ledger_account_id, credit_account_id, debit, credit``;
     rows whose debit and credit are both zero are skipped. ``balance=(code, "debit"|"credit")`` adds one
     line on ``code`` for the difference (the income side of a day's fees, say). Returns the entry, or
     ``None`` if nothing was posted."""
-    entry = JournalEntry.objects.create(kind=kind, posted_on=on, memo=memo[:200], source=source[:80], **_actor_fields(actor))
+    if entry is None:
+        entry = journal_entry_open(kind=kind, on=on, memo=memo, source=source, actor=actor)
     table = JournalLine._meta.db_table
     with connection.cursor() as cursor:
         for query in selects:
