@@ -8,5 +8,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("installments.urls")),
     path("", include("risk.urls")),
+    path("agency/", include("debt_collection.urls")),
     re_path(r"^.*$", not_found),
 ]
