@@ -43,5 +43,8 @@ def register_provider() -> None:
                       exclude=("provider_message_id",)),
             RecordSet("reminder_channel_preferences", "collections.ChannelPreference"),
         ),
+        erases=(
+            "collections.ThirdParty.name", "collections.ThirdParty.mobile", "collections.ReminderMessage.recipient",
+        ),
         anonymise=collections_anonymise,
     ))
