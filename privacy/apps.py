@@ -11,5 +11,10 @@ class PrivacyConfig(AppConfig):
     def ready(self) -> None:
         from privacy import checks, providers, roles  # noqa: F401  (registers providers, checks, hooks)
 
+        from django.contrib.auth.signals import user_logged_in
+
+        from privacy.middleware import stamp_session_start
+
         providers.register_builtin_providers()
         roles.connect()
+        user_logged_in.connect(stamp_session_start, dispatch_uid="privacy_session_start")

@@ -124,9 +124,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
 
-# --- Sessions: 30 minutes idle (renewed on each request), 10 hours at most, gone with the browser.
+# --- Sessions: 30 minutes idle (renewed by privacy's middleware), 10 hours at most, gone with the browser.
 SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_IDLE_SECONDS", str(30 * 60)))
-SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_ABSOLUTE_MAX_SECONDS = int(os.environ.get("DJANGO_SESSION_MAX_SECONDS", str(10 * 60 * 60)))
 SESSION_COOKIE_HTTPONLY = True
