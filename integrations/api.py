@@ -13,7 +13,8 @@ from integrations.pagination import Pagination  # noqa: F401  (re-exported)
 
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    OpenApiParameter.HEADER, required=True,
     description="A unique value per operation (e.g. a UUID), 1–255 printable ASCII characters without spaces. "
     "The same key with the same body replays the first answer (header `Idempotent-Replayed: true`); with another "
     "body: 422 `idempotency_key_reuse`; while the first request still runs: 409 `idempotency_in_progress`. "

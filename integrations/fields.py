@@ -15,13 +15,16 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, money
 
 _INT_DIGITS = MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES
 AMOUNT_PATTERN = rf"^(0|[1-9]\d{{0,{_INT_DIGITS - 1}}})(\.\d{{1,2}})?$"
+#: A positive amount: at least 0.01 ("0", "0.0" and "0.00" do not match).
+POSITIVE_AMOUNT_PATTERN = rf"^([1-9]\d{{0,{_INT_DIGITS - 1}}}(\.\d{{1,2}})?|0\.(0[1-9]|[1-9]\d?))$"
 MONEY_OUT_PATTERN = rf"^-?\d{{1,{_INT_DIGITS}}}\.\d{{2}}$"
 _AMOUNT_RE = re.compile(AMOUNT_PATTERN)
 
 
-@extend_schema_field({"type": "string", "format": "decimal", "pattern": AMOUNT_PATTERN, "example": "530.00"})
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": POSITIVE_AMOUNT_PATTERN, "example": "530.00"})
 class AmountField(serializers.Field):
-    """An input amount: a string of at most 12 digits with at most 2 decimals, above ``min_value``."""
+    """An input amount: a string of at most 12 digits with at most 2 decimals, at least ``min_value``
+    (0.01 by default, which the schema's pattern says too)."""
 
     default_error_messages = {
         "not_a_string": 'Send amounts as JSON strings with at most 2 decimals, e.g. "530.00".',

@@ -1,5 +1,6 @@
-"""drf-spectacular wiring: the bearer-token security scheme, and the error responses every operation
-can give (401, 403, 429; 415 where there is a body) added to each operation under ``/api/v1/``."""
+"""drf-spectacular wiring: the bearer-token security scheme; the error responses every operation can
+give (401, 403, 429; 400 and 415 where there is a body; 404 on lists and paths with an id) added to each
+operation under ``/api/v1/``; free-text request strings marked as refusing NUL characters."""
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -32,9 +33,27 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+def _forbid_nul(node) -> None:
+    """Free-text request strings refuse NUL (DRF does, and PostgreSQL cannot store it): say so."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not ({"format", "enum", "pattern"} & node.keys()):
+            node["pattern"] = NO_NUL_PATTERN
+        for value in node.values():
+            _forbid_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _forbid_nul(value)
+
+
 def add_error_responses(result, generator, request, public):
     """Postprocessing hook: document the error body for the statuses every call may return."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, component in schemas.items():
+        if name.endswith("Request"):
+            _forbid_nul(component)
     if "Error" not in schemas:
         return result
     for path, operations in result.get("paths", {}).items():
