@@ -39,6 +39,10 @@ def every_value_in_the_database() -> str:
 
 
 def test_the_raw_database_holds_no_id_number_in_clear(business_date):
+    from risk.services.applications import application_submit
+
+    application_submit(name=WANG["name"], id_number=WANG["id_number"], mobile=WANG["mobile"],
+                       consents=[("data_processing", "v1", True), ("credit_bureau", "v1", True)])
     customer = make_customer()
     token = raw_tokens()[customer.pk]
     assert WANG["id_number"] not in token and token.startswith("gAAAA")  # a Fernet token
@@ -62,14 +66,19 @@ def test_look_up_by_id_number_goes_through_the_keyed_hash(business_date):
 
 def test_every_encrypted_field_is_found_by_the_rotation():
     labels = {f"{m._meta.label}.{f.name}" for m, f in encrypted_fields()}
-    assert "accounts.Customer.id_number" in labels
+    assert {"accounts.Customer.id_number", "risk.Application.id_number"} <= labels
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 500], ids=["chunk-1", "chunk-2", "chunk-500"])
 def test_rotation_re_encrypts_under_the_newest_key_and_everything_still_decrypts(business_date, chunk_size):
+    from risk.models import Application
+    from risk.services.applications import application_submit
+
     with override_settings(FIELD_ENCRYPTION_KEYS=[KEY_A]):
         customers = [make_customer(n) for n in range(1, 6)]
         numbers = {c.pk: c.id_number for c in customers}
+        application = application_submit(name=WANG["name"], id_number=WANG["id_number"], mobile=WANG["mobile"],
+                                          consents=[("data_processing", "v1", True), ("credit_bureau", "v1", True)])
     before = raw_tokens()
     assert all(Fernet(KEY_A).decrypt(t.encode()).decode() == numbers[pk] for pk, t in before.items())
 
@@ -79,6 +88,7 @@ def test_rotation_re_encrypts_under_the_newest_key_and_everything_still_decrypts
         out = io.StringIO()
         call_command("rotate_pii_keys", chunk_size=chunk_size, stdout=out)
         assert "accounts.Customer.id_number: 5 re-encrypted, 0 already current, 0 undecryptable" in out.getvalue()
+        assert "risk.Application.id_number: 1 re-encrypted" in out.getvalue()
 
     after = raw_tokens()
     for pk, token in after.items():
@@ -89,6 +99,7 @@ def test_rotation_re_encrypts_under_the_newest_key_and_everything_still_decrypts
 
     with override_settings(FIELD_ENCRYPTION_KEYS=[KEY_B]):  # the old key is gone
         assert {c.pk: c.id_number for c in Customer.objects.all()} == numbers
+        assert Application.objects.get(pk=application.pk).id_number == WANG["id_number"]
         assert customer_find_by_id_number(numbers[customers[2].pk]) == customers[2]
         # Idempotent: a second run changes nothing.
         assert pii_keys_rotate(chunk_size=chunk_size)["accounts.Customer.id_number"] == {

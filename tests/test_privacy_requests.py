@@ -101,26 +101,14 @@ def test_status_transitions(customer, staff):
 # --- access / copy ----------------------------------------------------------------------------------
 
 
-#: Gaps in providers that other apps register themselves, reported to their owners. A gap that is
-#: closed may be removed from here; a new one fails the test.
-KNOWN_GAPS_OF_OTHER_APPS = {
-    "models": {"risk.campaignuse"},
-    "fields": {
-        "collections.remindermessage.recipient", "collections.thirdparty.mobile", "collections.thirdparty.name",
-        "risk.application.id_number", "risk.application.id_number_hash", "risk.application.id_number_last4",
-        "risk.application.mobile", "risk.application.name",
-    },
-}
-
-
 def test_every_model_that_reaches_a_customer_is_declared_by_a_provider():
     """A new model holding customer data must be exported and erased (or declared not personal)."""
-    assert set(uncovered_models()) <= KNOWN_GAPS_OF_OTHER_APPS["models"]
+    assert uncovered_models() == []
     assert "accounts.customer" in reachable_models() and "accounts.historicalcustomer" in reachable_models()
 
 
 def test_every_personal_field_is_erased_or_kept_for_a_stated_reason():
-    assert set(unerased_personal_fields()) <= KNOWN_GAPS_OF_OTHER_APPS["fields"]
+    assert unerased_personal_fields() == []
 
 
 def test_the_coverage_checks_can_fail():
