@@ -1,0 +1,82 @@
+"""Reads of the credit engine (screens, API, other apps). No writes here."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Case, DecimalField, F, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
+
+from accounts.models import CreditAccount
+from core.money import ZERO, money
+from installments.models import Charge, Plan, Purchase, Repayment, ScheduleLine, Statement
+
+_D = DecimalField(max_digits=16, decimal_places=2)
+PRINCIPAL_OPEN = F("principal") - F("principal_paid") - F("principal_reduced") - F("principal_written_off")
+FEE_OPEN = F("fee") - F("fee_paid") - F("fee_waived") - F("fee_written_off")
+CHARGE_OPEN = F("amount") - F("paid") - F("waived") - F("written_off")
+
+
+def _sum(expr) -> Coalesce:
+    return Coalesce(Sum(expr, output_field=_D), Value(ZERO), output_field=_D)
+
+
+def account_amount_due(*, account: CreditAccount) -> Decimal:
+    """What a repayment can pay today: billed, unpaid installments and purchases, and unpaid charges
+    (future installments are not due; they are settled through ``plan_settle``)."""
+    lines = ScheduleLine.objects.filter(account=account, status__in=ScheduleLine.OPEN_BILLED).aggregate(
+        s=_sum(PRINCIPAL_OPEN + FEE_OPEN))["s"]
+    charges = Charge.objects.filter(account=account).aggregate(s=_sum(CHARGE_OPEN))["s"]
+    return money(lines + charges)
+
+
+def account_past_due(*, account: CreditAccount) -> Decimal:
+    lines = ScheduleLine.objects.filter(account=account, status=ScheduleLine.Status.OVERDUE).aggregate(
+        s=_sum(PRINCIPAL_OPEN + FEE_OPEN))["s"]
+    return money(lines)
+
+
+def account_outstanding(*, account: CreditAccount) -> dict[str, Decimal]:
+    """The account's receivable by part (what ``used_amount`` is made of, PRODUCT §3)."""
+    billed_fee = Case(When(billed_on__isnull=False, then=FEE_OPEN), default=Value(ZERO), output_field=_D)
+    lines = ScheduleLine.objects.filter(account=account, status__in=ScheduleLine.OPEN).aggregate(
+        principal=_sum(PRINCIPAL_OPEN), fees=_sum(billed_fee))
+    charges = Charge.objects.filter(account=account).values("kind").annotate(s=_sum(CHARGE_OPEN))
+    by_kind = {row["kind"]: money(row["s"]) for row in charges}
+    return {
+        "principal": money(lines["principal"]),
+        "installment_fees": money(lines["fees"]),
+        "late_fees": by_kind.get(Charge.Kind.LATE_FEE, ZERO),
+        "deferral_fees": by_kind.get(Charge.Kind.DEFERRAL_FEE, ZERO),
+    }
+
+
+def statement_current(*, account: CreditAccount) -> Statement | None:
+    return Statement.objects.filter(account=account).exclude(status=Statement.Status.DRAFT).order_by("-bill_date").first()
+
+
+def statement_paid_toward(*, statement: Statement) -> Decimal:
+    """Payments and bill credits received since the bill date (what counts toward the minimum)."""
+    paid = Repayment.objects.filter(account_id=statement.account_id, status=Repayment.Status.POSTED,
+                                    received_on__gte=statement.bill_date).exclude(kind=Repayment.Kind.RECOVERY).aggregate(
+        s=_sum("amount"))["s"]
+    from installments.models import Refund
+
+    credits = Refund.objects.filter(account_id=statement.account_id, created_on__gte=statement.bill_date).aggregate(
+        s=_sum(F("billed_principal_reduced") + F("fees_waived_billed")))["s"]
+    return money(paid + credits)
+
+
+def account_statements(*, account: CreditAccount) -> QuerySet[Statement]:
+    return Statement.objects.filter(account=account).exclude(status=Statement.Status.DRAFT).order_by("-bill_date")
+
+
+def account_plans(*, account: CreditAccount) -> QuerySet[Plan]:
+    return Plan.objects.filter(account=account).select_related("purchase").order_by("-id")
+
+
+def plan_schedule(*, plan: Plan) -> QuerySet[ScheduleLine]:
+    return plan.lines.order_by("period")
+
+
+def account_purchases(*, account: CreditAccount) -> QuerySet[Purchase]:
+    return Purchase.objects.filter(account=account).order_by("-id")
