@@ -1,0 +1,292 @@
+"""Load test of the integration API (issue 7) — a benchmark, not a test.
+
+    .venv/bin/python bench/api.py [--seconds 45] [--users 50] [--accounts 1000] [--workers 4]
+
+1. Creates a fresh PostgreSQL database (``bench_api`` on 127.0.0.1:5432 unless ``BENCH_DATABASE_URL``),
+   migrates it and seeds ``--accounts`` credit lines (fixed limit 5,000.00 each) and one API client.
+2. Starts gunicorn (``--workers`` sync workers) on a free loopback port.
+3. Runs locust headless on loopback: ``--users`` concurrent clients for ``--seconds`` seconds, each in a
+   closed loop of purchase authorisations (70 %) and repayments (30 %) on random accounts, every call
+   with its own ``Idempotency-Key``; one call in ten is sent twice (a client retry: same key and body),
+   and one repayment in ten is sent again under a *new* key with the same ``external_ref`` (a retry by
+   a client that lost its key).
+4. Prints requests/s, p50/p95/p99 latency, errors, then checks the database: no account above its
+   limit, no repayment reference posted twice, every replay answered with the first response, and the
+   books balanced. Exits 1 when any of those fails.
+
+Expected refusals are not errors: 422 ``insufficient_limit`` (the line is used up) and 200 (a retried
+merchant order or repayment reference answered with the first result).
+
+The same file is the locustfile: ``BENCH_ROLE=locust`` makes it define the simulated client.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+if os.environ.get("BENCH_ROLE") == "locust":
+    from locust import FastHttpUser, constant, events, task
+
+    ACCOUNTS = json.loads(os.environ["BENCH_ACCOUNTS"])
+    TOKEN = os.environ["BENCH_TOKEN"]
+    REPLAY_LOG = os.environ["BENCH_REPLAY_LOG"]
+    _replays: list[dict] = []
+
+    class StorefrontClient(FastHttpUser):
+        wait_time = constant(0)
+
+        def _post(self, name: str, path: str, body: dict, key: str):
+            headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": key, "Content-Type": "application/json"}
+            with self.client.post(path, data=json.dumps(body), headers=headers, name=name, catch_response=True) as r:
+                ok = r.status_code in (200, 201, 202) or (
+                    r.status_code == 422 and '"insufficient_limit"' in (r.text or ""))
+                if ok:
+                    r.success()
+                else:
+                    r.failure(f"{r.status_code} {(r.text or '')[:120]}")
+                return r
+
+        def _maybe_replay(self, name, path, body, key, first):
+            if random.random() < 0.10:
+                again = self._post(f"{name} (replay)", path, body, key)
+                _replays.append({
+                    "same": again.content == first.content and again.status_code == first.status_code,
+                    "header": again.headers.get("Idempotent-Replayed") == "true",
+                    "status": first.status_code,
+                })
+
+        @task(7)
+        def purchase(self):
+            account = random.choice(ACCOUNTS)
+            body = {"account": account, "amount": f"{random.randint(1, 60000) / 100:.2f}",
+                    "merchant_order_id": uuid.uuid4().hex[:20]}
+            if random.random() < 0.3:
+                body["tenor"] = random.choice([3, 6, 12, 24])
+            key = str(uuid.uuid4())
+            first = self._post("POST /api/v1/purchases/", "/api/v1/purchases/", body, key)
+            self._maybe_replay("POST /api/v1/purchases/", "/api/v1/purchases/", body, key, first)
+
+        @task(3)
+        def repayment(self):
+            body = {"account": random.choice(ACCOUNTS), "amount": f"{random.randint(100, 30000) / 100:.2f}",
+                    "external_ref": uuid.uuid4().hex, "channel": random.choice(["bank_transfer", "card", "wallet"])}
+            key = str(uuid.uuid4())
+            first = self._post("POST /api/v1/repayments/", "/api/v1/repayments/", body, key)
+            self._maybe_replay("POST /api/v1/repayments/", "/api/v1/repayments/", body, key, first)
+            if random.random() < 0.10:  # the same payment again under a new key: must not post twice
+                self._post("POST /api/v1/repayments/ (same ref, new key)", "/api/v1/repayments/", body, str(uuid.uuid4()))
+
+    @events.quitting.add_listener
+    def _dump_replays(environment, **kwargs):
+        Path(REPLAY_LOG).write_text(json.dumps(_replays))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _django(database_url: str):
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _recreate_database(database_url: str) -> None:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(n_accounts: int) -> tuple[list[str], str]:
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    from accounts.models import CreditProduct
+    from accounts.services import account_open, customer_create
+    from core.actors import Actor
+    from core.business_date import set_business_date
+    from core.identity import make_id_number
+    from integrations import services as api_services
+    from integrations.scopes import all_scopes
+
+    set_business_date(dt.date(2026, 3, 16))
+    product = CreditProduct.objects.get(code="baitiao")
+    actor = Actor.system("bench")
+    refs = []
+    for n in range(n_accounts):
+        customer = customer_create(
+            name=f"压测{n}", id_number=make_id_number("110105", dt.date(1980, 1, 1) + dt.timedelta(days=n // 900), n % 900),
+            mobile=f"139{n:08d}",
+        )
+        refs.append(account_open(customer=customer, product=product, fixed_limit=Decimal("5000.00"), actor=actor,
+                                 opened_on=dt.date(2026, 1, 1)).reference)
+    client = api_services.api_client_create(name="bench storefront", scopes=sorted(all_scopes()), actor=actor,
+                                            throttle_rate="9999999/min")
+    _, raw = api_services.api_token_issue(client=client, actor=actor)
+    return refs, raw
+
+
+def _warm_up(port: int, token: str, account: str, *, requests: int) -> None:
+    """A few reads so every worker has opened its database connection before the clock starts."""
+    import http.client
+
+    for _ in range(requests):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", f"/api/v1/accounts/{account}/", headers={"Authorization": f"Bearer {token}"})
+        status = conn.getresponse().status
+        conn.close()
+        if status != 200:
+            raise RuntimeError(f"warm-up request answered {status}")
+
+
+def _stats(csv_prefix: Path) -> list[dict]:
+    with open(f"{csv_prefix}_stats.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def check_database(replays: list[dict]) -> dict:
+    from django.db import connection
+    from django.db.models import Count
+
+    from accounts.models import CreditAccount
+    from accounts.selectors import account_total_limit
+    from installments.models import Purchase, Repayment
+
+    over = [a.reference for a in CreditAccount.objects.all() if a.used_amount > account_total_limit(account=a)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM (SELECT external_ref FROM installments_repayment GROUP BY external_ref "
+            "HAVING COUNT(*) > 1) d"
+        )
+        duplicated_refs = cursor.fetchone()[0]
+    orders_twice = (Purchase.objects.values("account_id", "merchant_order_id").annotate(n=Count("id"))
+                    .filter(n__gt=1).count())
+    try:
+        from installments.books import books_check
+
+        report = books_check()
+        books = "balanced" if report.ok else f"NOT balanced: {len(report.breaches)} breaches"
+    except ImportError:  # pragma: no cover
+        books = "not checked"
+    return {
+        "accounts_over_limit": len(over),
+        "repayment_refs_posted_twice": duplicated_refs,
+        "merchant_orders_posted_twice": orders_twice,
+        "replays": len(replays),
+        "replays_not_identical": sum(1 for r in replays if not r["same"]),
+        "replays_without_header": sum(1 for r in replays if not r["header"] and r["status"] != 422),
+        "purchases_approved": Purchase.objects.filter(status="approved").count(),
+        "purchases_declined": Purchase.objects.filter(status="declined").count(),
+        "repayments": Repayment.objects.count(),
+        "books": books,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=45)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=max(2, 2 * (os.cpu_count() or 1)))
+    args = parser.parse_args()
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_api")
+    out = ROOT / "var" / "bench-api"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+
+    print(f"seeding {args.accounts} accounts in {database_url.rsplit('/', 1)[1]} …", flush=True)
+    _recreate_database(database_url)
+    _django(database_url)
+    started = time.monotonic()
+    accounts, token = seed(args.accounts)
+    print(f"  seeded in {time.monotonic() - started:.1f} s", flush=True)
+    from django.db import connections
+
+    connections.close_all()
+
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "0", "DATABASE_CONN_MAX_AGE": "300",
+           "DJANGO_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "backoffice.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(args.workers), "--worker-class", "sync", "--preload", "--timeout", "60", "--log-level", "warning",
+         "--error-logfile", str(out / "gunicorn.log")],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("gunicorn did not start")
+        _warm_up(port, token, accounts[0], requests=4 * args.workers)
+        print(f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}; locust: {args.users} clients for "
+              f"{args.seconds} s", flush=True)
+        replay_log = out / "replays.json"
+        locust_env = {**env, "BENCH_ROLE": "locust", "BENCH_ACCOUNTS": json.dumps(accounts), "BENCH_TOKEN": token,
+                      "BENCH_REPLAY_LOG": str(replay_log)}
+        subprocess.run(
+            [str(VENV_BIN / "locust"), "-f", str(Path(__file__).resolve()), "--headless", "--users", str(args.users),
+             "--spawn-rate", str(args.users), "--run-time", f"{args.seconds}s", "--host", f"http://127.0.0.1:{port}",
+             "--csv", str(out / "locust"), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"],
+            cwd=ROOT, env=locust_env, check=False, stdout=open(out / "locust.log", "w"), stderr=subprocess.STDOUT,
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+    rows = _stats(out / "locust")
+    print(f"\n{'request':50} {'count':>7} {'errors':>6} {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  (ms)")
+    for row in rows:
+        print(f"{row['Name'][:50]:50} {row['Request Count']:>7} {row['Failure Count']:>6} "
+              f"{float(row['Requests/s']):>7.1f} {row['50%']:>6} {row['95%']:>6} {row['99%']:>6}")
+    replays = json.loads(replay_log.read_text()) if replay_log.exists() else []
+    checks = check_database(replays)
+    print("\nintegrity after the run:")
+    for key, value in checks.items():
+        print(f"  {key:32} {value}")
+    failures_csv = out / "locust_failures.csv"
+    if failures_csv.exists():
+        with open(failures_csv, newline="") as fh:
+            for row in list(csv.DictReader(fh))[:10]:
+                print(f"  failure: {row['Method']} {row['Name']}: {row['Error']} × {row['Occurrences']}")
+    total = next((r for r in rows if r["Name"] == "Aggregated"), None)
+    bad = (checks["accounts_over_limit"] or checks["repayment_refs_posted_twice"]
+           or checks["merchant_orders_posted_twice"] or checks["replays_not_identical"]
+           or checks["books"] != "balanced" or (total and int(total["Failure Count"])))
+    print("\nRESULT:", "FAIL" if bad else "OK")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__" and os.environ.get("BENCH_ROLE") != "locust":
+    sys.exit(main())
