@@ -145,6 +145,11 @@ def _terms() -> list[ProductTerms]:
     return list(ProductTerms.objects.all())
 
 
+def _any(sql: str, params: Sequence = ()) -> bool:
+    """A cheap guard: skip a step's statements on a day with nothing for them to do."""
+    return _scalar(f"SELECT 1 WHERE EXISTS ({sql})", params) is not None
+
+
 # ------------------------------------------------------------------------------------------------
 # statements
 
@@ -153,6 +158,9 @@ def _terms() -> list[ProductTerms]:
 def statements_generate(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """Generate the statement of every account whose bill day is ``on`` and that owes something, holds a
     credit balance or paid something in the cycle. One statement per account and bill date."""
+    chunk_a, ids = _chunk("a", account_ids, "id")
+    if not _any(f"SELECT 1 FROM {T_ACC} a WHERE a.bill_day = %s {chunk_a}", [on.day, *ids]):
+        return 0
     _lock_chunk(account_ids)
     created = 0
     for terms in _terms():
@@ -352,11 +360,13 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
     """Judge every open statement whose due date has come: paid in full → nothing charged; at least the
     minimum paid → its unpaid lines are deferred (deferral fee accrues on the revolving part); below the
     minimum once the grace days have passed → overdue (lines and unpaid charges, from the due date)."""
-    _lock_chunk(account_ids)
     S = T_STMT
     d_on = _date(on)
     resolved = 0
     chunk_s, ids = _chunk(S, account_ids)
+    if not _any(f"SELECT 1 FROM {S} WHERE {S}.status = 'open' AND {S}.due_date <= %s {chunk_s}", [d_on, *ids]):
+        return 0
+    _lock_chunk(account_ids)
     for terms in _terms():
         product = f"AND {S}.account_id IN (SELECT a.id FROM {T_ACC} a WHERE a.product_id = %s)"
         base = f"{S}.status = 'open' AND {S}.due_date <= %s {product} {chunk_s}"
@@ -436,11 +446,14 @@ def delinquency_update(*, on: dt.date, account_ids: Sequence[int] | None = None)
 
     One pass over the overdue lines fills a per-connection temporary table (oldest overdue date and
     unpaid past-due amount per account) that the fee, bucket and account statements then read."""
-    _lock_chunk(account_ids)
     lit = _lit(on)
     chunk_l, ids = _chunk("l", account_ids)
     chunk_c, _ = _chunk("c", account_ids)
     chunk_a, _ = _chunk(T_ACC, account_ids, "id")
+    if not (_any(f"SELECT 1 FROM {T_LINE} l WHERE l.status IN ('overdue', 'deferred') {chunk_l}", ids)
+            or _any(f"SELECT 1 FROM {T_ACC} WHERE {T_ACC}.dpd > 0 AND {T_ACC}.written_off_on IS NULL {chunk_a}", ids)):
+        return 0
+    _lock_chunk(account_ids)
     _exec("DROP TABLE IF EXISTS engine_overdue")
     # Unpaid charges keep an account past due only once its overdue lines are repaid: looked up just for
     # accounts already past due without an overdue line (so the charges table is never scanned whole).
@@ -563,8 +576,11 @@ def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> tupl
 def freezes_sync(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """Freeze active accounts that are overdue; lift overdue freezes once nothing is past due. A manual
     freeze is never touched (the accounts services' rule), nor a closed or written-off account."""
-    _lock_chunk(account_ids)
     chunk_a, ids = _chunk(T_ACC, account_ids, "id")
+    if not _any(f"""SELECT 1 FROM {T_ACC} WHERE ({T_ACC}.status = 'active' AND {T_ACC}.dpd > 0
+                    OR {T_ACC}.status = 'frozen' AND {T_ACC}.freeze_reason = 'overdue' AND {T_ACC}.dpd = 0) {chunk_a}""", ids):
+        return 0
+    _lock_chunk(account_ids)
     now = _now()
     changed = 0
     for old_status, new_status, old_reason, new_reason, cond, why in (
@@ -590,9 +606,11 @@ def freezes_sync(*, on: dt.date, account_ids: Sequence[int] | None = None) -> in
 def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """Charge off accounts at DPD 180 (PRODUCT §6): every open line and charge is written off (unbilled
     future fees are waived: never earned), the loss is journalled, the bucket becomes M7+."""
-    _lock_chunk(account_ids)
     d_on = _date(on)
     chunk_a, ids = _chunk("a", account_ids, "id")
+    if not _any(f"SELECT 1 FROM {T_ACC} a WHERE a.written_off_on IS NULL AND a.dpd >= 180 {chunk_a}", ids):
+        return 0
+    _lock_chunk(account_ids)
     W = T_WO
     created = _exec(
         f"""INSERT INTO {W} (account_id, on_date, dpd, principal, fees, late_fees, deferral_fees, recovered,

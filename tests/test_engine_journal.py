@@ -97,3 +97,21 @@ def test_every_entry_balances_and_the_books_prove(business_date, ops):
         lines = list(entry.lines.all())
         assert sum(line.debit for line in lines) == sum(line.credit for line in lines) == entry.total_debit == entry.total_credit
     books_clean()
+
+
+def test_check_books_command_prints_a_summary_and_fails_on_a_breach(business_date, capsys):
+    from django.core.management import call_command
+
+    from accounts.models import CreditAccount
+
+    account = open_account(limit="1000.00")
+    purchase_authorize(account=account, amount=Decimal("250.00"), merchant_order_id="o-1", actor=SYSTEM)
+    call_command("check_books")
+    out = capsys.readouterr().out
+    assert "Books are clean: 0 breaches." in out and "1100" in out and "¥250.00" in out
+    CreditAccount.objects.filter(pk=account.pk).update(used_amount=Decimal("249.99"))
+    with pytest.raises(SystemExit) as exc:
+        call_command("check_books")
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "used_amount = unpaid principal + billed unpaid charges" in out and "expected 250.00 got 249.99" in out
