@@ -118,3 +118,50 @@ def behaviour_features(account: CreditAccount, *, on: dt.date, high_risk_categor
         "worst_bucket_180d": worst,
         "current_dpd": current_dpd,
     }
+
+
+def reached_dpd(changes: list[tuple[dt.date, str, int]], *, threshold: int, after: dt.date, through: dt.date) -> bool:
+    """Did the account reach ``threshold`` days past due on a day in (``after``, ``through``]?
+
+    ``changes``: its bucket history ``(on_date, new_bucket, dpd_on_that_date)`` in date order. Between
+    two changes DPD grows by one a day while delinquent (M1+), and is 0 in M0."""
+    ordered = sorted(changes, key=lambda c: c[0])
+    for i, (on_date, bucket, dpd) in enumerate(ordered):
+        if bucket_number(bucket) == 0:
+            continue
+        last_day = ordered[i + 1][0] - dt.timedelta(days=1) if i + 1 < len(ordered) else through
+        day = on_date + dt.timedelta(days=max(threshold - dpd, 0))  # first day at the threshold
+        if max(day, after + dt.timedelta(days=1)) <= min(last_day, through):
+            return True
+    return False
+
+
+def dpd_on(changes: list[tuple[dt.date, str, int]], on: dt.date) -> int:
+    """Days past due on ``on`` from the bucket history."""
+    current = 0
+    for on_date, bucket, dpd in sorted(changes, key=lambda c: c[0]):
+        if on_date > on:
+            break
+        current = dpd + (on - on_date).days if bucket_number(bucket) else 0
+    return current
+
+
+def portfolio_observations(*, as_of: dt.date, outcome_months: int = 6, bad_dpd: int = 60):
+    """Rows for the behaviour scorecard: every account open on ``as_of`` (and not already at
+    ``bad_dpd``), its behaviour features as of ``as_of``, and whether it reached ``bad_dpd`` days
+    past due within ``outcome_months`` after. Yields ``(account, features, bad)``."""
+    through = as_of + relativedelta(months=outcome_months)
+    accounts = CreditAccount.objects.filter(opened_on__lte=as_of).exclude(closed_on__lte=as_of).exclude(
+        written_off_on__lte=as_of
+    ).order_by("pk")
+    history: dict[int, list] = {}
+    for account_id, on_date, bucket, dpd in BucketChange.objects.filter(
+        account__in=accounts, on_date__lte=through
+    ).order_by("account_id", "on_date", "id").values_list("account_id", "on_date", "new_bucket", "dpd"):
+        history.setdefault(account_id, []).append((on_date, bucket, dpd))
+    for account in accounts.iterator(chunk_size=500):
+        changes = history.get(account.pk, [])
+        if dpd_on(changes, as_of) >= bad_dpd:
+            continue  # already bad when observed
+        bad = reached_dpd(changes, threshold=bad_dpd, after=as_of, through=through)
+        yield account, behaviour_features(account, on=as_of), bad

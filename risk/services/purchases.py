@@ -42,7 +42,9 @@ def purchase_facts(
     recent = 0
     if velocity.enabled:
         since = now - dt.timedelta(minutes=int(velocity.params["window_minutes"]))
-        recent = counted.filter(created_at__gte=since).count()
+        # Real time, within the business day: purchases of other business dates (a demo or a test
+        # moving through time) are never "within 10 minutes" of this one.
+        recent = counted.filter(created_at__gte=since, requested_on=on).count()
     average = None
     if anomaly.enabled:
         start = on - dt.timedelta(days=int(anomaly.params["lookback_days"]))

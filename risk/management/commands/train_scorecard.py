@@ -15,7 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", choices=["german", "portfolio"], required=True)
         parser.add_argument("--as-of", dest="as_of", help="Observation date for --dataset portfolio (YYYY-MM-DD).")
         parser.add_argument("--outcome-months", type=int, default=6,
-                            help="Portfolio: bad = DPD ≥ 60 within this many months after --as-of.")
+                            help="Portfolio: bad = DPD ≥ --bad-dpd within this many months after --as-of.")
+        parser.add_argument("--bad-dpd", type=int, default=60, help="Portfolio: days past due that make an account bad.")
         parser.add_argument("--name", help="Version name (default: the data set's name).")
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--folds", type=int, default=5)
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             from risk.training.portfolio import load_portfolio
 
             try:
-                dataset = load_portfolio(as_of=as_of, outcome_months=options["outcome_months"])
+                dataset = load_portfolio(as_of=as_of, outcome_months=options["outcome_months"], bad_dpd=options["bad_dpd"])
             except DatasetUnavailable as exc:
                 raise CommandError(str(exc)) from None
 
