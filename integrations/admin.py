@@ -74,6 +74,9 @@ class ApiClientAdmin(admin.ModelAdmin):
             live_token_count=Count("tokens", filter=Q(tokens__revoked_at__isnull=True))
         )
 
+    def get_inlines(self, request, obj=None):
+        return self.inlines if obj is not None else ()
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("name", "description", "scopes", "throttle_rate")
