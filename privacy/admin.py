@@ -170,9 +170,17 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     def customer_display(self, obj):
         return str(obj.customer)
 
+    def get_queryset(self, request):
+        from django.db.models import BooleanField, ExpressionWrapper, Q
+
+        overdue = Q(status__in=DataSubjectRequest.OPEN_STATUSES, deadline__lt=get_business_date())
+        return super().get_queryset(request).annotate(
+            overdue=ExpressionWrapper(overdue, output_field=BooleanField())
+        )
+
     @admin.display(description="Deadline", ordering="deadline")
     def deadline_display(self, obj):
-        if obj.is_open and obj.deadline < get_business_date():
+        if getattr(obj, "overdue", False):
             return format_html('<strong style="color:#c62828">{} (overdue)</strong>', obj.deadline)
         return obj.deadline
 

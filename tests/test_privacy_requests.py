@@ -65,10 +65,15 @@ def test_a_request_gets_its_deadline_from_the_policy(customer, staff, business_d
     assert request_of(customer, "deletion", staff, received_on=dt.date(2026, 1, 2)).deadline == dt.date(2026, 1, 12)
 
 
-def test_overdue_requests(customer, staff, business_date):
+def test_overdue_requests(customer, staff, business_date, client, exporter):
     late = request_of(customer, "access", staff, received_on=dt.date(2025, 12, 1))
     request_of(customer, "correction", staff)
+    answered_late = request_of(customer, "correction", staff, received_on=dt.date(2025, 12, 2))
+    services.data_request_reject(data_request=answered_late, actor=staff, notes="not the customer")
     assert list(selectors.data_requests_overdue()) == [late]
+    client.force_login(exporter)
+    body = client.get(reverse("admin:privacy_datasubjectrequest_changelist")).content.decode()
+    assert body.count("(overdue)") == 1 and "2025-12-16 (overdue)" in body.replace("Dec. 16, 2025", "2025-12-16")
 
 
 @pytest.mark.parametrize("kwargs, error", [

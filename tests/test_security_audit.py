@@ -17,6 +17,7 @@ from core.actors import Actor
 from core.models import AuditEvent
 from privacy.masking import customer_pii_for
 from privacy.models import PiiAccessLog
+from tests.factories_installments import no_risk_checks  # noqa: F401 (fixture)
 from tests.factories_privacy import WANG, make_account, make_customer, staff_user  # noqa: F401 (fixture)
 
 
@@ -186,3 +187,43 @@ def test_customer_and_account_admin_pages_show_personal_data_masked(root_client,
 def test_the_customer_change_page_masks_the_email(root_client, customer):
     body = root_client.get(reverse("admin:accounts_customer_change", args=[customer.pk])).content.decode()
     assert WANG["email"] not in body
+
+
+def test_refunds_and_repayment_reversals_are_audited_with_actor_and_reason(business_date, staff, no_risk_checks):
+    from installments.services import purchase_authorize, purchase_refund, repayment_post, repayment_reverse
+
+    account = make_account(make_customer())
+    purchase = purchase_authorize(account=account, amount=Decimal("500.00"), merchant_order_id="o-1",
+                                  actor=Actor.system("test"))
+    purchase_refund(purchase=purchase, amount=Decimal("100.00"), actor=staff, reason="item returned")
+    repayment = repayment_post(account=account, amount=Decimal("50.00"), external_ref="bank-9",
+                               channel="bank_transfer", actor=Actor.system("test"))
+    repayment_reverse(repayment=repayment, actor=staff, reason="chargeback")
+    refund = AuditEvent.objects.get(action="purchase_refund")
+    assert (refund.actor, refund.reason, refund.new) == (staff.user, "item returned", "100.00")
+    reversal = AuditEvent.objects.get(action="repayment_reverse")
+    assert (reversal.actor, reversal.reason) == (staff.user, "chargeback")
+
+
+@pytest.mark.parametrize("url_name", ["admin:privacy_datasubjectrequest_changelist", "admin:privacy_piiaccesslog_changelist",
+                                      "admin:privacy_processingrestriction_changelist"])
+def test_privacy_changelists_run_a_fixed_number_of_queries(root_client, root, staff, business_date, url_name):
+    from privacy import services
+
+    def add(n):
+        for i in range(n):
+            customer = make_customer(100 + add.count)
+            add.count += 1
+            services.data_request_create(customer=customer, kind="access", actor=staff)
+            customer_pii_for(root, customer, reveal=True, reason="check")
+            services.customer_erase(customer=customer, actor=staff, reason="deletion")
+    add.count = 0
+
+    add(1)
+    root_client.get(reverse(url_name))
+    with CaptureQueriesContext(connection) as few:
+        assert root_client.get(reverse(url_name)).status_code == 200
+    add(6)
+    with CaptureQueriesContext(connection) as many:
+        assert root_client.get(reverse(url_name)).status_code == 200
+    assert len(many) == len(few)
