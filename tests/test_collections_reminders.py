@@ -279,7 +279,7 @@ def test_queue_hands_due_messages_to_celery_after_commit(account, memory_gateway
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_workers_racing_on_one_message_send_it_once(business_date, settings):
     settings.REMINDER_GATEWAY_BACKENDS = {c: "tests.test_collections_reminders.Slow" for c in ("sms", "email", "in_app")}
     account = billed_account()
