@@ -17,3 +17,20 @@ class LoginLockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def client_ip(request) -> str | None:
+    """The client's address for lock-out and access logs (``AXES_CLIENT_IP_CALLABLE``).
+
+    Behind ``TRUSTED_PROXY_COUNT`` reverse proxies, each appending the address it received the
+    request from to ``X-Forwarded-For``, the client is the entry that many places from the right;
+    anything further left was written by the client and is not trusted. Without a proxy (count 0)
+    it is the socket's address."""
+    from django.conf import settings
+
+    remote = request.META.get("REMOTE_ADDR") or None
+    count = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
+    if count <= 0:
+        return remote
+    chain = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    return chain[-count] if len(chain) >= count else remote

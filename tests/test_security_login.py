@@ -164,3 +164,32 @@ def test_the_login_form_needs_its_csrf_token(officer):
     response = client.post(reverse("admin:login"), {"username": "officer", "password": PASSWORD,
                                                     "csrfmiddlewaretoken": token, "next": reverse("admin:index")})
     assert response.status_code == 302 and logged_in(client)
+
+
+@pytest.mark.parametrize("count, forwarded, expected", [
+    (0, "198.51.100.4", "10.0.0.2"),                      # no proxy: the socket's address, the header ignored
+    (1, "198.51.100.4", "198.51.100.4"),                  # one proxy: the address it saw
+    (1, "6.6.6.6, 198.51.100.4", "198.51.100.4"),         # a client-written entry on the left is not trusted
+    (2, "6.6.6.6, 198.51.100.4, 10.0.0.9", "198.51.100.4"),
+    (2, "198.51.100.4", "10.0.0.2"),                      # a chain shorter than the proxies: the socket
+], ids=["no-proxy", "one-proxy", "spoofed-left", "two-proxies", "short-chain"])
+def test_the_client_address_trusts_only_our_proxies(rf, settings, count, forwarded, expected):
+    from privacy.auth import client_ip
+
+    settings.TRUSTED_PROXY_COUNT = count
+    request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
+def test_behind_a_proxy_the_lock_out_follows_the_real_client(client, officer, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for n in range(5):  # an attacker rotating the left-most entry of X-Forwarded-For
+        client.post(reverse("admin:login"), {"username": "nobody", "password": "x"}, REMOTE_ADDR="10.0.0.2",
+                    HTTP_X_FORWARDED_FOR=f"6.6.6.{n}, 198.51.100.4")
+    locked = client.post(reverse("admin:login"), {"username": "officer", "password": PASSWORD},
+                         REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="7.7.7.7, 198.51.100.4")
+    assert locked.status_code == 429
+    colleague = Client().post(reverse("admin:login"), {"username": "officer", "password": PASSWORD,
+                                                       "next": reverse("admin:index")},
+                              REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.50")
+    assert colleague.status_code == 302  # the same proxy, another client: not locked

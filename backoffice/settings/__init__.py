@@ -123,6 +123,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "privacy.auth.client_ip"
+# Reverse proxies in front of the app that append to X-Forwarded-For (production: 1).
+TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", "0"))
 
 # --- Sessions: 30 minutes idle (renewed by privacy's middleware), 10 hours at most, gone with the browser.
 SESSION_COOKIE_AGE = int(os.environ.get("DJANGO_SESSION_IDLE_SECONDS", str(30 * 60)))
