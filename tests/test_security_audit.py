@@ -227,3 +227,19 @@ def test_privacy_changelists_run_a_fixed_number_of_queries(root_client, root, st
     with CaptureQueriesContext(connection) as many:
         assert root_client.get(reverse(url_name)).status_code == 200
     assert len(many) == len(few)
+
+
+def test_the_business_date_changes_in_the_admin_only_with_a_reason_and_audited(root_client, root, business_date):
+    import datetime as dt
+
+    from core.business_date import get_business_date
+
+    url = reverse("admin:core_businessdate_change", args=[1])
+    assert root_client.get(reverse("admin:core_businessdate_add")).status_code == 403
+    assert root_client.post(reverse("admin:core_businessdate_delete", args=[1]), {"post": "yes"}).status_code == 403
+    refused = root_client.post(url, {"date": "2026-01-09"})  # no reason
+    assert refused.status_code == 200 and get_business_date() == dt.date(2026, 1, 5)
+    assert root_client.post(url, {"date": "2026-01-09", "reason": "demo replay"}).status_code == 302
+    assert get_business_date() == dt.date(2026, 1, 9)
+    event = AuditEvent.objects.get(action="business_date_change")
+    assert (event.actor, event.reason, event.old, event.new) == (root, "demo replay", "2026-01-05", "2026-01-09")
