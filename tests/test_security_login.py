@@ -193,3 +193,12 @@ def test_behind_a_proxy_the_lock_out_follows_the_real_client(client, officer, se
                                                        "next": reverse("admin:index")},
                               REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.50")
     assert colleague.status_code == 302  # the same proxy, another client: not locked
+
+
+def test_any_login_that_passes_its_request_is_counted_and_locked(rf, officer):
+    """What a DRF session-login view or basic authentication does: ``authenticate(request, …)``."""
+    assert authenticate(rf.post("/api/login/", REMOTE_ADDR="192.0.2.8"), username="officer", password=PASSWORD) == officer
+    for n in range(5):
+        assert authenticate(rf.post("/api/login/", REMOTE_ADDR="192.0.2.8"), username="officer", password=f"x{n}") is None
+    assert authenticate(rf.post("/api/login/", REMOTE_ADDR="192.0.2.8"), username="officer", password=PASSWORD) is None
+    assert AccessAttempt.objects.get(username="officer").failures_since_start >= 5
