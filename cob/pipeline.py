@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import OperationalError, close_old_connections, transaction
 
-from cob.models import CobRun, CobStepRun, RunState
+from cob.models import CobChunk, CobRun, CobStepRun, RunState
 from cob.services import (
     ChunkOutcome,
     CobStepFailed,
@@ -30,8 +30,8 @@ from cob.services import (
     cob_chunk_fail,
     cob_run_finish,
     cob_run_open,
-    cob_step_begin,
-    cob_step_finish,
+    cob_run_start,
+    cob_step_start,
 )
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError
@@ -82,22 +82,25 @@ def execute_chunk(chunk_id: int) -> ChunkOutcome:
 
 
 def run_in_process(run: CobRun, *, progress: ProgressFn | None = None) -> CobRun:
-    """Execute (or resume) ``run`` here: each pending step in order, each of its pending chunks.
+    """Execute (or resume) ``run`` here: each unfinished step in order, each of its chunks not done.
 
     Raises :class:`CobStepFailed` when a chunk fails (the run is then recorded as failed)."""
-    steps = list(run.steps.order_by("position").values_list("pk", flat=True))
-    for step_id in steps:
-        step_run = cob_step_begin(step_id=step_id)
+    cob_run_start(run=run)
+    pending: dict[int, list[int]] = {}
+    for step_id, chunk_id in CobChunk.objects.filter(step__run=run).exclude(state=RunState.DONE).order_by(
+        "step__position", "seq"
+    ).values_list("step_id", "pk"):
+        pending.setdefault(step_id, []).append(chunk_id)
+    for step_run in run.steps.order_by("position"):
         if step_run.state in (RunState.DONE, RunState.SKIPPED):
             continue
-        pending = list(step_run.chunks.exclude(state=RunState.DONE).order_by("seq").values_list("pk", flat=True))
-        done = step_run.chunks_total - len(pending)
-        for chunk_id in pending:
+        chunk_ids = pending.get(step_run.pk, [])
+        done = step_run.chunks_total - len(chunk_ids)
+        for chunk_id in chunk_ids:
             outcome = execute_chunk(chunk_id)
             done += 1
             if progress is not None:
                 progress(Progress(run, step_run, outcome, done, step_run.chunks_total))
-        cob_step_finish(step_id=step_id)
     cob_run_finish(run_id=run.pk)
     run.refresh_from_db()
     return run
@@ -187,15 +190,15 @@ def advance(run_id: int) -> str:
             run.refresh_from_db()
             _chain_next(run)
         return "finished"
-    step_run = cob_step_begin(step_id=step_id)
-    pending = list(step_run.chunks.exclude(state=RunState.DONE).order_by("seq").values_list("pk", flat=True))
-    if not pending:
-        cob_step_finish(step_id=step_id)
-        _send_advance(run)
-        return f"{step_run.name}: nothing to do"
+    cob_run_start(run=run)
+    cob_step_start(step_id=step_id)
+    pending = list(CobChunk.objects.filter(step_id=step_id).exclude(state=RunState.DONE).order_by("seq").values_list(
+        "pk", flat=True))
+    if not pending:  # every chunk done, the step not yet marked (cannot happen: the last chunk marks it)
+        raise CobStepFailed(f"Step {step_id} of {run} has no chunk left to run but is not done.", code="cob_step_stuck")
     tasks = group(chunk_task.si(chunk_id).set(queue=run.queue or None) for chunk_id in pending)
     transaction.on_commit(lambda: tasks.apply_async(queue=run.queue or None))
-    return f"{step_run.name}: {len(pending)} chunks sent"
+    return f"step {step_id}: {len(pending)} chunks sent"
 
 
 def _chain_next(run: CobRun) -> None:
@@ -209,6 +212,6 @@ def _chain_next(run: CobRun) -> None:
 
 
 def chunk_done(outcome: ChunkOutcome) -> None:
-    """After a chunk on a worker: the call that completes the step sends the run on."""
-    if cob_step_finish(step_id=outcome.step_id):
+    """After a chunk on a worker: the chunk that completed the step sends the run on."""
+    if outcome.completed_step:
         _send_advance(CobRun.objects.get(pk=outcome.run_id))

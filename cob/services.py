@@ -1,10 +1,10 @@
-"""Writes of close of business: open a run, plan and begin a step, execute a chunk, finish a step,
-finish a run (and advance the business date), record a failure, retry a failed run.
+"""Writes of close of business: open a run (its steps and their chunks planned at once), start a step,
+execute a chunk, finish the run (and advance the business date), record a failure, re-run a failed run.
 
 Every function is safe to call twice and from several processes at once: the state lives in the
 database and each transition takes a row lock (chunk → step → run → business date, always in that
-order). The in-process runner (:mod:`cob.pipeline`) and the Celery tasks (:mod:`cob.tasks`) are both
-thin loops over these functions, so the two modes produce the same rows.
+order). The in-process runner and the Celery tasks (:mod:`cob.pipeline`, :mod:`cob.tasks`) are both
+thin loops over these functions, so the two modes write the same rows.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Case, F, Max, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import CreditAccount
@@ -32,7 +33,7 @@ ERROR_MAX_CHARS = 4_000
 
 
 class CobStepFailed(BusinessRuleError):
-    """A step's chunk raised: the run is marked failed and stops; a re-run resumes it."""
+    """A step's chunk raised: the run is marked failed and stops; running the date again resumes it."""
 
     code = "cob_step_failed"
 
@@ -49,9 +50,61 @@ class ChunkOutcome:
     rows: int
     seconds: float
     already_done: bool
+    completed_step: bool
 
 
 # --- Opening a run ---------------------------------------------------------------------------------
+
+
+def _chunk_bounds(size: int) -> list[tuple[int, int]]:
+    """Ranges ``[lo, hi)`` of account pks holding ``size`` accounts each (the last one the rest), so
+    gaps in the pks never make a chunk bigger than ``size``."""
+    table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM {table}) AS numbered "
+            f"WHERE (rn - 1) %% %s = 0 ORDER BY id",
+            [size],
+        )
+        starts = [row[0] for row in cursor.fetchall()]
+    if not starts:
+        return []
+    stop = CreditAccount.objects.order_by("-pk").values_list("pk", flat=True).first() + 1
+    return list(zip(starts, [*starts[1:], stop]))
+
+
+def _reopen(run: CobRun) -> None:
+    """A failed run becomes resumable: failed chunks go back to pending, failed steps to running;
+    the chunks already done stay done."""
+    failed_steps = list(run.steps.filter(state=RunState.FAILED).values_list("pk", flat=True))
+    CobChunk.objects.filter(step_id__in=failed_steps, state=RunState.FAILED).update(state=RunState.PENDING)
+    CobStepRun.objects.filter(pk__in=failed_steps).update(state=RunState.RUNNING, error="")
+    run.state, run.error = RunState.PENDING, ""
+    run.save(update_fields=["state", "error"])
+
+
+def _plan(run: CobRun) -> None:
+    """The run's steps (the registry's, in order, those due on the date) and their chunks. The
+    account ranges are fixed now: an account opened while the run is under way is closed from the
+    next day on (it owes nothing yet)."""
+    steps = registry.steps_for(run.business_date)
+    bounds = _chunk_bounds(run.chunk_size) if any(step.chunked for step in steps) else []
+    now = timezone.now()
+    rows = []
+    for position, step in enumerate(steps, start=1):
+        chunks = bounds if step.chunked else [(None, None)]
+        empty = not chunks
+        rows.append(CobStepRun(
+            run=run, position=position, name=step.name, slot=step.slot, chunks_total=len(chunks),
+            state=RunState.DONE if empty else RunState.PENDING,
+            started_at=now if empty else None, finished_at=now if empty else None,
+        ))
+    step_rows = CobStepRun.objects.bulk_create(rows)
+    CobChunk.objects.bulk_create(
+        CobChunk(step=step_row, seq=seq, lo=lo, hi=hi)
+        for step_row, step in zip(step_rows, steps)
+        for seq, (lo, hi) in enumerate(bounds if step.chunked else [(None, None)], start=1)
+    )
 
 
 def cob_run_open(
@@ -65,9 +118,10 @@ def cob_run_open(
     user=None,
     force: bool = False,
 ) -> CobRun:
-    """The run to execute for ``on``: the unfinished one if there is one (a resume), else a new attempt.
+    """The run to execute for ``on``: the unfinished one if there is one (a resume — a failed run is
+    reopened), else a new attempt with its steps and chunks planned.
 
-    Refused: a date after the business date (days are closed in order — use ``through``), and a date
+    Refused: a date after the business date (days close in order — use ``through``), and a date
     already closed unless ``force`` (a forced re-run executes every step again; the steps being
     idempotent, it changes nothing and its counts show 0)."""
     business_date = get_business_date()
@@ -87,11 +141,10 @@ def cob_run_open(
                 if open_run is not None:
                     if open_run.state == RunState.FAILED:
                         _reopen(open_run)
-                    changed = []
-                    for attr, value in (("mode", mode), ("queue", queue), ("through", through)):
-                        if getattr(open_run, attr) != value:
-                            setattr(open_run, attr, value)
-                            changed.append(attr)
+                    wanted = {"mode": mode, "queue": queue, "through": through}
+                    changed = [attr for attr, value in wanted.items() if getattr(open_run, attr) != value]
+                    for attr in changed:
+                        setattr(open_run, attr, wanted[attr])
                     if changed:
                         open_run.save(update_fields=changed)
                     return open_run
@@ -110,10 +163,7 @@ def cob_run_open(
                     business_date=on, attempt=last + 1, mode=mode, trigger=trigger, chunk_size=chunk_size,
                     queue=queue, through=through, requested_by=user,
                 )
-                CobStepRun.objects.bulk_create(
-                    CobStepRun(run=run, position=i, name=step.name, slot=step.slot)
-                    for i, step in enumerate(registry.steps_for(on), start=1)
-                )
+                _plan(run)
                 return run
         except IntegrityError:  # another process opened the same date at the same moment: take theirs
             continue
@@ -123,55 +173,23 @@ def cob_run_open(
 # --- Steps and chunks -----------------------------------------------------------------------------
 
 
-def _chunk_bounds(size: int) -> list[tuple[int, int]]:
-    """Ranges ``[lo, hi)`` of account pks holding ``size`` accounts each (the last one fewer)."""
-    table = connection.ops.quote_name(CreditAccount._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM {table}) AS numbered "
-            f"WHERE (rn - 1) %% %s = 0 ORDER BY id",
-            [size],
-        )
-        starts = [row[0] for row in cursor.fetchall()]
-        if not starts:
-            return []
-        cursor.execute(f"SELECT MAX(id) FROM {table}")
-        stop = cursor.fetchone()[0] + 1
-    return list(zip(starts, starts[1:] + [stop]))
-
-
-@transaction.atomic
-def cob_step_begin(*, step_id: int) -> CobStepRun:
-    """Plan the step's chunks (once) and mark it running. Idempotent: a running step is left as is."""
-    step_run = CobStepRun.objects.select_for_update().select_related("run").get(pk=step_id)
-    if step_run.state in (RunState.DONE, RunState.SKIPPED):
-        return step_run
-    run = step_run.run
-    now = timezone.now()
-    if not step_run.chunks_total and not step_run.chunks.exists():
-        step = registry.get(step_run.name)
-        if step is None:
-            raise CobStepFailed(
-                f"Step {step_run.name!r} of {run} is not registered in this process.", code="cob_step_unknown"
-            )
-        bounds = _chunk_bounds(run.chunk_size) if step.chunked else [(None, None)]
-        CobChunk.objects.bulk_create(
-            CobChunk(step=step_run, seq=i, lo=lo, hi=hi) for i, (lo, hi) in enumerate(bounds, start=1)
-        )
-        step_run.chunks_total = len(bounds)
-    step_run.state = RunState.RUNNING
-    step_run.started_at = step_run.started_at or now
-    step_run.error = ""
-    step_run.save(update_fields=["state", "started_at", "chunks_total", "error"])
+def cob_run_start(*, run: CobRun) -> None:
+    """Mark the run running (when a runner picks it up); its start time is kept across resumes."""
     CobRun.objects.filter(pk=run.pk).exclude(state=RunState.RUNNING).update(
-        state=RunState.RUNNING, error=""
+        state=RunState.RUNNING, started_at=Coalesce(F("started_at"), timezone.now())
     )
-    CobRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
-    return step_run
+
+
+def cob_step_start(*, step_id: int) -> None:
+    """Mark a step running before its chunks go out to the workers (in process, its first chunk does
+    it); a no-op for a step already started."""
+    CobStepRun.objects.filter(pk=step_id, state=RunState.PENDING).update(state=RunState.RUNNING, started_at=timezone.now())
 
 
 def cob_chunk_execute(*, chunk_id: int) -> ChunkOutcome:
-    """Run one chunk of a step; its work and its ``done`` mark commit together.
+    """Run one chunk of a step. Its work, its ``done`` mark and the step's counters commit together,
+    and the chunk that completes the step marks it done (the step row lock orders them), so after a
+    crash exactly the chunks without the mark run again.
 
     A chunk already done is not run again (a duplicate Celery delivery, a resumed run). Exceptions
     propagate with the transaction rolled back; the caller retries transient ones or records the
@@ -180,23 +198,30 @@ def cob_chunk_execute(*, chunk_id: int) -> ChunkOutcome:
         chunk = CobChunk.objects.select_for_update(of=("self",)).select_related("step__run").get(pk=chunk_id)
         step_run, run = chunk.step, chunk.step.run
         if chunk.state == RunState.DONE:
-            return ChunkOutcome(chunk.pk, step_run.pk, run.pk, chunk.rows, chunk.seconds, already_done=True)
+            return ChunkOutcome(chunk.pk, step_run.pk, run.pk, chunk.rows, chunk.seconds, already_done=True,
+                                completed_step=False)
         step = registry.get(step_run.name)
         if step is None:
             raise CobStepFailed(f"Step {step_run.name!r} is not registered in this process.", code="cob_step_unknown")
-        started = time.perf_counter()
+        started_at, started = timezone.now(), time.perf_counter()
         rows = step(on=run.business_date, account_ids=chunk.account_ids)
         if rows < 0:
             raise CobStepFailed(f"Step {step.name!r} returned a negative count ({rows}).", code="cob_step_count")
         seconds = time.perf_counter() - started
+        now = timezone.now()
         CobChunk.objects.filter(pk=chunk.pk).update(
-            state=RunState.DONE, rows=rows, seconds=seconds, attempts=F("attempts") + 1,
-            finished_at=timezone.now(), error="",
+            state=RunState.DONE, rows=rows, seconds=seconds, attempts=F("attempts") + 1, finished_at=now, error="",
         )
         CobStepRun.objects.filter(pk=step_run.pk).update(
-            chunks_done=F("chunks_done") + 1, rows=F("rows") + rows, work_seconds=F("work_seconds") + seconds
+            chunks_done=F("chunks_done") + 1, rows=F("rows") + rows, work_seconds=F("work_seconds") + seconds,
+            started_at=Coalesce(F("started_at"), started_at),
+            state=Case(When(state=RunState.PENDING, then=Value(RunState.RUNNING)), default=F("state")),
         )
-    return ChunkOutcome(chunk.pk, step_run.pk, run.pk, rows, seconds, already_done=False)
+        completed = CobStepRun.objects.filter(pk=step_run.pk, chunks_done=F("chunks_total")).exclude(
+            state=RunState.DONE
+        ).update(state=RunState.DONE, finished_at=now)
+    return ChunkOutcome(chunk.pk, step_run.pk, run.pk, rows, seconds, already_done=False,
+                        completed_step=bool(completed))
 
 
 def _describe(exc: BaseException) -> str:
@@ -207,7 +232,7 @@ def _describe(exc: BaseException) -> str:
 @transaction.atomic
 def cob_chunk_fail(*, chunk_id: int, exc: BaseException) -> None:
     """Record a chunk's failure; its step and run are failed too (the run stops until re-run)."""
-    chunk = CobChunk.objects.select_for_update(of=("self",)).select_related("step__run").get(pk=chunk_id)
+    chunk = CobChunk.objects.select_for_update(of=("self",)).get(pk=chunk_id)
     if chunk.state == RunState.DONE:
         return
     summary = f"{type(exc).__name__}: {exc}"[:500]
@@ -221,27 +246,6 @@ def cob_chunk_fail(*, chunk_id: int, exc: BaseException) -> None:
     run.state = RunState.FAILED
     run.error = f"step {step_run.name}, {chunk}: {summary}"
     run.save(update_fields=["state", "error"])
-
-
-@transaction.atomic
-def cob_step_finish(*, step_id: int) -> bool:
-    """Mark the step done when every chunk is; returns True for the one call that did it."""
-    step_run = CobStepRun.objects.select_for_update().get(pk=step_id)
-    if step_run.state != RunState.RUNNING:
-        return False
-    totals = step_run.chunks.aggregate(
-        done=Count("pk", filter=Q(state=RunState.DONE)), rows=Sum("rows", filter=Q(state=RunState.DONE)),
-        seconds=Sum("seconds", filter=Q(state=RunState.DONE)),
-    )
-    if totals["done"] < step_run.chunks_total:
-        return False
-    step_run.state = RunState.DONE
-    step_run.chunks_done = totals["done"]
-    step_run.rows = totals["rows"] or 0
-    step_run.work_seconds = totals["seconds"] or 0.0
-    step_run.finished_at = timezone.now()
-    step_run.save(update_fields=["state", "chunks_done", "rows", "work_seconds", "finished_at"])
-    return True
 
 
 @transaction.atomic
@@ -265,16 +269,6 @@ def cob_run_finish(*, run_id: int) -> bool:
     run.error = ""
     run.save(update_fields=["state", "started_at", "finished_at", "advanced_to", "error"])
     return True
-
-
-def _reopen(run: CobRun) -> None:
-    """A failed run becomes resumable: failed chunks go back to pending, failed steps to running;
-    the chunks already done stay done."""
-    failed_steps = list(run.steps.filter(state=RunState.FAILED).values_list("pk", flat=True))
-    CobChunk.objects.filter(step_id__in=failed_steps, state=RunState.FAILED).update(state=RunState.PENDING)
-    CobStepRun.objects.filter(pk__in=failed_steps).update(state=RunState.RUNNING)
-    run.state, run.error = RunState.PENDING, ""
-    run.save(update_fields=["state", "error"])
 
 
 @transaction.atomic
