@@ -105,3 +105,13 @@ def test_cancelled_promises_are_not_evaluated(setup):
     services.promise_cancel(promise=p, author=author, reason="debtor changed plan")
     assert evaluate(DAY + dt.timedelta(days=10)) == 0
     assert PromiseToPay.objects.get().status == "cancelled"
+
+
+def test_money_counted_for_a_decided_promise_is_not_counted_again(setup, business_date):
+    case, author = setup
+    first = promise(case, author, amount="100.00", days=0)
+    pay(case.account, "100.00", ref="r1")
+    assert evaluate(DAY) == 1 and state(first)[0] == "kept"
+    second = promise(case, author, amount="100.00", days=1)  # recorded the same day, after the first was kept
+    assert evaluate(DAY + dt.timedelta(days=1)) == 1
+    assert state(second) == ("broken", D("0.00"), DAY + dt.timedelta(days=1))

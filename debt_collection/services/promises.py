@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from core.audit import audit_record
@@ -89,7 +89,8 @@ def promise_cancel(*, promise: PromiseToPay, author: Author, reason: str) -> Pro
 @transaction.atomic
 def promises_evaluate(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """Close-of-business step: every pending promise is measured against the posted repayments
-    received from the day it was made through ``min(on, promised_on)``; kept as soon as they cover it,
+    received from the day it was made (or the day after the case's previous promise was decided)
+    through ``min(on, promised_on)``; kept as soon as they cover it,
     else partly kept or broken once its day has closed. A broken promise counts against its case.
     Idempotent: a decided promise is never decided again."""
     q = Q()
@@ -104,6 +105,16 @@ def promises_evaluate(*, on: dt.date, account_ids: Sequence[int] | None = None) 
     )
     if not pending:
         return 0
+    # Money counted for a decided promise is not counted again for the next one of the same case.
+    decided_until = dict(
+        PromiseToPay.objects.filter(case_id__in={p.case_id for p in pending}, evaluated_on__isnull=False)
+        .values("case_id").annotate(last=Max("evaluated_on")).values_list("case_id", "last")
+    )
+
+    def counts_from(promise: PromiseToPay) -> dt.date:
+        last = decided_until.get(promise.case_id)
+        return max(promise.made_on, last + dt.timedelta(days=1)) if last else promise.made_on
+
     earliest = min(p.made_on for p in pending)
     received: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
     for account_id, received_on, amount in engine.repayments_received(
@@ -115,7 +126,8 @@ def promises_evaluate(*, on: dt.date, account_ids: Sequence[int] | None = None) 
     broken_cases: list[int] = []
     for promise in pending:
         last = min(on, promise.promised_on)
-        paid = sum((a for d, a in received[promise.case.account_id] if promise.made_on <= d <= last), ZERO)
+        first = counts_from(promise)
+        paid = sum((a for d, a in received[promise.case.account_id] if first <= d <= last), ZERO)
         verdict = promise_verdict(amount=promise.amount, paid=paid, promised_on=promise.promised_on, on=on)
         if verdict is None:
             continue
