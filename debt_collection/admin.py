@@ -17,11 +17,10 @@ import datetime as dt
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html
 from import_export.admin import ExportMixin
 
 from accounts import selectors as account_selectors
@@ -605,17 +604,17 @@ class AgencyAdmin(ConfigAdminMixin, admin.ModelAdmin):
     actions = ("record_evaluation",)
 
     def get_queryset(self, request):
+        eligible = selectors.eligible_agencies(on=get_business_date()).filter(pk=OuterRef("pk"))
         return super().get_queryset(request).annotate(
-            n_open=Count("cases", filter=Q(cases__status=CollectionCase.Status.OPEN)))
+            n_open=Count("cases", filter=Q(cases__status=CollectionCase.Status.OPEN)), eligible=Exists(eligible))
 
     @admin.display(description="Open cases", ordering="n_open")
     def open_cases(self, obj):
         return obj.n_open
 
-    @admin.display(description="New cases today?")
+    @admin.display(description="New cases today?", boolean=True, ordering="eligible")
     def eligible_col(self, obj):
-        problem = selectors.agency_eligibility_problem(obj, on=get_business_date())
-        return format_html('<span title="{}">{}</span>', problem or "", "no" if problem else "yes")
+        return obj.eligible
 
     @form_action(AgencyEvaluationForm, description="Record an evaluation", permissions=["change"])
     def record_evaluation(self, request, obj, data):

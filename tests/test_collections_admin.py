@@ -20,6 +20,7 @@ from tests.factories_collections import (
     at,
     collector_user,
     manager_user,
+    overdue_account,
 )
 
 DAY = dt.date(2026, 1, 5)
@@ -209,3 +210,45 @@ def test_other_screens_render_for_a_superuser(client, business_date, django_user
     CaseFactory(collector=CollectorFactory())
     client.force_login(django_user_model.objects.create_superuser("root", "r@example.com", "x-Very-long-pass-1"))
     assert client.get(reverse(f"admin:collections_{model}_changelist")).status_code == 200
+
+
+@pytest.mark.parametrize("model", ["reminder", "contactattempt", "promisetopay", "caseassignment", "collector", "agency",
+                                   "queue", "thirdparty"])
+def test_lists_run_a_fixed_number_of_queries(client, business_date, django_user_model, model, noon):
+    from debt_collection import services
+    from debt_collection.models import Reminder, ReminderMessage
+    from tests.factories_collections import ThirdPartyFactory
+
+    client.force_login(django_user_model.objects.create_superuser("root", "r@example.com", "x-Very-long-pass-1"))
+    url = reverse(f"admin:collections_{model}_changelist")
+
+    def grow(n):
+        for _ in range(n):
+            collector = CollectorFactory(queues=("M1", "M2"))
+            agency = AgencyFactory(queues=("M4",))
+            case = CaseFactory(collector=collector)
+            CaseAssignment.objects.create(case=case, collector=collector, bucket="M1", started_on=DAY, actor_rule="t")
+            agency_case = CaseFactory(agency=agency, account=overdue_account(bucket="M4", dpd=95))
+            CaseAssignment.objects.create(case=agency_case, agency=agency, bucket="M4", started_on=DAY, actor_rule="t")
+            author = services.Author.staff(collector_user(collector))
+            services.contact_log(case=case, author=author, channel="voice", outcome="reached", now=at(DAY, "12:00"))
+            services.promise_record(case=case, author=author, amount=Decimal("10"), promised_on=DAY)
+            ThirdPartyFactory(customer=case.customer)
+            from installments.models import Statement
+
+            statement = Statement.objects.create(account=case.account, bill_date=DAY, due_date=DAY + dt.timedelta(days=9),
+                                                 period_start=DAY, status="open")
+            reminder = Reminder.objects.create(account=case.account, statement=statement, kind="T-3", for_date=DAY,
+                                               due_date=statement.due_date, amount_due=Decimal("1"),
+                                               minimum_payment=Decimal("1"))
+            ReminderMessage.objects.create(reminder=reminder, channel="sms", scheduled_for=at(DAY, "08:00"))
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    grow(2)
+    few = count()
+    grow(6)
+    assert count() == few
