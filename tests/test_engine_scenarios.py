@@ -341,3 +341,59 @@ def test_write_off_at_dpd_180_and_recovery(account):
     assert wo.recovered == D("100.00")
     assert JournalEntry.objects.filter(kind="recovery").count() == 1
     books_clean()
+
+
+def test_minimum_paid_during_grace_charges_deferral_from_the_day_after_the_due_date(account):
+    buy(account, "1000.00", "o-1")
+    go_to("2026-02-12")  # D+2, still in grace
+    pay(account, "100.00", "r-min-late")
+    go_to("2026-02-13")  # Feb 12 closed: the minimum was paid within grace
+    assert Statement.objects.get(account=account).status == "minimum_paid"
+    fee = Charge.objects.get(account=account, kind="deferral_fee")
+    # Feb 11 and Feb 12 on the 900.00 left, rounded once: 900.00 × 0.05 % × 2 = 0.90. No late fee.
+    assert (fee.accrued_on, fee.days, fee.base_amount, fee.amount) == (day("2026-02-12"), 2, D("900.00"), D("0.90"))
+    assert not Charge.objects.filter(kind="late_fee").exists()
+    assert fresh(account).dpd == 0
+    books_clean()
+
+
+def test_chunked_steps_equal_one_pass(business_date):
+    """Close of business fans the steps out over chunks of accounts: the result must not depend on it."""
+    from django.db import transaction
+
+    business_date("2026-01-05")
+    accounts = [open_account(limit="5000.00", opened_on=day("2026-01-01"), bill_day=1) for _ in range(4)]
+    for i, acc in enumerate(accounts):
+        buy(acc, "1000.00", f"a-{i}")
+        buy(acc, "1200.00", f"b-{i}", tenor=6)
+    go_to("2026-02-09")
+    pay(accounts[0], "1200.00", "full")
+    pay(accounts[1], "120.00", "minimum-ish")
+    go_to("2026-02-13")
+
+    def state():
+        snap = money_snapshot()
+        for volatile in ("journal_entries", "journal_lines", "charges", "bucket_changes", "status_changes"):
+            snap.pop(volatile)
+        from django.db.models import Sum
+
+        from ledger.models import JournalLine
+        snap["journal_by_account"] = sorted(JournalLine.objects.values("ledger_account_id", "credit_account_id")
+                                            .annotate(d=Sum("debit"), c=Sum("credit")).values_list("ledger_account_id", "credit_account_id", "d", "c"))
+        snap["charges"] = sorted(Charge.objects.values_list("account_id", "kind", "accrued_on", "days", "amount"))
+        snap["buckets"] = sorted(BucketChange.objects.values_list("account_id", "on_date", "old_bucket", "new_bucket", "dpd"))
+        return snap
+
+    on = day("2026-02-13")
+    with transaction.atomic():
+        run_day(on)
+        whole = state()
+        transaction.set_rollback(True)
+    ids = [a.pk for a in accounts]
+    run_day(on, account_ids=ids[:1])
+    run_day(on, account_ids=ids[1:3])
+    run_day(on, account_ids=ids[3:])
+    assert state() == whole
+    # accounts 2-4 went overdue; the partial payer on 1,087.20 left (0.54 a day), the others on 1,207.20 (0.60)
+    assert sorted(Charge.objects.filter(kind="late_fee").values_list("amount", flat=True)) == [D("1.62"), D("1.80"), D("1.80")]
+    books_clean()
