@@ -80,7 +80,21 @@ def _agency_token() -> str:
 
 
 @pytest.fixture
-def api_schema(seeded):
+def keep_test_connection():
+    """Requests go through the real WSGI handler, whose request signals close the database connection
+    (Django's test client disconnects them; do the same, or the test's transaction is lost)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_schema(seeded, keep_test_connection):
     schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application(), config=CONFIG)
 
     @schema.hook
