@@ -218,3 +218,17 @@ def test_database_forbids_collector_and_agency_together(business_date):
         CaseFactory(collector=CollectorFactory(), agency=AgencyFactory())
     assert not Agency.objects.filter(cases__isnull=False).exists()
     assert Queue.objects.count() == 6
+
+
+def test_a_write_off_closes_the_case_the_same_day(business_date):
+    from cob.registry import registry
+    from debt_collection.cob import cases_close_written_off
+
+    names = [s.name for s in registry.steps() if s.slot == "write_offs"]
+    assert names.index("installments.write_offs") < names.index("collections.cases_close_written_off")
+    account = overdue_account(bucket="M6", dpd=179)
+    services.cases_sync(on=DAY)
+    set_state(account, bucket="M7", dpd=180, written_off_on=DAY + dt.timedelta(days=1))  # what the engine's step does
+    assert cases_close_written_off(on=DAY + dt.timedelta(days=1)) == 1
+    case = CollectionCase.objects.get()
+    assert (case.status, case.close_reason, case.closed_on) == ("closed", "written_off", DAY + dt.timedelta(days=1))
