@@ -397,3 +397,24 @@ def test_chunked_steps_equal_one_pass(business_date):
     # accounts 2-4 went overdue; the partial payer on 1,087.20 left (0.54 a day), the others on 1,207.20 (0.60)
     assert sorted(Charge.objects.filter(kind="late_fee").values_list("amount", flat=True)) == [D("1.62"), D("1.80"), D("1.80")]
     books_clean()
+
+
+def test_reversing_a_settlement_restores_the_plan_exactly(account):
+    terms = get_terms(baitiao().pk)
+    product_terms_update(terms=terms, actor=SYSTEM, settlement_policy="charge_next_fee")
+    p = buy(account, "6000.00", "o-1", tenor=6)
+    go_to("2026-02-05")
+    pay(account, "1036.00", "r-1")
+    go_to("2026-02-20")
+    lines_before = list(ScheduleLine.objects.filter(plan=p.plan).order_by("period").values())
+    used_before = fresh(account).used_amount
+    settlement = plan_settle(plan=p.plan, actor=SYSTEM)
+    assert settlement.amount == D("5036.00") and fresh(account).used_amount == D("0.00")
+    repayment_reverse(repayment=settlement, actor=SYSTEM, reason="cheque bounced")
+    assert list(ScheduleLine.objects.filter(plan=p.plan).order_by("period").values()) == lines_before
+    assert Plan.objects.get(pk=p.plan.pk).status == "active"
+    assert fresh(account).used_amount == used_before == D("5000.00")
+    go_to("2026-03-02")  # the plan goes on as if never settled: period 2 billed in March
+    line2 = ScheduleLine.objects.get(plan=p.plan, period=2)
+    assert (line2.status, line2.billed_on, line2.fee) == ("due", day("2026-03-01"), D("36.00"))
+    books_clean()

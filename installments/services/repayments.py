@@ -161,7 +161,8 @@ def credit_balance_apply(*, account: CreditAccount, on: dt.date, statement: Stat
     return applied
 
 
-def _undo_allocation(alloc: Allocation, amount: Decimal, on: dt.date, repayment: Repayment | None) -> None:
+def _undo_allocation(alloc: Allocation, amount: Decimal, on: dt.date, repayment: Repayment | None,
+                     *, reopen: bool = True) -> None:
     """Re-open exactly ``amount`` of what ``alloc`` paid and record the negated allocation row."""
     if alloc.line_id:
         line = ScheduleLine.objects.get(pk=alloc.line_id)
@@ -169,7 +170,7 @@ def _undo_allocation(alloc: Allocation, amount: Decimal, on: dt.date, repayment:
             line.principal_paid -= amount
         else:
             line.fee_paid -= amount
-        if line.status == ScheduleLine.Status.CLOSED:
+        if reopen and line.status == ScheduleLine.Status.CLOSED:
             line.status = reopen_status(line)
             line.closed_on = None
         line.save(update_fields=["principal_paid", "fee_paid", "status", "closed_on"])
@@ -232,23 +233,31 @@ def repayment_reverse(*, repayment: Repayment, actor: Actor, reason: str) -> Rep
     if credit_part > account.credit_balance:
         _take_back_credit(account, credit_part - account.credit_balance, today, actor)
 
+    # Undo the amounts paid, then what a settlement waived or billed early; only then re-open the lines
+    # (their status depends on all of it).
     reopened_billed = False
-    for alloc in repayment.allocations.filter(amount__gt=0).order_by("id"):
+    touched: set[int] = set()
+    for alloc in repayment.allocations.filter(amount__gt=0).select_related("line").order_by("id"):
         if alloc.line_id and alloc.line.billed_on or alloc.charge_id:
             reopened_billed = True
-        _undo_allocation(alloc, alloc.amount, today, repayment)
-    for adj in repayment.adjustments.filter(undone=False):
+        if alloc.line_id:
+            touched.add(alloc.line_id)
+        _undo_allocation(alloc, alloc.amount, today, repayment, reopen=False)
+    for adj in repayment.adjustments.filter(undone=False).select_related("line"):
         line = adj.line
         if adj.kind == Adjustment.Kind.SETTLEMENT_WAIVER:
             line.fee_waived -= adj.fee
         elif adj.kind == Adjustment.Kind.EARLY_BILLING:
             line.billed_on = None
-        if line.status == ScheduleLine.Status.CLOSED and (line.principal_open > 0 or line.fee_open > 0):
-            line.status = reopen_status(line)
-            line.closed_on = None
-        line.save(update_fields=["fee_waived", "billed_on", "status", "closed_on"])
+        line.save(update_fields=["fee_waived", "billed_on"])
+        touched.add(line.pk)
         adj.undone = True
         adj.save(update_fields=["undone"])
+    for line in ScheduleLine.objects.filter(pk__in=touched, status=ScheduleLine.Status.CLOSED):
+        if line.principal_open > 0 or line.fee_open > 0:
+            line.status = reopen_status(line)
+            line.closed_on = None
+            line.save(update_fields=["status", "closed_on"])
     if repayment.plan_id:
         Plan.objects.filter(pk=repayment.plan_id, status=Plan.Status.SETTLED).update(status=Plan.Status.ACTIVE, closed_on=None)
 
