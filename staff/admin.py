@@ -24,13 +24,14 @@ from core.errors import ApplicationError
 from staff import resources as staff_resources
 from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
 from staff.forms import CustomerExportForm
-from installments.models import Allocation
+from installments.models import Allocation, Repayment
 from staff.models import (
     BankRepaymentFile,
     CollectionAssignmentExport,
     ImportJob,
     OverdueAccount,
     PortfolioSnapshot,
+    RepaymentExport,
     ScheduleExport,
     StatementExport,
     StorefrontOrderImport,
@@ -330,12 +331,9 @@ def _allocated(allocations) -> str:
     return " · ".join(f"{labels[k].lower()} {format_cny(v)}" for k, v in totals.items() if v) or "—"
 
 
-@admin.register(BankRepaymentFile)
-class BankRepaymentFileAdmin(StaffImportExportMixin, ReadOnlyAdmin):
-    """Every repayment with its allocation; the bank file import posts through ``repayment_post``."""
+class RepaymentListAdmin(ReadOnlyAdmin):
+    """Repayments with where each went (allocations prefetched: one query for the page)."""
 
-    import_resource_classes = [staff_resources.BankRepaymentImport]
-    resource_classes = [staff_resources.RepaymentExportResource]
     list_display = ("reference", "account", "external_ref", "channel", "amount_col", "received_on", "posted_on",
                     "status_badge", "allocated")
     list_select_related = ("account",)
@@ -360,6 +358,25 @@ class BankRepaymentFileAdmin(StaffImportExportMixin, ReadOnlyAdmin):
     @admin.display(description="Allocation")
     def allocated(self, obj):
         return _allocated(obj.allocations.all())
+
+
+@admin.register(BankRepaymentFile)
+class BankRepaymentFileAdmin(StaffImportExportMixin, RepaymentListAdmin):
+    """Repayments posted from bank files; the import posts each line through ``repayment_post``."""
+
+    import_resource_classes = [staff_resources.BankRepaymentImport]
+    resource_classes = [staff_resources.RepaymentExportResource]
+    list_filter = ("status", "received_on", "posted_on")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(channel=Repayment.Channel.BANK_FILE)
+
+
+@admin.register(RepaymentExport)
+class RepaymentExportAdmin(StaffExportMixin, RepaymentListAdmin):
+    """Every repayment, whatever its channel, for the finance export."""
+
+    resource_classes = [staff_resources.RepaymentExportResource]
 
 
 @admin.register(StorefrontOrderImport)

@@ -119,15 +119,16 @@ class OverdueAccount(CreditAccount):
 
 
 class BankRepaymentFile(Repayment):
-    """Repayments, with the bank file import (CSV/XLSX: date, account reference, amount, bank reference)."""
+    """Repayments posted from bank files, with the import (CSV/XLSX: date, account reference, amount,
+    bank reference)."""
 
     class Meta:
         proxy = True
-        verbose_name = "repayment (bank files)"
-        verbose_name_plural = "repayments and bank files"
+        verbose_name = "bank repayment file line"
+        verbose_name_plural = "bank repayment files"
         permissions = [
             ("import_bankrepaymentfile", "Can import bank repayment files"),
-            ("export_bankrepaymentfile", "Can export repayments with their allocation"),
+            ("export_bankrepaymentfile", "Can export bank-file repayments with their allocation"),
         ]
 
 
@@ -136,33 +137,43 @@ class StorefrontOrderImport(Purchase):
 
     class Meta:
         proxy = True
-        verbose_name = "purchase (storefront orders)"
-        verbose_name_plural = "purchases and storefront orders"
+        verbose_name = "storefront order import"
+        verbose_name_plural = "storefront order imports"
         permissions = [
             ("import_storefrontorderimport", "Can import the storefront's order export"),
             ("export_storefrontorderimport", "Can export purchases"),
         ]
 
 
+class RepaymentExport(Repayment):
+    """Every repayment, whatever its channel, with its allocation: the finance export."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "repayment export"
+        verbose_name_plural = "repayment exports"
+        permissions = [("export_repaymentexport", "Can export repayments with their allocation")]
+
+
 class StatementExport(Statement):
     class Meta:
         proxy = True
-        verbose_name = "statement"
-        verbose_name_plural = "statements"
+        verbose_name = "statement export"
+        verbose_name_plural = "statement exports"
         permissions = [("export_statementexport", "Can export statements")]
 
 
 class ScheduleExport(ScheduleLine):
     class Meta:
         proxy = True
-        verbose_name = "installment schedule line"
-        verbose_name_plural = "installment schedules"
+        verbose_name = "installment schedule export"
+        verbose_name_plural = "installment schedule exports"
         permissions = [("export_scheduleexport", "Can export installment schedules")]
 
 
 class CollectionAssignmentExport(CaseAssignment):
     class Meta:
         proxy = True
-        verbose_name = "collection assignment"
-        verbose_name_plural = "collection assignments"
+        verbose_name = "collection assignment export"
+        verbose_name_plural = "collection assignment exports"
         permissions = [("export_collectionassignmentexport", "Can export collection assignments")]

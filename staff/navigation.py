@@ -18,8 +18,8 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("credit", "Customers & credit lines", (
-        "accounts.customer", "accounts.creditaccount", "accounts.temporarylimit", "accounts.limitchange",
-        "accounts.statuschange", "staff.temporarylimitcampaign",
+        "accounts.customer", "accounts.creditaccount", "accounts.temporarylimit", "staff.temporarylimitcampaign",
+        "accounts.limitchange", "accounts.statuschange",
     )),
     Section("decisions", "Applications & reviews", (
         "risk.application", "risk.creditdecision", "risk.reviewcase", "risk.limitreview", "risk.riskevent",
@@ -27,16 +27,19 @@ SECTIONS: tuple[Section, ...] = (
     )),
     Section("engine", "Purchases, bills & plans", (
         "installments.purchase", "installments.authorization", "installments.statement", "installments.plan",
-        "installments.installmentplan", "installments.scheduleline", "installments.quote",
-        "staff.storefrontorderimport", "staff.statementexport", "staff.scheduleexport",
+        "installments.installmentplan", "installments.scheduleline", "installments.quote", "installments.charge",
+        "installments.adjustment",
     )),
     Section("finance", "Payments & books", (
         "installments.repayment", "installments.allocation", "installments.refund", "installments.waiver",
-        "installments.fee", "staff.bankrepaymentfile", "ledger",
+        "installments.fee", "installments.writeoff", "ledger",
     )),
-    Section("collections", "Collections", ("collections", "staff.overdueaccount", "staff.collectionassignmentexport")),
+    Section("collections", "Collections", ("collections", "staff.overdueaccount")),
     Section("risk", "Risk & portfolio", ("risk", "staff.portfoliosnapshot")),
-    Section("imports", "Imports & exports", ("staff.importjob",)),
+    Section("imports", "Imports & exports", (
+        "staff.bankrepaymentfile", "staff.storefrontorderimport", "staff.importjob", "staff.repaymentexport",
+        "staff.statementexport", "staff.scheduleexport", "staff.collectionassignmentexport",
+    )),
     Section("operations", "Close of business", ("cob", "core.businessdate")),
     Section("privacy", "Privacy & audit", ("privacy", "core.auditevent", "core", "axes")),
     Section("config", "Products & configuration", (
@@ -73,4 +76,16 @@ def job_sections(app_list: list[dict]) -> list[dict]:
                 key, name, rank = section.key, section.name, order[section.key]
             entry = grouped.setdefault(key, {"name": name, "app_label": key, "app_url": "", "models": [], "rank": rank})
             entry["models"].append({**model, "section_app_label": app["app_label"]})
+    for entry in grouped.values():  # within a section: the order the section lists, then by name
+        members = next((s.members for s in SECTIONS if s.key == entry["app_label"]), ())
+        entry["models"].sort(key=lambda m: (_rank(members, m), str(m.get("name", ""))))
     return sorted(grouped.values(), key=lambda s: (s["rank"], s["name"]))
+
+
+def _rank(members: tuple[str, ...], model: dict) -> int:
+    label = f"{model['section_app_label']}.{model.get('object_name', '').lower()}"
+    if label in members:
+        return members.index(label)
+    if model["section_app_label"] in members:
+        return members.index(model["section_app_label"])
+    return len(members)

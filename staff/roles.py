@@ -81,6 +81,7 @@ ROLES: tuple[Role, ...] = (
             "cob.view_*",
             "accounts.export_creditaccount",
             "staff.view_bankrepaymentfile", "staff.import_bankrepaymentfile", "staff.export_bankrepaymentfile",
+            "staff.view_repaymentexport", "staff.export_repaymentexport",
             "staff.view_storefrontorderimport", "staff.import_storefrontorderimport", "staff.export_storefrontorderimport",
             "staff.view_statementexport", "staff.export_statementexport",
             "staff.view_scheduleexport", "staff.export_scheduleexport",

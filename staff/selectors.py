@@ -131,9 +131,9 @@ def _snapshots(dates: list[dt.date]) -> dict[dt.date, dict[str, PortfolioSnapsho
 
 
 def month_ends(on: dt.date, months: int) -> list[dt.date]:
-    """The last ``months`` month-ends before ``on``, oldest first."""
+    """The last ``months`` month-ends before ``on``, oldest first (2026-03-10 → …, 01-31, 02-28)."""
     first_of_month = on.replace(day=1)
-    return [first_of_month - relativedelta(months=k) - dt.timedelta(days=1) for k in range(months, 0, -1)]
+    return [first_of_month - relativedelta(months=k) - dt.timedelta(days=1) for k in range(months - 1, -1, -1)]
 
 
 def roll_rates_between(start: dict[str, PortfolioSnapshot], end: dict[str, PortfolioSnapshot]) -> list[RollRate]:

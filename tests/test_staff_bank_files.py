@@ -222,7 +222,7 @@ def test_allocation_rows_are_listed_on_the_repayments_screen_with_a_fixed_number
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as ctx:
-        page = finance_client.get(reverse("admin:staff_bankrepaymentfile_changelist"))
+        page = finance_client.get(reverse("admin:staff_repaymentexport_changelist"))
     assert page.status_code == 200 and len(ctx.captured_queries) <= 14
     assert Allocation.objects.filter(repayment__isnull=False).count() >= 30
     assert "late fee ¥1.40" in page.content.decode()
