@@ -270,10 +270,7 @@ class CollectionCaseAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{promise} recorded.", messages.SUCCESS)
                 return True
             if "_add_third_party" in request.POST and forms["third_party"].is_valid():
-                from debt_collection.services.common import ensure_case_access
-
-                ensure_case_access(case, author)
-                services.third_party_add(customer=case.customer, author=author, **forms["third_party"].cleaned_data)
+                services.third_party_add(case=case, author=author, **forms["third_party"].cleaned_data)
                 self.message_user(request, "Third party added.", messages.SUCCESS)
                 return True
         except ApplicationError as exc:

@@ -118,7 +118,7 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
     for case in cases:
         author = Author.staff(case.collector.user)
         if rng.random() < 0.5 and not case.customer.third_parties.exists():
-            services.third_party_add(customer=case.customer, author=author, name=rng.choice(["王芳", "李强", "张伟"]),
+            services.third_party_add(case=case, author=author, name=rng.choice(["王芳", "李强", "张伟"]),
                                      relation=rng.choice(["spouse", "colleague", "sibling"]),
                                      mobile=f"139{rng.randrange(10**8):08d}")
         for days_ago in (2, 1, 0):

@@ -50,7 +50,8 @@ def test_anonymisation_erases_third_parties_always_and_texts_unless_retained(bus
     customer = accounts[0].customer
     from debt_collection.services import Author, third_party_add
 
-    third_party_add(customer=customer, author=Author.staff(Collector.objects.first().user), name="赵六",
+    case = CollectionCase.objects.get(customer=customer)
+    third_party_add(case=case, author=Author.staff(case.collector.user), name="赵六",
                     relation="friend", mobile="13700000000")
     collections_anonymise(customer, retained=True)
     assert set(ThirdParty.objects.filter(customer=customer).values_list("name", "mobile")) == {("Anonymised", "")}

@@ -56,7 +56,7 @@ def test_recovered_amounts_follow_the_holder_and_kept_rate(business_date):
     services.promises_evaluate(on=day(5))  # 30 of 200 received since day 3 → partly kept (50 on day 3 counts too)
     assert [p.status for p in PromiseToPay.objects.order_by("pk")] == ["kept", "broken", "partly_kept"]
     assert PromiseToPay.objects.get(pk=partly.pk).amount_paid == D("80.00")
-    assert (kept.pk, broken.pk)
+    assert list(PromiseToPay.objects.order_by("pk").values_list("pk", flat=True)) == [kept.pk, broken.pk, partly.pk]
 
     rows = {r.name: r for r in selectors.performance(start=DAY, end=day(6))}
     ra, rb, agency = rows["a"], rows["b"], rows["Idle agency"]

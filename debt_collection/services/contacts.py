@@ -122,8 +122,11 @@ def contact_log(
 
 
 @transaction.atomic
-def third_party_add(*, customer: Customer, author: Author, name: str, relation: str, mobile: str) -> ThirdParty:
+def third_party_add(*, case: CollectionCase, author: Author, name: str, relation: str, mobile: str) -> ThirdParty:
+    """Record a person the debtor named as a contact (by whoever works the case)."""
     name, relation, mobile = (name or "").strip(), (relation or "").strip(), (mobile or "").strip()
     if not (name and relation and mobile):
         raise ValidationError("A third party needs a name, a relation and a number.", code="third_party_incomplete")
-    return ThirdParty.objects.create(customer=customer, name=name[:100], relation=relation[:60], mobile=mobile[:20])
+    ensure_case_access(case, author)
+    return ThirdParty.objects.create(customer_id=case.customer_id, name=name[:100], relation=relation[:60],
+                                     mobile=mobile[:20])
