@@ -315,3 +315,18 @@ class Slow(gateway.BaseBackend):
         time.sleep(0.2)
         Slow.sent.append(message.idempotency_key)
         return "slow"
+
+
+def test_a_message_left_sending_by_a_dead_worker_fails_and_is_never_resent(account, memory_gateway):
+    queue(dt.date(2026, 2, 6))
+    sms = ReminderMessage.objects.get(channel="sms")
+    ReminderMessage.objects.filter(pk=sms.pk).update(status="sending", attempts=1)
+    send_all(at("2026-02-07", "08:00"))  # a fresh "sending" row is left alone (a worker may be on it)
+    assert ReminderMessage.objects.get(pk=sms.pk).status == "sending"
+    from django.utils import timezone
+
+    ReminderMessage.objects.filter(pk=sms.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=16))
+    send_all(at("2026-02-07", "09:00"))
+    sms.refresh_from_db()
+    assert (sms.status, sms.status_reason) == ("failed", "interrupted while sending: not retried (it may have gone out)")
+    assert sorted(m.channel for m in memory_gateway) == ["email", "in_app"]

@@ -13,6 +13,7 @@ from typing import Sequence
 from django.db import transaction
 from django.db.models import Q
 from django.template import Context, Template, TemplateSyntaxError
+from django.utils import timezone
 
 from accounts.models import CreditAccount, Customer
 from core import business_date
@@ -316,10 +317,33 @@ def reminder_message_send(*, message_id: int, now: dt.datetime | None = None) ->
     return result
 
 
+STALE_SENDING = dt.timedelta(minutes=15)
+
+
+def reminders_fail_interrupted() -> int:
+    """Messages left ``sending`` by a worker that died between the provider and our record: we cannot
+    know whether they went out, so they are marked failed with that reason — never sent again."""
+    stale = list(
+        ReminderMessage.objects.filter(status=SENDING, updated_at__lt=timezone.now() - STALE_SENDING)
+        .values_list("pk", "reminder_id")
+    )
+    for pk, reminder_id in stale:
+        with transaction.atomic():
+            updated = ReminderMessage.objects.filter(pk=pk, status=SENDING).update(
+                status=FAILED, status_reason="interrupted while sending: not retried (it may have gone out)",
+                updated_at=timezone.now(),
+            )
+            if updated:
+                _refresh_reminder(reminder_id)
+    return len(stale)
+
+
 def reminders_dispatch_due(*, now: dt.datetime | None = None, limit: int = 2000) -> list[int]:
     """The queued messages whose time has come (none during quiet hours); the periodic task hands
-    them to workers. Safe to run at any moment: sending claims each message first."""
+    them to workers. Safe to run at any moment: sending claims each message first. Messages a dead
+    worker left half-sent are closed as failed first."""
     now = now or business_date.now_local()
+    reminders_fail_interrupted()
     policy = policy_get()
     if in_quiet_hours(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end):
         return []
