@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -95,11 +95,16 @@ def _reviewable() -> "QuerySet[CreditAccount]":  # noqa: F821
     ).exclude(freeze_reason=CreditAccount.FreezeReason.MANUAL)
 
 
-def limit_review_candidates(*, on: dt.date, policy: RiskPolicy | None = None) -> dict[int, list[str]]:
-    """Account id → triggers ("due", "overdue", "utilisation", "score_drop"), set-based."""
+def limit_review_candidates(
+    *, on: dt.date, policy: RiskPolicy | None = None, within: Sequence[int] | None = None
+) -> dict[int, list[str]]:
+    """Account id → triggers ("due", "overdue", "utilisation", "score_drop"), set-based; ``within``
+    limits the search to some accounts (a close-of-business chunk)."""
     policy = policy or risk_policy()
     since_review = Coalesce("last_reviewed_on", "opened_on")
     qs = _reviewable().exclude(limit_reviews__reviewed_on=on).annotate(since=since_review)
+    if within is not None:
+        qs = qs.filter(pk__in=list(within))
     went_overdue = BucketChange.objects.filter(account=OuterRef("pk"), on_date__gt=OuterRef("since"), on_date__lte=on).exclude(
         new_bucket=CreditAccount.Bucket.M0
     )
@@ -117,7 +122,7 @@ def limit_review_candidates(*, on: dt.date, policy: RiskPolicy | None = None) ->
     triggers: dict[int, list[str]] = {}
     for pk, is_due, is_overdue, is_high in rows:
         triggers[pk] = [name for name, on_ in (("due", is_due), ("overdue", is_overdue), ("utilisation", is_high)) if on_]
-    for pk in _score_drops(on=on, exclude=triggers.keys()):
+    for pk in _score_drops(on=on, exclude=triggers.keys(), within=within):
         triggers.setdefault(pk, []).append("score_drop")
     return dict(sorted(triggers.items()))
 
@@ -128,7 +133,7 @@ def _flag(condition: Q):
     return Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField())
 
 
-def _score_drops(*, on: dt.date, exclude: Iterable[int]) -> list[int]:
+def _score_drops(*, on: dt.date, exclude: Iterable[int], within: Sequence[int] | None = None) -> list[int]:
     """Accounts whose latest behaviour score (``account_scores_refresh``) is a band below the
     score of their last review (or opening)."""
     bands = score_bands()
@@ -139,6 +144,8 @@ def _score_drops(*, on: dt.date, exclude: Iterable[int]) -> list[int]:
         .filter(account__in=_reviewable().exclude(limit_reviews__reviewed_on=on))
         .order_by("account_id", "-scored_on", "-id")
     )
+    if within is not None:
+        refreshed = refreshed.filter(account_id__in=list(within))
     seen: set[int] = set()
     for row in refreshed:
         if row.account_id in seen:
@@ -261,13 +268,17 @@ def review_account(
     return result
 
 
-def limit_reviews_run(*, on: dt.date, account_ids: Iterable[int] | None = None, dry_run: bool = False) -> ReviewSummary:
-    """Review the due and triggered accounts (or exactly ``account_ids``) on ``on``. Each account
-    is reviewed in its own short transaction, under its row lock; safe to run twice for a date."""
+def limit_reviews_run(
+    *, on: dt.date, account_ids: Iterable[int] | None = None, dry_run: bool = False,
+    within: Sequence[int] | None = None,
+) -> ReviewSummary:
+    """Review the due and triggered accounts (or exactly ``account_ids``) on ``on``; ``within``
+    limits the due/triggered search to some accounts. Each account is reviewed in its own short
+    transaction, under its row lock; safe to run twice for a date."""
     policy = risk_policy()
     version = active_scorecard(ScorecardVersion.Purpose.BEHAVIOUR)
     bands, configs = score_bands(), rule_configs("account")
-    candidates = limit_review_candidates(on=on, policy=policy)
+    candidates = limit_review_candidates(on=on, policy=policy, within=within)
     if account_ids is not None:
         wanted = sorted(set(account_ids))
         targets = {pk: candidates.get(pk, ["requested"]) for pk in wanted}
@@ -294,6 +305,16 @@ def limit_reviews_run(*, on: dt.date, account_ids: Iterable[int] | None = None, 
             summary.results.append(review_account(account, on=on, triggers=targets[pk], policy=policy, dry_run=False,
                                                   version=version, bands=bands, configs=configs))
     return summary
+
+
+def limit_reviews_step(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
+    """Close-of-business step (``cob.registry`` slot ``limit_reviews``): review the due and
+    triggered accounts of one chunk; returns the number of limits changed. To plug it in::
+
+        register_step("risk.limit_reviews", limit_reviews_step, slot="limit_reviews", runs_on=weekly(0))
+    """
+    summary = limit_reviews_run(on=on, within=account_ids)
+    return summary.count("raise") + summary.count("cut")
 
 
 @transaction.atomic

@@ -181,3 +181,16 @@ def test_the_dry_run_command_prints_what_would_change(portfolio, capsys):
     assert f"{portfolio['raise'].reference}  raise  ¥10,000.00 → ¥12,000.00" in out
     assert f"{portfolio['cut'].reference}  cut    ¥10,000.00 → ¥7,000.00" in out
     assert not LimitReview.objects.exists()
+
+
+def test_the_close_of_business_step_reviews_one_chunk_at_a_time(portfolio):
+    from risk.daily import limit_reviews_step
+
+    ids = sorted(a.pk for a in portfolio.values())
+    first = range(ids[0], ids[2])  # "raise" and "cut"
+    assert limit_reviews_step(on=ON, account_ids=first) == 2
+    assert set(LimitReview.objects.values_list("account_id", flat=True)) == {portfolio["raise"].pk, portfolio["cut"].pk}
+    assert limit_reviews_step(on=ON, account_ids=first) == 0  # idempotent
+    # "same" unchanged, "frozen" (not frozen in this test) raised, "drop" cut, "quiet" not a candidate
+    assert limit_reviews_step(on=ON, account_ids=range(ids[2], ids[-1] + 1)) == 2
+    assert LimitReview.objects.count() == 5
