@@ -364,6 +364,8 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
     d_on = _date(on)
     resolved = 0
     chunk_s, ids = _chunk(S, account_ids)
+    chunk_line, _ = _chunk(T_LINE, account_ids)
+    chunk_chg, _ = _chunk(T_CHG, account_ids)
     if not _any(f"SELECT 1 FROM {S} WHERE {S}.status = 'open' AND {S}.due_date <= %s {chunk_s}", [d_on, *ids]):
         return 0
     _lock_chunk(account_ids)
@@ -391,9 +393,9 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
                 f"""UPDATE {T_LINE} SET status = 'deferred',
                        deferred_from = COALESCE(deferred_from, (SELECT MAX(s.due_date) {just}))
                     WHERE status = 'due' AND account_id IN (SELECT s.account_id FROM {T_STMT} s
-                          WHERE s.status = 'minimum_paid' AND s.resolved_on = %s)
+                          WHERE s.status = 'minimum_paid' AND s.resolved_on = %s) {chunk_line}
                       AND due_date <= (SELECT MAX(s.due_date) {just})""",
-                [d_on, d_on, d_on],
+                [d_on, d_on, *ids, d_on],
             )
         cutoff = on - dt.timedelta(days=terms.grace_days)
         n_over = _exec(
@@ -406,15 +408,15 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
             overdue_today = f"SELECT s.account_id FROM {T_STMT} s WHERE s.status = 'overdue' AND s.resolved_on = %s"
             _exec(
                 f"""UPDATE {T_LINE} SET status = 'overdue', overdue_from = (SELECT MIN(s.due_date) {just.format(t=T_LINE)})
-                    WHERE status IN ('due', 'deferred') AND account_id IN ({overdue_today})
+                    WHERE status IN ('due', 'deferred') AND account_id IN ({overdue_today}) {chunk_line}
                       AND due_date <= (SELECT MAX(s.due_date) {just.format(t=T_LINE)})""",
-                [d_on, d_on, d_on],
+                [d_on, d_on, *ids, d_on],
             )
             _exec(
                 f"""UPDATE {T_CHG} SET overdue_from = (SELECT MIN(s.due_date) {just.format(t=T_CHG)})
-                    WHERE overdue_from IS NULL AND {_positive(_c_open(T_CHG))} AND account_id IN ({overdue_today})
+                    WHERE overdue_from IS NULL AND {_positive(_c_open(T_CHG))} AND account_id IN ({overdue_today}) {chunk_chg}
                       AND accrued_on < (SELECT MAX(s.bill_date) {just.format(t=T_CHG)})""",
-                [d_on, d_on, d_on],
+                [d_on, d_on, *ids, d_on],
             )
     return resolved
 
@@ -626,10 +628,12 @@ def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     )
     if not created:
         return 0
-    new = f"SELECT w.account_id FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL"
+    chunk_w, _ = _chunk("w", account_ids)
+    new = f"SELECT w.account_id FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL {chunk_w}"
+    nparams = [d_on, *ids]
     selects = [
         (f"""SELECT '{code}' AS ledger_account_id, w.account_id AS credit_account_id, 0 AS debit, w.{col} AS credit
-             FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL""", [d_on])
+             FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL {chunk_w}""", nparams)
         for code, col in ((Codes.RECEIVABLE_PRINCIPAL, "principal"), (Codes.RECEIVABLE_FEES, "fees"),
                           (Codes.RECEIVABLE_LATE_FEES, "late_fees"), (Codes.RECEIVABLE_DEFERRAL_FEES, "deferral_fees"))
     ]
@@ -642,33 +646,33 @@ def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
               fee_waived = CASE WHEN billed_on IS NULL THEN fee_waived + {_f_open(T_LINE)} ELSE fee_waived END,
               status = 'written_off', closed_on = %s
             WHERE status IN ('pending', 'due', 'deferred', 'overdue') AND account_id IN ({new})""",
-        [d_on, d_on],
+        [d_on, *nparams],
     )
     _exec(
         f"""UPDATE {T_CHG} SET written_off = written_off + {_c_open(T_CHG)}
             WHERE {_positive(_c_open(T_CHG))} AND account_id IN ({new})""",
-        [d_on],
+        nparams,
     )
     _exec(f"UPDATE {T_PLAN} SET status = 'written_off', closed_on = %s WHERE status = 'active' AND account_id IN ({new})",
-          [d_on, d_on])
+          [d_on, *nparams])
     _exec(
         f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
             SELECT a.id, %s, a.bucket, 'M7', a.dpd, %s FROM {T_ACC} a
             WHERE a.id IN ({new}) AND a.bucket <> 'M7'
               AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = a.id AND b.on_date = %s)""",
-        [d_on, _now(), d_on, d_on],
+        [d_on, _now(), *nparams, d_on],
     )
     _exec(f"UPDATE {T_BUCKET} SET new_bucket = 'M7' WHERE on_date = %s AND new_bucket <> 'M7' AND account_id IN ({new})",
-          [d_on, d_on])
+          [d_on, *nparams])
     _exec(
         f"""UPDATE {T_ACC} SET written_off_on = %s, bucket = 'M7',
               used_amount = {_money(f'''used_amount - (SELECT w.principal + w.fees + w.late_fees + w.deferral_fees
                                          FROM {W} w WHERE w.account_id = {T_ACC}.id)''')}
             WHERE id IN ({new})""",
-        [d_on, d_on],
+        [d_on, *nparams],
     )
     if entry is not None:
-        _exec(f"UPDATE {W} SET journal_entry_id = %s WHERE on_date = %s AND journal_entry_id IS NULL", [entry.pk, d_on])
+        _exec(f"UPDATE {W} SET journal_entry_id = %s WHERE account_id IN ({new})", [entry.pk, *nparams])
     return created
 
 
