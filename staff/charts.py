@@ -131,7 +131,7 @@ def line_chart(
     every: int | None = None,
 ) -> SafeString:
     """One line per series over the same x labels; a ``None`` value leaves a gap."""
-    left, right, top, bottom = 52, 12, 30, 30
+    left, right, top, bottom = 52, 26, 30, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s.values if v is not None]
     peak = nice_ceiling(max(values, default=Decimal(0)))

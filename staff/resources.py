@@ -20,7 +20,7 @@ from core.crypto import pii_hash
 from core.errors import ConflictError
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_id_number, mask_mobile, mask_name
-from core.money import ZERO, format_cny
+from core.money import ZERO, format_cny, money
 from debt_collection.models import CaseAssignment
 from installments.models import Allocation, Purchase, Repayment, ScheduleLine, Statement
 from installments.services import purchase_authorize, repayment_post
@@ -449,6 +449,19 @@ class RepaymentExportResource(ie_resources.ModelResource):
         return queryset.select_related("account").annotate(
             **{f"alloc_{k}": Sum("allocations__amount", filter=Q(allocations__kind=k), default=ZERO) for k in kinds}
         )
+
+    # SQLite sums decimals as floats: every amount is brought back to the cent.
+    def dehydrate_late_fees(self, obj):
+        return money(obj.alloc_late_fee)
+
+    def dehydrate_deferral_fees(self, obj):
+        return money(obj.alloc_deferral_fee)
+
+    def dehydrate_installment_fees(self, obj):
+        return money(obj.alloc_installment_fee)
+
+    def dehydrate_principal(self, obj):
+        return money(obj.alloc_principal)
 
 
 class PurchaseExportResource(ie_resources.ModelResource):

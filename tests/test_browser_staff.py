@@ -22,6 +22,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-b
 
 pytestmark = [
     pytest.mark.browser,
+    # a live server needs committed data; serialized_rollback restores what the data migrations made
+    # (the default product, the chart of accounts…) after each test's flush
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium; CI installs it)"),
 ]
 
@@ -65,7 +68,7 @@ def shot(page, name: str) -> Path:
 
 
 def test_finance_imports_a_bank_file_with_a_dry_run_then_for_real_and_sees_the_allocation(
-    page, live_server, transactional_db, tmp_path
+    page, live_server, tmp_path
 ):
     from installments.daily import run_through
     from installments.models import Repayment
@@ -115,7 +118,7 @@ def test_finance_imports_a_bank_file_with_a_dry_run_then_for_real_and_sees_the_a
     shot(page, "finance-3-repayment-allocation")
 
 
-def test_credit_officer_freezes_an_account_with_a_reason(page, live_server, transactional_db):
+def test_credit_officer_freezes_an_account_with_a_reason(page, live_server):
     from accounts.models import CreditAccount
     from tests.factories import CreditAccountFactory
     from tests.factories_staff import PASSWORD, role_user
@@ -148,7 +151,7 @@ def test_credit_officer_freezes_an_account_with_a_reason(page, live_server, tran
     assert "frozen (manual)" in page.inner_text("#result_list")
 
 
-def test_dashboard_renders_its_charts(page, live_server, transactional_db):
+def test_dashboard_renders_its_charts(page, live_server):
     from accounts.models import CreditAccount
     from staff.models import PortfolioSnapshot
     from tests.factories import CreditAccountFactory
@@ -156,6 +159,15 @@ def test_dashboard_renders_its_charts(page, live_server, transactional_db):
 
     from core.business_date import set_business_date
 
+    from installments.services import purchase_authorize, repayment_post
+    from tests.factories_installments import SYSTEM, open_account
+
+    set_business_date(dt.date(2026, 3, 8))
+    spender = open_account(opened_on=dt.date(2026, 1, 1))
+    purchase_authorize(account=spender, amount=Decimal("2400.00"), merchant_order_id="d-1", tenor=6, actor=SYSTEM)
+    set_business_date(dt.date(2026, 3, 9))
+    purchase_authorize(account=spender, amount=Decimal("800.00"), merchant_order_id="d-2", actor=SYSTEM)
+    repayment_post(account=spender, amount=Decimal("500.00"), external_ref="d-r1", channel="wallet", actor=SYSTEM)
     set_business_date(dt.date(2026, 3, 10))
     buckets = ["M0"] * 8 + ["M1", "M1", "M2", "M3", "M5", "M7"]
     for n, bucket in enumerate(buckets):
@@ -170,7 +182,8 @@ def test_dashboard_renders_its_charts(page, live_server, transactional_db):
     charts = page.locator("#dashboard svg.chart")
     assert charts.count() == 4
     assert page.locator("#chart-buckets rect.bar").count() == 7
-    assert page.locator("#chart-trend polyline.line").count() == 2
+    assert page.locator("#chart-trend polyline.line").count() == 2  # new credit and repayments
+    assert page.locator("#chart-delinquency polyline.line").count() == 1
     assert page.locator("#chart-roll rect.bar").count() == 6
     outstanding = sum(a.used_amount for a in CreditAccount.objects.all())
     assert page.inner_text("#kpi-outstanding .kpi-value") == f"¥{outstanding:,.2f}"

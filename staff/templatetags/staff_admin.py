@@ -65,7 +65,7 @@ def portfolio_dashboard(context):
         ],
         label="Delinquent balance by bucket (¥)",
     )
-    trend_chart = charts.line_chart(
+    trend_chart = None if not any(n or r for _, n, r in board.trend) else charts.line_chart(
         [d.strftime("%m-%d") for d, _, _ in board.trend],
         [
             charts.Series("New credit", "#2563eb", [v for _, v, _ in board.trend]),
