@@ -216,6 +216,9 @@ class ReminderMessage(models.Model):
     status_reason = models.CharField(max_length=200, blank=True)
     scheduled_for = models.DateTimeField(help_text="Not before (quiet hours move it to 08:00).")
     attempts = models.PositiveSmallIntegerField(default=0)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="Handed to a worker (the dispatcher does not hand it again for a while)."
+    )
     last_error = models.CharField(max_length=500, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

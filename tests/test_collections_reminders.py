@@ -330,3 +330,14 @@ def test_a_message_left_sending_by_a_dead_worker_fails_and_is_never_resent(accou
     sms.refresh_from_db()
     assert (sms.status, sms.status_reason) == ("failed", "interrupted while sending: not retried (it may have gone out)")
     assert sorted(m.channel for m in memory_gateway) == ["email", "in_app"]
+
+
+def test_the_dispatcher_hands_a_message_out_once_unless_its_task_was_lost(account):
+    queue(dt.date(2026, 2, 6))
+    first = services.reminders_dispatch_due(now=at("2026-02-07", "08:00"))
+    assert len(first) == 3
+    assert services.reminders_dispatch_due(now=at("2026-02-07", "08:05")) == []  # handed out: not again
+    from django.utils import timezone
+
+    ReminderMessage.objects.update(dispatched_at=timezone.now() - dt.timedelta(minutes=11))  # the tasks were lost
+    assert sorted(services.reminders_dispatch_due(now=at("2026-02-07", "08:20"))) == sorted(first)

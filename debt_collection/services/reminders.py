@@ -182,11 +182,15 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
         for message in messages:
             message.reminder = reminder
             to_create.append(message)
+    if scheduled_for <= now:  # a late (or replayed) close: hand them to workers at once
+        handed = timezone.now()
+        for message in to_create:
+            if message.status == QUEUED:
+                message.dispatched_at = handed
     ReminderMessage.objects.bulk_create(to_create)
-    if scheduled_for <= now:
-        ids = [m.pk for m in to_create if m.status == QUEUED]
-        if ids:
-            transaction.on_commit(lambda: _enqueue(ids))
+    ids = [m.pk for m in to_create if m.dispatched_at is not None]
+    if ids:
+        transaction.on_commit(lambda: _enqueue(ids))
     return len(reminders)
 
 
@@ -249,7 +253,8 @@ def _claim(message_id: int, now: dt.datetime, policy) -> tuple[ReminderMessage |
             return None, SendOutcome(QUEUED, "not due yet")
         if in_quiet_hours(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end):
             message.scheduled_for = next_allowed_time(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end)
-            message.save(update_fields=["scheduled_for", "updated_at"])
+            message.dispatched_at = None
+            message.save(update_fields=["scheduled_for", "dispatched_at", "updated_at"])
             return None, SendOutcome(QUEUED, "quiet hours: held until 08:00")
         customer = message.reminder.account.customer
         reason = _suppression(customer, message.channel, _opted_out([customer.pk]))
@@ -302,7 +307,7 @@ def reminder_message_send(*, message_id: int, now: dt.datetime | None = None) ->
             result = SendOutcome(SENT)
         elif getattr(error, "transient", False) and fresh.attempts < policy.reminder_max_attempts:
             delay = policy.reminder_retry_backoff_seconds * 2 ** (fresh.attempts - 1)
-            fresh.status, fresh.last_error = QUEUED, str(error)[:500]
+            fresh.status, fresh.last_error, fresh.dispatched_at = QUEUED, str(error)[:500], None
             fresh.scheduled_for = now + dt.timedelta(seconds=delay)
             result = SendOutcome(QUEUED, str(error), retry_in=delay)
         else:
@@ -312,12 +317,14 @@ def reminder_message_send(*, message_id: int, now: dt.datetime | None = None) ->
             )
             result = SendOutcome(FAILED, str(error))
         fresh.save(update_fields=["status", "sent_at", "provider_message_id", "status_reason", "last_error",
-                                  "scheduled_for", "updated_at"])
+                                  "scheduled_for", "dispatched_at", "updated_at"])
         _refresh_reminder(fresh.reminder_id)
     return result
 
 
 STALE_SENDING = dt.timedelta(minutes=15)
+#: A message handed to a worker that is still queued this long after is handed again (lost task).
+REDISPATCH_AFTER = dt.timedelta(minutes=10)
 
 
 def reminders_fail_interrupted() -> int:
@@ -338,19 +345,25 @@ def reminders_fail_interrupted() -> int:
     return len(stale)
 
 
-def reminders_dispatch_due(*, now: dt.datetime | None = None, limit: int = 2000) -> list[int]:
-    """The queued messages whose time has come (none during quiet hours); the periodic task hands
-    them to workers. Safe to run at any moment: sending claims each message first. Messages a dead
-    worker left half-sent are closed as failed first."""
+def reminders_dispatch_due(*, now: dt.datetime | None = None, limit: int = 20000) -> list[int]:
+    """The queued messages whose time has come (none during quiet hours), marked as handed out so the
+    next run does not hand them again unless they are still queued ``REDISPATCH_AFTER`` later (a lost
+    task); the periodic task gives them to workers. Safe to run at any moment: sending claims each
+    message first. Messages a dead worker left half-sent are closed as failed first."""
     now = now or business_date.now_local()
     reminders_fail_interrupted()
     policy = policy_get()
     if in_quiet_hours(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end):
         return []
-    return list(
-        ReminderMessage.objects.filter(status=QUEUED, scheduled_for__lte=now).order_by("scheduled_for", "pk")
-        .values_list("pk", flat=True)[:limit]
+    handed = timezone.now()
+    ids = list(
+        ReminderMessage.objects.filter(status=QUEUED, scheduled_for__lte=now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=handed - REDISPATCH_AFTER))
+        .order_by("scheduled_for", "pk").values_list("pk", flat=True)[:limit]
     )
+    if ids:
+        ReminderMessage.objects.filter(pk__in=ids).update(dispatched_at=handed)
+    return ids
 
 
 # --- Preferences -----------------------------------------------------------------------------------
