@@ -1,10 +1,15 @@
 """Operator console for customers and credit lines. Every write calls a service; personal data
-is masked; money is read-only."""
+is masked; money is read-only and shown as ¥ with two decimals.
+
+The staff app re-registers ``Customer`` and ``CreditAccount`` with its import and export screens
+(``staff/admin.py``); everything else about these screens lives here."""
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import selectors, services
@@ -23,6 +28,7 @@ from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
 from core.errors import ApplicationError
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
+from core.masking import mask_address, mask_email
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 
 
@@ -49,9 +55,14 @@ class ConsentInline(ReadOnlyInline):
 
 class AccountOfCustomerInline(ReadOnlyInline):
     model = CreditAccount
-    fields = ("reference", "product", "status", "fixed_limit", "used_amount", "bill_day", "bucket")
+    fields = ("reference", "product", "status", "fixed_limit_col", "used_col", "bill_day", "bucket")
     readonly_fields = fields
     show_change_link = True
+    fixed_limit_col = money_column("fixed_limit", "Fixed limit", ordering=False)
+    used_col = money_column("used_amount", "Used", ordering=False)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
 
 
 class CustomerCreateForm(forms.ModelForm):
@@ -72,18 +83,19 @@ class CustomerCreateForm(forms.ModelForm):
 @admin.register(Customer)
 class CustomerAdmin(SimpleHistoryAdmin):
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
+    show_full_result_count = False
     search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
     search_help_text = "Reference, last 4 digits of the ID number, full mobile number, name or account reference."
     list_filter = ("processing_restricted",)
     date_hierarchy = "created_at"
     inlines = (ConsentInline, AccountOfCustomerInline)
     readonly_fields = (
-        "reference", "masked_name", "masked_id_number", "masked_mobile", "address_display", "email",
+        "reference", "masked_name", "masked_id_number", "masked_mobile", "address_display", "email_display",
         "external_id", "processing_restricted", "anonymised_at", "created_at", "updated_at",
     )
     fieldsets = (
         ("Identity (masked)", {"fields": ("reference", "masked_name", "masked_id_number", "masked_mobile")}),
-        ("Contact", {"fields": ("address_display", "email", "external_id")}),
+        ("Contact", {"fields": ("address_display", "email_display", "external_id")}),
         ("Privacy", {"fields": ("processing_restricted", "anonymised_at")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
@@ -100,19 +112,36 @@ class CustomerAdmin(SimpleHistoryAdmin):
     def masked_mobile(self, obj):
         return obj.masked_mobile
 
+    @admin.display(description="E-mail")
+    def email_display(self, obj):
+        return mask_email(obj.email)
+
+    @admin.display(description="Full personal data")
+    def unmask_button(self, obj):
+        # The privacy app's unmask page asks for a reason and writes the access log.
+        url = reverse("admin:privacy_unmask", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Show in full (logged)…</a>', url)
+
     @admin.display(description="Address")
     def address_display(self, obj):
-        from core.masking import mask_address
-
         return mask_address(obj.address)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return self.readonly_fields + (("unmask_button",) if self._may_unmask(request) else ())
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return ((None, {"fields": CustomerCreateForm.Meta.fields}),)
-        return super().get_fieldsets(request, obj)
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._may_unmask(request):
+            fieldsets = fieldsets + (("Full view", {"fields": ("unmask_button",)}),)
+        return fieldsets
 
-    def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+    @staticmethod
+    def _may_unmask(request) -> bool:
+        return request.user.has_perm("accounts.view_full_pii")
 
     def get_inlines(self, request, obj):
         return () if obj is None else self.inlines
@@ -145,9 +174,13 @@ class CustomerAdmin(SimpleHistoryAdmin):
 
 @admin.register(CreditProduct)
 class CreditProductAdmin(SimpleHistoryAdmin):
-    list_display = ("code", "name", "is_active", "default_bill_day")
+    list_display = ("code", "name", "active_badge", "default_bill_day")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
+
+    @admin.display(description="Active", ordering="is_active")
+    def active_badge(self, obj):
+        return badge("active" if obj.is_active else "closed", "active" if obj.is_active else "inactive")
 
 
 # --- Credit accounts ---------------------------------------------------------------------------
@@ -155,7 +188,9 @@ class CreditProductAdmin(SimpleHistoryAdmin):
 
 class LimitChangeInline(ReadOnlyInline):
     model = LimitChange
-    fields = ("created_at", "kind", "old_limit", "new_limit", "reason", "actor_display")
+    fields = ("created_at", "kind", "old_col", "new_col", "reason", "actor_display")
+    old_col = money_column("old_limit", "Old limit", ordering=False)
+    new_col = money_column("new_limit", "New limit", ordering=False)
     readonly_fields = fields
     verbose_name_plural = "Limit history"
 
@@ -175,8 +210,9 @@ class StatusChangeInline(ReadOnlyInline):
 
 class TemporaryLimitInline(ReadOnlyInline):
     model = TemporaryLimit
-    fields = ("amount", "starts_on", "ends_on", "campaign", "status")
+    fields = ("amount_col", "starts_on", "ends_on", "campaign", "status")
     readonly_fields = fields
+    amount_col = money_column("amount", "Amount", ordering=False)
 
 
 class BucketChangeInline(ReadOnlyInline):
@@ -264,11 +300,15 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="Temporary limits (today)")
     def temporary_display(self, obj):
-        return selectors.account_temporary_total(account=obj)
+        from core.money import format_cny
+
+        return format_cny(selectors.account_temporary_total(account=obj))
 
     @admin.display(description="Available (today)")
     def available_display(self, obj):
-        return selectors.account_available(account=obj)
+        from core.money import format_cny
+
+        return format_cny(selectors.account_available(account=obj))
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -344,13 +384,18 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
 
 @admin.register(TemporaryLimit)
 class TemporaryLimitAdmin(admin.ModelAdmin):
-    list_display = ("account", "amount_col", "starts_on", "ends_on", "campaign", "status")
+    list_display = ("account", "amount_col", "starts_on", "ends_on", "campaign", "status_badge")
+    show_full_result_count = False
     list_select_related = ("account",)
     list_filter = ("status", "campaign")
     search_fields = ("=account__reference", "campaign")
     date_hierarchy = "starts_on"
     readonly_fields = ("account", "amount", "starts_on", "ends_on", "campaign", "status", "reference")
     amount_col = money_column("amount", "Amount")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return badge({"active": "active", "expired": "closed", "revoked": "declined"}[obj.status], obj.get_status_display())
 
     def has_add_permission(self, request):
         return False  # granted through the account action or a campaign
@@ -362,7 +407,9 @@ class TemporaryLimitAdmin(admin.ModelAdmin):
 class _LogAdmin(admin.ModelAdmin):
     list_select_related = ("account", "actor")
     search_fields = ("=account__reference", "reason")
+    search_help_text = "Account reference or words of the reason."
     date_hierarchy = "created_at"
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False
@@ -376,11 +423,17 @@ class _LogAdmin(admin.ModelAdmin):
 
 @admin.register(LimitChange)
 class LimitChangeAdmin(_LogAdmin):
-    list_display = ("created_at", "account", "kind", "old_limit", "new_limit", "reason", "actor_display")
+    list_display = ("created_at", "account", "kind", "old_col", "new_col", "reason", "actor_display")
     list_filter = ("kind", "actor_rule")
+    old_col = money_column("old_limit", "Old limit")
+    new_col = money_column("new_limit", "New limit")
 
 
 @admin.register(StatusChange)
 class StatusChangeAdmin(_LogAdmin):
-    list_display = ("created_at", "account", "old_status", "new_status", "new_freeze_reason", "reason", "actor_display")
+    list_display = ("created_at", "account", "old_status", "new_badge", "new_freeze_reason", "reason", "actor_display")
+
+    @admin.display(description="New status", ordering="new_status")
+    def new_badge(self, obj):
+        return badge(obj.new_freeze_reason or obj.new_status, obj.get_new_status_display())
     list_filter = ("new_status", "new_freeze_reason")
