@@ -1,0 +1,42 @@
+"""Demo staff for ``manage.py seed_demo``: one user per role, so each role's daily work can be tried
+from the admin. They share the demo superuser's password (``var/demo-admin.txt``)."""
+from __future__ import annotations
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from staff.roles import ROLES
+
+DEMO_USERS = {
+    "credit_officer": "officer",
+    "finance": "finance",
+    "collector": "collector",
+    "collections_manager": "manager",
+    "risk_analyst": "risk",
+    "auditor": "auditor",
+    "administrator": "administrator",
+}
+
+
+def seed(*, accounts, stdout, rng, start, end) -> None:
+    from staff.services import portfolio_snapshot_take
+
+    path = settings.VAR_DIR / "demo-admin.txt"
+    password = path.read_text().strip() if path.exists() else None
+    User = get_user_model()
+    for role in ROLES:
+        username = DEMO_USERS[role.key]
+        user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+        if created:
+            user.set_password(password) if password else user.set_unusable_password()
+            user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get(name=role.name))
+        if role.key == "collector" and apps.is_installed("debt_collection"):
+            from debt_collection.models import Collector, Queue
+
+            collector, _ = Collector.objects.get_or_create(user=user)
+            collector.queues.add(*Queue.objects.all())
+    portfolio_snapshot_take(on=end)
+    stdout.write(f"Demo staff: {', '.join(DEMO_USERS.values())} (password as admin's, in {path}).")
