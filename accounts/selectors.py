@@ -48,8 +48,11 @@ def customer_find_by_id_number(id_number: str) -> Customer | None:
 
 
 def customer_has_consent(*, customer: Customer, kind: str) -> bool:
-    """The latest record of ``kind`` decides: granted and not withdrawn since."""
+    """The latest record of ``kind`` decides: granted and not withdrawn since. A customer whose
+    processing is restricted or who was anonymised (PIPL deletion) has no usable consent."""
     from accounts.models import Consent
 
+    if customer.processing_restricted or customer.anonymised_at is not None:
+        return False
     latest = Consent.objects.filter(customer=customer, kind=kind).order_by("-recorded_at", "-id").first()
     return bool(latest and latest.granted)

@@ -57,7 +57,9 @@ class EncryptedTextField(models.TextField):
     """Stores a Fernet token; Python code sees the clear text. Not searchable: pair it with a hash."""
 
     def from_db_value(self, value, expression, connection):
-        return None if value is None else decrypt(value)
+        if value is None or value == "":
+            return value
+        return decrypt(value)
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)

@@ -23,3 +23,10 @@ def mask_address(value: str | None) -> str:
     if not value:
         return ""
     return value[:6] + "****"
+
+
+def mask_email(value: str | None) -> str:
+    if not value:
+        return ""
+    local, _, domain = value.partition("@")
+    return (local[:1] + "***@" + domain) if domain else mask_name(value)

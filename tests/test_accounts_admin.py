@@ -113,3 +113,18 @@ def test_staff_without_permission_do_not_see_the_freeze_action(client, django_us
     CreditAccountFactory()
     body = client.get(reverse("admin:accounts_creditaccount_changelist")).content.decode()
     assert 'value="freeze"' not in body
+
+
+def test_customer_page_masks_email_and_offers_unmask_only_with_permission(superuser_client, client, django_user_model, business_date):
+    from django.contrib.auth.models import Permission
+
+    account = CreditAccountFactory(customer__email="zhang.san@example.com")
+    url = reverse("admin:accounts_customer_change", args=[account.customer_id])
+    body = superuser_client.get(url).content.decode()
+    assert "zhang.san@example.com" not in body and "z***@example.com" in body
+    assert reverse("admin:privacy_unmask", args=[account.customer_id]) in body
+    viewer = django_user_model.objects.create_user("viewer2", password="x-Very-long-pass-1", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_customer"))
+    client.force_login(viewer)
+    body = client.get(url).content.decode()
+    assert reverse("admin:privacy_unmask", args=[account.customer_id]) not in body

@@ -182,8 +182,6 @@ def test_customer_and_account_admin_pages_show_personal_data_masked(root_client,
     assert customer.masked_mobile in body and customer.masked_id_number in body and customer.masked_name in body
 
 
-@pytest.mark.xfail(strict=True, reason="accounts admin shows the e-mail address in full on the customer change "
-                                       "page (accounts/admin.py, the lead's): mask it, then drop this marker")
 def test_the_customer_change_page_masks_the_email(root_client, customer):
     body = root_client.get(reverse("admin:accounts_customer_change", args=[customer.pk])).content.decode()
     assert WANG["email"] not in body
