@@ -51,6 +51,7 @@ class ChunkOutcome:
     seconds: float
     already_done: bool
     completed_step: bool
+    skipped: bool = False
 
 
 # --- Opening a run ---------------------------------------------------------------------------------
@@ -200,6 +201,9 @@ def cob_chunk_execute(*, chunk_id: int) -> ChunkOutcome:
         if chunk.state == RunState.DONE:
             return ChunkOutcome(chunk.pk, step_run.pk, run.pk, chunk.rows, chunk.seconds, already_done=True,
                                 completed_step=False)
+        if run.state == RunState.FAILED:  # the run stopped (another chunk failed): this one waits for the re-run
+            return ChunkOutcome(chunk.pk, step_run.pk, run.pk, 0, 0.0, already_done=False, completed_step=False,
+                                skipped=True)
         step = registry.get(step_run.name)
         if step is None:
             raise CobStepFailed(f"Step {step_run.name!r} is not registered in this process.", code="cob_step_unknown")
