@@ -252,3 +252,32 @@ def test_lists_run_a_fixed_number_of_queries(client, business_date, django_user_
     few = count()
     grow(6)
     assert count() == few
+
+
+def test_configuration_saves_are_validated_and_audited(client, business_date, django_user_model):
+    from core.models import AuditEvent
+    from debt_collection.models import Agency, ChannelPreference, ReminderTemplate
+
+    client.force_login(django_user_model.objects.create_superuser("root", "r@example.com", "x-Very-long-pass-1"))
+    agency = AgencyFactory(name="Old name", last_evaluated_on=dt.date(2025, 1, 1))
+    data = {"name": "New name", "is_whitelisted": "on", "contract_starts_on": "2025-01-01",
+            "contract_ends_on": "2024-01-01", "max_open_cases": "10", "queues": []}
+    bad = client.post(reverse("admin:collections_agency_change", args=[agency.pk]), data)
+    assert bad.status_code == 200 and Agency.objects.get(pk=agency.pk).name == "Old name"  # contract ends before it starts
+    data["contract_ends_on"] = "2027-01-01"
+    assert client.post(reverse("admin:collections_agency_change", args=[agency.pk]), data).status_code == 302
+    event = AuditEvent.objects.get(action="collections_config_change", object_id=str(agency.pk))
+    assert event.old["name"] == "Old name" and event.new["name"] == "New name"
+    response = client.post(reverse("admin:collections_agency_changelist"), {
+        "action": "record_evaluation", "_selected_action": [agency.pk], "_form_action_apply": "1",
+        "evaluated_on": "2026-01-04", "note": "annual review passed"})
+    assert response.status_code == 302
+    assert Agency.objects.get(pk=agency.pk).last_evaluated_on == dt.date(2026, 1, 4)
+    template = ReminderTemplate.objects.get(kind="T-3", channel="sms")
+    refused = client.post(reverse("admin:collections_remindertemplate_change", args=[template.pk]),
+                          {"kind": "T-3", "channel": "sms", "subject": "", "body": "{% if %}", "is_active": "on"})
+    assert refused.status_code == 200 and "does not compile" in refused.content.decode()
+    customer = CaseFactory().customer
+    client.post(reverse("admin:collections_channelpreference_add"),
+                {"customer": customer.pk, "channel": "sms", "opted_out": "on", "source": "call"})
+    assert ChannelPreference.objects.get().opted_out is True
