@@ -42,11 +42,20 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
     # a couple of accounts of each kind for sure, so every screen has content
     for a, p in zip(accounts, ["late", "late", "installer", "minimum", "overpayer"]):
         profile[a.pk] = p
+    first_buys = [(a, p) for a, p in zip(accounts, ["late", "late", "installer", "minimum", "overpayer"])]
     lead = {a.pk: rng.randint(0, 7) for a in accounts}
     counts = {"purchases": 0, "repayments": 0, "refunds": 0, "settlements": 0, "bill_installments": 0, "reversals": 0}
     n = 0
     day = start
     by_id = {a.pk: a for a in accounts}
+    set_business_date(day)
+    for k, (account, kind) in enumerate(first_buys):  # so each kind of history surely appears
+        try:
+            purchase_authorize(account=account, amount=Decimal("1200.00") + k, merchant_order_id=f"demo-first-{account.pk}",
+                               category="electronics", actor=SYSTEM)
+            counts["purchases"] += 1
+        except ApplicationError:
+            pass
     while day < end:
         set_business_date(day)
         for account in accounts:
@@ -62,7 +71,8 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
                     pass  # declines are part of a realistic portfolio
         # Bills: customers act some days before (or, for the late ones, after) their due date.
         for st in Statement.objects.filter(account_id__in=list(by_id), status=Statement.Status.OPEN,
-                                           due_date__gte=day - dt.timedelta(days=40), due_date__lte=day + dt.timedelta(days=8)):
+                                           due_date__gte=day - dt.timedelta(days=40),
+                                           due_date__lte=day + dt.timedelta(days=8)).order_by("pk"):
             kind = profile[st.account_id]
             account = by_id[st.account_id]
             if kind == "installer" and st.bill_date == day - dt.timedelta(days=1) and st.revolving_due >= Decimal("100.00"):
@@ -91,8 +101,9 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
                 counts["repayments"] += 1
         # Now and then: a refund, an early settlement, a bounced payment.
         if rng.random() < 0.15:
-            p = Purchase.objects.filter(account_id__in=list(by_id), status=Purchase.Status.APPROVED,
-                                        refunded_amount=0).order_by("?").first()
+            candidates = list(Purchase.objects.filter(account_id__in=list(by_id), status=Purchase.Status.APPROVED,
+                                                      refunded_amount=0).order_by("pk").values_list("pk", flat=True))
+            p = Purchase.objects.get(pk=rng.choice(candidates)) if candidates else None
             if p:
                 amount = p.amount if rng.random() < 0.5 else money(p.amount / 2)
                 try:
@@ -101,8 +112,9 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
                 except ApplicationError:
                     pass
         if rng.random() < 0.08:
-            plan = Plan.objects.filter(account_id__in=list(by_id), status=Plan.Status.ACTIVE).exclude(
-                kind=Plan.Kind.REVOLVING).order_by("?").first()
+            candidates = list(Plan.objects.filter(account_id__in=list(by_id), status=Plan.Status.ACTIVE).exclude(
+                kind=Plan.Kind.REVOLVING).order_by("pk").values_list("pk", flat=True))
+            plan = Plan.objects.get(pk=rng.choice(candidates)) if candidates else None
             if plan:
                 try:
                     plan_settle(plan=plan, actor=SYSTEM)
@@ -111,7 +123,7 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
                     pass
         if rng.random() < 0.02:
             rep = Repayment.objects.filter(account_id__in=list(by_id), status=Repayment.Status.POSTED,
-                                           kind=Repayment.Kind.REPAYMENT, received_on=day).first()
+                                           kind=Repayment.Kind.REPAYMENT, received_on=day).order_by("pk").first()
             if rep:
                 repayment_reverse(repayment=rep, actor=SYSTEM, reason="demo: payment bounced")
                 counts["reversals"] += 1
