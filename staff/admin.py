@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import admin as accounts_admin
 from accounts.models import CreditAccount, Customer
@@ -150,7 +151,7 @@ class BucketFilter(admin.SimpleListFilter):
 
 
 @admin.register(OverdueAccount)
-class OverdueAccountAdmin(StaffExportMixin, admin.ModelAdmin):
+class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
     """Accounts with days past due, worst first: what collections and risk work from."""
 
     resource_classes = [OverdueAccountExportResource]

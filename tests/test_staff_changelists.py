@@ -170,6 +170,19 @@ def _unique_groups(model) -> list[tuple[str, ...]]:
     return groups
 
 
+_short_counters: dict = {}
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
 def _vary(field: models.Field, value, i: int):
     if isinstance(field, models.EmailField):
         return f"c{i}.{value}"
@@ -177,6 +190,9 @@ def _vary(field: models.Field, value, i: int):
         suffix = f"~{i}"
         text = str(value or "")
         limit = field.max_length or 200
+        if len(suffix) + 1 > limit:  # a short code (a bucket "M3"): lower-case base-36 values, unique per field
+            n = _short_counters.setdefault(field, iter(range(36 ** limit)))
+            return _base36(next(n)).rjust(limit, "0")
         return (text[: limit - len(suffix)] + suffix) if text else suffix
     if isinstance(field, models.DateTimeField):
         return value + dt.timedelta(seconds=i)
