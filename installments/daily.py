@@ -353,8 +353,9 @@ def _statement_lines(on: dt.date, drafts: str, dparams: list) -> None:
         (f"""SELECT s.id, 90, 'closing', s.bill_date, 'Closing balance', 0, 0, s.closing_balance, ''
              FROM {T_STMT} s WHERE s.id IN ({drafts})""", dparams),
     ]
-    for sql, params in inserts:
-        _exec(f"INSERT INTO {T_SLINE} {cols} {sql}", params)
+    # One statement for all the kinds of line (fewer round trips per chunk).
+    _exec(f"INSERT INTO {T_SLINE} {cols} " + " UNION ALL ".join(sql for sql, _ in inserts),
+          [p for _, params in inserts for p in params])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
         return 0
     _lock_chunk(account_ids)
     for terms in _terms():
-        product = f"AND {S}.account_id IN (SELECT a.id FROM {T_ACC} a WHERE a.product_id = %s)"
+        product = f"AND EXISTS (SELECT 1 FROM {T_ACC} a WHERE a.id = {S}.account_id AND a.product_id = %s)"
         base = f"{S}.status = 'open' AND {S}.due_date <= %s {product} {chunk_s}"
         bparams = [d_on, terms.product_id, *ids]
         open_lines = (f"EXISTS (SELECT 1 FROM {T_LINE} l WHERE l.account_id = {S}.account_id"
