@@ -3,13 +3,19 @@ limits, repayments…) are never here: import rows call the owning app's service
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.db import transaction
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from accounts.models import CreditAccount
+from core.crypto import fernet
+from core.errors import BusinessRuleError, PermissionDeniedError
 from core.money import ZERO
-from staff.models import PortfolioSnapshot
+from staff.models import ImportJob, PortfolioSnapshot
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -39,16 +45,6 @@ def portfolio_snapshot_take(*, on: dt.date) -> int:
 
 
 # --- Import jobs (large files on a Celery worker) ---------------------------------------------
-
-import logging  # noqa: E402
-
-from django.utils import timezone  # noqa: E402
-
-from core.crypto import fernet  # noqa: E402
-from core.errors import BusinessRuleError, PermissionDeniedError  # noqa: E402
-from staff.models import ImportJob  # noqa: E402
-
-logger = logging.getLogger(__name__)
 
 
 def _enqueue(job: ImportJob, phase: str) -> None:

@@ -15,6 +15,7 @@ from accounts.models import Customer
 from staff.admin_mixins import escape_formula
 from staff.imports import ServiceResource
 from tests.factories import CreditAccountFactory, CustomerFactory
+from tests.factories_installments import no_risk_checks  # noqa: F401  (autouse: the engine without risk rules)
 from tests.factories_staff import role_user
 
 
@@ -131,7 +132,7 @@ def test_repayments_export_with_their_allocation(client, db, business_date):
     from installments.daily import run_through
     from installments.services import purchase_authorize, repayment_post
     from staff.resources import RepaymentExportResource
-    from tests.factories_installments import SYSTEM, no_risk_checks, open_account  # noqa: F401
+    from tests.factories_installments import SYSTEM, open_account
 
     business_date("2026-01-05")
     account = open_account(opened_on=dt.date(2026, 1, 1))

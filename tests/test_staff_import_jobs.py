@@ -14,7 +14,7 @@ from accounts.models import CreditAccount, Customer, LimitChange, TemporaryLimit
 from core.crypto import fernet
 from staff.models import ImportJob
 from tests.factories import CreditProductFactory, CustomerFactory
-from tests.factories_staff import csv_bytes, format_index, role_user, upload, xlsx_bytes
+from tests.factories_staff import csv_bytes, format_index, role_user, upload
 
 LINES = 10_000
 GOOD_LINES = 2_500
