@@ -14,8 +14,9 @@ Decorate a DRF view's handler with :func:`idempotent`::
 - Same key, same method + path + body (JSON compared canonically) → the first response, byte for byte,
   with ``Idempotent-Replayed: true``. Different request → 422 ``idempotency_key_reuse``. First request
   still running → 409 ``idempotency_in_progress`` (retry later).
-- Stored: every outcome of the operation itself (2xx, 404, 409, 422). Not stored, so the key can be used
-  again: 400 (the input was refused before anything was tried), 429, 5xx and crashes.
+- Stored: every outcome of the operation itself (2xx, 409, 422 — e.g. a declined purchase, which is
+  recorded). Not stored, so the key can be used again: 400 and 404 (the input was refused or named
+  nothing, before anything was tried), 429, 5xx and crashes.
 - Records are kept ``API_IDEMPOTENCY_TTL_HOURS`` (at least 24 h) and then purged; an ``in_progress``
   record older than ``API_IDEMPOTENCY_LOCK_SECONDS`` (its request died: nothing it did was committed)
   may be taken over.
@@ -41,7 +42,7 @@ from integrations.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MIN_TTL_HOURS = 24
-STORED_STATUSES = frozenset({404, 409, 422})
+STORED_STATUSES = frozenset({409, 422})
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 

@@ -200,6 +200,7 @@ def test_purchase_on_an_unknown_account_is_404(http, account):
 
     assert response.status_code == 404 and response.json()["error"]["code"] == "account_not_found"
     assert Purchase.objects.count() == 0
+    assert IdempotencyRecord.objects.count() == 0  # nothing was attempted: the key stays free
 
 
 def test_purchase_needs_an_idempotency_key(http, account):
