@@ -135,10 +135,12 @@ def open_case_counts() -> tuple[dict[int, int], dict[int, int]]:
 
 
 def agency_sharing_consents(customer_ids: Iterable[int]) -> set[int]:
-    """Customers whose latest ``agency_sharing`` consent record is a grant (one query)."""
+    """Customers whose latest ``agency_sharing`` consent record is a grant (one query) — as
+    ``accounts.selectors.customer_has_consent``: none for a restricted or anonymised customer."""
     latest: dict[int, bool] = {}
     rows = (
-        Consent.objects.filter(customer_id__in=list(customer_ids), kind=Consent.Kind.AGENCY_SHARING)
+        Consent.objects.filter(customer_id__in=list(customer_ids), kind=Consent.Kind.AGENCY_SHARING,
+                               customer__processing_restricted=False, customer__anonymised_at__isnull=True)
         .order_by("customer_id", "-recorded_at", "-id").values_list("customer_id", "granted")
     )
     for customer_id, granted in rows:

@@ -232,3 +232,17 @@ def test_a_write_off_closes_the_case_the_same_day(business_date):
     assert cases_close_written_off(on=DAY + dt.timedelta(days=1)) == 1
     case = CollectionCase.objects.get()
     assert (case.status, case.close_reason, case.closed_on) == ("closed", "written_off", DAY + dt.timedelta(days=1))
+
+
+def test_agency_consent_reads_like_the_accounts_selector(business_date):
+    from accounts.models import Customer
+    from accounts.selectors import customer_has_consent
+    from debt_collection.selectors import agency_sharing_consents
+
+    granted, withdrawn, restricted = (overdue_account(consent=True), overdue_account(consent=False),
+                                      overdue_account(consent=True))
+    Customer.objects.filter(pk=restricted.customer_id).update(processing_restricted=True)
+    customers = [a.customer_id for a in (granted, withdrawn, restricted)]
+    assert agency_sharing_consents(customers) == {granted.customer_id}
+    assert [customer_has_consent(customer=Customer.objects.get(pk=pk), kind="agency_sharing") for pk in customers] == [
+        True, False, False]

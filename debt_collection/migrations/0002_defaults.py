@@ -10,8 +10,9 @@ QUEUES = [
     ("M6", "M6 pre-write-off (DPD 151–180)", True),
 ]
 
-BEFORE = ("【白条】尊敬的{{ customer_name }}，您的账单（账户 {{ account }}）应还 ¥{{ amount_due }}，最低还款 ¥{{ minimum_payment }}，"
-          "还款日 {{ due_date|date:'Y-m-d' }}{% if days %}（还有 {{ days }} 天）{% else %}（今天）{% endif %}。按时还款可免费用。")
+BEFORE = ("【白条】尊敬的{{ customer_name }}，您的账单（账户 {{ account }}）应还 ¥{{ amount_due }}"
+          "{% if minimum_payment %}，最低还款 ¥{{ minimum_payment }}{% endif %}，"
+          "还款日 {{ due_date|date:'Y-m-d' }}{% if days %}（还有 {{ days }} 天）{% else %}（今天）{% endif %}。按时全额还款免息。")
 OVERDUE = ("【白条】尊敬的{{ customer_name }}，您的账单（账户 {{ account }}）已过还款日 {{ days }} 天，请尽快还款 "
            "¥{{ minimum_payment }}（全部应还 ¥{{ amount_due }}），以免产生违约金及影响征信。")
 SUBJECT_BEFORE = "白条账单还款提醒：还款日 {{ due_date|date:'Y-m-d' }}"
