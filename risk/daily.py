@@ -19,7 +19,8 @@ from typing import Iterable, Sequence
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.functions import Coalesce
+from django.db.models import DateField, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from accounts.models import BucketChange, CreditAccount
 from accounts.services import account_change_fixed_limit, lock_account
@@ -101,14 +102,18 @@ def limit_review_candidates(
     """Account id → triggers ("due", "overdue", "utilisation", "score_drop"), set-based; ``within``
     limits the search to some accounts (a close-of-business chunk)."""
     policy = policy or risk_policy()
-    since_review = Coalesce("last_reviewed_on", "opened_on")
+    # "since the last review", never further back than one review period
+    since_review = Greatest(Coalesce("last_reviewed_on", "opened_on"),
+                            Value(on - dt.timedelta(days=policy.review_every_days), output_field=DateField()))
     qs = _reviewable().exclude(limit_reviews__reviewed_on=on).annotate(since=since_review)
     if within is not None:
         qs = qs.filter(pk__in=list(within))
-    went_overdue = BucketChange.objects.filter(account=OuterRef("pk"), on_date__gt=OuterRef("since"), on_date__lte=on).exclude(
-        new_bucket=CreditAccount.Bucket.M0
+    went_overdue = BucketChange.objects.filter(account=OuterRef("pk"), on_date__gt=OuterRef("since"), on_date__lte=on).filter(
+        ~Q(new_bucket=CreditAccount.Bucket.M0) | ~Q(old_bucket=CreditAccount.Bucket.M0)
+    )  # the same test as the review's: past due at some point in the window
+    due = Q(last_reviewed_on__lte=on - dt.timedelta(days=policy.review_every_days)) | Q(
+        last_reviewed_on__isnull=True, opened_on__lte=on - dt.timedelta(days=policy.review_every_days)
     )
-    due = Q(since__lte=on - dt.timedelta(days=policy.review_every_days))
     overdue = Q(dpd__gt=0) | Q(went_overdue=True)
     high_use = Q(fixed_limit__gt=0, used_amount__gt=F("fixed_limit") * policy.trigger_utilisation_above)
     rows = (
@@ -203,7 +208,7 @@ def review_account(
         return ReviewResult(account.pk, account.reference, triggers, "none", "manual_freeze", account.fixed_limit,
                             account.fixed_limit, None, None, "", "", None, model_label,
                             "frozen by staff: left alone", skipped=True)
-    since = account.last_reviewed_on or account.opened_on
+    since = max(account.last_reviewed_on or account.opened_on, on - dt.timedelta(days=policy.review_every_days))
     reference = _reference_score(account.pk, on=on)
     scored, features = _behaviour_score(account, on=on, version=version)
     score_before = reference.score if reference else None

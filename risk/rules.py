@@ -306,7 +306,7 @@ def decide_limit_review(facts: ReviewFacts, policy: ReviewPolicy, bands: Sequenc
     if facts.overdue_now or facts.overdue_since_last_review:
         new = min(stepped_down, old)
         if new < old:
-            return ReviewDecision("cut", "overdue", new, f"went overdue: limit cut by {policy.cut_step:%}")
+            return ReviewDecision("cut", "overdue", new, f"went overdue: limit cut by {policy.cut_step * 100:.0f} %")
         return none("overdue", "went overdue, but the limit cannot go lower")
     before, after = facts.score_before, facts.score_after
     if before is not None and after is not None:

@@ -194,3 +194,12 @@ def test_the_close_of_business_step_reviews_one_chunk_at_a_time(portfolio):
     # "same" unchanged, "frozen" (not frozen in this test) raised, "drop" cut, "quiet" not a candidate
     assert limit_reviews_step(on=ON, account_ids=range(ids[2], ids[-1] + 1)) == 2
     assert LimitReview.objects.count() == 5
+
+
+def test_an_old_overdue_episode_is_not_a_trigger_after_a_review_period(behaviour):
+    account = make_account(opened_on=dt.date(2024, 1, 1), spend="1000.00")
+    BucketChange.objects.create(account=account, on_date=dt.date(2024, 6, 1), old_bucket="M0", new_bucket="M1", dpd=1)
+    BucketChange.objects.create(account=account, on_date=dt.date(2024, 6, 20), old_bucket="M1", new_bucket="M0", dpd=0)
+    assert limit_review_candidates(on=ON) == {account.pk: ["due"]}  # due, but not "overdue"
+    (result,) = limit_reviews_run(on=ON).results
+    assert (result.action, result.rule) == ("none", "no_change")  # utilisation 10 %: no raise, and no overdue cut

@@ -107,3 +107,21 @@ def test_the_outcome_window_must_have_passed(observed):
         call_command("train_scorecard", "--dataset", "portfolio", "--as-of", "2026-06-01")
     assert not ScorecardVersion.objects.exists()
     assert CreditAccount.objects.count() == 41
+
+
+def test_demo_live_moves_the_demo_through_time_on_the_real_services(db, business_date, capsys):
+    from accounts.models import Customer
+    from core.business_date import get_business_date
+    from installments.models import Purchase
+
+    accounts = [open_account(opened_on=D(2025, 6, 1)) for _ in range(6)]
+    Customer.objects.update(external_id="demo-x")
+    call_command("demo_live", "--through", "2026-01-19", "--seed", "5")
+    assert get_business_date() == D(2026, 1, 20)  # close of business ran for every day through the 19th
+    out = capsys.readouterr().out
+    assert "Living 6 demo accounts from 2026-01-05 through 2026-01-19" in out
+    import ast
+
+    counts = ast.literal_eval(out.strip().splitlines()[-1].split(": ", 1)[1])
+    approved = Purchase.objects.filter(account__in=accounts, merchant_order_id__startswith="demo-", status="approved")
+    assert counts["purchases"] == approved.count()
