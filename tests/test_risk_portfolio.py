@@ -124,4 +124,4 @@ def test_demo_live_moves_the_demo_through_time_on_the_real_services(db, business
 
     counts = ast.literal_eval(out.strip().splitlines()[-1].split(": ", 1)[1])
     approved = Purchase.objects.filter(account__in=accounts, merchant_order_id__startswith="demo-", status="approved")
-    assert counts["purchases"] == approved.count()
+    assert counts["purchases"] == approved.count() > 0
