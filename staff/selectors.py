@@ -73,14 +73,22 @@ def pct(part: Decimal, whole: Decimal) -> Decimal | None:
     return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def portfolio_by_bucket() -> list[BucketRow]:
-    """Open (not closed) accounts and their used amount by bucket: one GROUP BY."""
+def _open_accounts_by_bucket() -> dict[str, dict]:
+    """One scan of the open (not closed) accounts, grouped by bucket: count, used amount, frozen
+    accounts and fixed limits."""
     rows = (
         CreditAccount.objects.filter(~Q(status=CreditAccount.Status.CLOSED))
         .values("bucket")
-        .annotate(n=Count("id"), balance=Sum("used_amount"))
+        .annotate(n=Count("id"), balance=Sum("used_amount"), limit=Sum("fixed_limit"),
+                  frozen=Count("id", filter=Q(status=CreditAccount.Status.FROZEN)))
+        .order_by()
     )
-    found = {r["bucket"]: r for r in rows}
+    return {r["bucket"]: r for r in rows}
+
+
+def portfolio_by_bucket(found: dict[str, dict] | None = None) -> list[BucketRow]:
+    """Open accounts and their used amount by bucket (M0 … M7, every bucket listed)."""
+    found = _open_accounts_by_bucket() if found is None else found
     labels = dict(CreditAccount.Bucket.choices)
     result = [
         BucketRow(bucket=b, label=labels[b], accounts=found.get(b, {}).get("n", 0), balance=found.get(b, {}).get("balance") or ZERO)
@@ -90,14 +98,6 @@ def portfolio_by_bucket() -> list[BucketRow]:
     for r in result:
         r.share = pct(r.balance, total) or ZERO
     return result
-
-
-def account_totals() -> dict:
-    return CreditAccount.objects.filter(~Q(status=CreditAccount.Status.CLOSED)).aggregate(
-        open=Count("id"),
-        frozen=Count("id", filter=Q(status=CreditAccount.Status.FROZEN)),
-        limit=Sum("fixed_limit"),
-    )
 
 
 def daily_flows(*, start: dt.date, end: dt.date) -> dict[dt.date, tuple[Decimal, int, Decimal, int]]:
@@ -172,10 +172,11 @@ def delinquency_trend(*, start: dt.date, end: dt.date) -> list[tuple[dt.date, De
 
 def dashboard_build(*, on: dt.date) -> Dashboard:
     board = Dashboard(on=on)
-    totals = account_totals()
-    board.open_accounts, board.frozen_accounts = totals["open"] or 0, totals["frozen"] or 0
-    board.total_limit = totals["limit"] or ZERO
-    board.buckets = portfolio_by_bucket()
+    found = _open_accounts_by_bucket()
+    board.open_accounts = sum(r["n"] for r in found.values())
+    board.frozen_accounts = sum(r["frozen"] for r in found.values())
+    board.total_limit = sum((r["limit"] or ZERO for r in found.values()), ZERO)
+    board.buckets = portfolio_by_bucket(found)
     board.outstanding = sum((b.balance for b in board.buckets), ZERO)
     board.delinquent_balance = sum((b.balance for b in board.buckets if b.bucket >= DELINQUENT_FROM), ZERO)
     start = on - dt.timedelta(days=TREND_DAYS - 1)
