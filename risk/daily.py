@@ -91,8 +91,11 @@ def review_policy(policy: RiskPolicy) -> ReviewPolicy:
 
 
 def _reviewable() -> "QuerySet[CreditAccount]":  # noqa: F821
+    # Staff's manual freezes are left alone; a customer whose processing is restricted (PIPL: storage
+    # only) or who was anonymised is not profiled.
     return CreditAccount.objects.filter(
-        status__in=[CreditAccount.Status.ACTIVE, CreditAccount.Status.FROZEN], written_off_on__isnull=True
+        status__in=[CreditAccount.Status.ACTIVE, CreditAccount.Status.FROZEN], written_off_on__isnull=True,
+        customer__processing_restricted=False, customer__anonymised_at__isnull=True,
     ).exclude(freeze_reason=CreditAccount.FreezeReason.MANUAL)
 
 

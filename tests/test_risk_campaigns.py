@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import BucketChange, LimitChange, TemporaryLimit
+from accounts.models import BucketChange, Customer, LimitChange, TemporaryLimit
 from accounts.selectors import account_available
 from accounts.services import account_freeze, consent_record, temporary_limits_expire
 from core.actors import Actor
@@ -48,7 +48,10 @@ def accounts(business_date):
     BucketChange.objects.create(account=long_ago, on_date=dt.date(2025, 7, 1), old_bucket="M1", new_bucket="M0", dpd=0)
     frozen = member()
     account_freeze(account=frozen, manual=True, actor=SYSTEM, reason="investigation")
+    restricted = member()
+    Customer.objects.filter(pk=restricted.customer_id).update(processing_restricted=True)
     return {
+        "restricted": restricted,
         "in_c": member(score=560, spend="3000.00"),
         "in_b": member(score=610, limit="7350.00"),
         "long_ago": long_ago,

@@ -203,3 +203,10 @@ def test_an_old_overdue_episode_is_not_a_trigger_after_a_review_period(behaviour
     assert limit_review_candidates(on=ON) == {account.pk: ["due"]}  # due, but not "overdue"
     (result,) = limit_reviews_run(on=ON).results
     assert (result.action, result.rule) == ("none", "no_change")  # utilisation 10 %: no raise, and no overdue cut
+
+
+def test_a_customer_whose_processing_is_restricted_is_not_profiled(portfolio):
+    from accounts.models import Customer
+
+    Customer.objects.filter(pk=portfolio["raise"].customer_id).update(processing_restricted=True)
+    assert portfolio["raise"].pk not in limit_review_candidates(on=ON)

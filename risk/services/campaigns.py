@@ -57,9 +57,11 @@ def campaign_segment(campaign: Campaign, *, on: dt.date | None = None) -> Segmen
     """The accounts the campaign's rules select today, each with the amount it would get."""
     on = on or get_business_date()
     bands = score_bands()
-    qs = CreditAccount.objects.filter(status=CreditAccount.Status.ACTIVE, written_off_on__isnull=True).exclude(
-        Exists(CampaignGrant.objects.filter(campaign=campaign, account=OuterRef("pk")))
-    )
+    qs = CreditAccount.objects.filter(
+        status=CreditAccount.Status.ACTIVE, written_off_on__isnull=True,
+        # PIPL: a restricted (storage only) or anonymised customer is never marketed to
+        customer__processing_restricted=False, customer__anonymised_at__isnull=True,
+    ).exclude(Exists(CampaignGrant.objects.filter(campaign=campaign, account=OuterRef("pk"))))
     if campaign.require_marketing_consent:
         qs = qs.annotate(marketing=marketing_consent_subquery()).filter(marketing=True)
     if campaign.require_no_overdue:
