@@ -327,8 +327,10 @@ def test_consent_withdrawal_is_respected(customer, staff):
 def test_a_restricted_customer_is_not_processed_for_any_purpose(customer, staff):
     Customer.objects.filter(pk=customer.pk).update(processing_restricted=True)
     customer.refresh_from_db()
-    assert customer_has_consent(customer=customer, kind="marketing")  # the consent record stands…
-    assert not selectors.customer_may_process(customer=customer, purpose="marketing")  # …the restriction wins
+    latest = Consent.objects.filter(customer=customer, kind="marketing").order_by("-recorded_at", "-id").first()
+    assert latest is not None and latest.granted  # the consent record stands…
+    assert not customer_has_consent(customer=customer, kind="marketing")  # …but the restriction wins everywhere
+    assert not selectors.customer_may_process(customer=customer, purpose="marketing")
 
 
 # --- deletion ---------------------------------------------------------------------------------------------
