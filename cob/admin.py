@@ -14,7 +14,7 @@ from core.admin_utils import ReasonForm, badge, form_action
 from core.errors import ApplicationError
 
 STATE_COLOURS = {RunState.DONE: "paid", RunState.FAILED: "overdue", RunState.RUNNING: "open",
-                 RunState.PENDING: "held", RunState.SKIPPED: "closed"}
+                 RunState.PENDING: "held"}
 
 
 def _state(obj) -> str:

@@ -17,7 +17,6 @@ class RunState(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped (not due today)"
 
 
 class CobRun(models.Model):

@@ -259,7 +259,7 @@ def cob_run_finish(*, run_id: int) -> bool:
     run = CobRun.objects.select_for_update().get(pk=run_id)
     if run.state == RunState.DONE:
         return False
-    if run.steps.exclude(state__in=(RunState.DONE, RunState.SKIPPED)).exists():
+    if run.steps.exclude(state=RunState.DONE).exists():
         return False
     now = timezone.now()
     business = BusinessDate.objects.select_for_update().filter(singleton=1).first()
