@@ -20,6 +20,13 @@ _skipped_service_tests: list[str] = []
 def pytest_collection_modifyitems(config, items):
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
     for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            # A plain transactional test flushes the database and re-runs post_migrate handlers (the
+            # role groups), which then collide with the rows a serialized_rollback test restores.
+            raise pytest.UsageError(
+                f"{item.nodeid}: django_db(transaction=True) needs serialized_rollback=True in this project"
+            )
         if "postgres" in item.keywords and not IS_POSTGRES:
             item.add_marker(skip_pg)
 

@@ -12,7 +12,7 @@ from tests.factories import CreditAccountFactory
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_limit_changes_leave_a_consistent_result(business_date):
     account = CreditAccountFactory(fixed_limit=Decimal("1000.00"))
     barrier = threading.Barrier(2)

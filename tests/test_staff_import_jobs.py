@@ -144,7 +144,7 @@ def test_only_a_user_with_the_import_permission_may_confirm(client, business_dat
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_progress_is_visible_to_other_connections_while_the_import_transaction_is_open(business_date):
     """PostgreSQL: the progress writer uses its own connection, so the polling page sees the count
     move while the import's transaction (which takes minutes for a large file) is still open."""
