@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 
-TOKEN_PREFIX = "bo_"
+TOKEN_PREFIX = "bo_"  # nosec B105 - a public prefix that tells tokens apart, not a secret
 PREFIX_LENGTH = 11  # "bo_" + 8 characters, shown to staff to tell tokens apart
 _TOKEN_RE = re.compile(r"^bo_[A-Za-z0-9_-]{43}$")
 

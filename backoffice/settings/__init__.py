@@ -28,7 +28,7 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production-0123456789abcdef"
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production-0123456789abcdef"  # nosec B105 - dev only; production refuses it
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
