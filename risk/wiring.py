@@ -23,6 +23,17 @@ def connect() -> None:
     _connect_purchase_check()
     if apps.is_installed("privacy"):
         _connect_privacy()
+    if apps.is_installed("cob"):
+        _connect_close_of_business()
+
+
+def _connect_close_of_business() -> None:
+    """Limit reviews run in the close of business every Monday (PRODUCT §3: due every 180 days per
+    account, and on triggers), in the pipeline's ``limit_reviews`` slot."""
+    from cob.registry import register_step, weekly
+    from risk.daily import limit_reviews_step
+
+    register_step("risk.limit_reviews", limit_reviews_step, slot="limit_reviews", runs_on=weekly(0))
 
 
 # --- purchase checks ----------------------------------------------------------------------------
