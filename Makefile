@@ -30,5 +30,12 @@ run: venv
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## Benchmarks (not tests; PostgreSQL on 127.0.0.1). They print their figures; see README "Benchmarks".
+bench-cob: venv
+	$(PY) bench/cob.py $(BENCH_ARGS)
+
+bench-api: venv
+	$(PY) bench/api.py $(BENCH_ARGS)
+
 clean:
 	rm -rf var $(VENV)

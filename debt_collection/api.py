@@ -151,6 +151,8 @@ class AgencyView(APIView):
 
 
 class CaseList(AgencyView):
+    pagination_class = Pagination  # so the schema describes the paginated body the view returns
+
     @extend_schema(
         operation_id="agency_cases_list",
         summary="The open cases assigned to your agency",

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "import_export",
     "simple_history",
     "axes",
@@ -180,6 +181,10 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# The cache (API throttling counters, dashboard figures): per process by default; set REDIS_CACHE_URL so
+# every web process and worker shares it (required for per-client throttling with several processes).
+if os.environ.get("REDIS_CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_CACHE_URL"]}}
 API_THROTTLE_CACHE = os.environ.get("API_THROTTLE_CACHE", "default")  # must be shared (Redis) across processes
 API_IDEMPOTENCY_TTL_HOURS = int(os.environ.get("API_IDEMPOTENCY_TTL_HOURS", "48"))  # at least 24
 API_IDEMPOTENCY_LOCK_SECONDS = int(os.environ.get("API_IDEMPOTENCY_LOCK_SECONDS", "300"))
@@ -187,6 +192,10 @@ API_IDEMPOTENCY_LOCK_SECONDS = int(os.environ.get("API_IDEMPOTENCY_LOCK_SECONDS"
 API_APPLICATION_DEFAULT_LIMIT = os.environ.get("API_APPLICATION_DEFAULT_LIMIT", "5000.00")
 API_DEFAULT_PRODUCT_CODE = os.environ.get("API_DEFAULT_PRODUCT_CODE", "baitiao")
 SPECTACULAR_SETTINGS = {
+    # Swagger UI and ReDoc served from this project (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "TITLE": "Consumer-credit back office API",
     "DESCRIPTION": (
         "Integration API (v1) for the storefront: applications, accounts, quotes, purchases, refunds, "
