@@ -158,7 +158,7 @@ class CaseList(AgencyView):
         summary="The open cases assigned to your agency",
         description="Highest priority first (bucket, amount overdue, broken promises). Personal data is masked "
                     "here; a case's detail shows the debtor's name and number (logged).",
-        responses={200: AgencyCaseSerializer(many=True), **error_responses(401, 403)},
+        responses={200: AgencyCaseSerializer(many=True), **error_responses(400, 401, 403)},
         tags=["agency"],
     )
     def get(self, request):
