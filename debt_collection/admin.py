@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import admin, messages
+from simple_history.admin import SimpleHistoryAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
@@ -137,7 +138,7 @@ class HolderFilter(admin.SimpleListFilter):
 
 
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(admin.ModelAdmin):
+class CollectionCaseAdmin(SimpleHistoryAdmin):
     list_display = (
         "reference", "customer_col", "bucket", "dpd", "overdue_col", "balance_col", "broken_promises", "holder_col",
         "pending_promise_col", "last_contact_at", "status_col",

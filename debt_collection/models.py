@@ -13,6 +13,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from simple_history.models import HistoricalRecords
 from django.db.models import F, Q
 
 from accounts.models import CreditAccount, Customer
@@ -352,6 +353,9 @@ class CollectionCase(BaseModel):
     )
     broken_promises = models.PositiveIntegerField(default=0)
     last_contact_at = models.DateTimeField(null=True, blank=True)
+
+    # Who assigned, transferred, recalled or closed the case, and when (figures rewritten nightly excluded).
+    history = HistoricalRecords(excluded_fields=["amount_overdue", "balance", "last_contact_at", "updated_at"])
 
     class Meta:
         ordering = ["-bucket", "-amount_overdue", "-broken_promises", "id"]

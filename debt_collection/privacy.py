@@ -29,6 +29,8 @@ def register_provider() -> None:
         records=(
             RecordSet("collection_cases", "collections.CollectionCase",
                       description="Collection cases opened when an account was overdue."),
+            RecordSet("collection_case_history", "collections.HistoricalCollectionCase",
+                      description="Earlier versions of the cases: who assigned, transferred, recalled or closed them."),
             RecordSet("collection_case_escalations", "collections.CaseEscalation", customer_path="case__customer"),
             RecordSet("collection_case_assignments", "collections.CaseAssignment", customer_path="case__customer",
                       fields=("case", "collector", "agency", "bucket", "started_on", "ended_on", "end_reason"),

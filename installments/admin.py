@@ -232,7 +232,7 @@ class SettleForm(forms.Form):
 
 
 @admin.register(Plan)
-class PlanAdmin(ReadOnlyAdmin):
+class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
     list_display = ("reference", "account_ref", "customer", "kind", "principal_display", "tenor", "apr", "rate",
                     "status", "created_on")
     list_select_related = ("account__customer",)

@@ -169,6 +169,8 @@ class Plan(BaseModel):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     closed_on = models.DateField(null=True, blank=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["-id"]
         permissions = [("settle_plan", "Can settle a plan early")]
