@@ -86,3 +86,14 @@ def staff(staff_user):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Browser tests (pytest-django's ``live_server``) run last of all: their teardown flush re-runs
+    the post_migrate handlers (content types, permissions), whose fresh rows would collide with what a
+    later serialized-rollback test restores on PostgreSQL."""
+    browser = [item for item in session.items if "browser" in item.keywords]
+    if browser:
+        others = [item for item in session.items if "browser" not in item.keywords]
+        session.items[:] = others + browser
