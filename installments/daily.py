@@ -380,8 +380,7 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
     d_on = _date(on)
     resolved = 0
     chunk_s, ids = _chunk(S, account_ids)
-    chunk_line, _ = _chunk(T_LINE, account_ids)
-    chunk_chg, _ = _chunk(T_CHG, account_ids)
+    chunk_stmt, _ = _chunk("s", account_ids)
     if not _any(f"SELECT 1 FROM {S} WHERE {S}.status = 'open' AND {S}.due_date <= %s {chunk_s}", [d_on, *ids]):
         return 0
     _lock_chunk(account_ids)
@@ -404,14 +403,14 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
         )
         resolved += n_min
         if n_min:
-            just = f"FROM {T_STMT} s WHERE s.account_id = {T_LINE}.account_id AND s.status = 'minimum_paid' AND s.resolved_on = %s"
+            # One aggregate of today's minimum-paid statements per account, joined (not a correlated
+            # subquery per line).
             _exec(
-                f"""UPDATE {T_LINE} SET status = 'deferred',
-                       deferred_from = COALESCE(deferred_from, (SELECT MAX(s.due_date) {just}))
-                    WHERE status = 'due' AND account_id IN (SELECT s.account_id FROM {T_STMT} s
-                          WHERE s.status = 'minimum_paid' AND s.resolved_on = %s) {chunk_line}
-                      AND due_date <= (SELECT MAX(s.due_date) {just})""",
-                [d_on, d_on, *ids, d_on],
+                f"""UPDATE {T_LINE} SET status = 'deferred', deferred_from = COALESCE({T_LINE}.deferred_from, x.due)
+                    FROM (SELECT s.account_id, MAX(s.due_date) AS due FROM {T_STMT} s
+                          WHERE s.status = 'minimum_paid' AND s.resolved_on = %s {chunk_stmt} GROUP BY s.account_id) x
+                    WHERE {T_LINE}.account_id = x.account_id AND {T_LINE}.status = 'due' AND {T_LINE}.due_date <= x.due""",
+                [d_on],
             )
         cutoff = on - dt.timedelta(days=terms.grace_days)
         n_over = _exec(
@@ -420,19 +419,21 @@ def due_dates_settle(*, on: dt.date, account_ids: Sequence[int] | None = None) -
         )
         resolved += n_over
         if n_over:
-            just = f"FROM {T_STMT} s WHERE s.account_id = {{t}}.account_id AND s.status = 'overdue' AND s.resolved_on = %s"
-            overdue_today = f"SELECT s.account_id FROM {T_STMT} s WHERE s.status = 'overdue' AND s.resolved_on = %s"
+            # Today's overdue statements aggregated once per account of the chunk, then joined.
+            went = (f"""(SELECT s.account_id, MIN(s.due_date) AS since, MAX(s.due_date) AS due, MAX(s.bill_date) AS bill
+                         FROM {T_STMT} s WHERE s.status = 'overdue' AND s.resolved_on = %s {chunk_stmt}
+                         GROUP BY s.account_id) x""")
             _exec(
-                f"""UPDATE {T_LINE} SET status = 'overdue', overdue_from = (SELECT MIN(s.due_date) {just.format(t=T_LINE)})
-                    WHERE status IN ('due', 'deferred') AND account_id IN ({overdue_today}) {chunk_line}
-                      AND due_date <= (SELECT MAX(s.due_date) {just.format(t=T_LINE)})""",
-                [d_on, d_on, *ids, d_on],
+                f"""UPDATE {T_LINE} SET status = 'overdue', overdue_from = x.since FROM {went}
+                    WHERE {T_LINE}.account_id = x.account_id AND {T_LINE}.status IN ('due', 'deferred')
+                      AND {T_LINE}.due_date <= x.due""",
+                [d_on],
             )
             _exec(
-                f"""UPDATE {T_CHG} SET overdue_from = (SELECT MIN(s.due_date) {just.format(t=T_CHG)})
-                    WHERE overdue_from IS NULL AND {_positive(_c_open(T_CHG))} AND account_id IN ({overdue_today}) {chunk_chg}
-                      AND accrued_on < (SELECT MAX(s.bill_date) {just.format(t=T_CHG)})""",
-                [d_on, d_on, *ids, d_on],
+                f"""UPDATE {T_CHG} SET overdue_from = x.since FROM {went}
+                    WHERE {T_CHG}.account_id = x.account_id AND {T_CHG}.overdue_from IS NULL
+                      AND {_positive(_c_open(T_CHG))} AND {T_CHG}.accrued_on < x.bill""",
+                [d_on],
             )
     return resolved
 
@@ -502,13 +503,15 @@ def delinquency_update(*, on: dt.date, account_ids: Sequence[int] | None = None)
                     {f"UNION ALL SELECT c.account_id, NULL, c.amount FROM {T_CHG} c WHERE c.journal_entry_id IN ({', '.join(str(e) for e in entries)})" if entries else ""}
                 ) t GROUP BY t.account_id)"""
     # Bucket history first (it needs the old bucket), then DPD, bucket and the day's charges in one update.
+    # ON CONFLICT (not NOT EXISTS): the planner's statistics never count the rows earlier chunks inserted
+    # today, and an anti-join planned for "no rows" scanned them once per account (2.9 s a chunk at 1M lines).
     _exec(
         f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
             SELECT a.id, %s, a.bucket, {_bucket_case(new_dpd)}, {new_dpd}, %s
             FROM {T_ACC} a JOIN engine_overdue x ON x.account_id = a.id
             WHERE a.written_off_on IS NULL AND a.bucket <> {_bucket_case(new_dpd)}
-              AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = a.id AND b.on_date = %s)""",
-        [_date(on), _now(), _date(on)],
+            ON CONFLICT (account_id, on_date) DO NOTHING""",
+        [_date(on), _now()],
     )
     dpd_or_keep = f"CASE WHEN x.since IS NULL THEN {T_ACC}.dpd ELSE {new_dpd} END"
     count += _exec(
@@ -524,8 +527,8 @@ def delinquency_update(*, on: dt.date, account_ids: Sequence[int] | None = None)
         f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
             SELECT {T_ACC}.id, %s, {T_ACC}.bucket, 'M0', 0, %s FROM {T_ACC}
             WHERE {cured} AND {T_ACC}.bucket <> 'M0'
-              AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = {T_ACC}.id AND b.on_date = %s)""",
-        [_date(on), _now(), *ids, _date(on)],
+            ON CONFLICT (account_id, on_date) DO NOTHING""",
+        [_date(on), _now(), *ids],
     )
     count += _exec(f"UPDATE {T_ACC} SET dpd = 0, bucket = 'M0' WHERE {cured}", ids)
     _exec("DROP TABLE engine_overdue")
@@ -678,8 +681,8 @@ def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
         f"""INSERT INTO {T_BUCKET} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
             SELECT a.id, %s, a.bucket, 'M7', a.dpd, %s FROM {T_ACC} a
             WHERE a.id IN ({new}) AND a.bucket <> 'M7'
-              AND NOT EXISTS (SELECT 1 FROM {T_BUCKET} b WHERE b.account_id = a.id AND b.on_date = %s)""",
-        [d_on, _now(), *nparams, d_on],
+            ON CONFLICT (account_id, on_date) DO NOTHING""",
+        [d_on, _now(), *nparams],
     )
     _exec(f"UPDATE {T_BUCKET} SET new_bucket = 'M7' WHERE on_date = %s AND new_bucket <> 'M7' AND account_id IN ({new})",
           [d_on, *nparams])
