@@ -253,6 +253,7 @@ def open_lines() -> int:
 
 def build_portfolio(lines: int) -> None:
     say(f"Building the portfolio in {BASE_DB} ({lines:,} open lines) …")
+    connection.close()
     admin(f'DROP DATABASE IF EXISTS "{RUN_DB}"')
     admin(f'DROP DATABASE IF EXISTS "{BASE_DB}"')
     admin(f'CREATE DATABASE "{BASE_DB}"')
@@ -319,6 +320,7 @@ def floor(on: dt.date) -> None:
                + COALESCE((SELECT SUM(f.billed_principal_reduced + f.fees_waived_billed) FROM {refunds} f
                            WHERE f.account_id = s.account_id AND f.created_on >= s.bill_date), 0) AS paid
         FROM {S} s WHERE s.status = 'open' AND s.due_date <= %s""", [on])
+    exec_sql("ANALYZE due_now")
     exec_sql(f"""UPDATE {S} s SET status = CASE WHEN NOT d.owes THEN 'paid' WHEN d.paid >= d.minimum_payment
                                                THEN 'minimum_paid' ELSE 'overdue' END, resolved_on = %s
                  FROM due_now d WHERE s.id = d.id AND (NOT d.owes OR d.paid >= d.minimum_payment OR d.due_date <= %s)""",
@@ -330,6 +332,7 @@ def floor(on: dt.date) -> None:
     exec_sql(f"""CREATE TEMP TABLE went_overdue ON COMMIT DROP AS
                  SELECT account_id, MIN(due_date) AS since, MAX(due_date) AS due, MAX(bill_date) AS bill
                  FROM {S} WHERE status = 'overdue' AND resolved_on = %s GROUP BY account_id""", [on])
+    exec_sql("ANALYZE went_overdue")
     exec_sql(f"""UPDATE {L} l SET status = 'overdue', overdue_from = x.since FROM went_overdue x
                  WHERE l.account_id = x.account_id AND l.status IN ('due', 'deferred') AND l.due_date <= x.due""")
     exec_sql(f"""UPDATE {C} c SET overdue_from = x.since FROM went_overdue x
@@ -340,6 +343,7 @@ def floor(on: dt.date) -> None:
                      SELECT account_id, overdue_from AS d FROM {L} WHERE status = 'overdue'
                      UNION ALL SELECT c.account_id, c.overdue_from FROM {C} c WHERE c.overdue_from IS NOT NULL AND {c_open} > 0) u
                  GROUP BY account_id""", [on])
+    exec_sql("ANALYZE since")
     exec_sql(f"""INSERT INTO {B} (account_id, on_date, old_bucket, new_bucket, dpd, created_at)
                  SELECT a.id, %s, a.bucket, {bucket.format(d='x.dpd')}, x.dpd, now() FROM {A} a JOIN since x ON x.account_id = a.id
                  WHERE a.written_off_on IS NULL AND a.bucket <> {bucket.format(d='x.dpd')}""", [on])
@@ -536,8 +540,8 @@ def run_fan_out(workers: int) -> CobRun:
 
 
 def measure(index: int) -> dict:
-    admin(f'DROP DATABASE IF EXISTS "{RUN_DB}"')
     connection.close()
+    admin(f'DROP DATABASE IF EXISTS "{RUN_DB}"')
     admin(f'CREATE DATABASE "{RUN_DB}" TEMPLATE "{BASE_DB}"')
     use_database(RUN_DB)
     call_command("migrate", verbosity=0)  # the kept portfolio may predate the newest migrations
