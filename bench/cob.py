@@ -610,6 +610,8 @@ def main() -> None:
         out = subprocess.run([sys.executable, "manage.py", "check_books", "--limit", "5"], cwd=ROOT, capture_output=True,
                              text=True, env={**os.environ, "DATABASE_URL": f"{BASE_URL}/{RUN_DB}"})
         say(out.stdout.strip().splitlines()[-1] if out.stdout else out.stderr[-2000:])
+    connection.close()
+    admin(f'DROP DATABASE IF EXISTS "{RUN_DB}"')  # the built portfolio ({BASE_DB}) is kept for the next run
     med = {key: statistics.median(r[key] for r in results) for key in ("cob_s", "cob_steps_s", "floor_s")}
     lines = results[0]["lines"]
     say(f"medians over {len(results)} run(s), {lines:,} lines: close of business {med['cob_s']:.2f} s "
