@@ -36,6 +36,7 @@ SECTIONS: tuple[Section, ...] = (
     )),
     Section("collections", "Collections", ("collections", "staff.overdueaccount")),
     Section("risk", "Risk & portfolio", ("risk", "staff.portfoliosnapshot")),
+    Section("bureau", "Credit bureau", ("bureau",)),
     Section("imports", "Imports & exports", (
         "staff.bankrepaymentfile", "staff.storefrontorderimport", "staff.importjob", "staff.repaymentexport",
         "staff.statementexport", "staff.scheduleexport", "staff.collectionassignmentexport",

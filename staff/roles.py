@@ -67,6 +67,7 @@ ROLES: tuple[Role, ...] = (
             "installments.view_*", "installments.review_purchase",
             "staff.view_temporarylimitcampaign", "staff.import_temporarylimitcampaign",
             "staff.view_importjob",
+            "bureau.view_*", "bureau.download_bureaufile", "bureau.reissue_bureaufile",
         ),
     ),
     Role(
@@ -127,7 +128,7 @@ ROLES: tuple[Role, ...] = (
         include=(
             *READ_CUSTOMERS, *READ_ENGINE,
             "risk.*",
-            "collections.view_*", "cob.view_*",
+            "collections.view_*", "cob.view_*", "bureau.view_*",
             "accounts.export_creditaccount",
             "staff.view_*", "staff.export_overdueaccount", "staff.export_statementexport", "staff.export_scheduleexport",
         ),

@@ -1,0 +1,272 @@
+"""Writes of credit-bureau reporting: pre-notices, the monthly file, re-issues and downloads."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+from dateutil.relativedelta import relativedelta
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import CreditAccount
+from bureau import layout
+from bureau.models import BureauFile, BureauNotice, BureauRecord
+from bureau.selectors import account_figures, classify, is_negative, policy_get, reportable_accounts
+from core import business_date
+from core.actors import Actor
+from core.audit import audit_record
+from core.errors import BusinessRuleError, PermissionDeniedError, ValidationError
+from debt_collection import gateway
+from debt_collection.models import ChannelPreference
+from debt_collection.rules import COLLECTIONS_TZ, next_allowed_time
+from debt_collection.selectors import policy_get as collection_policy_get
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = Actor.system("bureau.monthly_file")
+NOTICE_TEXT = (
+    "【征信提示】尊敬的客户，您的账户 {account} 已逾期。根据《征信业管理条例》第十五条，"
+    "如未及时还款，我们将向金融信用信息基础数据库报送逾期信息。请尽快还款。"
+    " / Your account {account} is past due. Under Art. 15 of the Credit Reporting Regulations we will report the "
+    "overdue data to the credit bureau unless it is repaid."
+)
+#: A notice that failed transiently is tried again after this long, up to MAX_ATTEMPTS.
+RETRY_AFTER = dt.timedelta(minutes=30)
+MAX_ATTEMPTS = 5
+
+
+def period_for(on: dt.date) -> dt.date:
+    """The month a file written at the close of ``on`` reports: the month before ``on``."""
+    return on.replace(day=1) - relativedelta(months=1)
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("A reason is required.", code="reason_required")
+    return reason
+
+
+# --- pre-notices ------------------------------------------------------------------------------
+
+
+def _notice_channel(customer, opted_out: set[str]) -> tuple[str, str]:
+    """SMS, else e-mail, else in-app: the first channel the customer has an address for and has not
+    opted out of (in-app is always there). A legal notice is not marketing, but a channel the customer
+    turned off is still respected."""
+    if customer.mobile and "sms" not in opted_out:
+        return "sms", customer.mobile
+    if customer.email and "email" not in opted_out:
+        return "email", customer.email
+    return "in_app", customer.reference
+
+
+@transaction.atomic
+def bureau_notices_queue(*, on: dt.date) -> int:
+    """Close-of-business step: queue the pre-notice for every account that has negative data (past due
+    after grace, or written off) and has never had one; sent from 08:00 the next morning (quiet hours).
+    Returns how many were queued (0 on a second run for the same date)."""
+    accounts = list(
+        CreditAccount.objects.filter(bureau_notice__isnull=True)
+        .exclude(dpd=0, written_off_on__isnull=True)
+        .exclude(customer__anonymised_at__isnull=False)
+        .select_related("customer").order_by("pk")
+    )
+    if not accounts:
+        return 0
+    policy = collection_policy_get()
+    scheduled_for = dt.datetime.combine(on + dt.timedelta(days=1), policy.quiet_hours_end, tzinfo=COLLECTIONS_TZ)
+    opted: dict[int, set[str]] = {}
+    for customer_id, channel in ChannelPreference.objects.filter(
+        customer_id__in={a.customer_id for a in accounts}, opted_out=True
+    ).values_list("customer_id", "channel"):
+        opted.setdefault(customer_id, set()).add(channel)
+    notices = []
+    for account in accounts:
+        channel, recipient = _notice_channel(account.customer, opted.get(account.customer_id, set()))
+        notices.append(BureauNotice(
+            account=account, first_negative_on=on, channel=channel, recipient=recipient,
+            body=NOTICE_TEXT.format(account=account.reference), scheduled_for=scheduled_for,
+        ))
+    BureauNotice.objects.bulk_create(notices)
+    return len(notices)
+
+
+def bureau_notice_send(*, notice_id: int, now: dt.datetime | None = None) -> str:
+    """Send one queued notice through the reminder gateway; returns its status afterwards. Outside the
+    transaction that records the outcome, so a slow provider holds no lock."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        notice = BureauNotice.objects.select_for_update(of=("self",)).select_related("account__customer").get(
+            pk=notice_id)
+        if notice.status == BureauNotice.Status.SENT or notice.scheduled_for > now:
+            return notice.status
+        quiet = collection_policy_get()
+        allowed = next_allowed_time(now, start=quiet.quiet_hours_start, end=quiet.quiet_hours_end)
+        if allowed > now:
+            notice.scheduled_for = allowed
+            notice.save(update_fields=["scheduled_for", "updated_at"])
+            return notice.status
+        notice.attempts += 1
+        notice.save(update_fields=["attempts", "updated_at"])
+    message = gateway.OutgoingMessage(
+        channel=notice.channel, recipient=notice.recipient, subject="征信提示 Credit bureau notice",
+        body=notice.body, idempotency_key=f"bureau-notice-{notice.reference}",
+        customer_reference=notice.account.customer.reference,
+    )
+    try:
+        provider_id, error = gateway.send(message) or "", None
+    except gateway.GatewayError as exc:
+        provider_id, error = "", exc
+    except Exception as exc:  # noqa: BLE001 - an unknown failure is recorded and retried, never looped on
+        logger.exception("bureau notice %s: unexpected gateway failure", notice_id)
+        provider_id, error = "", exc
+    with transaction.atomic():
+        fresh = BureauNotice.objects.select_for_update(of=("self",)).get(pk=notice_id)
+        if error is None:
+            fresh.status, fresh.sent_at, fresh.sent_on = BureauNotice.Status.SENT, now, business_date.get_business_date()
+            fresh.provider_message_id, fresh.last_error = provider_id[:100], ""
+        else:
+            fresh.status, fresh.last_error = BureauNotice.Status.FAILED, f"{type(error).__name__}: {error}"[:500]
+            fresh.scheduled_for = now + RETRY_AFTER
+        fresh.save(update_fields=["status", "sent_at", "sent_on", "provider_message_id", "last_error",
+                                  "scheduled_for", "updated_at"])
+    return fresh.status
+
+
+def bureau_notices_send_due(*, now: dt.datetime | None = None, limit: int = 5000) -> dict[str, int]:
+    """Send every notice that is due (beat, every few minutes); failed ones are retried up to
+    ``MAX_ATTEMPTS`` times, then stay failed for staff to see (their negative data stays withheld)."""
+    now = now or timezone.now()
+    ids = list(
+        BureauNotice.objects.filter(status__in=[BureauNotice.Status.QUEUED, BureauNotice.Status.FAILED],
+                                    scheduled_for__lte=now, attempts__lt=MAX_ATTEMPTS)
+        .order_by("scheduled_for", "pk").values_list("pk", flat=True)[:limit]
+    )
+    outcome: dict[str, int] = {}
+    for notice_id in ids:
+        status = bureau_notice_send(notice_id=notice_id, now=now)
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome
+
+
+# --- the monthly file -------------------------------------------------------------------------
+
+
+def _build(*, period: dt.date, on: dt.date, version: int, previous: BureauFile | None, actor: Actor,
+           reason: str) -> BureauFile:
+    policy = policy_get()
+    accounts = {a.pk: a for a in reportable_accounts(period=period).select_related("customer").order_by("pk")}
+    figures = account_figures(account_ids=list(accounts))
+    notices_ready = set(
+        BureauNotice.objects.filter(account_id__in=list(accounts), status=BureauNotice.Status.SENT,
+                                    sent_on__lte=on - dt.timedelta(days=policy.notice_lead_days))
+        .values_list("account_id", flat=True)
+    )
+    before = {}
+    if previous is not None:
+        before = {r.account_id: r for r in previous.records.all()}
+    records, lines = [], []
+    for pk, account in accounts.items():
+        fig = figures[pk]
+        negative = is_negative(dpd=fig.dpd, written_off=fig.written_off)
+        withheld = negative and pk not in notices_ready
+        record = BureauRecord(
+            account_id=pk, credit_limit=fig.credit_limit, balance=fig.balance, overdue_amount=fig.overdue_amount,
+            dpd=fig.dpd, account_status=fig.account_status,
+            classification=classify(dpd=fig.dpd, written_off=fig.written_off, policy=policy),
+            negative=negative and not withheld, withheld=withheld,
+        )
+        old = before.get(pk)
+        record.corrected = previous is not None and (old is None or _reported(old) != _reported(record))
+        records.append(record)
+        if withheld:
+            continue
+        customer = account.customer
+        lines.append(layout.Line(
+            kind="C" if record.corrected else "A", account_ref=account.reference, name=customer.name,
+            id_number=customer.id_number, opened_on=account.opened_on, credit_limit=record.credit_limit,
+            balance=record.balance, overdue_amount=record.overdue_amount, dpd=record.dpd,
+            account_status=record.account_status, classification=record.classification,
+        ))
+    content = layout.render(institution_code=policy.institution_code, period=period, version=version, as_of=on,
+                            lines=lines)
+    if previous is not None:
+        previous.status = BureauFile.Status.SUPERSEDED
+        previous.save(update_fields=["status", "updated_at"])
+    bureau_file = BureauFile.objects.create(
+        period=period, version=version, as_of=on,
+        file_name=layout.file_name(institution_code=policy.institution_code, period=period, version=version),
+        content=content, sha256=hashlib.sha256(content.encode()).hexdigest(), record_count=len(lines),
+        negative_count=sum(r.negative for r in records), withheld_count=sum(r.withheld for r in records),
+        corrected_count=sum(r.corrected for r in records), reason=reason, generated_by=actor.user,
+    )
+    for record in records:
+        record.file = bureau_file
+    BureauRecord.objects.bulk_create(records, batch_size=2000)
+    audit_record(actor=actor, action="bureau_file.issued" if previous is None else "bureau_file.reissued",
+                 obj=bureau_file, reason=reason,
+                 new={"period": f"{period:%Y-%m}", "version": version, "records": len(lines),
+                      "withheld": bureau_file.withheld_count, "corrected": bureau_file.corrected_count})
+    return bureau_file
+
+
+def _reported(record: BureauRecord) -> tuple:
+    """What a record puts in the file (a withheld record puts nothing)."""
+    if record.withheld:
+        return ("withheld",)
+    return (record.credit_limit, record.balance, record.overdue_amount, record.dpd, record.account_status,
+            record.classification)
+
+
+@transaction.atomic
+def bureau_file_generate(*, on: dt.date) -> BureauFile | None:
+    """Write the file of the month before ``on`` if it has not been written yet (the close of the
+    month's first business day); ``None`` when it exists already (a re-run changes nothing) or when no
+    account was open in that month (nothing to report: before the first account)."""
+    period = period_for(on)
+    if BureauFile.objects.filter(period=period).exists() or not reportable_accounts(period=period).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return _build(period=period, on=on, version=1, previous=None, actor=SYSTEM, reason="")
+    except IntegrityError:  # another worker wrote it first
+        return None
+
+
+def bureau_file_step(*, on: dt.date) -> int:
+    """Close-of-business step (slot ``bureau_file``): the monthly file; returns the records written."""
+    bureau_file = bureau_file_generate(on=on)
+    return bureau_file.record_count if bureau_file else 0
+
+
+@transaction.atomic
+def bureau_file_reissue(*, bureau_file: BureauFile, actor: Actor, reason: str) -> BureauFile:
+    """Re-generate a month's file from today's figures (after a correction: a back-valued payment, a
+    reversed write-off…) as the next version; records that differ from the version it replaces are
+    marked ``C``. Only the current version of the latest reported month can be re-issued."""
+    reason = _require_reason(reason)
+    current = BureauFile.objects.select_for_update().get(pk=bureau_file.pk)
+    if current.status != BureauFile.Status.CURRENT:
+        raise BusinessRuleError("Only the current version of a file can be re-issued.", code="bureau_file_superseded")
+    latest = BureauFile.objects.order_by("-period").values_list("period", flat=True).first()
+    if current.period != latest:
+        raise BusinessRuleError(
+            "Only the latest month can be re-issued: the figures of earlier months are not kept as of their date.",
+            code="bureau_file_not_latest",
+        )
+    last_closed = business_date.get_business_date() - dt.timedelta(days=1)  # today's figures: the last close's
+    return _build(period=current.period, on=last_closed, version=current.version + 1,
+                  previous=current, actor=actor, reason=reason)
+
+
+def bureau_file_download(*, bureau_file: BureauFile, user, reason: str) -> str:
+    """The file's content for a user allowed to download it (it holds full identities), audited."""
+    if not (user.has_perm("bureau.download_bureaufile") and user.has_perm("accounts.view_full_pii")):
+        raise PermissionDeniedError("Downloading a bureau file needs the download and full personal-data permissions.",
+                                    code="bureau_download_denied")
+    reason = _require_reason(reason)
+    audit_record(actor=Actor.staff(user), action="bureau_file.downloaded", obj=bureau_file, reason=reason,
+                 new={"sha256": bureau_file.sha256})
+    return bureau_file.content
