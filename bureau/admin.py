@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from bureau import services
-from bureau.models import BureauFile, BureauNotice, BureauPolicy, BureauRecord
+from bureau.models import BureauFile, BureauPolicy, BureauRecord
 from core.actors import Actor
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
@@ -103,16 +103,6 @@ class BureauRecordAdmin(WrittenByServicesAdmin):
     list_select_related = ("file", "account")
     search_fields = ("account__reference",)
     show_full_result_count = False
-
-
-@admin.register(BureauNotice)
-class BureauNoticeAdmin(WrittenByServicesAdmin):
-    list_display = ("reference", "account", "first_negative_on", "channel", "status", "attempts", "sent_at",
-                    "last_error")
-    list_filter = ("status", "channel")
-    list_select_related = ("account",)
-    search_fields = ("reference", "account__reference")
-    exclude = ("recipient",)
 
 
 @admin.register(BureauPolicy)

@@ -131,36 +131,3 @@ class BureauRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file} · account {self.account_id}"
-
-
-class BureauNotice(BaseModel):
-    """The pre-notice before an account's first negative data is reported (one per account)."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed (retrying)"
-
-    account = models.OneToOneField("accounts.CreditAccount", on_delete=models.PROTECT, related_name="bureau_notice")
-    first_negative_on = models.DateField(help_text="The business date the account first had reportable negative data.")
-    channel = models.CharField(max_length=10)
-    recipient = models.CharField(max_length=254, blank=True)
-    body = models.TextField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    scheduled_for = models.DateTimeField(help_text="Not before (quiet hours move it to 08:00).")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
-    provider_message_id = models.CharField(max_length=100, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    sent_on = models.DateField(null=True, blank=True, help_text="Business date it was sent (counts the lead time).")
-
-    class Meta:
-        ordering = ["-first_negative_on", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(status="sent", sent_at__isnull=False, sent_on__isnull=False)
-                                   | (~Q(status="sent") & Q(sent_at__isnull=True)),
-                                   name="bureau_notice_sent_iff_sent_at"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Bureau pre-notice {self.reference}"

@@ -3,37 +3,23 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db.models import Exists, OuterRef
 
 from accounts.models import CreditAccount
 from bureau import layout
-from bureau.models import BureauFile, BureauNotice, BureauRecord
+from bureau.models import BureauFile, BureauRecord
 from bureau.selectors import account_figures, classify, is_negative, policy_get, reportable_accounts
 from core import business_date
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import BusinessRuleError, PermissionDeniedError, ValidationError
-from debt_collection import gateway
-from debt_collection.models import ChannelPreference
-from debt_collection.rules import COLLECTIONS_TZ, next_allowed_time
-from debt_collection.selectors import policy_get as collection_policy_get
-
-logger = logging.getLogger(__name__)
+from notices.models import Notice, NoticeKind
+from notices.services import NoticeEvent, notices_create
 
 SYSTEM = Actor.system("bureau.monthly_file")
-NOTICE_TEXT = (
-    "【征信提示】尊敬的客户，您的账户 {account} 已逾期。根据《征信业管理条例》第十五条，"
-    "如未及时还款，我们将向金融信用信息基础数据库报送逾期信息。请尽快还款。"
-    " / Your account {account} is past due. Under Art. 15 of the Credit Reporting Regulations we will report the "
-    "overdue data to the credit bureau unless it is repaid."
-)
-#: A notice that failed transiently is tried again after this long, up to MAX_ATTEMPTS.
-RETRY_AFTER = dt.timedelta(minutes=30)
-MAX_ATTEMPTS = 5
 
 
 def period_for(on: dt.date) -> dt.date:
@@ -48,107 +34,23 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
-# --- pre-notices ------------------------------------------------------------------------------
-
-
-def _notice_channel(customer, opted_out: set[str]) -> tuple[str, str]:
-    """SMS, else e-mail, else in-app: the first channel the customer has an address for and has not
-    opted out of (in-app is always there). A legal notice is not marketing, but a channel the customer
-    turned off is still respected."""
-    if customer.mobile and "sms" not in opted_out:
-        return "sms", customer.mobile
-    if customer.email and "email" not in opted_out:
-        return "email", customer.email
-    return "in_app", customer.reference
+def pre_notice_key(account_id: int) -> str:
+    return f"account:{account_id}"
 
 
 @transaction.atomic
 def bureau_notices_queue(*, on: dt.date) -> int:
     """Close-of-business step: queue the pre-notice for every account that has negative data (past due
-    after grace, or written off) and has never had one; sent from 08:00 the next morning (quiet hours).
-    Returns how many were queued (0 on a second run for the same date)."""
-    accounts = list(
-        CreditAccount.objects.filter(bureau_notice__isnull=True)
-        .exclude(dpd=0, written_off_on__isnull=True)
-        .exclude(customer__anonymised_at__isnull=False)
+    after grace, or written off) and has never had one (PRODUCT §6, 征信业管理条例 Art. 15). Returns how
+    many were queued (0 on a second run for the same date)."""
+    noticed = Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, account_id=OuterRef("pk"))
+    accounts = (
+        CreditAccount.objects.exclude(dpd=0, written_off_on__isnull=True).filter(~Exists(noticed))
         .select_related("customer").order_by("pk")
     )
-    if not accounts:
-        return 0
-    policy = collection_policy_get()
-    scheduled_for = dt.datetime.combine(on + dt.timedelta(days=1), policy.quiet_hours_end, tzinfo=COLLECTIONS_TZ)
-    opted: dict[int, set[str]] = {}
-    for customer_id, channel in ChannelPreference.objects.filter(
-        customer_id__in={a.customer_id for a in accounts}, opted_out=True
-    ).values_list("customer_id", "channel"):
-        opted.setdefault(customer_id, set()).add(channel)
-    notices = []
-    for account in accounts:
-        channel, recipient = _notice_channel(account.customer, opted.get(account.customer_id, set()))
-        notices.append(BureauNotice(
-            account=account, first_negative_on=on, channel=channel, recipient=recipient,
-            body=NOTICE_TEXT.format(account=account.reference), scheduled_for=scheduled_for,
-        ))
-    BureauNotice.objects.bulk_create(notices)
-    return len(notices)
-
-
-def bureau_notice_send(*, notice_id: int, now: dt.datetime | None = None) -> str:
-    """Send one queued notice through the reminder gateway; returns its status afterwards. Outside the
-    transaction that records the outcome, so a slow provider holds no lock."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        notice = BureauNotice.objects.select_for_update(of=("self",)).select_related("account__customer").get(
-            pk=notice_id)
-        if notice.status == BureauNotice.Status.SENT or notice.scheduled_for > now:
-            return notice.status
-        quiet = collection_policy_get()
-        allowed = next_allowed_time(now, start=quiet.quiet_hours_start, end=quiet.quiet_hours_end)
-        if allowed > now:
-            notice.scheduled_for = allowed
-            notice.save(update_fields=["scheduled_for", "updated_at"])
-            return notice.status
-        notice.attempts += 1
-        notice.save(update_fields=["attempts", "updated_at"])
-    message = gateway.OutgoingMessage(
-        channel=notice.channel, recipient=notice.recipient, subject="征信提示 Credit bureau notice",
-        body=notice.body, idempotency_key=f"bureau-notice-{notice.reference}",
-        customer_reference=notice.account.customer.reference,
-    )
-    try:
-        provider_id, error = gateway.send(message) or "", None
-    except gateway.GatewayError as exc:
-        provider_id, error = "", exc
-    except Exception as exc:  # noqa: BLE001 - an unknown failure is recorded and retried, never looped on
-        logger.exception("bureau notice %s: unexpected gateway failure", notice_id)
-        provider_id, error = "", exc
-    with transaction.atomic():
-        fresh = BureauNotice.objects.select_for_update(of=("self",)).get(pk=notice_id)
-        if error is None:
-            fresh.status, fresh.sent_at, fresh.sent_on = BureauNotice.Status.SENT, now, business_date.get_business_date()
-            fresh.provider_message_id, fresh.last_error = provider_id[:100], ""
-        else:
-            fresh.status, fresh.last_error = BureauNotice.Status.FAILED, f"{type(error).__name__}: {error}"[:500]
-            fresh.scheduled_for = now + RETRY_AFTER
-        fresh.save(update_fields=["status", "sent_at", "sent_on", "provider_message_id", "last_error",
-                                  "scheduled_for", "updated_at"])
-    return fresh.status
-
-
-def bureau_notices_send_due(*, now: dt.datetime | None = None, limit: int = 5000) -> dict[str, int]:
-    """Send every notice that is due (beat, every few minutes); failed ones are retried up to
-    ``MAX_ATTEMPTS`` times, then stay failed for staff to see (their negative data stays withheld)."""
-    now = now or timezone.now()
-    ids = list(
-        BureauNotice.objects.filter(status__in=[BureauNotice.Status.QUEUED, BureauNotice.Status.FAILED],
-                                    scheduled_for__lte=now, attempts__lt=MAX_ATTEMPTS)
-        .order_by("scheduled_for", "pk").values_list("pk", flat=True)[:limit]
-    )
-    outcome: dict[str, int] = {}
-    for notice_id in ids:
-        status = bureau_notice_send(notice_id=notice_id, now=now)
-        outcome[status] = outcome.get(status, 0) + 1
-    return outcome
+    return notices_create(on=on, events=[
+        NoticeEvent(account, NoticeKind.BUREAU_PRE_NOTICE, pre_notice_key(account.pk)) for account in accounts
+    ])
 
 
 # --- the monthly file -------------------------------------------------------------------------
@@ -160,8 +62,8 @@ def _build(*, period: dt.date, on: dt.date, version: int, previous: BureauFile |
     accounts = {a.pk: a for a in reportable_accounts(period=period).select_related("customer").order_by("pk")}
     figures = account_figures(account_ids=list(accounts))
     notices_ready = set(
-        BureauNotice.objects.filter(account_id__in=list(accounts), status=BureauNotice.Status.SENT,
-                                    sent_on__lte=on - dt.timedelta(days=policy.notice_lead_days))
+        Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, status=Notice.Status.SENT,
+                              sent_on__lte=on - dt.timedelta(days=policy.notice_lead_days))
         .values_list("account_id", flat=True)
     )
     before = {}

@@ -24,17 +24,6 @@ def connect() -> None:
         records=(
             RecordSet("bureau_records", "bureau.BureauRecord", customer_path="account__customer",
                       description="What was reported to the credit bureau about each account, month by month."),
-            RecordSet("bureau_notices", "bureau.BureauNotice", customer_path="account__customer",
-                      description="The notice sent before negative data was first reported."),
         ),
-        erases=("bureau.bureaunotice.recipient",),
-        anonymise=bureau_anonymise,
     ))
 
-
-def bureau_anonymise(customer, *, retained: bool) -> int:
-    """The notices' mobile/e-mail address is contact data, not a record any law keeps: erased either
-    way. What was reported (figures, and the submitted files) stays: reporting records are kept."""
-    from bureau.models import BureauNotice
-
-    return BureauNotice.objects.filter(account__customer=customer).exclude(recipient="").update(recipient="")

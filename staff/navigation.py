@@ -19,7 +19,7 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("credit", "Customers & credit lines", (
         "accounts.customer", "accounts.creditaccount", "accounts.temporarylimit", "staff.temporarylimitcampaign",
-        "accounts.limitchange", "accounts.statuschange",
+        "accounts.limitchange", "accounts.statuschange", "notices.notice",
     )),
     Section("decisions", "Applications & reviews", (
         "risk.application", "risk.creditdecision", "risk.reviewcase", "risk.limitreview", "risk.riskevent",
@@ -45,7 +45,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("privacy", "Privacy & audit", ("privacy", "core.auditevent", "core", "axes")),
     Section("config", "Products & configuration", (
         "accounts.creditproduct", "installments.product", "installments.creditproduct", "installments.pricing",
-        "installments.feeschedule", "installments",
+        "installments.feeschedule", "installments", "notices.noticetemplate",
     )),
     Section("admin", "Staff & roles", ("auth",)),
 )

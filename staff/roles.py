@@ -67,7 +67,7 @@ ROLES: tuple[Role, ...] = (
             "installments.view_*", "installments.review_purchase",
             "staff.view_temporarylimitcampaign", "staff.import_temporarylimitcampaign",
             "staff.view_importjob",
-            "bureau.view_*", "bureau.download_bureaufile", "bureau.reissue_bureaufile",
+            "bureau.view_*", "bureau.download_bureaufile", "bureau.reissue_bureaufile", "notices.view_notice",
         ),
     ),
     Role(
@@ -152,6 +152,7 @@ ROLES: tuple[Role, ...] = (
             *POLICY_CONFIG,
             "core.change_businessdate",
             "cob.rerun_cobrun",
+            "notices.add_noticetemplate", "notices.change_noticetemplate",
         ),
         exclude=(FULL_PII, "sessions.*", "auth.delete_permission", "auth.add_permission", "auth.change_permission"),
     ),

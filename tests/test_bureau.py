@@ -14,13 +14,15 @@ from django.urls import reverse
 
 from bureau import services
 from bureau.layout import ID_TYPE_RESIDENT_CARD
-from bureau.models import BureauFile, BureauNotice, BureauPolicy, BureauRecord, Classification
+from bureau.models import BureauFile, BureauPolicy, BureauRecord, Classification
 from bureau.selectors import classify
 from core.audit import AuditEvent
 from debt_collection import gateway
 from debt_collection.models import ChannelPreference
 from installments.models import Charge
 from installments.services import purchase_authorize, repayment_post
+from notices.models import Notice
+from notices.services import notices_send_due
 from tests.factories_installments import SYSTEM, books_clean, no_risk_checks, open_account  # noqa: F401
 from tests.factories_staff import role_user
 
@@ -62,9 +64,9 @@ def portfolio(business_date, outbox):
     repayment_post(account=accounts["good"], amount=D("1000.00"), external_ref="good-pay", channel="bank_transfer",
                    actor=SYSTEM)
     cob_through("2026-02-13")
-    services.bureau_notices_send_due(now=at("2026-02-14", "09:00"))
+    notices_send_due(now=at("2026-02-14", "09:00"))
     cob_through("2026-02-27")
-    services.bureau_notices_send_due(now=at("2026-02-28", "09:00"))
+    notices_send_due(now=at("2026-02-28", "09:00"))
     cob_through("2026-03-01")
     return accounts
 
@@ -116,46 +118,19 @@ def test_the_first_business_day_of_the_month_writes_last_months_file(portfolio):
 
 def test_the_pre_notice_goes_out_once_from_0800_through_the_gateway(portfolio, outbox):
     acc = portfolio
-    notices = {n.account_id: n for n in BureauNotice.objects.all()}
+    notices = {n.account_id: n for n in Notice.objects.filter(kind="bureau_pre_notice")}
     assert set(notices) == {acc["late"].pk, acc["fresh"].pk}
     late = notices[acc["late"].pk]
-    assert (late.first_negative_on, late.status, late.sent_on, late.channel, late.recipient) == (
+    assert (late.for_date, late.status, late.sent_on, late.channel, late.recipient) == (
         day("2026-02-13"), "sent", day("2026-02-14"), "sms", acc["late"].customer.mobile)
     assert late.sent_at == at("2026-02-14", "09:00")
-    assert [m.recipient for m in outbox] == [acc["late"].customer.mobile, acc["fresh"].customer.mobile]
-    assert "征信业管理条例" in outbox[0].body and acc["late"].reference in outbox[0].body
-    # The close of business never queues a second notice, and sending again sends nothing.
+    pre_notices = [m for m in outbox if "征信业管理条例" in m.body]
+    assert [m.recipient for m in pre_notices] == [acc["late"].customer.mobile, acc["fresh"].customer.mobile]
+    assert acc["late"].reference in pre_notices[0].body
+    # The close of business never queues a second one, and sending again sends no second pre-notice.
     assert services.bureau_notices_queue(on=day("2026-03-01")) == 0
-    assert services.bureau_notices_send_due(now=at("2026-03-02", "09:00")) == {}
-    assert len(outbox) == 2
-
-
-def test_a_notice_waits_for_0800_respects_opt_outs_and_retries_a_failure(business_date, outbox, settings):
-    account = open_account()
-    ChannelPreference.objects.create(customer=account.customer, channel="sms", opted_out=True)
-    type(account).objects.filter(pk=account.pk).update(dpd=4)
-    assert services.bureau_notices_queue(on=day("2026-01-05")) == 1
-    notice = BureauNotice.objects.get()
-    assert (notice.channel, notice.scheduled_for) == ("in_app", at("2026-01-06", "08:00"))  # no e-mail on file
-    assert services.bureau_notices_send_due(now=at("2026-01-06", "07:59")) == {}
-    settings.REMINDER_GATEWAY_BACKENDS = {"in_app": "tests.test_bureau.Down"}
-    assert services.bureau_notices_send_due(now=at("2026-01-06", "08:00")) == {"failed": 1}
-    notice.refresh_from_db()
-    assert (notice.status, notice.attempts, notice.scheduled_for) == ("failed", 1, at("2026-01-06", "08:30"))
-    assert "provider down" in notice.last_error and outbox == []
-    settings.REMINDER_GATEWAY_BACKENDS = {"in_app": "debt_collection.gateway.MemoryBackend"}
-    # A retry that falls in quiet hours waits for the morning.
-    BureauNotice.objects.filter(pk=notice.pk).update(scheduled_for=at("2026-01-06", "22:30"))
-    assert services.bureau_notices_send_due(now=at("2026-01-06", "23:00")) == {"failed": 1}
-    notice.refresh_from_db()
-    assert (notice.status, notice.attempts, notice.scheduled_for) == ("failed", 1, at("2026-01-07", "08:00"))
-    assert services.bureau_notices_send_due(now=at("2026-01-07", "08:05")) == {"sent": 1}
-    assert [m.recipient for m in outbox] == [account.customer.reference]
-
-
-class Down(gateway.BaseBackend):
-    def send(self, message):
-        raise gateway.TransientGatewayError("provider down")
+    notices_send_due(now=at("2026-03-02", "09:00"))
+    assert len([m for m in outbox if "征信业管理条例" in m.body]) == 2
 
 
 def test_a_rerun_of_the_day_writes_no_second_file(portfolio):
@@ -228,14 +203,3 @@ def test_bureau_screens_by_role(business_date, client, role, can_view, can_downl
         200 if can_view else 403)
     assert client.post(reverse("admin:bureau_bureaufile_delete", args=[bureau_file.pk]), {"post": "yes"}).status_code == 403
     assert BureauFile.objects.filter(pk=bureau_file.pk).exists()
-
-
-def test_an_erased_customer_keeps_the_reported_figures_but_not_the_notice_address(portfolio):
-    from privacy.registry import get_providers
-
-    acc = portfolio
-    provider = next(p for p in get_providers() if p.key == "bureau")
-    assert provider.anonymise(acc["late"].customer, retained=True) == 1
-    notice = BureauNotice.objects.get(account=acc["late"])
-    assert notice.recipient == "" and notice.status == "sent"
-    assert BureauRecord.objects.filter(account=acc["late"]).count() == 2

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "debt_collection",
     "risk",
     "privacy",
+    "notices",
     "bureau",
     "staff",
 ]
