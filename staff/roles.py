@@ -151,6 +151,7 @@ ROLES: tuple[Role, ...] = (
             *POLICY_CONFIG,
             "core.change_businessdate",
             "cob.rerun_cobrun",
+            "privacy.unlock_loginlockout",
         ),
         exclude=(FULL_PII, "sessions.*", "auth.delete_permission", "auth.add_permission", "auth.change_permission"),
     ),
