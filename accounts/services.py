@@ -24,11 +24,14 @@ from core.audit import audit_record
 from core.business_date import get_business_date
 from core.crypto import pii_hash
 from core.errors import BusinessRuleError, ConflictError, ValidationError
-from core.identity import normalize_id_number, validate_id_number, validate_mobile
+from core.identity import id_age_on, normalize_id_number, validate_id_number, validate_mobile
 from core.money import money
 
 BILL_DAY_MIN_MONTHS_OPEN = 3
 BILL_DAY_CHANGE_EVERY_MONTHS = 6
+#: Minors never get a credit line, by any path (applications, imports, the admin): the risk policy's
+#: minimum age for applications cannot go below it.
+LEGAL_MIN_AGE = 18
 
 
 def _require_reason(reason: str) -> str:
@@ -110,6 +113,15 @@ def consent_record(*, customer: Customer, kind: str, version: str, granted: bool
     )
 
 
+def _refuse_minor(customer: Customer, *, on: dt.date) -> None:
+    age = id_age_on(customer.id_number or "", on)
+    if age is not None and age < LEGAL_MIN_AGE:
+        raise BusinessRuleError(
+            f"The customer is {age} (from the ID number): no credit line below {LEGAL_MIN_AGE}.",
+            code="age_below_minimum", details={"age": age, "minimum": LEGAL_MIN_AGE},
+        )
+
+
 @transaction.atomic
 def account_open(
     *,
@@ -123,6 +135,7 @@ def account_open(
 ) -> CreditAccount:
     if not product.is_active:
         raise BusinessRuleError(f"Product {product.code} is not active.", code="product_inactive")
+    _refuse_minor(customer, on=opened_on or get_business_date())
     fixed_limit = _non_negative_money(fixed_limit, "fixed_limit")
     bill_day = product.default_bill_day if bill_day is None else bill_day
     if not 1 <= int(bill_day) <= 28:
