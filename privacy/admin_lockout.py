@@ -8,6 +8,7 @@ from django.contrib import admin
 
 from core.actors import Actor
 from core.admin_utils import ReasonForm, badge, form_action
+from privacy.admin import _ReadOnlyAdmin
 from privacy.lockout import locked_until, login_unlock
 from privacy.models import LoginLockout
 
@@ -28,7 +29,7 @@ class LockedFilter(admin.SimpleListFilter):
 
 
 @admin.register(LoginLockout)
-class LoginLockoutAdmin(admin.ModelAdmin):
+class LoginLockoutAdmin(_ReadOnlyAdmin):
     list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "state")
     list_filter = (LockedFilter,)
     search_fields = ("username", "ip_address")
@@ -43,15 +44,6 @@ class LoginLockoutAdmin(admin.ModelAdmin):
         if until is None:
             return badge("open", "not locked")
         return badge("declined", f"locked until {until:%Y-%m-%d %H:%M}" if until.year < 9999 else "locked")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_unlock_permission(self, request) -> bool:
         return request.user.has_perm("privacy.unlock_loginlockout")

@@ -331,10 +331,6 @@ def case_close(*, case: CollectionCase, actor: Actor, reason: str) -> Collection
     return case
 
 
-
-CONSENT_RECALL_RULE = "collections.consent_withdrawn: agency sharing consent withdrawn"
-
-
 @transaction.atomic
 def cases_recall_from_agencies(*, customer, actor: Actor, reason: str) -> list[CollectionCase]:
     """The customer withdrew the consent to share their data with a collection agency (PIPL): every
