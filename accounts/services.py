@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import hooks
 from accounts.models import (
     Consent,
     CreditAccount,
@@ -24,11 +25,14 @@ from core.audit import audit_record
 from core.business_date import get_business_date
 from core.crypto import pii_hash
 from core.errors import BusinessRuleError, ConflictError, ValidationError
-from core.identity import normalize_id_number, validate_id_number, validate_mobile
+from core.identity import id_age_on, normalize_id_number, validate_id_number, validate_mobile
 from core.money import money
 
 BILL_DAY_MIN_MONTHS_OPEN = 3
 BILL_DAY_CHANGE_EVERY_MONTHS = 6
+#: Minors never get a credit line, by any path (applications, imports, the admin): the risk policy's
+#: minimum age for applications cannot go below it.
+LEGAL_MIN_AGE = 18
 
 
 def _require_reason(reason: str) -> str:
@@ -102,12 +106,32 @@ def customer_create(
 
 
 @transaction.atomic
-def consent_record(*, customer: Customer, kind: str, version: str, granted: bool) -> Consent:
+def consent_record(
+    *, customer: Customer, kind: str, version: str, granted: bool, actor: Actor | None = None, reason: str = "",
+) -> Consent:
+    """Record a consent given or withdrawn. A withdrawal is acted on at once, in this transaction:
+    the handlers of ``accounts.hooks`` run (collections recalls the customer's cases from agencies
+    when the agency-sharing consent goes)."""
     if kind not in Consent.Kind.values:
         raise ValidationError(f"Unknown consent kind {kind!r}.", code="invalid_consent")
-    return Consent.objects.create(
+    consent = Consent.objects.create(
         customer=customer, kind=kind, version=version, granted=granted, recorded_at=timezone.now()
     )
+    if not granted:
+        hooks.consent_withdrawn(hooks.ConsentWithdrawn(
+            customer=customer, kind=kind, actor=actor or Actor.system("consent_withdrawn"),
+            reason=(reason or "").strip() or f"{kind} consent withdrawn",
+        ))
+    return consent
+
+
+def _refuse_minor(customer: Customer, *, on: dt.date) -> None:
+    age = id_age_on(customer.id_number or "", on)
+    if age is not None and age < LEGAL_MIN_AGE:
+        raise BusinessRuleError(
+            f"The customer is {age} (from the ID number): no credit line below {LEGAL_MIN_AGE}.",
+            code="age_below_minimum", details={"age": age, "minimum": LEGAL_MIN_AGE},
+        )
 
 
 @transaction.atomic
@@ -123,6 +147,7 @@ def account_open(
 ) -> CreditAccount:
     if not product.is_active:
         raise BusinessRuleError(f"Product {product.code} is not active.", code="product_inactive")
+    _refuse_minor(customer, on=opened_on or get_business_date())
     fixed_limit = _non_negative_money(fixed_limit, "fixed_limit")
     bill_day = product.default_bill_day if bill_day is None else bill_day
     if not 1 <= int(bill_day) <= 28:
@@ -301,3 +326,26 @@ def account_change_bill_day(*, account: CreditAccount, bill_day: int, actor: Act
     account.save(update_fields=["bill_day", "bill_day_changed_on", "updated_at"])
     audit_record(actor=actor, action="bill_day_change", obj=account, reason=reason, old=old, new=bill_day)
     return account
+
+
+@transaction.atomic
+def campaign_limit_grant(
+    *, account: CreditAccount, amount: Decimal, starts_on: dt.date, ends_on: dt.date, campaign: str, actor: Actor,
+    reason: str,
+) -> TemporaryLimit:
+    """A temporary limit of a marketing campaign (the staff's campaign-list import): consent is
+    re-checked where it is used. Refused for a customer who withdrew the marketing consent (their
+    latest marketing record is a withdrawal) or whose processing is restricted (PIPL deletion);
+    otherwise ``temporary_limit_grant``. The customer's row is locked first, as consent writes do."""
+    customer = Customer.objects.select_for_update(of=("self",)).get(pk=account.customer_id)
+    if customer.processing_restricted or customer.anonymised_at is not None:
+        raise BusinessRuleError("The customer's data may only be stored (PIPL restriction): no campaign.",
+                                code="processing_restricted")
+    latest = customer.consents.filter(kind=Consent.Kind.MARKETING).order_by("-recorded_at", "-id").first()
+    if latest is not None and not latest.granted:
+        raise BusinessRuleError(
+            f"The customer withdrew the marketing consent on {timezone.localdate(latest.recorded_at).isoformat()}: "
+            "no campaign limit.", code="marketing_consent_withdrawn",
+        )
+    return temporary_limit_grant(account=account, amount=amount, starts_on=starts_on, ends_on=ends_on, actor=actor,
+                                 reason=reason, campaign=campaign)

@@ -24,6 +24,22 @@ def id_birth_date(value: str) -> dt.date:
     return dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
 
 
+def age_on(birth: dt.date, on: dt.date) -> int:
+    """Age in whole years on ``on`` (a birthday counts from its day)."""
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def id_age_on(value: str, on: dt.date) -> int | None:
+    """The holder's age on ``on`` from the birth date inside a valid ID number (GB 11643); None
+    when ``value`` is not one (an anonymised customer keeps no ID number)."""
+    value = normalize_id_number(value)
+    try:
+        validate_id_number(value)
+    except ValidationError:
+        return None
+    return age_on(id_birth_date(value), on)
+
+
 def validate_id_number(value: str) -> None:
     """Raise ``ValidationError`` (with a code) unless ``value`` is a valid 18-digit ID number."""
     value = normalize_id_number(value)

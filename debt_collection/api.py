@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotFoundError
-from core.masking import mask_name
+from core.masking import mask_mobile, mask_name
 from debt_collection import engine, selectors, services
 from debt_collection.models import Channel, CollectionCase, ContactAttempt
 from debt_collection.services import Author
@@ -89,8 +89,8 @@ class AgencyRepaymentSerializer(serializers.Serializer):
 
 
 class AgencyDebtorSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="In full: the customer consented to sharing with a collection agency; "
-                                           "every read is logged.")
+    name = serializers.CharField(help_text="In full while the customer consents to sharing with a collection agency "
+                                           "(every read is logged); masked once that consent is withdrawn.")
     mobile = serializers.CharField()
 
 
@@ -103,6 +103,8 @@ class AgencyCaseDetailSerializer(AgencyCaseSerializer):
     contacts = AgencyContactOutSerializer(many=True, source="contact_list")
 
     def get_debtor(self, case) -> AgencyDebtorSerializer:
+        if not case.sharing_consented:  # consent withdrawn (or processing restricted): masked, like the list
+            return {"name": mask_name(case.customer.name), "mobile": mask_mobile(case.customer.mobile)}
         return {"name": case.customer.name, "mobile": case.customer.mobile}
 
 
@@ -184,7 +186,10 @@ class CaseDetail(AgencyView):
         case.repayments = list(engine.account_repayments(case.account_id))
         case.promise_list = list(case.promises.order_by("-made_on", "-pk")[:50])
         case.contact_list = list(case.contacts.order_by("-occurred_at", "-pk")[:100])
-        _log_personal_data_access(request, case)
+        # consent is checked where it is used: on every read, not only when the case was assigned
+        case.sharing_consented = case.customer_id in selectors.agency_sharing_consents([case.customer_id])
+        if case.sharing_consented:
+            _log_personal_data_access(request, case)
         return Response(AgencyCaseDetailSerializer(case, context={"agency_id": request.agency.pk}).data)
 
 

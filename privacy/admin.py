@@ -396,3 +396,6 @@ class PrivacyPolicyAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         pass
 
+
+
+from privacy import admin_lockout  # noqa: E402,F401  (registers the "Login lock-outs" screen)

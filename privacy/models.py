@@ -2,6 +2,7 @@
 requests and processing restrictions (PRODUCT §9, PIPL Arts. 45–47)."""
 from __future__ import annotations
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -153,3 +154,14 @@ class ProcessingRestriction(models.Model):
     def __str__(self) -> str:
         until = self.retained_until.isoformat() if self.retained_until else "open-ended"
         return f"Restriction of {self.customer_id} until {until}"
+
+
+class LoginLockout(AccessAttempt):
+    """django-axes' failed-login counter of one (user name, address) pair, as staff see it: the
+    "Login lock-outs" screen, where an administrator unlocks a login (``privacy.lockout``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "login lock-out"
+        verbose_name_plural = "login lock-outs"
+        permissions = [("unlock_loginlockout", "Can unlock a locked-out login")]

@@ -15,6 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.models import Consent, CreditAccount, Customer
+from accounts.services import consent_record
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -327,9 +328,9 @@ def consent_withdraw(*, customer: Customer, kind: str, actor: Actor, reason: str
     latest = Consent.objects.filter(customer=customer, kind=kind).order_by("-recorded_at", "-id").first()
     if latest is None or not latest.granted:
         raise BusinessRuleError("That consent is not currently given.", code="consent_not_granted")
-    consent = Consent.objects.create(
-        customer=customer, kind=kind, version=latest.version, granted=False, recorded_at=timezone.now()
-    )
+    # through accounts' service: a withdrawal is acted on where it is recorded (accounts.hooks)
+    consent = consent_record(customer=customer, kind=kind, version=latest.version, granted=False, actor=actor,
+                             reason=reason)
     audit_record(actor=actor, action="consent_withdrawn", obj=customer, reason=reason,
                  old={"kind": kind, "granted": True}, new={"kind": kind, "granted": False})
     return consent

@@ -35,6 +35,8 @@ def application_view_data(application: Application) -> dict:
         "score": decision.score,
         "band": decision.band,
         "reason_codes": decision.reason_codes,
+        "decline_reasons": [r["rule"] for r in decision.rules_fired if r.get("outcome") == "decline"]
+        if decision.outcome == "decline" else [],
         "model_version": decision.model_label,
         "account": application.account.reference if application.account_id else None,
         "human_review_available": decision.automated,

@@ -32,13 +32,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from core.errors import ValidationError
-from core.identity import id_birth_date
+from core.identity import age_on, id_birth_date
 
 DERIVED_APPLICATION_FEATURES = ("age_in_years",)
-
-
-def age_on(birth: dt.date, on: dt.date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def _numeric(name: str, value: Any) -> int | float:

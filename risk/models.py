@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from core.crypto import EncryptedTextField
 from core.masking import mask_id_number, mask_mobile, mask_name
@@ -103,6 +103,13 @@ class RiskPolicy(models.Model):
     max_missing_features = models.PositiveSmallIntegerField(
         default=3, help_text="An application missing more scorecard attributes than this goes to manual review."
     )
+    min_age = models.PositiveSmallIntegerField(
+        default=18, help_text="Youngest applicant, in whole years on the business date (from the ID number); never "
+                              "below 18: minors get no credit line."
+    )
+    max_age = models.PositiveSmallIntegerField(
+        default=60, help_text="Oldest applicant, in whole years on the business date (from the ID number)."
+    )
     review_every_days = models.PositiveIntegerField(default=180)
     trigger_utilisation_above = RateField(default=Decimal("0.90"), help_text="Early warning: utilisation above this.")
     raise_utilisation_above = RateField(default=Decimal("0.50"))
@@ -120,6 +127,7 @@ class RiskPolicy(models.Model):
         verbose_name = "risk policy"
         verbose_name_plural = "risk policy"
         constraints = [
+            models.CheckConstraint(condition=Q(min_age__gte=18) & Q(max_age__gte=F("min_age")), name="risk_policy_ages"),
             models.CheckConstraint(condition=Q(singleton=1), name="risk_policy_singleton"),
             models.CheckConstraint(condition=Q(limit_unit__gt=0), name="risk_policy_limit_unit_gt_0"),
             models.CheckConstraint(condition=Q(max_limit__gte=0), name="risk_policy_max_limit_gte_0"),

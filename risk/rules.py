@@ -38,6 +38,12 @@ RULE_SPECS: dict[str, RuleSpec] = {
                  "The ID number is not a valid 18-digit number with its GB 11643 check digit.", configurable=False),
         RuleSpec("identity_mobile", "application", DECLINE, "high", {},
                  "The mobile number is not 1[3-9] followed by 9 digits.", configurable=False),
+        RuleSpec("age_below_minimum", "application", DECLINE, "high", {},
+                 "Younger than the risk policy's minimum age (18 at least) on the business date, from the ID number's "
+                 "birth date: minors never get a credit line.", configurable=False),
+        RuleSpec("age_above_maximum", "application", DECLINE, "medium", {},
+                 "Older than the risk policy's maximum age on the business date, from the ID number's birth date "
+                 "(the policy's number, changed there).", configurable=False),
         RuleSpec("blacklist_id_number", "application", DECLINE, "critical", {}, "The ID number is blacklisted."),
         RuleSpec("blacklist_mobile", "application", DECLINE, "critical", {}, "The mobile number is blacklisted."),
         RuleSpec("blacklist_device", "application", DECLINE, "critical", {}, "The device is blacklisted."),
@@ -165,6 +171,16 @@ def application_velocity_hit(*, cfg: RuleConfig, prior_counts: Mapping[str, int]
         return None
     return RuleHit(cfg.code, cfg.outcome, cfg.severity,
                    {"counts": over, "max_count": limit, "window_hours": int(cfg.params["window_hours"])})
+
+
+def age_eligibility_hit(*, age: int | None, min_age: int, max_age: int) -> RuleHit | None:
+    """Applicants are ``min_age``–``max_age`` years old inclusive (whole years on the business
+    date). ``age`` None (no valid ID number) is the identity rule's, not this one's."""
+    if age is None or min_age <= age <= max_age:
+        return None
+    code = "age_below_minimum" if age < min_age else "age_above_maximum"
+    spec = RULE_SPECS[code]
+    return RuleHit(code, spec.outcome, spec.severity, {"age": age, "minimum": min_age, "maximum": max_age})
 
 
 # --- Purchase rules ---------------------------------------------------------------------------

@@ -43,6 +43,12 @@ class ApplicationOutSerializer(serializers.Serializer):
     score = serializers.IntegerField(allow_null=True)
     band = serializers.CharField(allow_blank=True)
     reason_codes = ReasonCodeSerializer(many=True)
+    decline_reasons = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Why an automated decision declined: the rules that declined it, e.g. `age_below_minimum`, "
+                  "`age_above_maximum` (the applicant's age from the ID number is outside the lender's policy), "
+                  "`blacklist_id_number`, `application_velocity`. Empty unless the decision is a decline.",
+    )
     model_version = serializers.CharField(allow_blank=True)
     account = serializers.CharField(allow_null=True, help_text="The account opened, if approved.")
     human_review_available = serializers.BooleanField()

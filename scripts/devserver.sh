@@ -5,6 +5,9 @@ set -euo pipefail
 PYTHON="${PYTHON:-.venv/bin/python}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+# The development settings, for the worker too: backoffice/celery.py (like wsgi/asgi) defaults to the
+# production settings, which refuse the development key.
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-backoffice.settings}"
 mkdir -p var/log
 "$PYTHON" -m celery -A backoffice worker --beat --pool=solo --loglevel=INFO \
     --schedule var/celerybeat-schedule >var/log/celery.log 2>&1 &

@@ -191,7 +191,8 @@ class CustomerAccountImport(ServiceResource):
 @register
 class TemporaryLimitCampaignImport(ServiceResource):
     """One temporary limit per line (618, Double 11…). A line already granted is skipped, so the same
-    list imported twice grants nothing the second time."""
+    list imported twice grants nothing the second time. A customer who withdrew the marketing consent
+    (or whose processing is restricted) is a refused line with the reason (``campaign_limit_grant``)."""
 
     key = "temporary_limits"
     title = "Temporary-limit campaign list"
@@ -246,7 +247,7 @@ class TemporaryLimitCampaignImport(ServiceResource):
                     f"Account {account.reference} already has a {format_cny(existing.amount)} limit in this campaign "
                     "for these dates; revoke it before granting another amount.", code="campaign_conflict")
             return Outcome(SKIP, cells + ["already granted"], obj=existing)
-        temp = account_services.temporary_limit_grant(
+        temp = account_services.campaign_limit_grant(
             account=account, amount=values["amount"], starts_on=values["starts_on"], ends_on=values["ends_on"],
             campaign=values["campaign"], actor=_actor(self), reason=values["reason"],
         )

@@ -153,6 +153,7 @@ ROLES: tuple[Role, ...] = (
             "core.change_businessdate",
             "cob.rerun_cobrun",
             "notices.add_noticetemplate", "notices.change_noticetemplate",
+            "privacy.unlock_loginlockout",
         ),
         exclude=(FULL_PII, "sessions.*", "auth.delete_permission", "auth.add_permission", "auth.change_permission"),
     ),

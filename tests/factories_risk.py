@@ -43,9 +43,10 @@ def german_rows_with_scores() -> list[tuple[dict[str, Any], int]]:
 
 
 def german_row_scoring(predicate) -> tuple[int, dict[str, Any], int]:
-    """(index, row, score) of the first German row whose score satisfies ``predicate``."""
+    """(index, row, score) of the first German row whose score satisfies ``predicate``, of an
+    applicant the default risk policy's ages (18–60) let in (the data set holds people up to 75)."""
     for index, (row, score) in enumerate(german_rows_with_scores()):
-        if predicate(score):
+        if predicate(score) and 18 <= int(row["age_in_years"]) <= 60:
             return index, row, score
     raise LookupError("no German row matches")
 

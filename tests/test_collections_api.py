@@ -30,9 +30,12 @@ def agency_client(name, **kw):
 def agencies(business_date):
     http_a, a = agency_client("Alpha")
     http_b, b = agency_client("Beta")
-    case_a = CaseFactory(account=overdue_account(bucket="M4", dpd=95), agency=a, amount_overdue=Decimal("700.00"))
-    case_a2 = CaseFactory(account=overdue_account(bucket="M5", dpd=125), agency=a, amount_overdue=Decimal("100.00"))
-    case_b = CaseFactory(account=overdue_account(bucket="M4", dpd=95), agency=b)
+    # agencies hold only cases of customers who consented to the sharing (re-checked on every read)
+    case_a = CaseFactory(account=overdue_account(bucket="M4", dpd=95, consent=True), agency=a,
+                         amount_overdue=Decimal("700.00"))
+    case_a2 = CaseFactory(account=overdue_account(bucket="M5", dpd=125, consent=True), agency=a,
+                          amount_overdue=Decimal("100.00"))
+    case_b = CaseFactory(account=overdue_account(bucket="M4", dpd=95, consent=True), agency=b)
     return http_a, http_b, case_a, case_a2, case_b
 
 

@@ -55,14 +55,17 @@ def test_five_failures_lock_the_admin_login_even_with_the_right_password(client,
     assert attempt.failures_since_start >= 5
 
 
-def test_the_lock_holds_for_the_user_name_from_another_address_and_for_the_address(client, officer, django_user_model):
+def test_the_lock_is_for_the_user_name_from_that_address_only(client, officer, django_user_model):
+    """Failures count per (user name, address) pair: the lock never spills over to the same user
+    elsewhere nor to the other staff behind the same address (issue 12)."""
     django_user_model.objects.create_user("other", password=PASSWORD, is_staff=True)
     for n in range(5):
         login(client, "officer", f"guess-{n}", ip="203.0.113.7")
-    assert login(Client(), "officer", PASSWORD, ip="198.51.100.1").status_code == 429  # same user, new address
-    assert login(Client(), "other", PASSWORD, ip="203.0.113.7").status_code == 429  # same address, other user
-    fresh = Client()
-    assert login(fresh, "other", PASSWORD, ip="198.51.100.1").status_code == 302 and logged_in(fresh)
+    assert login(Client(), "officer", PASSWORD, ip="203.0.113.7").status_code == 429  # the locked pair
+    elsewhere = Client()
+    assert login(elsewhere, "officer", PASSWORD, ip="198.51.100.1").status_code == 302 and logged_in(elsewhere)
+    colleague = Client()
+    assert login(colleague, "other", PASSWORD, ip="203.0.113.7").status_code == 302 and logged_in(colleague)
 
 
 def test_the_lock_expires_after_the_cool_off(client, officer):
@@ -184,11 +187,11 @@ def test_the_client_address_trusts_only_our_proxies(rf, settings, count, forward
 def test_behind_a_proxy_the_lock_out_follows_the_real_client(client, officer, settings):
     settings.TRUSTED_PROXY_COUNT = 1
     for n in range(5):  # an attacker rotating the left-most entry of X-Forwarded-For
-        client.post(reverse("admin:login"), {"username": "nobody", "password": "x"}, REMOTE_ADDR="10.0.0.2",
+        client.post(reverse("admin:login"), {"username": "officer", "password": f"x{n}"}, REMOTE_ADDR="10.0.0.2",
                     HTTP_X_FORWARDED_FOR=f"6.6.6.{n}, 198.51.100.4")
     locked = client.post(reverse("admin:login"), {"username": "officer", "password": PASSWORD},
                          REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="7.7.7.7, 198.51.100.4")
-    assert locked.status_code == 429
+    assert locked.status_code == 429  # the spoofed entries did not spread the failures over five "addresses"
     colleague = Client().post(reverse("admin:login"), {"username": "officer", "password": PASSWORD,
                                                        "next": reverse("admin:index")},
                               REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.50")

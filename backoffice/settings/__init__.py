@@ -114,15 +114,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- Login lock-out (django-axes): 5 failures for a user name or from an address → locked 30 min.
-# ``privacy.auth.LoginLockoutBackend`` is axes' backend; it must come first.
+# --- Login lock-out (django-axes): 5 failures for a user name from one address → that user name is
+# locked from that address for 30 min (other staff behind the same address, and the same user elsewhere,
+# are not). ``privacy.auth.LoginLockoutBackend`` is axes' backend; it must come first.
 AUTHENTICATION_BACKENDS = [
     "privacy.auth.LoginLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.5"))  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the pair together (a list inside the list)
+AXES_LOCKOUT_CALLABLE = "privacy.lockout.lockout_response"  # the admin-styled page: when to retry, whom to call
+STAFF_LOCKOUT_CONTACT = os.environ.get("STAFF_LOCKOUT_CONTACT", "your administrator (the IT service desk)")
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]

@@ -1,5 +1,12 @@
 """Writes of the collections app (``<entity>_<action>``, keyword-only, under ``transaction.atomic``)."""
-from debt_collection.services.cases import case_assign, case_close, case_recall, cases_assign, cases_sync
+from debt_collection.services.cases import (
+    case_assign,
+    case_close,
+    case_recall,
+    cases_assign,
+    cases_recall_from_agencies,
+    cases_sync,
+)
 from debt_collection.services.common import Author
 from debt_collection.services.contacts import contact_log, third_party_add
 from debt_collection.services.promises import promise_cancel, promise_record, promises_evaluate
@@ -15,7 +22,7 @@ from debt_collection.services.reminders import (
 )
 
 __all__ = [
-    "agency_evaluate", "config_save", "Author", "case_assign", "case_close", "case_recall", "cases_assign", "cases_sync", "channel_preference_set",
+    "agency_evaluate", "config_save", "Author", "case_assign", "case_close", "case_recall", "cases_assign", "cases_recall_from_agencies", "cases_sync", "channel_preference_set",
     "contact_log", "promise_cancel", "promise_record", "promises_evaluate", "reminder_message_send",
     "reminders_dispatch_due", "reminders_queue", "SendOutcome", "template_compile", "template_render",
     "third_party_add",

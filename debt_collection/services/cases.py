@@ -330,3 +330,24 @@ def case_close(*, case: CollectionCase, actor: Actor, reason: str) -> Collection
                  new={"status": "closed", "close_reason": "settled"})
     return case
 
+
+@transaction.atomic
+def cases_recall_from_agencies(*, customer, actor: Actor, reason: str) -> list[CollectionCase]:
+    """The customer withdrew the consent to share their data with a collection agency (PIPL): every
+    open case of theirs held by an agency comes back to the in-house queue at once — the agency's
+    assignment ends as recalled, the case waits for the next balanced assignment (in-house only,
+    as there is no consent), and the case history, the assignment and the audit trail say why.
+    Called by ``accounts.hooks`` inside the withdrawal's transaction; returns the cases recalled."""
+    reason = (reason or "").strip() or "agency sharing consent withdrawn"
+    on = get_business_date()
+    recalled = []
+    for case in (CollectionCase.objects.select_for_update(of=("self",)).select_related("agency")
+                 .filter(customer_id=customer.pk, status=OPEN, agency__isnull=False).order_by("pk")):
+        old = case.assignee_display
+        _end_current(case, on=on, reason=CaseAssignment.EndReason.RECALLED)
+        case.agency, case.assigned_on, case.auto_assign = None, None, True
+        case._change_reason = f"recalled from the agency: {reason}"[:100]
+        case.save(update_fields=["agency", "assigned_on", "auto_assign", "updated_at"])
+        audit_record(actor=actor, action="case_recall", obj=case, reason=reason, old=old, new="in-house queue")
+        recalled.append(case)
+    return recalled

@@ -1,7 +1,8 @@
 """Applications for credit (PRODUCT §3 automatic grant, §8 before-credit rules).
 
-``application_submit`` runs, in order: identity checks → blacklist → velocity → existing account
-→ score with the active application scorecard → score band → limit. Every rule hit is a
+``application_submit`` runs, in order: identity checks → age (the policy's 18–60, from the ID
+number) → blacklist → velocity → existing account → score with the active application scorecard →
+score band → limit. Every rule hit is a
 ``RiskEvent``; the automated ``CreditDecision`` keeps score, band, reason codes, model version and
 the rules that fired; an approval opens the customer's account (``Actor.system("scorecard:…")``),
 a decline or a referral opens a case in the credit officers' queue.
@@ -24,12 +25,21 @@ from core.audit import audit_record
 from core.business_date import get_business_date
 from core.crypto import pii_hash
 from core.errors import BusinessRuleError, NotFoundError, ValidationError
-from core.identity import normalize_id_number, validate_id_number, validate_mobile
+from core.identity import id_age_on, normalize_id_number, validate_id_number, validate_mobile
 from core.money import ZERO
 from risk.decisions import decide_score
 from risk.features import application_features
 from risk.models import AccountScore, Application, CreditDecision, ReviewCase, RiskEvent, ScorecardVersion
-from risk.rules import APPROVE, DECLINE, OUTCOME_RANK, REVIEW, RuleHit, application_velocity_hit, strongest
+from risk.rules import (
+    APPROVE,
+    DECLINE,
+    OUTCOME_RANK,
+    REVIEW,
+    RuleHit,
+    age_eligibility_hit,
+    application_velocity_hit,
+    strongest,
+)
 from risk.selectors import (
     active_scorecard,
     application_prior_counts,
@@ -145,6 +155,11 @@ def application_submit(
             id_valid = id_valid and code != "identity_id_number"
             hits.append(RuleHit(code, cfg.outcome, cfg.severity, {"check": exc.code or "invalid"}))
 
+    hit = age_eligibility_hit(age=id_age_on(id_number, on) if id_valid else None, min_age=policy.min_age,
+                              max_age=policy.max_age)
+    if hit:
+        hits.append(hit)
+
     listed = blacklisted_kinds(id_number_hash=id_hash, mobile=mobile, device_hash_value=dev_hash)
     for kind in ("id_number", "mobile", "device"):
         cfg = configs[f"blacklist_{kind}"]
@@ -173,6 +188,8 @@ def application_submit(
         "bands": bands_snapshot(bands),
         "reason_code_count": policy.reason_code_count,
         "max_missing_features": policy.max_missing_features,
+        "min_age": policy.min_age,
+        "max_age": policy.max_age,
     }
     if strongest(hits) != DECLINE:
         version = active_scorecard(ScorecardVersion.Purpose.APPLICATION)

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.services import LEGAL_MIN_AGE
 from core.actors import Actor
 from core.audit import audit_record
 from core.crypto import pii_hash
@@ -121,6 +122,7 @@ def blacklist_deactivate(*, entry: BlacklistEntry, reason: str, user) -> Blackli
 
 
 POLICY_FIELDS = (
+    "min_age", "max_age",
     "reason_code_count", "max_missing_features", "review_every_days", "trigger_utilisation_above",
     "raise_utilisation_above", "raise_no_overdue_months", "raise_min_score_gain", "raise_step", "cut_step",
     "max_limit", "limit_unit",
@@ -145,6 +147,9 @@ def risk_policy_save(*, values: dict[str, Any], user):
                               code="invalid_config")
     if policy.reason_code_count < 1:
         raise ValidationError("Keep at least one reason code.", code="invalid_config")
+    if policy.min_age < LEGAL_MIN_AGE or policy.max_age < policy.min_age:
+        raise ValidationError(f"Applicants' minimum age is at least {LEGAL_MIN_AGE}, and the maximum at least the minimum.",
+                              code="invalid_config")
     policy.save()
     new = {f: str(getattr(policy, f)) for f in POLICY_FIELDS}
     audit_record(actor=actor, action="risk_policy_change", obj=policy, reason="risk policy changed",

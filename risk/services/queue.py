@@ -10,9 +10,13 @@ from accounts.models import CreditAccount
 from accounts.services import account_change_fixed_limit
 from core.actors import Actor
 from core.audit import audit_record
+from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
+from core.identity import id_age_on
 from core.money import money
 from risk.models import Application, CreditDecision, ReviewCase, RiskEvent
+from risk.rules import age_eligibility_hit
+from risk.selectors import risk_policy
 
 
 def _reason(reason: str) -> str:
@@ -83,6 +87,7 @@ def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal |
     if limit <= 0:
         raise ValidationError("An approval needs a limit above zero.", code="invalid_amount")
     application = Application.objects.select_for_update().get(pk=case.application_id)
+    _refuse_ineligible_age(application)
     if application.account_id is None:
         from accounts.models import Customer
 
@@ -103,6 +108,18 @@ def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal |
     _events_reviewed(application.risk_events.all(), user, reason)
     audit_record(actor=actor, action="application_approve", obj=application, reason=reason, new={"limit": str(limit)})
     return _close(case, status=ReviewCase.Status.APPROVED, user=user, reason=reason, limit=limit)
+
+
+def _refuse_ineligible_age(application: Application) -> None:
+    """An officer cannot approve an applicant outside the policy's ages either (issue 12)."""
+    policy = risk_policy()
+    hit = age_eligibility_hit(age=id_age_on(application.id_number, get_business_date()), min_age=policy.min_age,
+                              max_age=policy.max_age)
+    if hit:
+        raise BusinessRuleError(
+            f"The applicant is {hit.details['age']}: the policy lends from {policy.min_age} to {policy.max_age}.",
+            code=hit.rule, details=dict(hit.details),
+        )
 
 
 @transaction.atomic
