@@ -8,6 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -239,6 +240,14 @@ class TemporaryLimitForm(ReasonForm):
     field_order = ("amount", "starts_on", "ends_on", "campaign", "reason")
 
 
+def _report_pending(modeladmin, request, approval) -> None:
+    """A change above the approval threshold: say that it waits, and where."""
+    url = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
+    modeladmin.message_user(request, format_html(
+        '{} waits for a second officer\'s approval: <a href="{}">request {}</a>.', approval.summary, url,
+        approval.reference), messages.WARNING)
+
+
 class AccountOpenForm(forms.ModelForm):
     reason = forms.CharField(max_length=500, initial="account opened by staff")
 
@@ -250,7 +259,20 @@ class AccountOpenForm(forms.ModelForm):
         data = super().clean()
         if CreditAccount.objects.filter(customer=data.get("customer"), product=data.get("product")).exists():
             raise forms.ValidationError("The customer already has an account for this product.", code="account_exists")
+        if self.errors:
+            return data
+        # The service decides here, so a refusal (policy maximum, inactive product…) is shown on the form.
+        try:
+            self.submitted = services.account_open_submit(
+                customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
+                bill_day=data["bill_day"], actor=Actor.staff(self._user), reason=data["reason"],
+            )
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
         return data
+
+    def _post_clean(self):  # the service saved it (or queued it); the model form must not validate another
+        pass
 
 
 @admin.register(CreditAccount)
@@ -325,22 +347,31 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
-            kwargs["form"] = AccountOpenForm
+            form = super().get_form(request, obj, **{**kwargs, "form": AccountOpenForm})
+            form._user = request.user
+            return form
         return super().get_form(request, obj, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if change:
             return
-        data = form.cleaned_data
-        try:
-            created = services.account_open(
-                customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
-                bill_day=data["bill_day"], actor=Actor.staff(request.user), reason=data["reason"],
-            )
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            raise DjangoValidationError(exc.message) from exc
-        obj.pk, obj.reference = created.pk, created.reference
+        submitted = form.submitted
+        if not submitted.applied:
+            request._approval_pending = submitted.request
+            return
+        obj.pk, obj.reference = submitted.result.pk, submitted.result.reference
+
+    def log_addition(self, request, obj, message):
+        if getattr(request, "_approval_pending", None) is None:
+            return super().log_addition(request, CreditAccount.objects.get(pk=obj.pk), message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        pending = getattr(request, "_approval_pending", None)
+        if pending is None:
+            return super().response_add(request, obj, post_url_continue)
+        _report_pending(self, request, pending)
+        return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pending.pk]))
 
     def save_related(self, request, form, formsets, change):
         if change:
@@ -358,16 +389,20 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
 
     @form_action(AdjustLimitForm, description="Adjust fixed limit", permissions=["adjust_limit"])
     def adjust_limit(self, request, obj, data):
-        services.account_change_fixed_limit(
+        submitted = services.limit_change_submit(
             account=obj, new_limit=data["new_limit"], actor=Actor.staff(request.user), reason=data["reason"]
         )
+        if not submitted.applied:
+            _report_pending(self, request, submitted.request)
 
     @form_action(TemporaryLimitForm, description="Grant a temporary limit", permissions=["adjust_limit"])
     def grant_temporary_limit(self, request, obj, data):
-        services.temporary_limit_grant(
+        submitted = services.temporary_limit_submit(
             account=obj, amount=data["amount"], starts_on=data["starts_on"], ends_on=data["ends_on"],
             campaign=data["campaign"], actor=Actor.staff(request.user), reason=data["reason"],
         )
+        if not submitted.applied:
+            _report_pending(self, request, submitted.request)
 
     @form_action(ReasonForm, description="Freeze (manual)", permissions=["freeze_account"])
     def freeze(self, request, obj, data):

@@ -96,7 +96,7 @@ class CustomerAccountImport(ServiceResource):
     )
     preview_headers = ("Customer", "ID number", "Mobile", "Product", "Fixed limit", "Bill day", "What happens")
     summary_labels = {"customers": "New customers", "accounts": "New accounts", "limits": "Limit changes",
-                      "total_limit": "Limits granted or set"}
+                      "total_limit": "Limits granted or set", "pending": "Waiting for a second officer's approval"}
 
     def prepare(self, dataset) -> None:
         self.products = {p.code: p for p in CreditProduct.objects.all()}
@@ -154,35 +154,40 @@ class CustomerAccountImport(ServiceResource):
         customer = account_selectors.customer_find_by_id_number(values["id_number"])
         cells = [mask_name(values["name"]), mask_id_number(values["id_number"]), mask_mobile(values["mobile"]),
                  product.code, format_cny(limit), str(values["bill_day"] or product.default_bill_day)]
-        if customer is None:
+        new_customer = customer is None
+        if new_customer:
             customer = account_services.customer_create(
                 name=values["name"], id_number=values["id_number"], mobile=values["mobile"], address=values["address"],
                 email=values["email"], external_id=values["external_id"], consents=values["consents"],
             )
-            account = account_services.account_open(
-                customer=customer, product=product, fixed_limit=limit, bill_day=values["bill_day"], actor=actor,
-                reason=reason,
-            )
             self.add_to_summary("customers", 1)
-            self.add_to_summary("accounts", 1)
-            self.add_to_summary("total_limit", limit)
-            return Outcome(NEW, cells + ["new customer, new account"], obj=account)
-        account = CreditAccount.objects.filter(customer=customer, product=product).first()
+        account = None if new_customer else CreditAccount.objects.filter(customer=customer, product=product).first()
         if account is None:
-            account = account_services.account_open(
+            # Within the limit policy; above the approval threshold the account waits for a second officer.
+            submitted = account_services.account_open_submit(
                 customer=customer, product=product, fixed_limit=limit, bill_day=values["bill_day"], actor=actor,
                 reason=reason,
             )
+            what = "new customer, new account" if new_customer else f"known customer {customer.reference}: new account"
+            if not submitted.applied:
+                self.add_to_summary("pending", 1)
+                return Outcome(NEW, cells + [f"{what} waits for approval (request {submitted.request.reference})"],
+                               obj=customer if new_customer else None)
             self.add_to_summary("accounts", 1)
             self.add_to_summary("total_limit", limit)
-            return Outcome(NEW, cells + [f"known customer {customer.reference}: new account"], obj=account)
+            return Outcome(NEW, cells + [what], obj=submitted.result)
         if account.fixed_limit == limit:
             return Outcome(SKIP, cells + [f"already imported: account {account.reference}"], obj=account)
         old = account.fixed_limit
-        account = account_services.account_change_fixed_limit(account=account, new_limit=limit, actor=actor, reason=reason)
+        submitted = account_services.limit_change_submit(account=account, new_limit=limit, actor=actor, reason=reason)
+        change = f"account {account.reference}: limit {format_cny(old)} → {format_cny(limit)}"
+        if not submitted.applied:
+            self.add_to_summary("pending", 1)
+            return Outcome(UPDATE, cells + [f"{change} waits for approval (request {submitted.request.reference})"],
+                           obj=account)
         self.add_to_summary("limits", 1)
         self.add_to_summary("total_limit", limit)
-        return Outcome(UPDATE, cells + [f"account {account.reference}: limit {format_cny(old)} → {format_cny(limit)}"], obj=account)
+        return Outcome(UPDATE, cells + [change], obj=submitted.result)
 
 
 # --- Temporary-limit campaign lists ----------------------------------------------------------
@@ -205,7 +210,8 @@ class TemporaryLimitCampaignImport(ServiceResource):
         Column("reason", "Why (default: the campaign and file).", required=False),
     )
     preview_headers = ("Account", "Campaign", "Amount", "From", "Through", "What happens")
-    summary_labels = {"grants": "Temporary limits granted", "total": "Total granted"}
+    summary_labels = {"grants": "Temporary limits granted", "total": "Total granted",
+                      "pending": "Waiting for a second officer's approval"}
 
     def prepare(self, dataset) -> None:
         self.accounts = _accounts_by_reference(dataset)
@@ -246,13 +252,16 @@ class TemporaryLimitCampaignImport(ServiceResource):
                     f"Account {account.reference} already has a {format_cny(existing.amount)} limit in this campaign "
                     "for these dates; revoke it before granting another amount.", code="campaign_conflict")
             return Outcome(SKIP, cells + ["already granted"], obj=existing)
-        temp = account_services.temporary_limit_grant(
+        submitted = account_services.temporary_limit_submit(
             account=account, amount=values["amount"], starts_on=values["starts_on"], ends_on=values["ends_on"],
             campaign=values["campaign"], actor=_actor(self), reason=values["reason"],
         )
+        if not submitted.applied:
+            self.add_to_summary("pending", 1)
+            return Outcome(NEW, cells + [f"waits for approval (request {submitted.request.reference})"], obj=account)
         self.add_to_summary("grants", 1)
         self.add_to_summary("total", values["amount"])
-        return Outcome(NEW, cells + ["grant"], obj=temp)
+        return Outcome(NEW, cells + ["grant"], obj=submitted.result)
 
 
 # --- Bank repayment files ------------------------------------------------------------------------
