@@ -8,7 +8,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -24,6 +23,7 @@ from accounts.models import (
     StatusChange,
     TemporaryLimit,
 )
+from approvals.admin_mixins import SubmitForm, SubmittedAddMixin, report_submitted
 from core.actors import Actor
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
@@ -240,15 +240,7 @@ class TemporaryLimitForm(ReasonForm):
     field_order = ("amount", "starts_on", "ends_on", "campaign", "reason")
 
 
-def _report_pending(modeladmin, request, approval) -> None:
-    """A change above the approval threshold: say that it waits, and where."""
-    url = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
-    modeladmin.message_user(request, format_html(
-        '{} waits for a second officer\'s approval: <a href="{}">request {}</a>.', approval.summary, url,
-        approval.reference), messages.WARNING)
-
-
-class AccountOpenForm(forms.ModelForm):
+class AccountOpenForm(SubmitForm):
     reason = forms.CharField(max_length=500, initial="account opened by staff")
 
     class Meta:
@@ -256,27 +248,21 @@ class AccountOpenForm(forms.ModelForm):
         fields = ("customer", "product", "fixed_limit", "bill_day")
 
     def clean(self):
-        data = super().clean()
+        data = self.cleaned_data
         if CreditAccount.objects.filter(customer=data.get("customer"), product=data.get("product")).exists():
             raise forms.ValidationError("The customer already has an account for this product.", code="account_exists")
-        if self.errors:
-            return data
-        # The service decides here, so a refusal (policy maximum, inactive product…) is shown on the form.
-        try:
-            self.submitted = services.account_open_submit(
-                customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
-                bill_day=data["bill_day"], actor=Actor.staff(self._user), reason=data["reason"],
-            )
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from None
-        return data
+        return super().clean()
 
-    def _post_clean(self):  # the service saved it (or queued it); the model form must not validate another
-        pass
+    def submit(self, data, user):
+        # Within the limit policy; above the approval threshold the account waits for a second officer.
+        return services.account_open_submit(
+            customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
+            bill_day=data["bill_day"], actor=Actor.staff(user), reason=data["reason"],
+        )
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(SimpleHistoryAdmin):
+class CreditAccountAdmin(SubmittedAddMixin, SimpleHistoryAdmin):
     list_display = (
         "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",
         "status_badge", "bill_day", "dpd", "bucket",
@@ -294,6 +280,7 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     )
     actions = ("adjust_limit", "grant_temporary_limit", "freeze", "unfreeze", "close")
     show_full_result_count = False
+    add_form = AccountOpenForm
 
     fixed_limit_col = money_column("fixed_limit", "Fixed limit")
     used_col = money_column("used_amount", "Used")
@@ -345,38 +332,6 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     def get_inlines(self, request, obj):
         return () if obj is None else self.inlines
 
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            form = super().get_form(request, obj, **{**kwargs, "form": AccountOpenForm})
-            form._user = request.user
-            return form
-        return super().get_form(request, obj, **kwargs)
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return
-        submitted = form.submitted
-        if not submitted.applied:
-            request._approval_pending = submitted.request
-            return
-        obj.pk, obj.reference = submitted.result.pk, submitted.result.reference
-
-    def log_addition(self, request, obj, message):
-        if getattr(request, "_approval_pending", None) is None:
-            return super().log_addition(request, CreditAccount.objects.get(pk=obj.pk), message)
-        return None
-
-    def response_add(self, request, obj, post_url_continue=None):
-        pending = getattr(request, "_approval_pending", None)
-        if pending is None:
-            return super().response_add(request, obj, post_url_continue)
-        _report_pending(self, request, pending)
-        return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pending.pk]))
-
-    def save_related(self, request, form, formsets, change):
-        if change:
-            super().save_related(request, form, formsets, change)
-
     # --- permissions for the actions
     def has_adjust_limit_permission(self, request):
         return request.user.has_perm("accounts.adjust_limit")
@@ -392,8 +347,7 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
         submitted = services.limit_change_submit(
             account=obj, new_limit=data["new_limit"], actor=Actor.staff(request.user), reason=data["reason"]
         )
-        if not submitted.applied:
-            _report_pending(self, request, submitted.request)
+        report_submitted(self, request, submitted)
 
     @form_action(TemporaryLimitForm, description="Grant a temporary limit", permissions=["adjust_limit"])
     def grant_temporary_limit(self, request, obj, data):
@@ -401,8 +355,7 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
             account=obj, amount=data["amount"], starts_on=data["starts_on"], ends_on=data["ends_on"],
             campaign=data["campaign"], actor=Actor.staff(request.user), reason=data["reason"],
         )
-        if not submitted.applied:
-            _report_pending(self, request, submitted.request)
+        report_submitted(self, request, submitted)
 
     @form_action(ReasonForm, description="Freeze (manual)", permissions=["freeze_account"])
     def freeze(self, request, obj, data):
