@@ -14,6 +14,7 @@ from import_export.results import RowResult
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.models import Consent, CreditAccount, CreditProduct, TemporaryLimit
+from approvals.selectors import approval_pending_for
 from core.actors import Actor
 from core.business_date import get_business_date
 from core.crypto import pii_hash
@@ -179,6 +180,9 @@ class CustomerAccountImport(ServiceResource):
         if account.fixed_limit == limit:
             return Outcome(SKIP, cells + [f"already imported: account {account.reference}"], obj=account)
         old = account.fixed_limit
+        waiting = approval_pending_for(kind=account_services.FIXED_LIMIT_KIND, target=account, new_limit=str(money(limit)))
+        if waiting is not None:
+            return Outcome(SKIP, cells + [f"already waiting for approval (request {waiting.reference})"], obj=account)
         submitted = account_services.limit_change_submit(account=account, new_limit=limit, actor=actor, reason=reason)
         change = f"account {account.reference}: limit {format_cny(old)} → {format_cny(limit)}"
         if not submitted.applied:
@@ -252,6 +256,11 @@ class TemporaryLimitCampaignImport(ServiceResource):
                     f"Account {account.reference} already has a {format_cny(existing.amount)} limit in this campaign "
                     "for these dates; revoke it before granting another amount.", code="campaign_conflict")
             return Outcome(SKIP, cells + ["already granted"], obj=existing)
+        waiting = approval_pending_for(kind=account_services.TEMPORARY_LIMIT_KIND, target=account,
+                                       amount=str(money(values["amount"])), starts_on=values["starts_on"].isoformat(),
+                                       ends_on=values["ends_on"].isoformat(), campaign=values["campaign"])
+        if waiting is not None:
+            return Outcome(SKIP, cells + [f"already waiting for approval (request {waiting.reference})"], obj=account)
         submitted = account_services.temporary_limit_submit(
             account=account, amount=values["amount"], starts_on=values["starts_on"], ends_on=values["ends_on"],
             campaign=values["campaign"], actor=_actor(self), reason=values["reason"],

@@ -303,3 +303,26 @@ def test_two_checkers_approving_at_once_apply_the_change_once(business_date):
     assert AuditEvent.objects.filter(action="approval_approve").count() == 1
     request.refresh_from_db()
     assert request.status == "approved" and request.checker in checkers
+
+
+@pytest.mark.django_db
+def test_an_import_line_above_the_threshold_waits_and_importing_it_again_queues_nothing(client, officers):
+    from tests.factories_staff import csv_bytes, format_index, upload
+
+    maker, checker = officers
+    account = CreditAccountFactory(fixed_limit=D("10000.00"))
+    rows = [[account.reference, "5000.01", "2026-11-01", "2026-11-11", "Double 11"]]
+    client.force_login(maker)
+    for run in range(2):
+        checked = client.post(reverse("admin:staff_temporarylimitcampaign_import"), {
+            "import_file": upload("d11.csv", csv_bytes(["account_reference", "amount", "starts_on", "ends_on", "campaign"], rows)),
+            "format": format_index("d11.csv")})
+        assert checked.context["report"].ok
+        form = checked.context["confirm_form"]
+        client.post(reverse("admin:staff_temporarylimitcampaign_process_import"),
+                    {key: form.initial[key] for key in ("import_file_name", "original_file_name", "format", "resource")})
+        assert ApprovalRequest.objects.filter(kind="accounts.temporary_limit", status="pending").count() == 1, run
+        assert not TemporaryLimit.objects.filter(account=account).exists()
+    approval_approve(approval=ApprovalRequest.objects.get(), user=checker)
+    temp = TemporaryLimit.objects.get(account=account)
+    assert (temp.amount, temp.campaign, temp.starts_on) == (D("5000.01"), "Double 11", dt.date(2026, 11, 1))
