@@ -22,7 +22,7 @@ from accounts.models import (
     TemporaryLimit,
 )
 from approvals.registry import ApprovalKind, register_kind
-from approvals.services import Submitted, approval_submit
+from approvals.services import Submitted, approval_submit, approved_reason
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -328,23 +328,16 @@ TEMPORARY_LIMIT_KIND = "accounts.temporary_limit"
 ACCOUNT_OPEN_KIND = "accounts.account_open"
 
 
-def _approved_reason(reason: str, approval) -> str:
-    if approval is None:
-        return reason
-    checker = approval.checker.get_username() if approval.checker_id else "?"
-    return f"{reason} [approved by {checker}, request {approval.reference}]"[:500]
-
-
 def _execute_fixed_limit(payload: dict, *, actor: Actor, approval=None) -> CreditAccount:
     return account_change_fixed_limit(account=CreditAccount(pk=payload["account_id"]), new_limit=Decimal(payload["new_limit"]),
-                                      actor=actor, reason=_approved_reason(payload["reason"], approval))
+                                      actor=actor, reason=approved_reason(payload["reason"], approval))
 
 
 def _execute_temporary_limit(payload: dict, *, actor: Actor, approval=None) -> TemporaryLimit:
     return temporary_limit_grant(
         account=CreditAccount(pk=payload["account_id"]), amount=Decimal(payload["amount"]),
         starts_on=dt.date.fromisoformat(payload["starts_on"]), ends_on=dt.date.fromisoformat(payload["ends_on"]),
-        campaign=payload.get("campaign", ""), actor=actor, reason=_approved_reason(payload["reason"], approval),
+        campaign=payload.get("campaign", ""), actor=actor, reason=approved_reason(payload["reason"], approval),
     )
 
 
@@ -352,7 +345,7 @@ def _execute_account_open(payload: dict, *, actor: Actor, approval=None) -> Cred
     return account_open(
         customer=Customer.objects.get(pk=payload["customer_id"]), product=CreditProduct.objects.get(pk=payload["product_id"]),
         fixed_limit=Decimal(payload["fixed_limit"]), bill_day=payload.get("bill_day"), actor=actor,
-        reason=_approved_reason(payload["reason"], approval),
+        reason=approved_reason(payload["reason"], approval),
     )
 
 

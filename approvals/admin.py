@@ -64,8 +64,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
             return True
         if obj is None:
             return self._may_decide(request)
-        return obj.maker_id == request.user.pk or request.user.has_perm(registered_kinds()[obj.kind].permission) \
-            if obj.kind in registered_kinds() else obj.maker_id == request.user.pk
+        return obj.maker_id == request.user.pk or obj.kind in _decidable_kinds(request.user)
 
     def has_decide_permission(self, request):
         return self._may_decide(request)

@@ -35,6 +35,14 @@ def _reason(text: str, what: str = "A reason") -> str:
     return text[:500]
 
 
+def approved_reason(reason: str, approval: ApprovalRequest | None) -> str:
+    """The reason an executor writes on the change's own log row: the maker's, plus who approved it."""
+    if approval is None:
+        return reason
+    checker = approval.checker.get_username() if approval.checker_id else "?"
+    return f"{reason} [approved by {checker}, request {approval.reference}]"[:500]
+
+
 def approval_policy_for(kind: str) -> ApprovalPolicy:
     """The thresholds of ``kind`` (the row is created with the kind's defaults the first time)."""
     spec = get_kind(kind)

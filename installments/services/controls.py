@@ -13,7 +13,7 @@ from django.db.models.functions import Round
 from accounts.models import BucketChange, CreditAccount
 from accounts.services import lock_account
 from approvals.registry import ApprovalKind, register_kind
-from approvals.services import Submitted, approval_submit
+from approvals.services import Submitted, approval_submit, approved_reason
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -181,26 +181,20 @@ def account_write_off(*, account: CreditAccount, actor: Actor, reason: str) -> W
 # --- maker-checker ----------------------------------------------------------------------------------
 
 
-def _approved_reason(reason: str, approval) -> str:
-    if approval is None:
-        return reason
-    return f"{reason} [approved by {approval.checker.get_username()}, request {approval.reference}]"[:500]
-
-
 def _execute_waiver(payload: dict, *, actor: Actor, approval=None) -> Waiver:
     statement = Statement.objects.get(pk=payload["statement_id"]) if payload.get("statement_id") else None
     return fee_waive(account=CreditAccount(pk=payload["account_id"]), kind=payload["kind"], amount=Decimal(payload["amount"]),
-                     statement=statement, actor=actor, reason=_approved_reason(payload["reason"], approval))
+                     statement=statement, actor=actor, reason=approved_reason(payload["reason"], approval))
 
 
 def _execute_write_off(payload: dict, *, actor: Actor, approval=None) -> WriteOff:
     return account_write_off(account=CreditAccount(pk=payload["account_id"]), actor=actor,
-                             reason=_approved_reason(payload["reason"], approval))
+                             reason=approved_reason(payload["reason"], approval))
 
 
 def _execute_refund(payload: dict, *, actor: Actor, approval=None) -> Refund:
     return purchase_refund(purchase=Purchase.objects.get(pk=payload["purchase_id"]), amount=Decimal(payload["amount"]),
-                           actor=actor, reason=_approved_reason(payload["reason"], approval), excess_to=payload["excess_to"])
+                           actor=actor, reason=approved_reason(payload["reason"], approval), excess_to=payload["excess_to"])
 
 
 def register_approval_kinds() -> None:
