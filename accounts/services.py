@@ -354,11 +354,11 @@ def register_approval_kinds() -> None:
     thresholds): a raise of more than ¥20,000 or more than 50 % of the current limit, a temporary limit
     above ¥20,000 or above 50 % of the fixed limit, a new line above ¥20,000."""
     register_kind(ApprovalKind(FIXED_LIMIT_KIND, "Fixed limit raise", "accounts.adjust_limit", _execute_fixed_limit,
-                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50"), amount_label="Raise"))
+                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50")))
     register_kind(ApprovalKind(TEMPORARY_LIMIT_KIND, "Temporary limit", "accounts.adjust_limit", _execute_temporary_limit,
                                amount_above=Decimal("20000.00"), share_above=Decimal("0.50")))
     register_kind(ApprovalKind(ACCOUNT_OPEN_KIND, "Account opened by hand", "accounts.adjust_limit", _execute_account_open,
-                               amount_above=Decimal("20000.00"), amount_label="Fixed limit"))
+                               amount_above=Decimal("20000.00")))
 
 
 def limit_change_submit(*, account: CreditAccount, new_limit: Decimal, actor: Actor, reason: str) -> Submitted:

@@ -29,7 +29,6 @@ class ApprovalKind:
     execute: Executor
     amount_above: Decimal | None = None  # default threshold: an amount above this waits
     share_above: Decimal | None = None  # default threshold: more than this share of the base waits
-    amount_label: str = "Amount"
 
 
 _kinds: dict[str, ApprovalKind] = {}
