@@ -23,6 +23,7 @@ from accounts.models import (
     StatusChange,
     TemporaryLimit,
 )
+from approvals.admin_mixins import SubmitForm, SubmittedAddMixin, report_submitted
 from core.actors import Actor
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
@@ -239,7 +240,7 @@ class TemporaryLimitForm(ReasonForm):
     field_order = ("amount", "starts_on", "ends_on", "campaign", "reason")
 
 
-class AccountOpenForm(forms.ModelForm):
+class AccountOpenForm(SubmitForm):
     reason = forms.CharField(max_length=500, initial="account opened by staff")
 
     class Meta:
@@ -247,14 +248,21 @@ class AccountOpenForm(forms.ModelForm):
         fields = ("customer", "product", "fixed_limit", "bill_day")
 
     def clean(self):
-        data = super().clean()
+        data = self.cleaned_data
         if CreditAccount.objects.filter(customer=data.get("customer"), product=data.get("product")).exists():
             raise forms.ValidationError("The customer already has an account for this product.", code="account_exists")
-        return data
+        return super().clean()
+
+    def submit(self, data, user):
+        # Within the limit policy; above the approval threshold the account waits for a second officer.
+        return services.account_open_submit(
+            customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
+            bill_day=data["bill_day"], actor=Actor.staff(user), reason=data["reason"],
+        )
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(SimpleHistoryAdmin):
+class CreditAccountAdmin(SubmittedAddMixin, SimpleHistoryAdmin):
     list_display = (
         "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",
         "status_badge", "bill_day", "dpd", "bucket",
@@ -272,6 +280,7 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     )
     actions = ("adjust_limit", "grant_temporary_limit", "freeze", "unfreeze", "close")
     show_full_result_count = False
+    add_form = AccountOpenForm
 
     fixed_limit_col = money_column("fixed_limit", "Fixed limit")
     used_col = money_column("used_amount", "Used")
@@ -323,29 +332,6 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     def get_inlines(self, request, obj):
         return () if obj is None else self.inlines
 
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = AccountOpenForm
-        return super().get_form(request, obj, **kwargs)
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return
-        data = form.cleaned_data
-        try:
-            created = services.account_open(
-                customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
-                bill_day=data["bill_day"], actor=Actor.staff(request.user), reason=data["reason"],
-            )
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            raise DjangoValidationError(exc.message) from exc
-        obj.pk, obj.reference = created.pk, created.reference
-
-    def save_related(self, request, form, formsets, change):
-        if change:
-            super().save_related(request, form, formsets, change)
-
     # --- permissions for the actions
     def has_adjust_limit_permission(self, request):
         return request.user.has_perm("accounts.adjust_limit")
@@ -358,16 +344,18 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
 
     @form_action(AdjustLimitForm, description="Adjust fixed limit", permissions=["adjust_limit"])
     def adjust_limit(self, request, obj, data):
-        services.account_change_fixed_limit(
+        submitted = services.limit_change_submit(
             account=obj, new_limit=data["new_limit"], actor=Actor.staff(request.user), reason=data["reason"]
         )
+        report_submitted(self, request, submitted)
 
     @form_action(TemporaryLimitForm, description="Grant a temporary limit", permissions=["adjust_limit"])
     def grant_temporary_limit(self, request, obj, data):
-        services.temporary_limit_grant(
+        submitted = services.temporary_limit_submit(
             account=obj, amount=data["amount"], starts_on=data["starts_on"], ends_on=data["ends_on"],
             campaign=data["campaign"], actor=Actor.staff(request.user), reason=data["reason"],
         )
+        report_submitted(self, request, submitted)
 
     @form_action(ReasonForm, description="Freeze (manual)", permissions=["freeze_account"])
     def freeze(self, request, obj, data):

@@ -8,9 +8,10 @@ from typing import Iterable
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
-from accounts import hooks
+from accounts import hooks, limits
 from accounts.models import (
     Consent,
     CreditAccount,
@@ -20,13 +21,15 @@ from accounts.models import (
     StatusChange,
     TemporaryLimit,
 )
+from approvals.registry import ApprovalKind, register_kind
+from approvals.services import Submitted, approval_submit, approved_reason
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.crypto import pii_hash
 from core.errors import BusinessRuleError, ConflictError, ValidationError
 from core.identity import id_age_on, normalize_id_number, validate_id_number, validate_mobile
-from core.money import money
+from core.money import ZERO, money
 
 BILL_DAY_MIN_MONTHS_OPEN = 3
 BILL_DAY_CHANGE_EVERY_MONTHS = 6
@@ -50,6 +53,14 @@ def _non_negative_money(value, field: str) -> Decimal:
     if amount < 0:
         raise ValidationError(f"{field} cannot be negative.", code="invalid_amount", details={field: str(amount)})
     return amount
+
+
+def _temporary_total(account_id: int, starts_on: dt.date, ends_on: dt.date) -> Decimal:
+    """Active temporary limits of the account in force on any day from ``starts_on`` through ``ends_on``."""
+    total = TemporaryLimit.objects.filter(
+        account_id=account_id, status=TemporaryLimit.Status.ACTIVE, starts_on__lte=ends_on, ends_on__gte=starts_on,
+    ).aggregate(t=Sum("amount"))["t"]
+    return total or ZERO
 
 
 def lock_account(account_id: int) -> CreditAccount:
@@ -154,6 +165,7 @@ def account_open(
         raise ValidationError("Bill day must be between 1 and 28.", code="invalid_bill_day")
     if CreditAccount.objects.filter(customer=customer, product=product).exists():
         raise ConflictError("The customer already has an account for this product.", code="account_exists")
+    limits.check_fixed_limit(old_limit=ZERO, new_limit=fixed_limit, used_amount=ZERO, temporary_today=ZERO)
     try:
         with transaction.atomic():
             account = CreditAccount.objects.create(
@@ -182,6 +194,9 @@ def account_change_fixed_limit(*, account: CreditAccount, new_limit: Decimal, ac
     old = account.fixed_limit
     if old == new_limit:
         raise BusinessRuleError("The new limit equals the current limit.", code="limit_unchanged")
+    today = get_business_date()
+    limits.check_fixed_limit(old_limit=old, new_limit=new_limit, used_amount=account.used_amount,
+                             temporary_today=_temporary_total(account.pk, today, today), by_system=actor.is_system)
     account.fixed_limit = new_limit
     account.save(update_fields=["fixed_limit", "updated_at"])
     LimitChange.objects.create(
@@ -214,6 +229,8 @@ def temporary_limit_grant(
     account = lock_account(account.pk)
     if account.status != CreditAccount.Status.ACTIVE:
         raise BusinessRuleError("Temporary limits are only granted to active accounts.", code="account_not_active")
+    limits.check_temporary_limit(fixed_limit=account.fixed_limit, overlapping=_temporary_total(account.pk, starts_on, ends_on),
+                                 amount=amount)
     temp = TemporaryLimit.objects.create(
         account=account, amount=amount, starts_on=starts_on, ends_on=ends_on, campaign=campaign
     )
@@ -337,6 +354,15 @@ def campaign_limit_grant(
     re-checked where it is used. Refused for a customer who withdrew the marketing consent (their
     latest marketing record is a withdrawal) or whose processing is restricted (PIPL deletion);
     otherwise ``temporary_limit_grant``. The customer's row is locked first, as consent writes do."""
+    campaign_consent_check(account=account)
+    return temporary_limit_grant(account=account, amount=amount, starts_on=starts_on, ends_on=ends_on, actor=actor,
+                                 reason=reason, campaign=campaign)
+
+
+def campaign_consent_check(*, account: CreditAccount) -> None:
+    """Refuse a campaign limit for a customer who withdrew the marketing consent or whose processing
+    is restricted (consent re-checked where it is used: the import, and again when a waiting request is
+    approved). Locks the customer's row, as consent writes do."""
     customer = Customer.objects.select_for_update(of=("self",)).get(pk=account.customer_id)
     if customer.processing_restricted or customer.anonymised_at is not None:
         raise BusinessRuleError("The customer's data may only be stored (PIPL restriction): no campaign.",
@@ -347,5 +373,83 @@ def campaign_limit_grant(
             f"The customer withdrew the marketing consent on {timezone.localdate(latest.recorded_at).isoformat()}: "
             "no campaign limit.", code="marketing_consent_withdrawn",
         )
-    return temporary_limit_grant(account=account, amount=amount, starts_on=starts_on, ends_on=ends_on, actor=actor,
-                                 reason=reason, campaign=campaign)
+
+
+# --- maker-checker: staff's limit changes above the thresholds wait for a second officer ----------
+
+FIXED_LIMIT_KIND = "accounts.fixed_limit"
+TEMPORARY_LIMIT_KIND = "accounts.temporary_limit"
+ACCOUNT_OPEN_KIND = "accounts.account_open"
+
+
+def _execute_fixed_limit(payload: dict, *, actor: Actor, approval=None) -> CreditAccount:
+    return account_change_fixed_limit(account=CreditAccount(pk=payload["account_id"]), new_limit=Decimal(payload["new_limit"]),
+                                      actor=actor, reason=approved_reason(payload["reason"], approval))
+
+
+def _execute_temporary_limit(payload: dict, *, actor: Actor, approval=None) -> TemporaryLimit:
+    if payload.get("campaign"):  # a campaign line waiting for approval: is the consent still there?
+        campaign_consent_check(account=CreditAccount.objects.get(pk=payload["account_id"]))
+    return temporary_limit_grant(
+        account=CreditAccount(pk=payload["account_id"]), amount=Decimal(payload["amount"]),
+        starts_on=dt.date.fromisoformat(payload["starts_on"]), ends_on=dt.date.fromisoformat(payload["ends_on"]),
+        campaign=payload.get("campaign", ""), actor=actor, reason=approved_reason(payload["reason"], approval),
+    )
+
+
+def _execute_account_open(payload: dict, *, actor: Actor, approval=None) -> CreditAccount:
+    return account_open(
+        customer=Customer.objects.get(pk=payload["customer_id"]), product=CreditProduct.objects.get(pk=payload["product_id"]),
+        fixed_limit=Decimal(payload["fixed_limit"]), bill_day=payload.get("bill_day"), actor=actor,
+        reason=approved_reason(payload["reason"], approval),
+    )
+
+
+def register_approval_kinds() -> None:
+    """Called from ``AccountsConfig.ready()``. Defaults (staff change them in the admin's approval
+    thresholds): a raise of more than ¥20,000 or more than 50 % of the current limit, a temporary limit
+    above ¥20,000 or above 50 % of the fixed limit, a new line above ¥20,000."""
+    register_kind(ApprovalKind(FIXED_LIMIT_KIND, "Fixed limit raise", "accounts.adjust_limit", _execute_fixed_limit,
+                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50")))
+    register_kind(ApprovalKind(TEMPORARY_LIMIT_KIND, "Temporary limit", "accounts.adjust_limit", _execute_temporary_limit,
+                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50")))
+    register_kind(ApprovalKind(ACCOUNT_OPEN_KIND, "Account opened by hand", "accounts.adjust_limit", _execute_account_open,
+                               amount_above=Decimal("20000.00")))
+
+
+def limit_change_submit(*, account: CreditAccount, new_limit: Decimal, actor: Actor, reason: str) -> Submitted:
+    """Staff change a fixed limit: applied at once within the threshold (a cut always is), else a
+    pending request for a second officer. The policy refuses either way, now."""
+    new_limit = _non_negative_money(new_limit, "new_limit")
+    current = CreditAccount.objects.get(pk=account.pk)
+    return approval_submit(
+        kind=FIXED_LIMIT_KIND, payload={"account_id": current.pk, "new_limit": str(new_limit), "reason": reason},
+        amount=new_limit - current.fixed_limit, base=current.fixed_limit, target=current, actor=actor, reason=reason,
+        summary=f"Fixed limit of {current.reference}: {current.fixed_limit} → {new_limit}",
+    )
+
+
+def temporary_limit_submit(*, account: CreditAccount, amount: Decimal, starts_on: dt.date, ends_on: dt.date,
+                           actor: Actor, reason: str, campaign: str = "") -> Submitted:
+    amount = _non_negative_money(amount, "amount")
+    current = CreditAccount.objects.get(pk=account.pk)
+    return approval_submit(
+        kind=TEMPORARY_LIMIT_KIND,
+        payload={"account_id": current.pk, "amount": str(amount), "starts_on": starts_on.isoformat(),
+                 "ends_on": ends_on.isoformat(), "campaign": campaign, "reason": reason},
+        amount=amount, base=current.fixed_limit, target=current, actor=actor, reason=reason,
+        summary=f"Temporary limit of {current.reference}: {amount} from {starts_on} through {ends_on}"
+                + (f" ({campaign})" if campaign else ""),
+    )
+
+
+def account_open_submit(*, customer: Customer, product: CreditProduct, fixed_limit: Decimal, actor: Actor,
+                        reason: str = "account opened", bill_day: int | None = None) -> Submitted:
+    fixed_limit = _non_negative_money(fixed_limit, "fixed_limit")
+    return approval_submit(
+        kind=ACCOUNT_OPEN_KIND,
+        payload={"customer_id": customer.pk, "product_id": product.pk, "fixed_limit": str(fixed_limit),
+                 "bill_day": bill_day, "reason": reason},
+        amount=fixed_limit, base=None, target=customer, actor=actor, reason=reason,
+        summary=f"New {product.code} account of {customer.reference} at {fixed_limit}",
+    )

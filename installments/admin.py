@@ -12,6 +12,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from approvals.admin_mixins import SubmitForm, SubmittedAddMixin, report_submitted
 from core.actors import Actor
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
@@ -19,7 +20,7 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
 from installments import services
 from installments.models import (
     Adjustment, Allocation, Charge, Plan, ProductTerms, Purchase, Refund, Repayment, ScheduleLine, Statement,
-    StatementLine, TenorRate, WriteOff,
+    StatementLine, TenorRate, Waiver, WriteOff,
 )
 from installments.services.terms import TERMS_FIELDS, check_pricing
 
@@ -201,8 +202,10 @@ class PurchaseAdmin(ReadOnlyAdmin):
 
     @form_action(RefundForm, description="Refund (all or part)", permissions=["refund_purchase"])
     def refund(self, request, obj, data):
-        services.purchase_refund(purchase=obj, amount=data["amount"], actor=Actor.staff(request.user),
-                                 reason=data["reason"], excess_to=data["excess_to"])
+        # Above the refund threshold the refund waits for a second person (maker-checker).
+        report_submitted(self, request, services.refund_submit(
+            purchase=obj, amount=data["amount"], actor=Actor.staff(request.user), reason=data["reason"],
+            excess_to=data["excess_to"]))
 
     @form_action(NoteForm, description="Approve held purchase", permissions=["review_purchase"])
     def approve_held(self, request, obj, data):
@@ -310,6 +313,12 @@ class InstallForm(forms.Form):
     amount = _amount_field(required=False, label="Amount (¥)", help_text="Empty: the whole unpaid revolving balance.")
 
 
+class WaiveForm(ReasonForm):
+    kind = forms.ChoiceField(choices=Waiver.Kind.choices, initial=Waiver.Kind.FEES)
+    amount = _amount_field(required=False, label="Amount (¥)", help_text="Empty: every open fee of this kind.")
+    field_order = ("kind", "amount", "reason")
+
+
 @admin.register(Statement)
 class StatementAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "account_ref", "customer", "bill_date", "due_date", "status_badge", "closing_display",
@@ -320,7 +329,7 @@ class StatementAdmin(ReadOnlyAdmin):
     date_hierarchy = "bill_date"
     readonly_fields = [f.name for f in Statement._meta.fields]
     inlines = (StatementLineInline,)
-    actions = ("install",)
+    actions = ("install", "waive_fees")
 
     account_ref = account_column()
     customer = customer_column()
@@ -337,6 +346,15 @@ class StatementAdmin(ReadOnlyAdmin):
     @form_action(InstallForm, description="Bill installment", permissions=["view"])
     def install(self, request, obj, data):
         services.statement_install(statement=obj, tenor=data["tenor"], amount=data["amount"], actor=Actor.staff(request.user))
+
+    def has_waive_fee_permission(self, request):
+        return request.user.has_perm("installments.waive_fee")
+
+    @form_action(WaiveForm, description="Waive late/deferral fees billed", permissions=["waive_fee"])
+    def waive_fees(self, request, obj, data):
+        report_submitted(self, request, services.fee_waiver_submit(
+            account=obj.account, statement=obj, kind=data["kind"], amount=data["amount"],
+            actor=Actor.staff(request.user), reason=data["reason"]))
 
 
 # --- repayments ------------------------------------------------------------------------------------
@@ -478,15 +496,89 @@ class ChargeAdmin(ReadOnlyAdmin):
     customer = customer_column()
 
 
+class _AccountReferenceForm(SubmitForm):
+    account_reference = forms.CharField(max_length=16, label="Account reference")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+    def clean_account_reference(self):
+        from accounts.models import CreditAccount
+
+        account = CreditAccount.objects.filter(reference=self.cleaned_data["account_reference"].strip().upper()).first()
+        if account is None:
+            raise forms.ValidationError("No account with this reference.")
+        return account
+
+
+class WriteOffForm(_AccountReferenceForm):
+    class Meta:
+        model = WriteOff
+        fields = ()
+
+    def submit(self, data, user):
+        return services.write_off_submit(account=data["account_reference"], actor=Actor.staff(user), reason=data["reason"])
+
+
 @admin.register(WriteOff)
-class WriteOffAdmin(ReadOnlyAdmin):
+class WriteOffAdmin(SubmittedAddMixin, ReadOnlyAdmin):
+    """The close of business's write-offs at DPD 180, and write-offs by hand (an overdue account, with
+    a reason; above the threshold — by default always — a second person approves)."""
+
     list_display = ("on_date", "account_ref", "customer", "dpd", "principal", "fees", "late_fees", "deferral_fees",
                     "recovered")
     list_select_related = ("account__customer",)
     readonly_fields = [f.name for f in WriteOff._meta.fields]
+    add_form = WriteOffForm
 
     account_ref = account_column()
     customer = customer_column()
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("installments.write_off_account")
+
+    def get_fields(self, request, obj=None):
+        return ("account_reference", "reason") if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+
+class WaiverForm(_AccountReferenceForm):
+    class Meta:
+        model = Waiver
+        fields = ("kind",)
+
+    amount_in = _amount_field(required=False, label="Amount (¥)", help_text="Empty: every open fee of this kind.")
+
+    def submit(self, data, user):
+        return services.fee_waiver_submit(account=data["account_reference"], kind=data["kind"], amount=data["amount_in"],
+                                          actor=Actor.staff(user), reason=data["reason"])
+
+
+@admin.register(Waiver)
+class WaiverAdmin(SubmittedAddMixin, ReadOnlyAdmin):
+    """Finance waives late and deferral fees with a reason (journal: Dr fee income, Cr receivable);
+    above the waiver threshold a second person approves."""
+
+    list_display = ("reference", "on_date", "account_ref", "customer", "kind", "amount_display", "late_fees",
+                    "deferral_fees", "reason", "actor")
+    list_select_related = ("account__customer", "actor")
+    list_filter = ("kind", "on_date")
+    search_fields = ("=reference", "=account__reference")
+    readonly_fields = [f.name for f in Waiver._meta.fields]
+    add_form = WaiverForm
+
+    account_ref = account_column()
+    customer = customer_column()
+    amount_display = money_column("amount", "Amount")
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("installments.waive_fee")
+
+    def get_fields(self, request, obj=None):
+        return ("account_reference", "kind", "amount_in", "reason") if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
 
 
 @admin.register(Adjustment)

@@ -284,8 +284,8 @@ def _statement_amounts(on: dt.date, terms: ProductTerms, drafts: str, dparams: l
             purchases_amount = {_money(line_sum.format(expr='SUM(l.principal - l.principal_reduced)', cond='l.is_revolving'))},
             installments_principal = {_money(line_sum.format(expr='SUM(l.principal - l.principal_reduced)', cond='NOT l.is_revolving'))},
             installments_fee = {_money(line_sum.format(expr='SUM(l.fee - l.fee_waived)', cond='NOT l.is_revolving'))},
-            deferral_fees = {_money(f"COALESCE((SELECT SUM(c.amount) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind = 'deferral_fee'), 0)")},
-            late_fees = {_money(f"COALESCE((SELECT SUM(c.amount) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind <> 'deferral_fee'), 0)")},
+            deferral_fees = {_money(f"COALESCE((SELECT SUM(c.amount - c.waived) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind = 'deferral_fee'), 0)")},
+            late_fees = {_money(f"COALESCE((SELECT SUM(c.amount - c.waived) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind <> 'deferral_fee'), 0)")},
             payments_amount = {_money(f"COALESCE((SELECT SUM(r.amount) FROM {T_REP} r WHERE r.statement_id = {S}.id AND r.status = 'posted'), 0)")},
             refunds_amount = {_money(f'''COALESCE((SELECT SUM(f.billed_principal_reduced + f.fees_waived_billed
                                   + CASE WHEN f.excess_to = 'credit_balance' THEN f.excess ELSE 0 END)

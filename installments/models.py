@@ -578,6 +578,7 @@ class WriteOff(models.Model):
 
     class Meta:
         ordering = ["-on_date", "-id"]
+        permissions = [("write_off_account", "Can write off an overdue account by hand (maker-checker)")]
         constraints = [
             models.CheckConstraint(condition=Q(recovered__gte=0), name="write_off_recovered_gte_0"),
             models.CheckConstraint(
@@ -592,3 +593,37 @@ class WriteOff(models.Model):
     @property
     def total(self) -> Decimal:
         return self.principal + self.fees + self.late_fees + self.deferral_fees
+
+
+class Waiver(BaseModel):
+    """Late and deferral fees waived by staff with a reason (PRODUCT §1: finance's waivers), posted to
+    the journal (Dr fee income, Cr the fee receivable) and taken off what the customer owes."""
+
+    class Kind(models.TextChoices):
+        LATE_FEE = "late_fee", "Late fees"
+        DEFERRAL_FEE = "deferral_fee", "Deferral fees"
+        FEES = "fees", "Late and deferral fees"
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="waivers")
+    statement = models.ForeignKey(Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="waivers",
+                                  help_text="Only the fees this statement billed (accrued before its bill date).")
+    kind = models.CharField(max_length=15, choices=Kind.choices)
+    amount = MoneyField()
+    late_fees = MoneyField(default=ZERO)
+    deferral_fees = MoneyField(default=ZERO)
+    on_date = models.DateField()
+    reason = models.CharField(max_length=500)
+    journal_entry = models.ForeignKey("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_rule = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("waive_fee", "Can waive late and deferral fees (maker-checker above the threshold)")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0, late_fees__gte=0, deferral_fees__gte=0), name="waiver_amounts"),
+            models.CheckConstraint(condition=Q(amount=Round(F("late_fees") + F("deferral_fees"), 2)), name="waiver_parts_sum"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Waiver {self.reference}: {self.amount}"

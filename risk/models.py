@@ -119,7 +119,11 @@ class RiskPolicy(models.Model):
     )
     raise_step = RateField(default=Decimal("0.20"), help_text="A raise adds this share of the fixed limit.")
     cut_step = RateField(default=Decimal("0.30"), help_text="A cut removes at least this share of the fixed limit.")
-    max_limit = MoneyField(default=Decimal("50000.00"), help_text="No review raises a limit above this.")
+    max_limit = MoneyField(default=Decimal("50000.00"), help_text="No fixed limit above this (reviews, staff, imports, applications).")
+    max_temporary_share = RateField(
+        default=Decimal("1.000000"),
+        help_text="Temporary limits in force on one day: at most this share of the fixed limit (1.00 = 100 %).",
+    )
     limit_unit = MoneyField(default=Decimal("100.00"), help_text="Reviewed limits are rounded down to this unit.")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -131,6 +135,7 @@ class RiskPolicy(models.Model):
             models.CheckConstraint(condition=Q(singleton=1), name="risk_policy_singleton"),
             models.CheckConstraint(condition=Q(limit_unit__gt=0), name="risk_policy_limit_unit_gt_0"),
             models.CheckConstraint(condition=Q(max_limit__gte=0), name="risk_policy_max_limit_gte_0"),
+            models.CheckConstraint(condition=Q(max_temporary_share__gte=0), name="risk_policy_max_temporary_share_gte_0"),
             models.CheckConstraint(
                 condition=Q(raise_step__gte=0, cut_step__gte=0, cut_step__lte=1), name="risk_policy_steps"
             ),

@@ -21,6 +21,7 @@ PURCHASE_CHECK_NAME = "risk"
 
 def connect() -> None:
     _connect_purchase_check()
+    _connect_limit_policy()
     if apps.is_installed("privacy"):
         _connect_privacy()
     if apps.is_installed("cob"):
@@ -34,6 +35,24 @@ def _connect_close_of_business() -> None:
     from risk.daily import limit_reviews_step
 
     register_step("risk.limit_reviews", limit_reviews_step, slot="limit_reviews", runs_on=weekly(0))
+
+
+# --- limit policy ------------------------------------------------------------------------------
+
+
+def limit_policy():
+    """``accounts.limits`` provider: the risk policy's maximum limit binds every path that sets a limit."""
+    from accounts.limits import LimitPolicy
+    from risk.models import RiskPolicy
+
+    policy = RiskPolicy.objects.filter(singleton=1).first() or RiskPolicy(singleton=1)
+    return LimitPolicy(max_limit=policy.max_limit, max_temporary_share=policy.max_temporary_share)
+
+
+def _connect_limit_policy() -> None:
+    from accounts.limits import register_limit_policy
+
+    register_limit_policy(limit_policy)
 
 
 # --- purchase checks ----------------------------------------------------------------------------

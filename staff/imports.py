@@ -208,6 +208,7 @@ class ServiceResource(resources.Resource):
     columns: ClassVar[tuple[Column, ...]] = ()
     preview_headers: ClassVar[tuple[str, ...]] = ()
     summary_labels: ClassVar[dict[str, str]] = {}
+    summary_if_any: ClassVar[frozenset[str]] = frozenset({"pending"})  # shown only when not zero
 
     class Meta:
         use_transactions = True
@@ -474,6 +475,8 @@ def report_from_result(result: Result, resource: ServiceResource) -> ImportRepor
     summary = []
     for key, label in resource.summary_labels.items():
         value = resource.summary.get(key, 0)
+        if key in resource.summary_if_any and not value:
+            continue
         summary.append((label, format_cny(value) if isinstance(value, Decimal) else f"{value:,}"))
     return ImportReport(
         title=resource.get_display_name(),

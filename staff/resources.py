@@ -14,6 +14,7 @@ from import_export.results import RowResult
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.models import Consent, CreditAccount, CreditProduct, TemporaryLimit
+from approvals.selectors import approval_pending_for
 from core.actors import Actor
 from core.business_date import get_business_date
 from core.crypto import pii_hash
@@ -96,7 +97,7 @@ class CustomerAccountImport(ServiceResource):
     )
     preview_headers = ("Customer", "ID number", "Mobile", "Product", "Fixed limit", "Bill day", "What happens")
     summary_labels = {"customers": "New customers", "accounts": "New accounts", "limits": "Limit changes",
-                      "total_limit": "Limits granted or set"}
+                      "total_limit": "Limits granted or set", "pending": "Waiting for a second officer's approval"}
 
     def prepare(self, dataset) -> None:
         self.products = {p.code: p for p in CreditProduct.objects.all()}
@@ -154,35 +155,43 @@ class CustomerAccountImport(ServiceResource):
         customer = account_selectors.customer_find_by_id_number(values["id_number"])
         cells = [mask_name(values["name"]), mask_id_number(values["id_number"]), mask_mobile(values["mobile"]),
                  product.code, format_cny(limit), str(values["bill_day"] or product.default_bill_day)]
-        if customer is None:
+        new_customer = customer is None
+        if new_customer:
             customer = account_services.customer_create(
                 name=values["name"], id_number=values["id_number"], mobile=values["mobile"], address=values["address"],
                 email=values["email"], external_id=values["external_id"], consents=values["consents"],
             )
-            account = account_services.account_open(
-                customer=customer, product=product, fixed_limit=limit, bill_day=values["bill_day"], actor=actor,
-                reason=reason,
-            )
             self.add_to_summary("customers", 1)
-            self.add_to_summary("accounts", 1)
-            self.add_to_summary("total_limit", limit)
-            return Outcome(NEW, cells + ["new customer, new account"], obj=account)
-        account = CreditAccount.objects.filter(customer=customer, product=product).first()
+        account = None if new_customer else CreditAccount.objects.filter(customer=customer, product=product).first()
         if account is None:
-            account = account_services.account_open(
+            # Within the limit policy; above the approval threshold the account waits for a second officer.
+            submitted = account_services.account_open_submit(
                 customer=customer, product=product, fixed_limit=limit, bill_day=values["bill_day"], actor=actor,
                 reason=reason,
             )
+            what = "new customer, new account" if new_customer else f"known customer {customer.reference}: new account"
+            if not submitted.applied:
+                self.add_to_summary("pending", 1)
+                return Outcome(NEW, cells + [f"{what} waits for approval (request {submitted.request.reference})"],
+                               obj=customer if new_customer else None)
             self.add_to_summary("accounts", 1)
             self.add_to_summary("total_limit", limit)
-            return Outcome(NEW, cells + [f"known customer {customer.reference}: new account"], obj=account)
+            return Outcome(NEW, cells + [what], obj=submitted.result)
         if account.fixed_limit == limit:
             return Outcome(SKIP, cells + [f"already imported: account {account.reference}"], obj=account)
         old = account.fixed_limit
-        account = account_services.account_change_fixed_limit(account=account, new_limit=limit, actor=actor, reason=reason)
+        waiting = approval_pending_for(kind=account_services.FIXED_LIMIT_KIND, target=account, new_limit=str(money(limit)))
+        if waiting is not None:
+            return Outcome(SKIP, cells + [f"already waiting for approval (request {waiting.reference})"], obj=account)
+        submitted = account_services.limit_change_submit(account=account, new_limit=limit, actor=actor, reason=reason)
+        change = f"account {account.reference}: limit {format_cny(old)} → {format_cny(limit)}"
+        if not submitted.applied:
+            self.add_to_summary("pending", 1)
+            return Outcome(UPDATE, cells + [f"{change} waits for approval (request {submitted.request.reference})"],
+                           obj=account)
         self.add_to_summary("limits", 1)
         self.add_to_summary("total_limit", limit)
-        return Outcome(UPDATE, cells + [f"account {account.reference}: limit {format_cny(old)} → {format_cny(limit)}"], obj=account)
+        return Outcome(UPDATE, cells + [change], obj=submitted.result)
 
 
 # --- Temporary-limit campaign lists ----------------------------------------------------------
@@ -192,7 +201,8 @@ class CustomerAccountImport(ServiceResource):
 class TemporaryLimitCampaignImport(ServiceResource):
     """One temporary limit per line (618, Double 11…). A line already granted is skipped, so the same
     list imported twice grants nothing the second time. A customer who withdrew the marketing consent
-    (or whose processing is restricted) is a refused line with the reason (``campaign_limit_grant``)."""
+    (or whose processing is restricted) is a refused line with the reason (``campaign_consent_check``), also when a request waiting
+    for approval is approved."""
 
     key = "temporary_limits"
     title = "Temporary-limit campaign list"
@@ -206,7 +216,8 @@ class TemporaryLimitCampaignImport(ServiceResource):
         Column("reason", "Why (default: the campaign and file).", required=False),
     )
     preview_headers = ("Account", "Campaign", "Amount", "From", "Through", "What happens")
-    summary_labels = {"grants": "Temporary limits granted", "total": "Total granted"}
+    summary_labels = {"grants": "Temporary limits granted", "total": "Total granted",
+                      "pending": "Waiting for a second officer's approval"}
 
     def prepare(self, dataset) -> None:
         self.accounts = _accounts_by_reference(dataset)
@@ -247,13 +258,22 @@ class TemporaryLimitCampaignImport(ServiceResource):
                     f"Account {account.reference} already has a {format_cny(existing.amount)} limit in this campaign "
                     "for these dates; revoke it before granting another amount.", code="campaign_conflict")
             return Outcome(SKIP, cells + ["already granted"], obj=existing)
-        temp = account_services.campaign_limit_grant(
+        account_services.campaign_consent_check(account=account)
+        waiting = approval_pending_for(kind=account_services.TEMPORARY_LIMIT_KIND, target=account,
+                                       amount=str(money(values["amount"])), starts_on=values["starts_on"].isoformat(),
+                                       ends_on=values["ends_on"].isoformat(), campaign=values["campaign"])
+        if waiting is not None:
+            return Outcome(SKIP, cells + [f"already waiting for approval (request {waiting.reference})"], obj=account)
+        submitted = account_services.temporary_limit_submit(
             account=account, amount=values["amount"], starts_on=values["starts_on"], ends_on=values["ends_on"],
             campaign=values["campaign"], actor=_actor(self), reason=values["reason"],
         )
+        if not submitted.applied:
+            self.add_to_summary("pending", 1)
+            return Outcome(NEW, cells + [f"waits for approval (request {submitted.request.reference})"], obj=account)
         self.add_to_summary("grants", 1)
         self.add_to_summary("total", values["amount"])
-        return Outcome(NEW, cells + ["grant"], obj=temp)
+        return Outcome(NEW, cells + ["grant"], obj=submitted.result)
 
 
 # --- Bank repayment files ------------------------------------------------------------------------

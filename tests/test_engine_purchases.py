@@ -102,7 +102,10 @@ def test_worked_examples_of_product_section_5(business_date, tenor, payment, tot
 
 
 def test_largest_amounts_split_exactly(business_date):
+    from risk.models import RiskPolicy
+
     business_date("2026-01-05")
+    RiskPolicy.objects.update_or_create(singleton=1, defaults={"max_limit": D("9999999999.99")})
     account = open_account(limit="9999999999.99", opened_on=day("2026-01-01"))
     plan = buy(account, "9999999999.99", "o-max", tenor=24).plan
     lines = list(plan.lines.order_by("period"))

@@ -54,6 +54,9 @@ def build_world():
     run_through(dt.date(2026, 2, 14))
     repayment_post(account=accounts[0], amount=Decimal("800.00"), external_ref="w-1", channel="bank_transfer",
                    actor=SYSTEM)
+    from installments.services import fee_waive
+
+    fee_waive(account=accounts[1], kind="late_fee", actor=SYSTEM, reason="test")
     from staff.services import portfolio_snapshot_take
 
     portfolio_snapshot_take(on=dt.date(2026, 2, 15))

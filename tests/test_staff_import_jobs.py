@@ -41,11 +41,12 @@ def campaign_rows(accounts, lines):
 
 @pytest.fixture
 def accounts(business_date):
-    """``ACCOUNTS`` active accounts, made in bulk."""
+    """``ACCOUNTS`` active accounts, made in bulk (at the policy's maximum limit: 25 temporary limits of
+    2,000.00 each at once stay within 100 % of it)."""
     product = CreditProductFactory()
     customers = Customer.objects.bulk_create(CustomerFactory.build_batch(ACCOUNTS))
     return CreditAccount.objects.bulk_create(
-        [CreditAccount(customer=c, product=product, fixed_limit=Decimal("5000.00"), opened_on=dt.date(2026, 1, 1))
+        [CreditAccount(customer=c, product=product, fixed_limit=Decimal("50000.00"), opened_on=dt.date(2026, 1, 1))
          for c in customers]
     )
 

@@ -104,14 +104,14 @@ def test_customer_file_imported_twice_changes_nothing_and_a_new_limit_is_a_limit
     confirm(officer_client, CUSTOMERS_PROCESS_URL, again)
     assert state() == before
 
-    rows[0][4] = "8000"
+    rows[0][4] = "7500"  # +50 %: within the approval threshold, applied at once
     raised = dry_run(officer_client, CUSTOMERS_URL, "b.csv", csv_bytes(CUSTOMER_HEADER, rows))
     assert raised.context["report"].updated == 1
     confirm(officer_client, CUSTOMERS_PROCESS_URL, raised)
     account = CreditAccount.objects.get()
-    assert account.fixed_limit == Decimal("8000.00")
+    assert account.fixed_limit == Decimal("7500.00")
     assert list(account.limit_changes.order_by("id").values_list("old_limit", "new_limit")) == [
-        (Decimal("0.00"), Decimal("5000.00")), (Decimal("5000.00"), Decimal("8000.00"))]
+        (Decimal("0.00"), Decimal("5000.00")), (Decimal("5000.00"), Decimal("7500.00"))]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
+from accounts.limits import LimitPolicyError
 from accounts.models import BucketChange, CreditAccount
 from accounts.services import temporary_limit_grant
 from core.actors import Actor
@@ -137,10 +138,14 @@ def campaign_grant(*, campaign: Campaign, user, expected_fingerprint: str | None
         raise BusinessRuleError("The segment is empty.", code="segment_empty")
     starts_on = max(campaign.starts_on, on)
     for row in preview.rows:
-        temp = temporary_limit_grant(
-            account=CreditAccount(pk=row.account_id), amount=row.amount, starts_on=starts_on, ends_on=campaign.ends_on,
-            actor=actor, reason=f"campaign {campaign.name}", campaign=campaign.name,
-        )
+        try:  # the limit policy (accounts.limits) binds campaigns too: all or none
+            temp = temporary_limit_grant(
+                account=CreditAccount(pk=row.account_id), amount=row.amount, starts_on=starts_on,
+                ends_on=campaign.ends_on, actor=actor, reason=f"campaign {campaign.name}", campaign=campaign.name,
+            )
+        except LimitPolicyError as exc:
+            raise LimitPolicyError(f"Account {row.account_reference}: {exc.message} Nothing was granted.",
+                                   code=exc.code, details={**exc.details, "account": row.account_reference}) from None
         CampaignGrant.objects.create(campaign=campaign, account_id=row.account_id, temporary_limit=temp, amount=row.amount)
     campaign.status = Campaign.Status.GRANTED
     campaign.granted_count, campaign.granted_exposure = preview.count, preview.exposure

@@ -125,7 +125,7 @@ POLICY_FIELDS = (
     "min_age", "max_age",
     "reason_code_count", "max_missing_features", "review_every_days", "trigger_utilisation_above",
     "raise_utilisation_above", "raise_no_overdue_months", "raise_min_score_gain", "raise_step", "cut_step",
-    "max_limit", "limit_unit",
+    "max_limit", "limit_unit", "max_temporary_share",
 )
 
 
@@ -142,7 +142,7 @@ def risk_policy_save(*, values: dict[str, Any], user):
     old = {f: str(getattr(policy, f)) for f in POLICY_FIELDS}
     for name, value in values.items():
         setattr(policy, name, value)
-    if policy.limit_unit <= 0 or policy.max_limit < 0 or not (0 <= policy.cut_step <= 1) or policy.raise_step < 0:
+    if policy.limit_unit <= 0 or policy.max_limit < 0 or policy.max_temporary_share < 0 or not (0 <= policy.cut_step <= 1) or policy.raise_step < 0:
         raise ValidationError("Limit unit must be positive, steps between 0 and 1 (cut) or above 0 (raise).",
                               code="invalid_config")
     if policy.reason_code_count < 1:

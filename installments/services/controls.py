@@ -1,0 +1,246 @@
+"""Money moved by staff's hand under controls (issue 12): fee waivers, manual write-offs, and the
+maker-checker entry points of waivers, write-offs and refunds. Above the thresholds of
+``approvals`` (staff-editable) a change waits for a second person; the executors below apply it
+through the same services, which check every rule again at that moment."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Round
+
+from accounts.models import BucketChange, CreditAccount
+from accounts.services import lock_account
+from approvals.registry import ApprovalKind, register_kind
+from approvals.services import Submitted, approval_submit, approved_reason
+from core.actors import Actor
+from core.audit import audit_record
+from core.business_date import get_business_date
+from core.errors import BusinessRuleError, ValidationError
+from core.money import ZERO
+from installments.models import (
+    Charge, Plan, Purchase, Refund, ScheduleLine, Statement, StatementLine, Waiver, WriteOff,
+)
+from installments.services.common import CHARGE_CODE, apply_account_deltas, positive_money, require_reason
+from installments.services.refunds import purchase_refund
+from ledger.models import Codes, JournalEntry
+from ledger.services import Cr, Dr, journal_post
+
+WAIVER_KIND = "installments.fee_waiver"
+WRITE_OFF_KIND = "installments.write_off"
+REFUND_KIND = "installments.refund"
+
+WAIVABLE = {
+    Waiver.Kind.LATE_FEE: (Charge.Kind.LATE_FEE,),
+    Waiver.Kind.DEFERRAL_FEE: (Charge.Kind.DEFERRAL_FEE,),
+    Waiver.Kind.FEES: (Charge.Kind.LATE_FEE, Charge.Kind.DEFERRAL_FEE),
+}
+INCOME_CODE = {Charge.Kind.LATE_FEE: Codes.LATE_FEE_INCOME, Charge.Kind.DEFERRAL_FEE: Codes.DEFERRAL_FEE_INCOME}
+
+
+def waivable_charges(*, account_id: int, kind: str, statement: Statement | None = None):
+    """Open late/deferral charges of the account, oldest first (only those a statement billed, when given)."""
+    if kind not in WAIVABLE:
+        raise ValidationError(f"kind must be one of {', '.join(WAIVABLE)}.", code="invalid_waiver_kind")
+    qs = Charge.objects.filter(account_id=account_id, kind__in=WAIVABLE[kind]).exclude(
+        amount=Round(F("paid") + F("waived") + F("written_off"), 2))
+    if statement is not None:
+        qs = qs.filter(accrued_on__lt=statement.bill_date)
+    return qs.order_by("accrued_on", "id")
+
+
+def waivable_total(*, account_id: int, kind: str, statement: Statement | None = None) -> Decimal:
+    return sum((c.open_amount for c in waivable_charges(account_id=account_id, kind=kind, statement=statement)), ZERO)
+
+
+def _statement_take_off(account: CreditAccount, waived_by_day: list[tuple], waiver: Waiver) -> None:
+    """The account's statement that is still open (not yet judged at its due date) owes less by the
+    fees it billed that are now waived: fees due, minimum payment and closing balance go down by that
+    amount and a line says why (the statement still adds up: the adjustments carry it)."""
+    statement = (Statement.objects.select_for_update().filter(account=account, status=Statement.Status.OPEN)
+                 .order_by("-bill_date").first())
+    if statement is None:
+        return
+    amount = sum((v for day, v in waived_by_day if day < statement.bill_date), ZERO)
+    if amount <= 0:
+        return
+    amount = min(amount, statement.fees_due)
+    statement.fees_due -= amount
+    statement.minimum_payment = max(statement.minimum_payment - amount, ZERO)
+    statement.closing_balance -= amount
+    statement.adjustments -= amount
+    statement.save(update_fields=["fees_due", "minimum_payment", "closing_balance", "adjustments"])
+    StatementLine.objects.create(statement=statement, position=85, kind=StatementLine.Kind.ADJUSTMENT,
+                                 on_date=waiver.on_date, description=f"Fees waived: {waiver.reason}"[:200],
+                                 fee=-amount, amount=-amount, ref=waiver.reference)
+
+
+@transaction.atomic
+def fee_waive(*, account: CreditAccount, kind: str, amount: Decimal | None = None, statement: Statement | None = None,
+              actor: Actor, reason: str) -> Waiver:
+    """Waive late and/or deferral fees of an account (all that is open, or ``amount`` of it, oldest
+    first), optionally only those a statement billed. Journal: Dr fee income, Cr fee receivable; the
+    used amount and the open statement go down by exactly what was waived."""
+    reason = require_reason(reason)
+    account = lock_account(account.pk)
+    if account.written_off_on:
+        raise BusinessRuleError("The account is written off; its fees were written off with it.", code="account_written_off")
+    if statement is not None and statement.account_id != account.pk:
+        raise ValidationError("The statement is not this account's.", code="statement_mismatch")
+    charges = list(waivable_charges(account_id=account.pk, kind=kind, statement=statement))
+    open_total = sum((c.open_amount for c in charges), ZERO)
+    if open_total <= 0:
+        raise BusinessRuleError("There are no open fees of this kind to waive.", code="nothing_to_waive")
+    amount = open_total if amount is None else positive_money(amount)
+    if amount > open_total:
+        raise BusinessRuleError(f"At most {open_total} of these fees is open.", code="waiver_exceeds_open",
+                                details={"open": str(open_total)})
+    today = get_business_date()
+    left, by_kind, by_day = amount, {Charge.Kind.LATE_FEE: ZERO, Charge.Kind.DEFERRAL_FEE: ZERO}, []
+    for charge in charges:
+        take = min(left, charge.open_amount)
+        if take <= 0:
+            break
+        Charge.objects.filter(pk=charge.pk).update(waived=Round(F("waived") + take, 2))
+        by_kind[charge.kind] += take
+        by_day.append((charge.accrued_on, take))
+        left -= take
+    waiver = Waiver.objects.create(
+        account=account, statement=statement, kind=kind, amount=amount, late_fees=by_kind[Charge.Kind.LATE_FEE],
+        deferral_fees=by_kind[Charge.Kind.DEFERRAL_FEE], on_date=today, reason=reason, **actor.log_fields(),
+    )
+    legs = []
+    for charge_kind, value in by_kind.items():
+        legs += [Dr(INCOME_CODE[charge_kind], value), Cr(CHARGE_CODE[charge_kind], value, account.pk)]
+    waiver.journal_entry = journal_post(kind=JournalEntry.Kind.WAIVER, on=today, legs=legs, memo=f"Fees waived: {reason}"[:200],
+                                        source=f"waiver:{waiver.reference}", actor=actor)
+    waiver.save(update_fields=["journal_entry"])
+    apply_account_deltas(account, legs)
+    _statement_take_off(account, by_day, waiver)
+    audit_record(actor=actor, action="fee_waive", obj=account, reason=reason,
+                 new={"waiver": waiver.reference, "amount": str(amount), "late_fees": str(waiver.late_fees),
+                      "deferral_fees": str(waiver.deferral_fees)})
+    return waiver
+
+
+@transaction.atomic
+def account_write_off(*, account: CreditAccount, actor: Actor, reason: str) -> WriteOff:
+    """Write an overdue account off by hand before DPD 180 (deceased, fraud, bankruptcy…): the same
+    result as the close of business's write-off — every open line and charge written off (unbilled
+    future fees waived: never earned), the loss journalled, the bucket M7+."""
+    reason = require_reason(reason)
+    account = lock_account(account.pk)
+    if account.written_off_on:
+        raise BusinessRuleError("The account is already written off.", code="already_written_off")
+    if account.dpd <= 0:
+        raise BusinessRuleError("Only an overdue account is written off by hand.", code="account_not_overdue")
+    today = get_business_date()
+    lines = list(ScheduleLine.objects.filter(account=account, status__in=ScheduleLine.OPEN))
+    charges = [c for c in Charge.objects.filter(account=account) if c.open_amount > 0]
+    principal = sum((ln.principal_open for ln in lines), ZERO)
+    fees = sum((ln.fee_open for ln in lines if ln.billed_on), ZERO)
+    parts = {Codes.RECEIVABLE_LATE_FEES: ZERO, Codes.RECEIVABLE_DEFERRAL_FEES: ZERO, Codes.RECEIVABLE_FEES: fees}
+    for charge in charges:
+        parts[CHARGE_CODE[charge.kind]] += charge.open_amount
+    total = principal + sum(parts.values(), ZERO)
+    if total <= 0:
+        raise BusinessRuleError("The account owes nothing to write off.", code="nothing_to_write_off")
+    for line in lines:
+        fee_open = line.fee_open
+        line.principal_written_off += line.principal_open
+        if line.billed_on:
+            line.fee_written_off += fee_open
+        else:
+            line.fee_waived += fee_open
+        line.status, line.closed_on = ScheduleLine.Status.WRITTEN_OFF, today
+        line.save(update_fields=["principal_written_off", "fee_written_off", "fee_waived", "status", "closed_on"])
+    for charge in charges:
+        Charge.objects.filter(pk=charge.pk).update(written_off=Round(F("written_off") + charge.open_amount, 2))
+    Plan.objects.filter(account=account, status=Plan.Status.ACTIVE).update(status=Plan.Status.WRITTEN_OFF, closed_on=today)
+    legs = [Dr(Codes.CREDIT_LOSS, total), Cr(Codes.RECEIVABLE_PRINCIPAL, principal, account.pk)]
+    legs += [Cr(code, value, account.pk) for code, value in parts.items()]
+    entry = journal_post(kind=JournalEntry.Kind.WRITE_OFF, on=today, legs=legs, memo=f"Write-off by hand: {reason}"[:200],
+                         source=f"write_off:{account.reference}", actor=actor)
+    write_off = WriteOff.objects.create(
+        account=account, on_date=today, dpd=account.dpd, principal=principal, fees=parts[Codes.RECEIVABLE_FEES],
+        late_fees=parts[Codes.RECEIVABLE_LATE_FEES], deferral_fees=parts[Codes.RECEIVABLE_DEFERRAL_FEES],
+        journal_entry=entry,
+    )
+    change, made = BucketChange.objects.get_or_create(
+        account=account, on_date=today, defaults={"old_bucket": account.bucket, "new_bucket": "M7", "dpd": account.dpd})
+    if not made and change.new_bucket != "M7":
+        BucketChange.objects.filter(pk=change.pk).update(new_bucket="M7")
+    CreditAccount.objects.filter(pk=account.pk).update(written_off_on=today, bucket="M7")
+    apply_account_deltas(account, legs)
+    audit_record(actor=actor, action="account_write_off", obj=account, reason=reason,
+                 new={"total": str(total), "principal": str(principal), "dpd": account.dpd})
+    return write_off
+
+
+# --- maker-checker ----------------------------------------------------------------------------------
+
+
+def _execute_waiver(payload: dict, *, actor: Actor, approval=None) -> Waiver:
+    statement = Statement.objects.get(pk=payload["statement_id"]) if payload.get("statement_id") else None
+    return fee_waive(account=CreditAccount(pk=payload["account_id"]), kind=payload["kind"], amount=Decimal(payload["amount"]),
+                     statement=statement, actor=actor, reason=approved_reason(payload["reason"], approval))
+
+
+def _execute_write_off(payload: dict, *, actor: Actor, approval=None) -> WriteOff:
+    return account_write_off(account=CreditAccount(pk=payload["account_id"]), actor=actor,
+                             reason=approved_reason(payload["reason"], approval))
+
+
+def _execute_refund(payload: dict, *, actor: Actor, approval=None) -> Refund:
+    return purchase_refund(purchase=Purchase.objects.get(pk=payload["purchase_id"]), amount=Decimal(payload["amount"]),
+                           actor=actor, reason=approved_reason(payload["reason"], approval), excess_to=payload["excess_to"])
+
+
+def register_approval_kinds() -> None:
+    """Called from ``InstallmentsConfig.ready()``. Defaults: a waiver above ¥500.00, every write-off by
+    hand (above ¥0.00), a refund by staff above ¥5,000.00."""
+    register_kind(ApprovalKind(WAIVER_KIND, "Fee waiver", "installments.waive_fee", _execute_waiver,
+                               amount_above=Decimal("500.00")))
+    register_kind(ApprovalKind(WRITE_OFF_KIND, "Write-off by hand", "installments.write_off_account", _execute_write_off,
+                               amount_above=Decimal("0.00")))
+    register_kind(ApprovalKind(REFUND_KIND, "Refund by staff", "installments.refund_purchase", _execute_refund,
+                               amount_above=Decimal("5000.00")))
+
+
+def fee_waiver_submit(*, account: CreditAccount, kind: str, amount: Decimal | None = None,
+                      statement: Statement | None = None, actor: Actor, reason: str) -> Submitted:
+    """The amount is fixed when the waiver is asked for (all that is open now, when not given): a
+    checker approves exactly that amount, never fees that accrued since."""
+    if amount is None:
+        amount = waivable_total(account_id=account.pk, kind=kind, statement=statement)
+        if amount <= 0:
+            raise BusinessRuleError("There are no open fees of this kind to waive.", code="nothing_to_waive")
+    amount = positive_money(amount)
+    account = CreditAccount.objects.get(pk=account.pk)
+    return approval_submit(
+        kind=WAIVER_KIND, payload={"account_id": account.pk, "kind": kind, "amount": str(amount),
+                                   "statement_id": statement.pk if statement else None, "reason": reason},
+        amount=amount, base=None, target=account, actor=actor, reason=reason,
+        summary=f"Waive {amount} of {dict(Waiver.Kind.choices).get(kind, kind).lower()} of {account.reference}",
+    )
+
+
+def write_off_submit(*, account: CreditAccount, actor: Actor, reason: str) -> Submitted:
+    account = CreditAccount.objects.get(pk=account.pk)
+    return approval_submit(
+        kind=WRITE_OFF_KIND, payload={"account_id": account.pk, "reason": reason}, amount=account.used_amount,
+        base=None, target=account, actor=actor, reason=reason,
+        summary=f"Write off {account.reference} (used {account.used_amount}, DPD {account.dpd})",
+    )
+
+
+def refund_submit(*, purchase: Purchase, amount: Decimal, actor: Actor, reason: str,
+                  excess_to: str = Refund.ExcessTo.CREDIT_BALANCE) -> Submitted:
+    amount = positive_money(amount)
+    return approval_submit(
+        kind=REFUND_KIND, payload={"purchase_id": purchase.pk, "amount": str(amount), "reason": reason,
+                                   "excess_to": excess_to},
+        amount=amount, base=None, target=purchase, actor=actor, reason=reason,
+        summary=f"Refund {amount} of {purchase.reference} ({purchase.merchant_order_id})",
+    )
