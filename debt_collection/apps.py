@@ -12,6 +12,9 @@ class CollectionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from debt_collection.valuedate import register_listener
+
+        register_listener()
         if apps.is_installed("cob"):
             from debt_collection.cob import register_steps
 
