@@ -546,7 +546,7 @@ def test_repayment_received_in_the_future_is_400(http, account):
     response = post(http, "/api/v1/repayments/", {"account": account.reference, "amount": "10.00", "external_ref": "F",
                                                   "channel": "card", "received_on": "2026-01-06"})
 
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_date"
+    assert response.status_code == 400 and response.json()["error"]["code"] == "value_date_in_future"
     assert snapshot() == before
 
 

@@ -107,7 +107,8 @@ def _value_dates(account_id: int) -> dict[int, dt.date]:
 
 
 class _Replay:
-    def __init__(self, account: CreditAccount, terms: ProductTerms, since: dt.date, last: dt.date) -> None:
+    def __init__(self, account: CreditAccount, terms: ProductTerms, since: dt.date, last: dt.date, *,
+                 ignore: frozenset[int] = frozenset(), extra_paid: tuple = ()) -> None:
         self.account, self.terms, self.since, self.last = account, terms, since, last
         self.statements = list(Statement.objects.filter(account=account).exclude(status=Statement.Status.DRAFT)
                                .order_by("due_date", "pk"))
@@ -120,7 +121,8 @@ class _Replay:
         later: dict[tuple[str, int], list[tuple[dt.date, Decimal]]] = defaultdict(list)
         for a in Allocation.objects.filter(account=account).exclude(kind__in=["credit_balance", "recovery"]):
             key = ("line", a.line_id) if a.line_id else ("charge", a.charge_id)
-            later[key].append((value_of[a.pk], a.amount))
+            # An ignored allocation never happened: what it paid is open on every day.
+            later[key].append((dt.date.max if a.pk in ignore else value_of[a.pk], a.amount))
         overdue_fixed = [s for s in fixed if s.status == Statement.Status.OVERDUE]
         minimum_fixed = [s for s in fixed if s.status == Statement.Status.MINIMUM_PAID]
         self.lines = []
@@ -146,7 +148,7 @@ class _Replay:
         self.paid_toward = [
             (r.received_on, r.amount) for r in Repayment.objects.filter(account=account, status=Repayment.Status.POSTED)
             .exclude(kind=Repayment.Kind.RECOVERY)
-        ] + [(f.created_on, f.billed_principal_reduced + f.fees_waived_billed) for f in Refund.objects.filter(account=account)]
+        ] + list(extra_paid) + [(f.created_on, f.billed_principal_reduced + f.fees_waived_billed) for f in Refund.objects.filter(account=account)]
         self.history: list[tuple[dt.date, str, str, int]] = []
         self.dpd = self._dpd_before()
         self.bucket = calc.bucket_for_dpd(self.dpd)
@@ -257,6 +259,12 @@ class _Replay:
             day += dt.timedelta(days=1)
 
 
+def _same(a: _Charge | None, b: _Charge | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.amount, a.days, a.base, a.overdue_from) == (b.amount, b.days, b.base, b.overdue_from)
+
+
 def _reopen_allocations(charge: Charge, on: dt.date) -> Decimal:
     """Undo what payments put on a charge that is being removed or changed; returns the money freed."""
     from installments.services.repayments import _undo_allocation, _unreversed
@@ -273,11 +281,17 @@ def _reopen_allocations(charge: Charge, on: dt.date) -> Decimal:
 
 
 @transaction.atomic
-def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, reason: str) -> RejudgeResult:
+def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, reason: str,
+                    baseline_ignore: frozenset[int] = frozenset(), baseline_paid: tuple = ()) -> RejudgeResult:
     """Replay the account's delinquency from ``since`` through the last closed business day, as of the
     value dates of the money received, and correct what close of business decided on those days. The
     caller holds the account lock (``lock_account``). A written-off account is left alone (its later
-    money is a recovery). Idempotent: a second call finds nothing to change."""
+    money is a recovery).
+
+    The days are replayed twice: with the money as it now stands, and as the closes saw it (the
+    *baseline*: without the allocations ``baseline_ignore``, with ``baseline_paid`` (value date, amount)
+    added to or taken from what counts toward a minimum). Only what differs between the two is
+    corrected, so a change is always one the moved money caused."""
     from installments.services.repayments import credit_balance_apply
 
     today = get_business_date()
@@ -289,18 +303,21 @@ def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, rea
     terms = get_terms(account.product_id)
     replay = _Replay(account, terms, since, last)
     replay.run()
+    base = _Replay(account, terms, since, last, ignore=frozenset(baseline_ignore), extra_paid=tuple(baseline_paid))
+    base.run()
 
     # Statements, lines and charges get the replayed marks.
     for s in replay.statements:
-        if s.due_date > last and not (s.resolved_on and s.resolved_on >= since):
-            continue
         status, resolved = replay.status[s.pk]
-        if (s.status, s.resolved_on) != (status, resolved):
+        if base.status[s.pk] != (status, resolved) and (s.status, s.resolved_on) != (status, resolved):
             s.status, s.resolved_on = status, resolved
             s.save(update_fields=["status", "resolved_on"])
             result.statements_changed += 1
+    base_marks = {ln.row.pk: (ln.overdue_from, ln.deferred_from) for ln in base.lines}
     for ln in replay.lines:
         row = ln.row
+        if base_marks[row.pk] == (ln.overdue_from, ln.deferred_from):
+            continue
         if row.status in (ScheduleLine.Status.CLOSED, ScheduleLine.Status.WRITTEN_OFF):
             new_status = row.status
         else:
@@ -309,22 +326,31 @@ def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, rea
         if (row.status, row.overdue_from, row.deferred_from) != (new_status, ln.overdue_from, ln.deferred_from):
             row.status, row.overdue_from, row.deferred_from = new_status, ln.overdue_from, ln.deferred_from
             row.save(update_fields=["status", "overdue_from", "deferred_from"])
-    replayed = {}
+    replayed, baseline = {}, {}
+    base_marks = {c.row.pk: c.overdue_from for c in base.charges if c.row is not None}
+    for c in base.charges:
+        if c.row is None:
+            baseline[(c.kind, c.accrued_on)] = c
     for c in replay.charges:
         if c.row is None:
             replayed[(c.kind, c.accrued_on)] = c
-        elif c.row.overdue_from != c.overdue_from:
+        elif c.row.overdue_from != c.overdue_from and base_marks[c.row.pk] != c.overdue_from:
             Charge.objects.filter(pk=c.row.pk).update(overdue_from=c.overdue_from)
 
     # Fees accrued on or after ``since``: keep, change, remove or add, journalled per kind.
     net: dict[str, Decimal] = defaultdict(lambda: ZERO)  # change of the fees charged, per kind
     freed: dict[str, Decimal] = defaultdict(lambda: ZERO)  # money that had paid them, per kind
     new_rows = []
-    for key in sorted(set(replay.window) | set(replayed), key=lambda k: (k[1], k[0])):
-        row, want = replay.window.get(key), replayed.get(key)
+    for key in sorted(set(baseline) | set(replayed), key=lambda k: (k[1], k[0])):
+        was_judged, want = baseline.get(key), replayed.get(key)
+        if _same(was_judged, want):
+            continue
+        row = replay.window.get(key)
         if row is not None and want is not None and row.waived == 0 and (
                 row.amount, row.days, row.base_amount, row.overdue_from) == (want.amount, want.days, want.base,
                                                                             want.overdue_from):
+            continue
+        if row is None and want is None:
             continue
         if row is None:
             new_rows.append(Charge(account=account, kind=want.kind, accrued_on=want.accrued_on, days=want.days,
@@ -365,16 +391,18 @@ def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, rea
     Charge.objects.bulk_create(new_rows)
 
     # DPD, bucket and its history from ``since``; the automatic freeze.
-    BucketChange.objects.filter(account=account, on_date__gte=since).delete()
-    BucketChange.objects.bulk_create(BucketChange(account=account, on_date=d, old_bucket=old, new_bucket=new, dpd=dpd)
-                                     for d, old, new, dpd in replay.history)
+    if replay.history != base.history:
+        BucketChange.objects.filter(account=account, on_date__gte=since).delete()
+        BucketChange.objects.bulk_create(BucketChange(account=account, on_date=d, old_bucket=old, new_bucket=new,
+                                                      dpd=dpd) for d, old, new, dpd in replay.history)
     account.refresh_from_db()
-    if (account.dpd, account.bucket) != (replay.dpd, replay.bucket):
+    moved = (replay.dpd, replay.bucket) != (base.dpd, base.bucket)
+    if moved and (account.dpd, account.bucket) != (replay.dpd, replay.bucket):
         CreditAccount.objects.filter(pk=account.pk).update(dpd=replay.dpd, bucket=replay.bucket)
         result.changed = True
     status, freeze_reason = calc.freeze_transition(status=account.status, freeze_reason=account.freeze_reason,
                                                   dpd=replay.dpd, written_off=False)
-    if (status, freeze_reason) != (account.status, account.freeze_reason):
+    if moved and (status, freeze_reason) != (account.status, account.freeze_reason):
         StatusChange.objects.create(
             account=account, old_status=account.status, new_status=status, old_freeze_reason=account.freeze_reason,
             new_freeze_reason=freeze_reason, reason=f"re-judged from {since}: {reason}"[:500], **actor.log_fields())
@@ -384,5 +412,6 @@ def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, rea
     account.refresh_from_db()
     result.dpd, result.bucket, result.status = account.dpd, account.bucket, account.status
     result.changed = result.changed or bool(result.statements_changed or result.fees_added or result.fees_removed)
-    notify_delinquency_rejudged(account_id=account.pk, since=since, on=today, actor=actor)
+    if result.changed:
+        notify_delinquency_rejudged(account_id=account.pk, since=since, on=today, actor=actor)
     return result

@@ -15,7 +15,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ConflictError, ValidationError
-from core.money import ZERO
+from core.money import ZERO, money
 from installments.calc import DEFAULT_ALLOCATION_ORDER, allocate
 from installments.models import (
     Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, WriteOff,
@@ -140,7 +140,9 @@ def repayment_post(
     if received_on < today:
         # Back-valued: the days closed since the value date are judged again as if it had come on time.
         account_rejudge(account=account, since=received_on, actor=actor,
-                        reason=f"repayment {external_ref} value-dated {received_on}")
+                        reason=f"repayment {external_ref} value-dated {received_on}",
+                        baseline_ignore=frozenset(repayment.allocations.values_list("pk", flat=True)),
+                        baseline_paid=((received_on, -amount),))
     return repayment
 
 
@@ -307,11 +309,12 @@ def repayment_reverse(*, repayment: Repayment, actor: Actor, reason: str) -> Rep
     audit_record(actor=actor, action="repayment_reverse", obj=repayment, reason=reason, old="posted", new="reversed")
     if reopened_billed or credit_part:
         _rejudge_reopened(account=account, first_allocation=first_new, today=today, actor=actor,
-                          reason=f"repayment {repayment.external_ref} reversed")
+                          reason=f"repayment {repayment.external_ref} reversed", repayment=repayment)
     return repayment
 
 
-def _rejudge_reopened(*, account: CreditAccount, first_allocation: int, today: dt.date, actor: Actor, reason: str) -> None:
+def _rejudge_reopened(*, account: CreditAccount, first_allocation: int, today: dt.date, actor: Actor, reason: str,
+                      repayment: Repayment) -> None:
     """Every statement the reversed money had paid (directly, or through the credit it left) is judged
     again from its own due date: past due, late fees, DPD, freeze and bucket as if it had never been
     paid. A reopened statement not yet due is open again for close of business to judge on its day."""
@@ -322,10 +325,22 @@ def _rejudge_reopened(*, account: CreditAccount, first_allocation: int, today: d
     statement_ids |= set(Charge.objects.filter(pk__in=undone.filter(charge__isnull=False).values("charge_id"))
                          .exclude(statement=None).values_list("statement_id", flat=True))
     statements = list(Statement.objects.filter(pk__in=statement_ids))
+    # Credit applied when a statement was generated had made its minimum smaller (even zero): the part
+    # given back raises the minimum by what it would have asked for that money (PRODUCT §4).
+    rate = get_terms(account.product_id).minimum_payment_rate
+    extra: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for alloc in undone.filter(reverses__statement__isnull=False).select_related("reverses", "line"):
+        revolving = alloc.kind == Allocation.Kind.PRINCIPAL and alloc.line.is_revolving
+        extra[alloc.reverses.statement_id] += -alloc.amount * (rate if revolving else 1)
     for st in statements:
+        if extra.get(st.pk):
+            st.minimum_payment = money(st.minimum_payment + extra[st.pk])
+            st.save(update_fields=["minimum_payment"])
         if st.due_date >= today and st.status in (Statement.Status.PAID, Statement.Status.MINIMUM_PAID):
             st.status, st.resolved_on = Statement.Status.OPEN, None
             st.save(update_fields=["status", "resolved_on"])
     due_dates = [st.due_date for st in statements if st.due_date < today]
     if due_dates:
-        account_rejudge(account=account, since=min(due_dates), actor=actor, reason=reason)
+        account_rejudge(account=account, since=min(due_dates), actor=actor, reason=reason,
+                        baseline_ignore=frozenset(undone.values_list("pk", flat=True)),
+                        baseline_paid=((repayment.received_on, repayment.amount),))
