@@ -553,8 +553,9 @@ def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> tupl
         # once — each posting tops the running total up to the rounded exact fee of the unbilled run.
         unbilled = f"FROM {T_CHG} c WHERE c.account_id = d.account_id AND c.kind = 'deferral_fee' AND c.statement_id IS NULL"
         source = f"""(SELECT d.account_id, d.base, d.since,
-                             COALESCE((SELECT SUM({_cents('c.base_amount')} * c.days) {unbilled}), 0) AS prior_units,
-                             COALESCE((SELECT SUM({_cents('c.amount')}) {unbilled}), 0) AS prior_cents
+                             CAST(COALESCE((SELECT SUM({_cents('c.base_amount')} * c.days) {unbilled}), 0) AS BIGINT)
+                                 AS prior_units,
+                             CAST(COALESCE((SELECT SUM({_cents('c.amount')}) {unbilled}), 0) AS BIGINT) AS prior_cents
                       FROM (SELECT l.account_id, {_money(f"SUM({_p_open('l')})")} AS base, MIN(l.deferred_from) AS since
                             FROM {T_LINE} l JOIN {T_ACC} a ON a.id = l.account_id
                             WHERE l.status = 'deferred' AND l.is_revolving AND l.deferred_from < %s AND a.product_id = %s

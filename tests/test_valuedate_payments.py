@@ -89,7 +89,7 @@ def test_a_payment_value_dated_inside_grace_posted_after_the_close_leaves_no_tra
     no_trace(account)
     assert fresh(account).used_amount == D("0.00")
     unfreeze = StatusChange.objects.filter(account=account).order_by("-created_at", "-id").first()
-    assert (unfreeze.new_status, unfreeze.actor_id, unfreeze.actor_rule) == ("active", None, "test")
+    assert (unfreeze.new_status, unfreeze.actor_id, unfreeze.actor_rule) == ("active", None, "installments.rejudge")
     assert "value-dated 2026-02-12" in unfreeze.reason
     books_clean()
 

@@ -405,7 +405,8 @@ def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, rea
     if moved and (status, freeze_reason) != (account.status, account.freeze_reason):
         StatusChange.objects.create(
             account=account, old_status=account.status, new_status=status, old_freeze_reason=account.freeze_reason,
-            new_freeze_reason=freeze_reason, reason=f"re-judged from {since}: {reason}"[:500], **actor.log_fields())
+            new_freeze_reason=freeze_reason, reason=f"re-judged from {since} ({actor}): {reason}"[:500],
+            **Actor.system(RULE).log_fields())
         CreditAccount.objects.filter(pk=account.pk).update(status=status, freeze_reason=freeze_reason)
     if total_freed:
         credit_balance_apply(account=account, on=today, actor=actor)
