@@ -6,44 +6,19 @@ Defaults: bill day 1, due = bill + 9, grace 3 days, late fee 0.05 %/day (min 0.0
 from __future__ import annotations
 
 import datetime as dt
-import io
-from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 
-from accounts.models import BucketChange, CreditAccount, StatusChange
+from accounts.models import BucketChange, StatusChange
 from core.errors import ValidationError
 from debt_collection.models import CollectionCase, Reminder
 from installments.models import Allocation, Charge, Repayment, ScheduleLine, Statement
 from installments.services import purchase_authorize, repayment_post
 from tests.factories_cob import dump_by_pk
-from tests.factories_installments import SYSTEM, books_clean, no_risk_checks, open_account  # noqa: F401
+from tests.factories_installments import SYSTEM, D, books_clean, no_risk_checks, open_account  # noqa: F401
+from tests.factories_valuedate import cob_through, day, engine_through, fresh
 
 pytestmark = pytest.mark.django_db
-
-
-def D(value: str) -> Decimal:  # noqa: N802
-    return Decimal(value)
-
-
-def day(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
-
-
-def cob_through(until: str) -> None:
-    call_command("cob", through=until, no_progress=True, stdout=io.StringIO())
-
-
-def engine_through(until: str) -> None:
-    """The credit engine's steps only (no collections): enough where no case or reminder is looked at."""
-    from installments.daily import run_through
-
-    run_through(day(until))
-
-
-def fresh(account) -> CreditAccount:
-    return CreditAccount.objects.get(pk=account.pk)
 
 
 def pay(account, amount: str, ref: str, received_on: str | None = None):

@@ -5,36 +5,18 @@ including an overpayment whose credit had paid the next bill (PRODUCT §6).
 Defaults: bill day 1, due = bill + 9, grace 3 days, late fee 0.05 %/day (min 0.01), minimum 10 %."""
 from __future__ import annotations
 
-import datetime as dt
-import io
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 
-from accounts.models import BucketChange, CreditAccount
+from accounts.models import BucketChange
 from debt_collection.models import CollectionCase
 from installments.models import Charge, ScheduleLine, Statement
 from installments.services import PurchaseDeclinedError, purchase_authorize, repayment_post, repayment_reverse
-from tests.factories_installments import SYSTEM, books_clean, no_risk_checks, open_account  # noqa: F401
+from tests.factories_installments import SYSTEM, D, books_clean, no_risk_checks, open_account  # noqa: F401
+from tests.factories_valuedate import cob_through, day, fresh
 
 pytestmark = pytest.mark.django_db
-
-
-def D(value: str) -> Decimal:  # noqa: N802
-    return Decimal(value)
-
-
-def day(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
-
-
-def cob_through(until: str) -> None:
-    call_command("cob", through=until, no_progress=True, stdout=io.StringIO())
-
-
-def fresh(account) -> CreditAccount:
-    return CreditAccount.objects.get(pk=account.pk)
 
 
 def buy(account, amount: str, order: str):
