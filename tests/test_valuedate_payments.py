@@ -52,6 +52,7 @@ def test_a_payment_value_dated_inside_grace_posted_after_the_close_leaves_no_tra
     assert (acc.dpd, acc.bucket, acc.status) == ((day(posted_on) - day("2026-02-11")).days, "M1", "frozen")
     assert Charge.objects.filter(account=account, kind="late_fee").exists()
     assert CollectionCase.objects.filter(account=account, status="open").exists()
+    assert Reminder.objects.filter(account=account, kind__startswith="D+", for_date__gt=day("2026-02-12")).exists()
 
     rep = pay(account, "1000.00", "bank-0212", received_on="2026-02-12")
 

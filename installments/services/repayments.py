@@ -24,8 +24,8 @@ from installments.services.common import (
     apply_account_deltas, apply_paid, get_terms, open_dues, plus, positive_money, receivable_legs, reopen_status,
     require_reason,
 )
-from ledger.models import Codes, JournalEntry
 from installments.services.rejudge import account_rejudge
+from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, Leg, journal_post, journal_reverse
 
 PAYMENT_CHANNELS = [c for c in Repayment.Channel.values if c != Repayment.Channel.SETTLEMENT]
