@@ -13,8 +13,10 @@ class CollectionsConfig(AppConfig):
 
     def ready(self) -> None:
         from debt_collection import consents
+        from debt_collection.valuedate import register_listener
 
         consents.connect()
+        register_listener()
         if apps.is_installed("cob"):
             from debt_collection.cob import register_steps
 

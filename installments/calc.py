@@ -49,6 +49,11 @@ __all__ = [
     "late_fee_for_day",
     "late_fee",
     "deferral_fee",
+    "deferral_fee_accrual",
+    "BUCKET_BOUNDS",
+    "bucket_for_dpd",
+    "days_past_due",
+    "freeze_transition",
     "minimum_payment",
     "Due",
     "Allocation",
@@ -386,6 +391,58 @@ def deferral_fee(unpaid_revolving: Decimal, days: int, *, daily_rate: Decimal) -
         return ZERO
     unpaid_revolving = _cents(unpaid_revolving, "unpaid_revolving")
     return money(unpaid_revolving * daily_rate * days)
+
+
+def deferral_fee_accrual(
+    base: Decimal, days: int, *, daily_rate: Decimal, unrounded_before: Decimal = ZERO, charged_before: Decimal = ZERO,
+) -> Decimal:
+    """One daily posting of the deferral fee under the **one rule** of §4: the fee accrues unrounded and
+    is rounded once, for everything not yet billed. ``unrounded_before`` is the exact fee accrued since
+    the last statement (``Σ base × rate × days`` of the postings not yet billed), ``charged_before``
+    what those postings charged (whole cents); the posting is whatever makes the running total equal
+    ``money(unrounded total)``. So a run of days on an unchanged balance charges exactly
+    :func:`deferral_fee` (450.00 × 0.05 % for 18 days → 4.05, not 18 × 0.23 = 4.14), and a day whose
+    exact fee does not reach the next cent posts nothing (the close of business then posts no row; the
+    next posting covers both days)."""
+    days = _count(days, "days", minimum=0)
+    daily_rate = _rate(daily_rate, "daily_rate", at_most_one=True)
+    unrounded_before = _dec(unrounded_before, "unrounded_before")
+    charged_before = _cents(charged_before, "charged_before")
+    base = _dec(base, "base")
+    today = _cents(base, "base") * daily_rate * days if base > 0 else ZERO
+    return max(money(unrounded_before + today) - charged_before, ZERO)
+
+
+#: Upper DPD bound of each bucket (PRODUCT §6): M0 current; M1 1–30 … M6 151–180; M7 beyond.
+BUCKET_BOUNDS = (("M0", 0), ("M1", 30), ("M2", 60), ("M3", 90), ("M4", 120), ("M5", 150), ("M6", 180))
+
+
+def bucket_for_dpd(dpd: int) -> str:
+    """The bucket of a DPD (PRODUCT §6): 0 → M0, 1–30 → M1, …, 151–180 → M6, beyond → M7."""
+    dpd = _count(dpd, "dpd", minimum=-10**6)
+    for bucket, upper in BUCKET_BOUNDS:
+        if dpd <= upper:
+            return bucket
+    return "M7"
+
+
+def days_past_due(since: date | None, on: date) -> int:
+    """DPD at the close of ``on``: whole days from the oldest overdue due date ``since`` (PRODUCT §6: DPD
+    counts from the day after the due date); 0 when nothing is overdue."""
+    if since is None:
+        return 0
+    return max((on - since).days, 0)
+
+
+def freeze_transition(*, status: str, freeze_reason: str, dpd: int, written_off: bool) -> tuple[str, str]:
+    """The automatic freeze rule (PRODUCT §3): an active account with DPD > 0 is frozen for ``overdue``;
+    an account frozen for ``overdue`` with DPD 0 (not written off) is unfrozen. A manual freeze and a
+    closed account are never touched. Returns the (status, freeze_reason) after the rule."""
+    if status == "active" and dpd > 0:
+        return "frozen", "overdue"
+    if status == "frozen" and freeze_reason == "overdue" and dpd == 0 and not written_off:
+        return "active", ""
+    return status, freeze_reason
 
 
 def minimum_payment(

@@ -542,17 +542,25 @@ def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> tupl
     late = kind == Charge.Kind.LATE_FEE
     if late:
         ppm, minimum = _ppm(terms.late_fee_daily_rate), int(terms.late_fee_daily_minimum * 100)
-        source = f"""(SELECT o.account_id, o.base, o.since FROM engine_overdue o JOIN {T_ACC} a ON a.id = o.account_id
+        source = f"""(SELECT o.account_id, o.base, o.since, 0 AS prior_units, 0 AS prior_cents
+                      FROM engine_overdue o JOIN {T_ACC} a ON a.id = o.account_id
                       WHERE a.product_id = %s AND a.written_off_on IS NULL AND {_positive('o.base')})"""
         sparams = [terms.product_id]
     else:
         ppm, minimum = _ppm(terms.deferral_daily_rate), 0
         chunk_l, ids = _chunk("l", account_ids)
-        source = f"""(SELECT l.account_id, {_money(f"SUM({_p_open('l')})")} AS base, MIN(l.deferred_from) AS since
-                      FROM {T_LINE} l JOIN {T_ACC} a ON a.id = l.account_id
-                      WHERE l.status = 'deferred' AND l.is_revolving AND l.deferred_from < %s AND a.product_id = %s
-                        AND a.written_off_on IS NULL {chunk_l}
-                      GROUP BY l.account_id)"""
+        # The one deferral rule (calc.deferral_fee_accrual): unrounded since the last statement, rounded
+        # once — each posting tops the running total up to the rounded exact fee of the unbilled run.
+        unbilled = f"FROM {T_CHG} c WHERE c.account_id = d.account_id AND c.kind = 'deferral_fee' AND c.statement_id IS NULL"
+        source = f"""(SELECT d.account_id, d.base, d.since,
+                             CAST(COALESCE((SELECT SUM({_cents('c.base_amount')} * c.days) {unbilled}), 0) AS BIGINT)
+                                 AS prior_units,
+                             CAST(COALESCE((SELECT SUM({_cents('c.amount')}) {unbilled}), 0) AS BIGINT) AS prior_cents
+                      FROM (SELECT l.account_id, {_money(f"SUM({_p_open('l')})")} AS base, MIN(l.deferred_from) AS since
+                            FROM {T_LINE} l JOIN {T_ACC} a ON a.id = l.account_id
+                            WHERE l.status = 'deferred' AND l.is_revolving AND l.deferred_from < %s AND a.product_id = %s
+                              AND a.written_off_on IS NULL {chunk_l}
+                            GROUP BY l.account_id) d)"""
         sparams = [d_on, terms.product_id, *ids]
     if ppm == 0 and minimum == 0:
         return 0, None
@@ -563,7 +571,7 @@ def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> tupl
         daily = f"(({base_cents} * {ppm} + 500000) / 1000000)"
         amount_cents = f"(CASE WHEN {daily} < {minimum} THEN {minimum} ELSE {daily} END) * {days}"
     else:
-        amount_cents = f"(({base_cents} * {ppm} * {days} + 500000) / 1000000)"
+        amount_cents = f"((((y.prior_units + {base_cents} * {days}) * {ppm} + 500000) / 1000000) - y.prior_cents)"
     entry = journal_entry_open(kind=JournalEntry.Kind.LATE_FEE if late else JournalEntry.Kind.DEFERRAL_FEE, on=on,
                                memo=f"{'Late' if late else 'Deferral'} fees accrued {on}", source=f"cob:{kind}:{on}",
                                actor=SYSTEM)
@@ -572,7 +580,8 @@ def _accrue(on: dt.date, terms: ProductTerms, account_ids, *, kind: str) -> tupl
                                  statement_id, overdue_from, plan_id, journal_entry_id, created_at)
             SELECT z.account_id, '{kind}', %s, z.days, z.base, {_from_cents('z.amount_cents')}, 0, 0, 0, NULL, NULL, NULL, %s, %s
             FROM (SELECT y.account_id, y.base, {days} AS days, {amount_cents} AS amount_cents
-                  FROM (SELECT x.account_id, x.base, {_greatest(f'COALESCE({last}, x.since)', 'x.since')} AS start
+                  FROM (SELECT x.account_id, x.base, x.prior_units, x.prior_cents,
+                               {_greatest(f'COALESCE({last}, x.since)', 'x.since')} AS start
                         FROM {source} x {_fence()}) y) z
             WHERE z.days > 0 AND z.amount_cents > 0""",
         [d_on, entry.pk, _now(), *sparams],

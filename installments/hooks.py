@@ -98,3 +98,37 @@ def run_purchase_checks(ctx: PurchaseContext) -> RiskDecision:
     if reviews:
         return RiskDecision(RiskOutcome.REVIEW, tuple(dict.fromkeys(reviews)))
     return RiskDecision.approve()
+
+
+# --- Delinquency re-judged (issue 13) -----------------------------------------------------------------
+#
+# When money follows its value date (a back-valued repayment, a reversal), the engine re-judges the days
+# already closed (``installments.services.rejudge``). Apps above the engine (collections) register a
+# listener to follow — close a cured case, re-decide promises, cancel reminders no longer true. Listeners
+# run inside the engine's transaction, after the account's delinquency is corrected.
+
+
+@dataclass(frozen=True)
+class RejudgedAccount:
+    account_id: int
+    since: dt.date  # the first business date re-judged (a value date, or a reopened statement's due date)
+    on: dt.date  # the business date of the correction
+    actor: object = None
+
+
+RejudgeListener = Callable[[RejudgedAccount], None]
+_rejudge_listeners: dict[str, RejudgeListener] = {}
+
+
+def register_rejudge_listener(name: str, listener: RejudgeListener) -> None:
+    _rejudge_listeners[name] = listener
+
+
+def unregister_rejudge_listener(name: str) -> None:
+    _rejudge_listeners.pop(name, None)
+
+
+def notify_delinquency_rejudged(*, account_id: int, since: dt.date, on: dt.date, actor=None) -> None:
+    event = RejudgedAccount(account_id=account_id, since=since, on=on, actor=actor)
+    for listener in list(_rejudge_listeners.values()):
+        listener(event)

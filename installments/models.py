@@ -49,6 +49,8 @@ class ProductTerms(models.Model):
         choices=[(s.value, s.value.replace("_", " ").capitalize()) for s in AllocationStrategy],
         default=AllocationStrategy.KIND_FIRST.value,
     )
+    value_date_max_days = models.PositiveSmallIntegerField(
+        default=30, help_text="A repayment's bank value date may be at most this many days before the business date.")
     updated_at = models.DateTimeField(auto_now=True)
 
     history = HistoricalRecords()
@@ -65,6 +67,7 @@ class ProductTerms(models.Model):
             models.CheckConstraint(condition=Q(grace_days__lte=20), name="terms_grace_lte_20"),
             models.CheckConstraint(condition=Q(bill_installment_minimum__gte=0), name="terms_bill_inst_min_gte_0"),
             models.CheckConstraint(condition=Q(apr_ceiling__gt=0, apr_ceiling__lte=1), name="terms_apr_ceiling_0_1"),
+            models.CheckConstraint(condition=Q(value_date_max_days__lte=366), name="terms_value_date_max_lte_366"),
         ]
 
     def __str__(self) -> str:

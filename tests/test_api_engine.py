@@ -546,8 +546,23 @@ def test_repayment_received_in_the_future_is_400(http, account):
     response = post(http, "/api/v1/repayments/", {"account": account.reference, "amount": "10.00", "external_ref": "F",
                                                   "channel": "card", "received_on": "2026-01-06"})
 
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_date"
+    assert response.status_code == 400 and response.json()["error"]["code"] == "value_date_in_future"
     assert snapshot() == before
+
+
+def test_repayment_value_date_more_than_30_days_back_is_400_and_30_days_is_accepted(http, account):
+    before = snapshot()
+    body = {"account": account.reference, "amount": "10.00", "external_ref": "OLD", "channel": "bank_file",
+            "received_on": "2025-12-05"}
+
+    response = post(http, "/api/v1/repayments/", body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "value_date_too_old"
+    assert response.json()["error"]["details"] == {"received_on": "2025-12-05", "earliest": "2025-12-06", "max_days": 30}
+    assert snapshot() == before
+    response = post(http, "/api/v1/repayments/", {**body, "received_on": "2025-12-06"})
+    assert response.status_code == 201 and response.json()["received_on"] == "2025-12-06"
 
 
 def test_repayment_to_a_closed_account_is_422(http, account, staff):

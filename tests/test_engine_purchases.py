@@ -218,7 +218,7 @@ def test_repayment_reference_is_unique(account):
 
 
 @pytest.mark.parametrize("kwargs, code", [
-    ({"channel": "pigeon"}, "invalid_channel"), ({"received_on": day("2026-01-06")}, "invalid_date"),
+    ({"channel": "pigeon"}, "invalid_channel"), ({"received_on": day("2026-01-06")}, "value_date_in_future"),
 ], ids=["channel", "future"])
 def test_repayment_input_is_checked(account, kwargs, code):
     unchanged(lambda: pay(account, "10.00", "r-1", **kwargs), code, exc=ValidationError)

@@ -271,20 +271,25 @@ def test_reversal_reopens_exactly_and_the_statement_goes_overdue(account):
     go_to("2026-02-15")
     assert Statement.objects.get(account=account).status == "paid"
     repayment_reverse(repayment=rep, actor=SYSTEM, reason="bounced")
+    # Re-judged from the due date (issue 13): past due since Feb 10, overdue once grace ended (Feb 13),
+    # late fees for Feb 11–14 as the closes would have charged them.
     line = ScheduleLine.objects.get(account=account)
-    assert (line.status, line.principal_paid, line.principal_open) == ("due", D("0.00"), D("1000.00"))
+    assert (line.status, line.principal_paid, line.principal_open, line.overdue_from) == (
+        "overdue", D("0.00"), D("1000.00"), day("2026-02-10"))
     assert [r[1:] for r in money_snapshot()["lines"]] != []
-    assert fresh(account).used_amount == D("1000.00")
     rep.refresh_from_db()
     assert rep.status == "reversed" and rep.reversed_on == day("2026-02-15")
     assert sum(a.amount for a in rep.allocations.all()) == D("0.00")
     st = Statement.objects.get(account=account)
-    assert st.status == "open"
-    go_to("2026-02-16")  # Feb 15 closed: overdue since the due date, late fees for Feb 11–15
+    assert (st.status, st.resolved_on) == ("overdue", day("2026-02-13"))
+    assert [(c.accrued_on, c.days, c.amount) for c in Charge.objects.filter(account=account).order_by("accrued_on")] == [
+        (day("2026-02-13"), 3, D("1.50")), (day("2026-02-14"), 1, D("0.50"))]
+    acc = fresh(account)
+    assert (acc.dpd, acc.bucket, acc.status, acc.used_amount) == (4, "M1", "frozen", D("1002.00"))
+    go_to("2026-02-16")  # Feb 15 closed: one more day
     st.refresh_from_db()
     assert st.status == "overdue"
-    late = Charge.objects.get(account=account, kind="late_fee")
-    assert (late.days, late.amount) == (5, D("2.50"))
+    assert sum(c.amount for c in Charge.objects.filter(account=account, kind="late_fee")) == D("2.50")
     assert fresh(account).dpd == 5
     with pytest.raises(Exception) as exc:
         repayment_reverse(repayment=rep, actor=SYSTEM, reason="again")
@@ -303,7 +308,9 @@ def test_reversal_takes_back_credit_already_spent(account):
     assert fresh(account).credit_balance == D("100.00")
     repayment_reverse(repayment=rep, actor=SYSTEM, reason="chargeback")
     acc = fresh(account)
-    assert (acc.used_amount, acc.credit_balance) == (D("700.00"), D("0.00"))
+    # 700.00 re-opened, plus the late fees of February's 500.00 past due since Feb 10 (issue 13:
+    # re-judged from its due date): 3 × 0.25 on Feb 13, then 0.25 a day Feb 14 – Mar 1.
+    assert (acc.used_amount, acc.credit_balance, acc.dpd, acc.status) == (D("704.75"), D("0.00"), 19, "frozen")
     assert sorted(ScheduleLine.objects.filter(account=account).values_list("principal_open" if False else "principal_paid", flat=True)) == [D("0.00"), D("0.00")]
     books_clean()
 

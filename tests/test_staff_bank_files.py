@@ -56,6 +56,8 @@ def billed(business_date):
 
 def test_finance_imports_a_bank_file_dry_run_then_for_real_and_sees_the_allocation(finance_client, billed):
     first, second = billed
+    # Value date Feb 14, posted Feb 15: allocated as of Feb 14, so the late fee accrued at the close of
+    # Feb 14 (after the money arrived) is not paid first; it is re-judged (issue 13).
     rows = [["2026-02-14", first.reference, "800.00", "ICBC-20260214-0001"],
             ["2026-02-14", second.reference.lower(), "407.20", "ICBC-20260214-0002"]]
     before = money_snapshot()
@@ -64,9 +66,9 @@ def test_finance_imports_a_bank_file_dry_run_then_for_real_and_sees_the_allocati
     assert report.ok and (report.new, report.skipped) == (2, 0)
     assert [cells for _, _, cells, _ in report.preview] == [
         ["2026-02-14", first.reference, "¥800.00", "ICBC-20260214-0001",
-         "late fee ¥1.40 · installment fee ¥7.20 · principal ¥700.00 · kept as credit balance ¥91.40"],
+         "late fee ¥1.05 · installment fee ¥7.20 · principal ¥700.00 · kept as credit balance ¥91.75"],
         ["2026-02-14", second.reference, "¥407.20", "ICBC-20260214-0002",
-         "late fee ¥1.40 · installment fee ¥7.20 · principal ¥398.60"],
+         "late fee ¥1.05 · installment fee ¥7.20 · principal ¥398.95"],
     ]
     assert ("Amount posted", "¥1,207.20") in report.summary
     assert money_snapshot() == before  # the dry run is the real thing, rolled back
@@ -80,13 +82,13 @@ def test_finance_imports_a_bank_file_dry_run_then_for_real_and_sees_the_allocati
     from django.db.models import Sum
 
     assert dict(repayment.allocations.values_list("kind").annotate(s=Sum("amount")).values_list("kind", "s")) == {
-        "credit_balance": Decimal("91.40"), "installment_fee": Decimal("7.20"), "late_fee": Decimal("1.40"),
+        "credit_balance": Decimal("91.75"), "installment_fee": Decimal("7.20"), "late_fee": Decimal("1.05"),
         "principal": Decimal("700.00")}
     books_clean()
 
     # the change page of the repayment shows where the money went
     page = finance_client.get(reverse("admin:staff_bankrepaymentfile_change", args=[repayment.pk])).content.decode()
-    assert "Allocation: where the money went" in page and "¥91.40" in page
+    assert "Allocation: where the money went" in page and "¥91.75" in page
 
     # the same file again posts nothing
     after = money_snapshot()

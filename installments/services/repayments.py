@@ -15,7 +15,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ConflictError, ValidationError
-from core.money import ZERO
+from core.money import ZERO, money
 from installments.calc import DEFAULT_ALLOCATION_ORDER, allocate
 from installments.models import (
     Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, WriteOff,
@@ -24,6 +24,7 @@ from installments.services.common import (
     apply_account_deltas, apply_paid, get_terms, open_dues, plus, positive_money, receivable_legs, reopen_status,
     require_reason,
 )
+from installments.services.rejudge import account_rejudge
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, Leg, journal_post, journal_reverse
 
@@ -97,9 +98,8 @@ def repayment_post(
     if existing:
         return _replayed(existing, account.pk, amount)
     today = get_business_date()
-    received_on = received_on or today
-    if received_on > today:
-        raise ValidationError("A repayment cannot be received in the future.", code="invalid_date")
+    terms = get_terms(account.product_id)
+    received_on = value_date_check(received_on, today=today, max_days=terms.value_date_max_days)
     if account.status == CreditAccount.Status.CLOSED:
         raise BusinessRuleError("The account is closed.", code="account_closed")
     try:
@@ -117,14 +117,17 @@ def repayment_post(
     if account.written_off_on:
         return _recovery(account=account, repayment=repayment, on=today, actor=actor)
 
-    terms = get_terms(account.product_id)
+    # Allocated as of the value date: a late or deferral fee accrued on or after it did not exist when the
+    # money arrived, so it never comes before the principal the money was meant for (PRODUCT §6).
     dues, rows = open_dues(account.pk)
+    dues = [d for d in dues if not (d.key[0] == "charge" and rows[d.key].accrued_on >= received_on
+                                    and rows[d.key].kind in (Charge.Kind.LATE_FEE, Charge.Kind.DEFERRAL_FEE))]
     allocation = allocate(amount, dues, strategy=terms.allocation_strategy, order=DEFAULT_ALLOCATION_ORDER)
-    by_code = apply_paid(account=account, paid=allocation.paid, rows=rows, on=today,
+    by_code = apply_paid(account=account, paid=allocation.paid, rows=rows, on=received_on,
                          source=Allocation.Source.REPAYMENT, repayment=repayment)
     if allocation.leftover:
         Allocation.objects.create(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
-                                  kind=Allocation.Kind.CREDIT_BALANCE, amount=allocation.leftover, on_date=today)
+                                  kind=Allocation.Kind.CREDIT_BALANCE, amount=allocation.leftover, on_date=received_on)
     legs = [Dr(Codes.CASH, amount), *receivable_legs(by_code, account.pk, side="credit"),
             Cr(Codes.CUSTOMER_CREDIT, allocation.leftover, account.pk)]
     entry = journal_post(kind=JournalEntry.Kind.REPAYMENT, on=today, legs=legs,
@@ -134,7 +137,33 @@ def repayment_post(
     repayment.journal_entry = entry
     repayment.save(update_fields=["to_credit_balance", "journal_entry"])
     apply_account_deltas(account, legs)
+    if received_on < today:
+        # Back-valued: the days closed since the value date are judged again as if it had come on time.
+        account_rejudge(account=account, since=received_on, actor=actor,
+                        reason=f"repayment {external_ref} value-dated {received_on}",
+                        baseline_ignore=frozenset(repayment.allocations.values_list("pk", flat=True)),
+                        baseline_paid=((received_on, -amount),))
     return repayment
+
+
+def value_date_check(received_on, *, today: dt.date, max_days: int) -> dt.date:
+    """The bank value date of a repayment (``received_on``; today when not given): never after the
+    business date, at most ``max_days`` (the product's ``value_date_max_days``) before it."""
+    if received_on is None:
+        return today
+    if not isinstance(received_on, dt.date) or isinstance(received_on, dt.datetime):
+        raise ValidationError("received_on must be a date.", code="invalid_date")
+    if received_on > today:
+        raise ValidationError(f"The value date {received_on} is after the business date {today}.",
+                              code="value_date_in_future", details={"received_on": received_on.isoformat(),
+                                                                    "business_date": today.isoformat()})
+    earliest = today - dt.timedelta(days=max_days)
+    if received_on < earliest:
+        raise ValidationError(
+            f"The value date {received_on} is more than {max_days} days before the business date {today}.",
+            code="value_date_too_old",
+            details={"received_on": received_on.isoformat(), "earliest": earliest.isoformat(), "max_days": max_days})
+    return received_on
 
 
 def credit_balance_apply(*, account: CreditAccount, on: dt.date, statement: Statement | None = None,
@@ -226,6 +255,7 @@ def repayment_reverse(*, repayment: Repayment, actor: Actor, reason: str) -> Rep
     if repayment.status != Repayment.Status.POSTED:
         raise BusinessRuleError("The repayment is already reversed.", code="already_reversed")
     today = get_business_date()
+    first_new = (Allocation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
 
     credit_part = sum(
         (a.amount for a in repayment.allocations.filter(kind=Allocation.Kind.CREDIT_BALANCE, amount__gt=0)), ZERO
@@ -271,16 +301,46 @@ def repayment_reverse(*, repayment: Repayment, actor: Actor, reason: str) -> Rep
         )
     apply_account_deltas(account, legs)
 
-    if reopened_billed:
-        latest = Statement.objects.filter(account=account, due_date__lt=today).order_by("-bill_date").first()
-        if latest and latest.status in (Statement.Status.PAID, Statement.Status.MINIMUM_PAID):
-            latest.status = Statement.Status.OPEN
-            latest.resolved_on = None
-            latest.save(update_fields=["status", "resolved_on"])
     repayment.status = Repayment.Status.REVERSED
     repayment.reversed_on = today
     repayment.reversal_reason = reason
     repayment.reversed_by = actor.user
     repayment.save(update_fields=["status", "reversed_on", "reversal_reason", "reversed_by"])
     audit_record(actor=actor, action="repayment_reverse", obj=repayment, reason=reason, old="posted", new="reversed")
+    if reopened_billed or credit_part:
+        _rejudge_reopened(account=account, first_allocation=first_new, today=today, actor=actor,
+                          reason=f"repayment {repayment.external_ref} reversed", repayment=repayment)
     return repayment
+
+
+def _rejudge_reopened(*, account: CreditAccount, first_allocation: int, today: dt.date, actor: Actor, reason: str,
+                      repayment: Repayment) -> None:
+    """Every statement the reversed money had paid (directly, or through the credit it left) is judged
+    again from its own due date: past due, late fees, DPD, freeze and bucket as if it had never been
+    paid. A reopened statement not yet due is open again for close of business to judge on its day."""
+    undone = Allocation.objects.filter(account=account, pk__gte=first_allocation, amount__lt=0)
+    statement_ids = set(ScheduleLine.objects.filter(
+        pk__in=undone.filter(line__isnull=False).values("line_id")).exclude(statement=None).values_list(
+        "statement_id", flat=True))
+    statement_ids |= set(Charge.objects.filter(pk__in=undone.filter(charge__isnull=False).values("charge_id"))
+                         .exclude(statement=None).values_list("statement_id", flat=True))
+    statements = list(Statement.objects.filter(pk__in=statement_ids))
+    # Credit applied when a statement was generated had made its minimum smaller (even zero): the part
+    # given back raises the minimum by what it would have asked for that money (PRODUCT §4).
+    rate = get_terms(account.product_id).minimum_payment_rate
+    extra: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for alloc in undone.filter(reverses__statement__isnull=False).select_related("reverses", "line"):
+        revolving = alloc.kind == Allocation.Kind.PRINCIPAL and alloc.line.is_revolving
+        extra[alloc.reverses.statement_id] += -alloc.amount * (rate if revolving else 1)
+    for st in statements:
+        if extra.get(st.pk):
+            st.minimum_payment = money(st.minimum_payment + extra[st.pk])
+            st.save(update_fields=["minimum_payment"])
+        if st.due_date >= today and st.status in (Statement.Status.PAID, Statement.Status.MINIMUM_PAID):
+            st.status, st.resolved_on = Statement.Status.OPEN, None
+            st.save(update_fields=["status", "resolved_on"])
+    due_dates = [st.due_date for st in statements if st.due_date < today]
+    if due_dates:
+        account_rejudge(account=account, since=min(due_dates), actor=actor, reason=reason,
+                        baseline_ignore=frozenset(undone.values_list("pk", flat=True)),
+                        baseline_paid=((repayment.received_on, repayment.amount),))
