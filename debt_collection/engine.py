@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Iterable, Sequence
 
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
@@ -39,14 +40,15 @@ class AccountAmounts:
     balance: Decimal = ZERO  # everything owed: open principal (billed or not) + billed fees + charges
 
 
-def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmounts]:
-    """Amounts per account: two grouped queries (lines, charges), whatever the number of accounts."""
+def _amount_querysets(where: Q) -> tuple[QuerySet, QuerySet]:
+    """The two grouped queries behind :func:`account_amounts` (lines, charges), for the accounts ``where``
+    selects (a filter on ``account_id``)."""
     def total(expr, condition: Q):
         return Coalesce(Sum(ExpressionWrapper(expr, output_field=_MONEY), filter=condition), Value(ZERO),
                         output_field=_MONEY)
 
     lines = (
-        ScheduleLine.objects.filter(_account_filter(account_ids), status__in=OPEN_LINES)
+        ScheduleLine.objects.filter(where, status__in=OPEN_LINES)
         .values("account_id")
         .annotate(
             overdue=total(_PRINCIPAL_OPEN + _FEE_OPEN, Q(status=ScheduleLine.Status.OVERDUE)),
@@ -56,7 +58,7 @@ def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmoun
         .values_list("account_id", "overdue", "billed", "unbilled")
     )
     charges = (
-        Charge.objects.filter(_account_filter(account_ids))
+        Charge.objects.filter(where)
         .values("account_id")
         .annotate(
             open=total(_CHARGE_OPEN, Q()),
@@ -64,6 +66,28 @@ def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmoun
         )
         .values_list("account_id", "open", "past")
     )
+    return lines, charges
+
+
+def account_amounts_sql(accounts_sql: str) -> tuple[str, list]:
+    """The same amounts as :func:`account_amounts`, as one SQL query for set-based steps:
+    ``SELECT account_id, past_due, balance`` (one row per account that owes anything) for the accounts
+    whose ids ``accounts_sql`` selects (a constant SQL subquery, e.g. over a temporary table)."""
+    lines, charges = _amount_querysets(Q(account_id__in=RawSQL(accounts_sql, [])))
+    lines_sql, lines_params = lines.query.sql_with_params()
+    charges_sql, charges_params = charges.query.sql_with_params()
+    sql = (
+        "SELECT u.account_id, SUM(u.past_due) AS past_due, SUM(u.balance) AS balance FROM ("
+        f"SELECT l.account_id, l.overdue AS past_due, l.billed + l.unbilled AS balance FROM ({lines_sql}) l "
+        f"UNION ALL SELECT c.account_id, c.past AS past_due, c.open AS balance FROM ({charges_sql}) c"
+        ") u GROUP BY u.account_id"
+    )
+    return sql, [*lines_params, *charges_params]
+
+
+def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmounts]:
+    """Amounts per account: two grouped queries (lines, charges), whatever the number of accounts."""
+    lines, charges = _amount_querysets(_account_filter(account_ids))
     parts: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO] * 5)
     for account_id, overdue, billed, unbilled in lines:
         parts[account_id][0:3] = [overdue, billed, unbilled]

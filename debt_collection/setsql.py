@@ -1,0 +1,99 @@
+"""Small helpers for collections' set-based close-of-business steps (``cases_sync``, ``reminders_queue``):
+SQL that runs unchanged on PostgreSQL and SQLite, over one chunk of accounts at a time.
+
+A step first puts what it works on in temporary tables (``CREATE TEMPORARY TABLE … AS SELECT``), then
+writes with ``INSERT … SELECT`` / ``UPDATE … FROM`` over them. Identifiers in the SQL are constants of the
+code (table and column names); every value goes in as a bound parameter."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.db import connection
+from django.utils import timezone
+
+from core.refs import new_reference
+
+
+def pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def execute(sql: str, params: Sequence = ()) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return max(cursor.rowcount, 0)
+
+
+def rows(sql: str, params: Sequence = ()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.fetchall()
+
+
+def temp_table(name: str, select_sql: str, params: Sequence = (), *, key: str | None = None) -> None:
+    """``name`` := the rows of ``select_sql`` (dropped first: temporary tables live as long as the
+    connection), indexed on ``key`` and analysed so the planner knows its size."""
+    execute(f"DROP TABLE IF EXISTS {name}")
+    execute(f"CREATE TEMPORARY TABLE {name} AS {select_sql}", params)
+    if key:
+        execute(f"CREATE INDEX {name}_{key.replace(', ', '_')} ON {name} ({key})")
+    execute(f"ANALYZE {name}")
+
+
+def drop(*names: str) -> None:
+    for name in names:
+        execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def scope(column: str, account_ids: Sequence[int] | None, *, table: str) -> tuple[str, list]:
+    """SQL condition (``AND …``) limiting ``column`` to the chunk's accounts: a range of ids becomes
+    two comparisons; any other list goes into the temporary table ``table`` (a semi-join)."""
+    if account_ids is None:
+        return "", []
+    if isinstance(account_ids, range) and account_ids.step == 1:
+        return f" AND {column} >= %s AND {column} < %s", [account_ids.start, account_ids.stop]
+    execute(f"DROP TABLE IF EXISTS {table}")
+    execute(f"CREATE TEMPORARY TABLE {table} (id BIGINT PRIMARY KEY)")
+    ids = sorted({int(i) for i in account_ids})
+    for start in range(0, len(ids), 5000):
+        batch = ids[start:start + 5000]
+        execute(f"INSERT INTO {table} (id) VALUES " + ", ".join(["(%s)"] * len(batch)), batch)
+    return f" AND {column} IN (SELECT id FROM {table})", []
+
+
+def flag(condition: str) -> str:
+    """A condition as 1/0 (SQLite has no boolean column type)."""
+    return f"(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+def differs(a: str, b: str) -> str:
+    """NULL-safe ``a <> b``."""
+    return f"({a} IS DISTINCT FROM {b})" if pg() else f"({a} IS NOT {b})"
+
+
+def money(expr: str) -> str:
+    """An amount rounded to the cent (SQLite sums in binary floats)."""
+    return f"ROUND(CAST(({expr}) AS NUMERIC), 2)" if pg() else f"ROUND(({expr}), 2)"
+
+
+def date(value: dt.date):
+    return connection.ops.adapt_datefield_value(value)
+
+
+def now():
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def references(table: str, count: int) -> None:
+    """``table`` (n, reference): ``count`` fresh public references numbered 1…count, made by
+    :func:`core.refs.new_reference` (unguessable), for an ``INSERT … SELECT`` that joins on a row number."""
+    execute(f"DROP TABLE IF EXISTS {table}")
+    execute(f"CREATE TEMPORARY TABLE {table} (n BIGINT PRIMARY KEY, reference VARCHAR(16) NOT NULL)")
+    refs = [new_reference() for _ in range(count)]
+    for start in range(0, count, 2000):
+        batch = refs[start:start + 2000]
+        values = ", ".join(["(%s, %s)"] * len(batch))
+        params = [p for n, ref in enumerate(batch, start + 1) for p in (n, ref)]
+        execute(f"INSERT INTO {table} (n, reference) VALUES {values}", params)
+
