@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
-from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from accounts.models import CreditAccount
+from core.money import CENT, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
+from debt_collection import setsql
 from installments.models import Charge, Repayment, ScheduleLine, Statement
 
 _MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS + 2, decimal_places=MONEY_DECIMAL_PLACES)
@@ -71,16 +72,18 @@ def _amount_querysets(where: Q) -> tuple[QuerySet, QuerySet]:
 
 def account_amounts_sql(accounts_sql: str) -> tuple[str, list]:
     """The same amounts as :func:`account_amounts`, as one SQL query for set-based steps:
-    ``SELECT account_id, past_due, balance`` (one row per account that owes anything) for the accounts
+    ``SELECT account_id, past_due, billed_unpaid, balance`` (one row per account that owes anything) for the accounts
     whose ids ``accounts_sql`` selects (a constant SQL subquery, e.g. over a temporary table)."""
     lines, charges = _amount_querysets(Q(account_id__in=RawSQL(accounts_sql, [])))
     lines_sql, lines_params = lines.query.sql_with_params()
     charges_sql, charges_params = charges.query.sql_with_params()
     sql = (
-        "SELECT u.account_id, SUM(u.past_due) AS past_due, SUM(u.balance) AS balance FROM ("
-        f"SELECT l.account_id, l.overdue AS past_due, l.billed + l.unbilled AS balance FROM ({lines_sql}) l "
-        f"UNION ALL SELECT c.account_id, c.past AS past_due, c.open AS balance FROM ({charges_sql}) c"
-        ") u GROUP BY u.account_id"
+        "SELECT u.account_id, SUM(u.past_due) AS past_due, SUM(u.billed_unpaid) AS billed_unpaid,"
+        " SUM(u.balance) AS balance FROM ("
+        "SELECT l.account_id, l.overdue AS past_due, l.billed AS billed_unpaid, l.billed + l.unbilled AS balance"
+        f" FROM ({lines_sql}) l UNION ALL"
+        " SELECT c.account_id, c.past AS past_due, c.open AS billed_unpaid, c.open AS balance"
+        f" FROM ({charges_sql}) c) u GROUP BY u.account_id"
     )
     return sql, [*lines_params, *charges_params]
 
@@ -184,15 +187,101 @@ def _with_amounts(statements: list[Statement], *, due_dates: dict[int, dt.date] 
     result = []
     for s in statements:
         totals = amounts.get(s.account_id, AccountAmounts())
-        owed = totals.billed_unpaid
-        if owed <= ZERO:
-            continue
-        if s.account_id in past_due_accounts and s.status == Statement.Status.OVERDUE:
-            to_pay = totals.past_due
-        else:
-            to_pay = max(s.minimum_payment - paid.get(s.pk, ZERO), ZERO)
-        result.append(StatementDue(s.pk, s.account_id, (due_dates or {}).get(s.pk, s.due_date), min(to_pay, owed), owed))
+        due = statement_due(
+            statement_id=s.pk, account_id=s.account_id, due_date=(due_dates or {}).get(s.pk, s.due_date),
+            amounts=totals, minimum_payment=s.minimum_payment, paid=paid.get(s.pk, ZERO),
+            past_due_counts=s.account_id in past_due_accounts and s.status == Statement.Status.OVERDUE,
+        )
+        if due is not None:
+            result.append(due)
     return result
+
+
+def statement_due(*, statement_id: int, account_id: int, due_date: dt.date, amounts: AccountAmounts,
+                  minimum_payment: Decimal, paid: Decimal, past_due_counts: bool) -> StatementDue | None:
+    """What a reminder asks for: ``None`` when the bills are cleared; else the amount that clears them and
+    what to pay now — the past-due amount (an overdue statement of an overdue account) or the rest of the
+    minimum after what was paid since the bill date — never more than what clears the bills."""
+    owed = amounts.billed_unpaid
+    if owed <= ZERO:
+        return None
+    to_pay = amounts.past_due if past_due_counts else max(minimum_payment - paid, ZERO)
+    return StatementDue(statement_id, account_id, due_date, min(to_pay, owed), owed)
+
+
+# --- The same, set-based (close of business: one chunk of accounts at a time) ---------------------
+
+T_STMT, T_ACC, T_REP = Statement._meta.db_table, CreditAccount._meta.db_table, Repayment._meta.db_table
+
+
+def statements_due_into(table: str, account_ids: Sequence[int] | None, *, on: dt.date,
+                        before_due_dates: Iterable[dt.date]) -> None:
+    """Temporary table ``table`` (statement_id, account_id, due_date, bill_date, minimum_payment,
+    past_due_counts) of the statements :func:`statements_before_due` and :func:`statements_past_due`
+    would consider, chosen by three ``SELECT``s over the chunk instead of loops over statements."""
+    d = setsql.date(on)
+    where, params = setsql.scope("s.account_id", account_ids, table=f"{table}_chunk")
+    before = [setsql.date(x) for x in before_due_dates] or [None]
+    since = ("(CAST(%s AS DATE) - a.dpd)" if setsql.pg()
+             else "date(%s, '-' || a.dpd || ' days')")  # the day the account's DPD count from
+    overdue = "a.dpd > 0 AND a.written_off_on IS NULL"
+    setsql.temp_table(table, f"""
+        SELECT s.id AS statement_id, s.account_id, s.due_date, s.bill_date, s.minimum_payment, 0 AS past_due_counts
+        FROM {T_STMT} s WHERE s.status = 'open' AND s.due_date IN ({", ".join(["%s"] * len(before))}){where}
+        UNION ALL
+        SELECT o.statement_id, o.account_id, o.due_date, o.bill_date, o.minimum_payment, 1 FROM (
+            SELECT s.id AS statement_id, s.account_id, {since} AS due_date, s.bill_date, s.minimum_payment,
+                   ROW_NUMBER() OVER (PARTITION BY s.account_id ORDER BY s.due_date DESC, s.id DESC) AS n
+            FROM {T_STMT} s JOIN {T_ACC} a ON a.id = s.account_id
+            WHERE {overdue} AND s.status = 'overdue' AND s.due_date <= {since}{where}) o
+        WHERE o.n = 1
+        UNION ALL
+        SELECT o.statement_id, o.account_id, o.due_date, o.bill_date, o.minimum_payment, 0 FROM (
+            SELECT s.id AS statement_id, s.account_id, s.due_date, s.bill_date, s.minimum_payment,
+                   ROW_NUMBER() OVER (PARTITION BY s.account_id ORDER BY s.due_date, s.id) AS n
+            FROM {T_STMT} s JOIN {T_ACC} a ON a.id = s.account_id
+            WHERE NOT ({overdue}) AND s.status = 'open' AND s.due_date <= %s{where}) o
+        WHERE o.n = 1""", [*before, *params, d, d, *params, d, *params], key="statement_id")
+
+
+def statement_dues_from(table: str) -> tuple[list[StatementDue], dict[int, Decimal]]:
+    """:class:`StatementDue` of every statement in the temporary table ``table`` (columns of
+    :func:`statements_due_into`): the amounts of their accounts and the repayments toward each
+    statement in two grouped queries, the arithmetic in :func:`statement_due`; and each account's
+    past-due amount."""
+    amounts_sql, amounts_params = account_amounts_sql(f"SELECT account_id FROM {table}")
+    rows = setsql.rows(f"""
+        SELECT t.statement_id, t.account_id, t.due_date, t.minimum_payment, t.past_due_counts,
+               {setsql.money("COALESCE(m.past_due, 0)")}, {setsql.money("COALESCE(m.billed_unpaid, 0)")},
+               {setsql.money("COALESCE(p.paid, 0)")}
+        FROM {table} t LEFT JOIN ({amounts_sql}) m ON m.account_id = t.account_id
+        LEFT JOIN (SELECT t.statement_id, SUM(r.amount) AS paid FROM {table} t
+                   JOIN {T_REP} r ON r.account_id = t.account_id AND r.received_on >= t.bill_date
+                   WHERE r.status = %s AND r.kind <> %s GROUP BY t.statement_id) p ON p.statement_id = t.statement_id
+        ORDER BY t.account_id, t.statement_id""",
+        [*amounts_params, Repayment.Status.POSTED, Repayment.Kind.RECOVERY])
+    dues, past_dues = [], {}
+    for statement_id, account_id, due_date, minimum, counts, past_due, billed_unpaid, paid in rows:
+        past_dues[account_id] = as_money(past_due)
+        due = statement_due(
+            statement_id=statement_id, account_id=account_id, due_date=as_date(due_date),
+            amounts=AccountAmounts(past_due=as_money(past_due), billed_unpaid=as_money(billed_unpaid)),
+            minimum_payment=as_money(minimum), paid=as_money(paid), past_due_counts=bool(counts),
+        )
+        if due is not None:
+            dues.append(due)
+    return dues, past_dues
+
+
+def as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def as_money(value) -> Decimal:
+    """A raw SQL amount (a numeric on PostgreSQL, a float rounded to the cent on SQLite) as money."""
+    if isinstance(value, Decimal):
+        return value.quantize(CENT)
+    return Decimal(str(value)).quantize(CENT)
 
 
 def statement_still_unpaid(statement_id: int) -> bool:

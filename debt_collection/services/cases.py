@@ -4,7 +4,7 @@ managers. Lock order everywhere: cases (by pk), then collectors (by pk), then ag
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -31,7 +31,6 @@ from debt_collection.selectors import (
     agency_sharing_consents,
     eligible_agencies,
     open_case_counts,
-    queues_by_bucket,
 )
 from debt_collection.services.common import ensure_manager
 
