@@ -26,7 +26,7 @@ OPEN_BILLED = [s.value for s in ScheduleLine.OPEN_BILLED]
 OPEN_LINES = [s.value for s in ScheduleLine.OPEN]
 
 
-def _account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
+def account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
     if account_ids is None:
         return Q()
     if isinstance(account_ids, range) and account_ids.step == 1:
@@ -90,7 +90,7 @@ def account_amounts_sql(accounts_sql: str) -> tuple[str, list]:
 
 def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmounts]:
     """Amounts per account: two grouped queries (lines, charges), whatever the number of accounts."""
-    lines, charges = _amount_querysets(_account_filter(account_ids))
+    lines, charges = _amount_querysets(account_filter(account_ids))
     parts: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO] * 5)
     for account_id, overdue, billed, unbilled in lines:
         parts[account_id][0:3] = [overdue, billed, unbilled]
@@ -142,7 +142,7 @@ _FIELDS = ("pk", "account_id", "due_date", "bill_date", "minimum_payment", "stat
 def statements_before_due(account_ids: Sequence[int] | None, *, due_dates: Iterable[dt.date]) -> list[StatementDue]:
     """Open statements falling due on one of ``due_dates`` whose bills are not cleared."""
     statements = list(
-        Statement.objects.filter(_account_filter(account_ids), due_date__in=list(due_dates), status=Statement.Status.OPEN)
+        Statement.objects.filter(account_filter(account_ids), due_date__in=list(due_dates), status=Statement.Status.OPEN)
         .only(*_FIELDS)
     )
     return _with_amounts(statements)
@@ -156,7 +156,7 @@ def statements_past_due(account_ids: Sequence[int] | None, *, on: dt.date) -> li
     - otherwise a statement still open after its due date (inside the grace days), with the rest of
       its minimum to pay."""
     overdue = dict(
-        CreditAccount.objects.filter(_account_filter(account_ids, "pk"), dpd__gt=0, written_off_on__isnull=True)
+        CreditAccount.objects.filter(account_filter(account_ids, "pk"), dpd__gt=0, written_off_on__isnull=True)
         .values_list("pk", "dpd")
     )
     since = {account_id: on - dt.timedelta(days=dpd) for account_id, dpd in overdue.items()}
@@ -169,7 +169,7 @@ def statements_past_due(account_ids: Sequence[int] | None, *, on: dt.date) -> li
             if statement.due_date <= since[statement.account_id]:
                 chosen[statement.account_id] = (statement, since[statement.account_id])  # the latest such
     for statement in (
-        Statement.objects.filter(_account_filter(account_ids), status=Statement.Status.OPEN, due_date__lte=on)
+        Statement.objects.filter(account_filter(account_ids), status=Statement.Status.OPEN, due_date__lte=on)
         .order_by("account_id", "due_date", "pk").only(*_FIELDS)
     ):
         if statement.account_id not in overdue:

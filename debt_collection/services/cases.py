@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import CreditAccount
@@ -41,14 +40,6 @@ CASE_FIELDS = [
     "status", "close_reason", "closed_on", "bucket", "dpd", "amount_overdue", "balance", "queue", "collector",
     "agency", "assigned_on", "updated_at",
 ]
-
-
-def _account_q(account_ids: Sequence[int] | None, field: str) -> Q:
-    if account_ids is None:
-        return Q()
-    if isinstance(account_ids, range) and account_ids.step == 1:
-        return Q(**{f"{field}__gte": account_ids.start, f"{field}__lt": account_ids.stop})
-    return Q(**{f"{field}__in": list(account_ids)})
 
 
 def _memberships() -> tuple[dict[int, set[int]], dict[int, set[int]]]:
