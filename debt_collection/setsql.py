@@ -85,6 +85,33 @@ def now():
     return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
+def insert_select(model, values: dict, from_sql: str, params: Sequence = ()) -> int:
+    """``INSERT INTO model's table (…) SELECT … FROM …``: ``values`` maps column names to SQL expressions
+    over ``from_sql`` (or to ``(expression, parameters)``); every other column gets its field's default as
+    a bound parameter (``now`` for ``auto_now``/``auto_now_add``), so a column added to the model later is
+    filled too. ``params`` are those of ``from_sql``."""
+    columns, exprs, select_params = [], [], []
+    stamp = timezone.now()
+    for field in model._meta.concrete_fields:
+        if field.primary_key and field.column not in values:
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in values:
+            expr = values[field.column]
+            expr, expr_params = expr if isinstance(expr, tuple) else (expr, [])
+            exprs.append(expr)
+            select_params.extend(expr_params)
+            continue
+        value = stamp if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) else field.get_default()
+        exprs.append("%s")
+        select_params.append(field.get_db_prep_save(value, connection))
+    unknown = set(values) - {f.column for f in model._meta.concrete_fields}
+    if unknown:  # pragma: no cover - a programming error
+        raise ValueError(f"{model._meta.label} has no column {sorted(unknown)}")
+    return execute(f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(exprs)} {from_sql}",
+                   [*select_params, *params])
+
+
 def references(table: str, count: int) -> None:
     """``table`` (n, reference): ``count`` fresh public references numbered 1…count, made by
     :func:`core.refs.new_reference` (unguessable), for an ``INSERT … SELECT`` that joins on a row number."""

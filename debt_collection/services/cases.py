@@ -53,7 +53,6 @@ def _memberships() -> tuple[dict[int, set[int]], dict[int, set[int]]]:
 
 
 T_CASE = CollectionCase._meta.db_table
-T_ESC = CaseEscalation._meta.db_table
 T_ASSIGN = CaseAssignment._meta.db_table
 T_ACC = CreditAccount._meta.db_table
 T_QUEUE = Queue._meta.db_table
@@ -142,10 +141,10 @@ def _cases_follow(*, on: dt.date) -> int:
             updated_at = %s
         FROM coll_sync_plan p WHERE {T_CASE}.id = p.case_id AND ({changed})""",
                    [*new_params["dpd"], d, setsql.now(), *new_params["dpd"]])
-    setsql.execute(f"""
-        INSERT INTO {T_ESC} (case_id, on_date, old_bucket, new_bucket, dpd, created_at)
-        SELECT p.case_id, %s, p.old_bucket, p.new_bucket, p.account_dpd, %s FROM coll_sync_plan p
-        WHERE p.escalated = 1""", [d, setsql.now()])
+    setsql.insert_select(
+        CaseEscalation, {"case_id": "p.case_id", "on_date": ("%s", [d]), "old_bucket": "p.old_bucket",
+                         "new_bucket": "p.new_bucket", "dpd": "p.account_dpd"},
+        "FROM coll_sync_plan p WHERE p.escalated = 1")
     # Amount refreshes alone are bookkeeping; count the cases that moved or closed.
     return setsql.rows(
         f"SELECT COUNT(*) FROM coll_sync_plan p WHERE p.escalated = 1 OR {closing}")[0][0]
@@ -153,7 +152,7 @@ def _cases_follow(*, on: dt.date) -> int:
 
 def _cases_open(*, on: dt.date) -> int:
     """Open a case (and its first history row) for every overdue account of the chunk without one."""
-    d, now = setsql.date(on), setsql.now()
+    d = setsql.date(on)
     setsql.temp_table("coll_sync_new", """
         SELECT ROW_NUMBER() OVER (ORDER BY x.account_id) AS n, x.account_id, x.customer_id, x.bucket, x.dpd
         FROM coll_sync_acc x WHERE x.overdue = 1 AND x.case_id IS NULL""", key="n")
@@ -163,24 +162,22 @@ def _cases_open(*, on: dt.date) -> int:
     setsql.references("coll_sync_refs", count)
     try:
         with transaction.atomic():
-            setsql.execute(f"""
-                INSERT INTO {T_CASE} (reference, created_at, updated_at, account_id, customer_id, status, close_reason,
-                                      opened_on, closed_on, bucket, dpd, amount_overdue, balance, queue_id, collector_id,
-                                      agency_id, assigned_on, auto_assign, broken_promises, last_contact_at)
-                SELECT r.reference, %s, %s, x.account_id, x.customer_id, 'open', '', %s, NULL, x.bucket, x.dpd,
-                       {setsql.money("COALESCE(m.past_due, 0)")}, {setsql.money("COALESCE(m.balance, 0)")}, q.id,
-                       NULL, NULL, NULL, %s, 0, NULL
-                FROM coll_sync_new x JOIN coll_sync_refs r ON r.n = x.n
-                LEFT JOIN coll_sync_amt m ON m.account_id = x.account_id
-                LEFT JOIN {T_QUEUE} q ON q.bucket = x.bucket AND q.is_active
-                ORDER BY x.n""", [now, now, d, True])
+            setsql.insert_select(CollectionCase, {
+                "reference": "r.reference", "account_id": "x.account_id", "customer_id": "x.customer_id",
+                "status": "'open'", "close_reason": "''", "opened_on": ("%s", [d]), "bucket": "x.bucket", "dpd": "x.dpd",
+                "amount_overdue": setsql.money("COALESCE(m.past_due, 0)"),
+                "balance": setsql.money("COALESCE(m.balance, 0)"), "queue_id": "q.id",
+            }, f"""FROM coll_sync_new x JOIN coll_sync_refs r ON r.n = x.n
+                   LEFT JOIN coll_sync_amt m ON m.account_id = x.account_id
+                   LEFT JOIN {T_QUEUE} q ON q.bucket = x.bucket AND q.is_active
+                   ORDER BY x.n""")
     except IntegrityError:  # another run opened one of them meanwhile: the next run picks up the rest
         raise ConflictError("A case was opened concurrently; close of business will retry.",
                             code="case_conflict") from None
-    setsql.execute(f"""
-        INSERT INTO {T_ESC} (case_id, on_date, old_bucket, new_bucket, dpd, created_at)
-        SELECT c.id, %s, '', c.bucket, c.dpd, %s FROM {T_CASE} c JOIN coll_sync_refs r ON r.reference = c.reference""",
-                   [d, now])
+    setsql.insert_select(
+        CaseEscalation, {"case_id": "c.id", "on_date": ("%s", [d]), "old_bucket": "''", "new_bucket": "c.bucket",
+                         "dpd": "c.dpd"},
+        f"FROM {T_CASE} c JOIN coll_sync_refs r ON r.reference = c.reference")
     return count
 
 
