@@ -188,6 +188,9 @@ def cases_assign(*, on: dt.date) -> int:
     customer consented to sharing, else an in-house collector — choosing the one with the fewest open
     cases and never going above anyone's maximum. Highest priority first (bucket, amount, broken
     promises). Cases that find no free seat stay unassigned for managers to see."""
+    active_collectors = Collector.objects.filter(is_active=True, user__is_active=True)
+    if not active_collectors.exists() and not eligible_agencies(on=on).exists():
+        return 0  # nobody to give a case to: no need to lock and read every unassigned case
     cases = list(
         CollectionCase.objects.select_for_update(of=("self",))
         .filter(status=OPEN, collector__isnull=True, agency__isnull=True, auto_assign=True, queue__isnull=False,
@@ -197,9 +200,7 @@ def cases_assign(*, on: dt.date) -> int:
     if not cases:
         return 0
     cases.sort(key=lambda c: (c.bucket, c.amount_overdue, c.broken_promises, -c.pk), reverse=True)
-    collectors = list(
-        Collector.objects.select_for_update(of=("self",)).filter(is_active=True, user__is_active=True).order_by("pk")
-    )
+    collectors = list(active_collectors.select_for_update(of=("self",)).order_by("pk"))
     agencies = list(eligible_agencies(on=on).select_for_update(of=("self",)).order_by("pk"))
     by_collector, by_agency = open_case_counts()
     collector_queues, agency_queues = _memberships()
