@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from core.refs import new_reference
@@ -110,6 +110,45 @@ def insert_select(model, values: dict, from_sql: str, params: Sequence = ()) -> 
         raise ValueError(f"{model._meta.label} has no column {sorted(unknown)}")
     return execute(f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(exprs)} {from_sql}",
                    [*select_params, *params])
+
+
+def _plain(field):
+    """How to pass a value of ``field`` straight to the driver, or ``None`` when it needs the field's own
+    conversion (dates, times, money…). Choices are str/int enums: passed as their plain value."""
+    if isinstance(field, (models.CharField, models.TextField)):
+        return lambda v: v if v is None or type(v) is str else str(v)
+    if isinstance(field, (models.IntegerField, models.ForeignKey)) and not isinstance(field, models.BooleanField):
+        return lambda v: v if v is None or type(v) is int else int(v)
+    return None
+
+
+def insert_objects(objs: Sequence[models.Model], *, batch_size: int = 1000) -> None:
+    """Insert unsaved instances of one model in multi-row ``INSERT … RETURNING id`` statements and set
+    their primary keys — what ``bulk_create`` does, without its per-value field machinery for text and
+    integer columns (dates, times and money still go through the field's ``get_db_prep_save``).
+    ``auto_now``/``auto_now_add`` columns get the current time."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    stamp = timezone.now()
+    stamped = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    converters = [_plain(f) or (lambda v, f=f: f.get_db_prep_save(v, connection)) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    for start in range(0, len(objs), batch_size):
+        batch = objs[start:start + batch_size]
+        params = []
+        for obj in batch:
+            for attname in stamped:
+                setattr(obj, attname, stamp)
+            params.extend(convert(getattr(obj, f.attname)) for f, convert in zip(fields, converters))
+        ids = rows(f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([placeholders] * len(batch))} "
+                   f"RETURNING {pk}", params)
+        for obj, (new_id,) in zip(batch, ids):
+            obj.pk = new_id
+            obj._state.adding, obj._state.db = False, connection.alias
 
 
 def references(table: str, count: int) -> None:

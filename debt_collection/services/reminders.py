@@ -191,7 +191,7 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
             reminder.status, reminder.status_reason = Reminder.Status.SUPPRESSED, "no active template for this kind"
         reminders.append(reminder)
         pending_messages.append(messages)
-    Reminder.objects.bulk_create(reminders, batch_size=2000)
+    setsql.insert_objects(reminders)
     to_create = []
     for reminder, messages in zip(reminders, pending_messages):
         for message in messages:
@@ -202,7 +202,7 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
         for message in to_create:
             if message.status == QUEUED:
                 message.dispatched_at = handed
-    ReminderMessage.objects.bulk_create(to_create, batch_size=2000)
+    setsql.insert_objects(to_create)
     ids = [m.pk for m in to_create if m.dispatched_at is not None]
     if ids:
         transaction.on_commit(lambda: _enqueue(ids))
