@@ -1,7 +1,7 @@
 """Small helpers for collections' set-based close-of-business steps (``cases_sync``, ``reminders_queue``):
 SQL that runs unchanged on PostgreSQL and SQLite, over one chunk of accounts at a time.
 
-A step first puts what it works on in temporary tables (``CREATE TEMPORARY TABLE … AS SELECT``), then
+A step first puts what it works on in temporary tables (:func:`temp_table`: ``INSERT … SELECT``), then
 writes with ``INSERT … SELECT`` / ``UPDATE … FROM`` over them. Identifiers in the SQL are constants of the
 code (table and column names); every value goes in as a bound parameter."""
 from __future__ import annotations
@@ -32,18 +32,30 @@ def rows(sql: str, params: Sequence = ()) -> list[tuple]:
 
 
 def temp_table(name: str, select_sql: str, params: Sequence = (), *, key: str | None = None) -> None:
-    """``name`` := the rows of ``select_sql`` (dropped first: temporary tables live as long as the
-    connection), indexed on ``key`` and analysed so the planner knows its size."""
-    execute(f"DROP TABLE IF EXISTS {name}")
-    execute(f"CREATE TEMPORARY TABLE {name} AS {select_sql}", params)
+    """``name`` := the rows of ``select_sql``, indexed on ``key`` and analysed so the planner knows its size.
+
+    The temporary table is created once per connection (``IF NOT EXISTS``, from the same query with no
+    rows) and emptied before each use, never dropped: a dropped relation keeps its lock until the end of
+    the transaction, so a long transaction (many days closed in one test) would fill PostgreSQL's lock
+    table with one lock per chunk and table."""
+    execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} AS SELECT * FROM ({select_sql}) s LIMIT 0", params)
+    clear(name)
+    execute(f"INSERT INTO {name} {select_sql}", params)
     if key:
-        execute(f"CREATE INDEX {name}_{key.replace(', ', '_')} ON {name} ({key})")
+        execute(f"CREATE INDEX IF NOT EXISTS {name}_{key.replace(', ', '_')} ON {name} ({key})")
     execute(f"ANALYZE {name}")
 
 
-def drop(*names: str) -> None:
+def empty_table(name: str, columns: str) -> None:
+    """An empty temporary table ``name`` (``columns``: its column definitions), kept for the connection."""
+    execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")
+    clear(name)
+
+
+def clear(*names: str) -> None:
+    """Empty the temporary tables (kept for the next chunk on this connection)."""
     for name in names:
-        execute(f"DROP TABLE IF EXISTS {name}")
+        execute(f"TRUNCATE {name}" if pg() else f"DELETE FROM {name}")
 
 
 def scope(column: str, account_ids: Sequence[int] | None, *, table: str) -> tuple[str, list]:
@@ -53,8 +65,7 @@ def scope(column: str, account_ids: Sequence[int] | None, *, table: str) -> tupl
         return "", []
     if isinstance(account_ids, range) and account_ids.step == 1:
         return f" AND {column} >= %s AND {column} < %s", [account_ids.start, account_ids.stop]
-    execute(f"DROP TABLE IF EXISTS {table}")
-    execute(f"CREATE TEMPORARY TABLE {table} (id BIGINT PRIMARY KEY)")
+    empty_table(table, "id BIGINT PRIMARY KEY")
     ids = sorted({int(i) for i in account_ids})
     for start in range(0, len(ids), 5000):
         batch = ids[start:start + 5000]
@@ -154,8 +165,7 @@ def insert_objects(objs: Sequence[models.Model], *, batch_size: int = 1000) -> N
 def references(table: str, count: int) -> None:
     """``table`` (n, reference): ``count`` fresh public references numbered 1…count, made by
     :func:`core.refs.new_reference` (unguessable), for an ``INSERT … SELECT`` that joins on a row number."""
-    execute(f"DROP TABLE IF EXISTS {table}")
-    execute(f"CREATE TEMPORARY TABLE {table} (n BIGINT PRIMARY KEY, reference VARCHAR(16) NOT NULL)")
+    empty_table(table, "n BIGINT PRIMARY KEY, reference VARCHAR(16) NOT NULL")
     refs = [new_reference() for _ in range(count)]
     for start in range(0, count, 2000):
         batch = refs[start:start + 2000]

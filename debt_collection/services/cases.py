@@ -58,7 +58,6 @@ T_ACC = CreditAccount._meta.db_table
 T_QUEUE = Queue._meta.db_table
 T_COLLECTOR_QUEUES = Collector.queues.through._meta.db_table
 T_AGENCY_QUEUES = Agency.queues.through._meta.db_table
-_SYNC_TABLES = ("coll_sync_chunk", "coll_sync_acc", "coll_sync_amt", "coll_sync_plan", "coll_sync_new", "coll_sync_refs")
 
 
 @transaction.atomic
@@ -85,9 +84,7 @@ def cases_sync(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
         WHERE (({overdue}) OR c.id IS NOT NULL){where}""", [*CASE_BUCKETS, *CASE_BUCKETS, *params], key="account_id")
     amounts_sql, amounts_params = engine.account_amounts_sql("SELECT account_id FROM coll_sync_acc")
     setsql.temp_table("coll_sync_amt", amounts_sql, amounts_params, key="account_id")
-    changed = _cases_follow(on=on) + _cases_open(on=on)
-    setsql.drop(*_SYNC_TABLES)
-    return changed
+    return _cases_follow(on=on) + _cases_open(on=on)
 
 
 def _cases_follow(*, on: dt.date) -> int:

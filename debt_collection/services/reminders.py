@@ -134,10 +134,8 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
         if kind:
             kinds[due_date] = kind
     if not kinds:
-        setsql.drop("coll_rem_cand", "coll_rem_cand_chunk")
         return 0
-    setsql.execute("DROP TABLE IF EXISTS coll_rem_kind")
-    setsql.execute("CREATE TEMPORARY TABLE coll_rem_kind (due_date DATE PRIMARY KEY, kind VARCHAR(10) NOT NULL)")
+    setsql.empty_table("coll_rem_kind", "due_date DATE PRIMARY KEY, kind VARCHAR(10) NOT NULL")
     setsql.execute("INSERT INTO coll_rem_kind (due_date, kind) VALUES " + ", ".join(["(%s, %s)"] * len(kinds)),
                    [p for due_date, kind in kinds.items() for p in (setsql.date(due_date), kind)])
     # Those that get one: a kind today, an account neither closed nor written off, none queued already.
@@ -150,7 +148,6 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
     kind_of = {(statement_id, account_id): kind for statement_id, account_id, kind in
                setsql.rows("SELECT statement_id, account_id, kind FROM coll_rem_hit")}
     dues, past_dues = engine.statement_dues_from("coll_rem_hit") if kind_of else ([], {})
-    setsql.drop("coll_rem_cand", "coll_rem_cand_chunk", "coll_rem_kind", "coll_rem_hit")
     if not dues:
         return 0
     account_ids_hit = {due.account_id for due in dues}
