@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
-from typing import Sequence
+from collections.abc import Sequence
 
 from accounts.models import CreditAccount
 from core.actors import Actor
