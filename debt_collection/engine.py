@@ -116,87 +116,6 @@ class StatementDue:
     amount_due: Decimal  # what clears the bills
 
 
-def _paid_toward(statements: Iterable[Statement]) -> dict[int, Decimal]:
-    """Posted repayments (not recoveries) received on or after each statement's bill date — what the
-    engine counts toward the minimum (one query)."""
-    statements = list(statements)
-    if not statements:
-        return {}
-    earliest = min(s.bill_date for s in statements)
-    rows = (
-        Repayment.objects.filter(account_id__in={s.account_id for s in statements}, received_on__gte=earliest,
-                                 status=Repayment.Status.POSTED)
-        .exclude(kind=Repayment.Kind.RECOVERY).values_list("account_id", "received_on", "amount")
-    )
-    by_account: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
-    for account_id, received_on, amount in rows:
-        by_account[account_id].append((received_on, amount))
-    return {
-        s.pk: sum((a for d, a in by_account.get(s.account_id, ()) if d >= s.bill_date), ZERO) for s in statements
-    }
-
-
-_FIELDS = ("pk", "account_id", "due_date", "bill_date", "minimum_payment", "status")
-
-
-def statements_before_due(account_ids: Sequence[int] | None, *, due_dates: Iterable[dt.date]) -> list[StatementDue]:
-    """Open statements falling due on one of ``due_dates`` whose bills are not cleared."""
-    statements = list(
-        Statement.objects.filter(account_filter(account_ids), due_date__in=list(due_dates), status=Statement.Status.OPEN)
-        .only(*_FIELDS)
-    )
-    return _with_amounts(statements)
-
-
-def statements_past_due(account_ids: Sequence[int] | None, *, on: dt.date) -> list[StatementDue]:
-    """One statement per account whose due date has passed unpaid, as of the close of ``on``:
-
-    - an overdue account (DPD > 0, not written off): the statement its days past due count from
-      (``due_date`` = ``on − dpd``), with the past-due amount to pay;
-    - otherwise a statement still open after its due date (inside the grace days), with the rest of
-      its minimum to pay."""
-    overdue = dict(
-        CreditAccount.objects.filter(account_filter(account_ids, "pk"), dpd__gt=0, written_off_on__isnull=True)
-        .values_list("pk", "dpd")
-    )
-    since = {account_id: on - dt.timedelta(days=dpd) for account_id, dpd in overdue.items()}
-    chosen: dict[int, tuple[Statement, dt.date]] = {}
-    if overdue:
-        for statement in (
-            Statement.objects.filter(account_id__in=list(overdue), status=Statement.Status.OVERDUE)
-            .order_by("account_id", "due_date", "pk").only(*_FIELDS)
-        ):
-            if statement.due_date <= since[statement.account_id]:
-                chosen[statement.account_id] = (statement, since[statement.account_id])  # the latest such
-    for statement in (
-        Statement.objects.filter(account_filter(account_ids), status=Statement.Status.OPEN, due_date__lte=on)
-        .order_by("account_id", "due_date", "pk").only(*_FIELDS)
-    ):
-        if statement.account_id not in overdue:
-            chosen.setdefault(statement.account_id, (statement, statement.due_date))
-    return _with_amounts([s for s, _ in chosen.values()], due_dates={s.pk: d for s, d in chosen.values()},
-                         past_due_accounts=set(overdue))
-
-
-def _with_amounts(statements: list[Statement], *, due_dates: dict[int, dt.date] | None = None,
-                  past_due_accounts: set[int] = frozenset()) -> list[StatementDue]:
-    if not statements:
-        return []
-    amounts = account_amounts([s.account_id for s in statements])
-    paid = _paid_toward(statements)
-    result = []
-    for s in statements:
-        totals = amounts.get(s.account_id, AccountAmounts())
-        due = statement_due(
-            statement_id=s.pk, account_id=s.account_id, due_date=(due_dates or {}).get(s.pk, s.due_date),
-            amounts=totals, minimum_payment=s.minimum_payment, paid=paid.get(s.pk, ZERO),
-            past_due_counts=s.account_id in past_due_accounts and s.status == Statement.Status.OVERDUE,
-        )
-        if due is not None:
-            result.append(due)
-    return result
-
-
 def statement_due(*, statement_id: int, account_id: int, due_date: dt.date, amounts: AccountAmounts,
                   minimum_payment: Decimal, paid: Decimal, past_due_counts: bool) -> StatementDue | None:
     """What a reminder asks for: ``None`` when the bills are cleared; else the amount that clears them and
@@ -217,8 +136,16 @@ T_STMT, T_ACC, T_REP = Statement._meta.db_table, CreditAccount._meta.db_table, R
 def statements_due_into(table: str, account_ids: Sequence[int] | None, *, on: dt.date,
                         before_due_dates: Iterable[dt.date]) -> None:
     """Temporary table ``table`` (statement_id, account_id, due_date, bill_date, minimum_payment,
-    past_due_counts) of the statements :func:`statements_before_due` and :func:`statements_past_due`
-    would consider, chosen by three ``SELECT``s over the chunk instead of loops over statements."""
+    past_due_counts) of the statements a reminder may be about, as of the close of ``on`` (three
+    ``SELECT``s over the chunk):
+
+    - open statements falling due on one of ``before_due_dates`` (T−n reminders);
+    - an overdue account (DPD > 0, not written off): the latest overdue statement its days past due
+      count from, with ``due_date`` = ``on − dpd`` and the past-due amount to pay (``past_due_counts``);
+    - any other account: its earliest statement still open after its due date (inside the grace
+      days), with the rest of its minimum to pay.
+
+    Whether the bills are cleared and what to pay is :func:`statement_dues_from`'s question."""
     d = setsql.date(on)
     where, params = setsql.scope("s.account_id", account_ids, table=f"{table}_chunk")
     before = [setsql.date(x) for x in before_due_dates] or [None]
