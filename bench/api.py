@@ -4,6 +4,9 @@
 
 1. Creates a fresh PostgreSQL database (``bench_api`` on 127.0.0.1:5432 unless ``BENCH_DATABASE_URL``),
    migrates it and seeds ``--accounts`` credit lines (fixed limit 5,000.00 each) and one API client.
+   Then profiles ONE purchase authorisation in this process through the same view and services (after a
+   warm-up purchase): its queries grouped by phase (token look-up, idempotency record, account lock, risk
+   rules, journal, …) with their database time, and the wall time.
 2. Starts gunicorn (``--workers`` sync workers) on a free loopback port.
 3. Runs locust headless on loopback: ``--users`` concurrent clients for ``--seconds`` seconds, each in a
    closed loop of purchase authorisations (70 %; a third of them on ten "hot" accounts, which run out of
@@ -13,7 +16,9 @@
    a client that lost its key).
 4. Prints requests/s, p50/p95/p99 latency, errors, then checks the database: no account above its
    limit, no repayment reference posted twice, every replay answered with the first response, and the
-   books balanced. Exits 1 when any of those fails.
+   books balanced. Exits 1 when any of those fails. The last line holds the figures: requests/s,
+   purchases/s, p50/p99, queries per purchase, the integrity counts and the load average (1/5/15 min)
+   right after the load and at the end.
 
 Expected refusals are not errors: a declined purchase (422 with its reason codes: ``insufficient_limit``
 when the line is used up, or a risk rule such as ``purchase_velocity`` on a hot account) and 200 (a
@@ -24,7 +29,6 @@ The same file is the locustfile: ``BENCH_ROLE=locust`` makes it define the simul
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import csv
 import json
 import os
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +154,7 @@ def seed(n_accounts: int) -> tuple[list[str], str]:
     product = CreditProduct.objects.get(code="baitiao")
     actor = Actor.system("bench")
     refs = []
-    for n in range(n_accounts):
+    for n in range(n_accounts + 1):  # the last one is for the profile of one purchase (not in the load)
         customer = customer_create(
             name=f"压测{n}", id_number=make_id_number("110105", dt.date(1980, 1, 1) + dt.timedelta(days=n // 900), n % 900),
             mobile=f"139{n:08d}",
@@ -160,6 +165,59 @@ def seed(n_accounts: int) -> tuple[list[str], str]:
                                             throttle_rate="9999999/min")
     _, raw = api_services.api_token_issue(client=client, actor=actor)
     return refs, raw
+
+
+#: Which part of the authorisation a query belongs to (first match on its SQL), for the profile.
+PHASES = (
+    ("token look-up", ("integrations_apitoken",)),
+    ("idempotency record", ("integrations_idempotencyrecord",)),
+    ("account lock", ("FOR UPDATE",)),
+    ("risk rules", ("risk_",)),
+    ("journal", ("ledger_journal",)),
+    ("purchase, plan, schedule", ("installments_purchase", "installments_plan", "installments_historicalplan",
+                                  "installments_scheduleline")),
+    ("limits, terms, business date", ("accounts_temporarylimit", "installments_productterms", "installments_tenorrate",
+                                      "core_businessdate", "accounts_creditproduct")),
+    ("account reads and update", ("accounts_creditaccount",)),
+    ("transaction control", ("SAVEPOINT", "BEGIN", "COMMIT", "ROLLBACK")),
+)
+
+
+def profile_one_purchase(account: str, token: str) -> int:
+    """One authorisation in this process through the real stack (DRF client, same view and services),
+    before the load: its queries by phase with their database time, and the wall time. Returns the
+    number of queries."""
+    import uuid as _uuid
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def buy(order: str):
+        body = {"account": account, "amount": "10.00", "merchant_order_id": order}
+        return http.post("/api/v1/purchases/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(_uuid.uuid4()),
+                         SERVER_NAME="127.0.0.1")
+
+    buy("profile-warm-up")  # first request of the process: imports, connection, caches
+    started = time.perf_counter()
+    with CaptureQueriesContext(connection) as ctx:
+        response = buy("profile-1")
+    wall = time.perf_counter() - started
+    if response.status_code != 201:
+        raise RuntimeError(f"profiled purchase answered {response.status_code}: {response.content[:200]!r}")
+    phases: dict[str, list[float]] = {}
+    for query in ctx.captured_queries:
+        name = next((n for n, marks in PHASES if any(m in query["sql"] for m in marks)), "other")
+        phases.setdefault(name, []).append(float(query["time"]))
+    print(f"one purchase authorisation (in process): {len(ctx.captured_queries)} queries, {wall * 1000:.1f} ms wall, "
+          f"{sum(sum(t) for t in phases.values()) * 1000:.1f} ms in the database")
+    for name, times in sorted(phases.items(), key=lambda item: -len(item[1])):
+        print(f"  {name:32} {len(times):3} queries {sum(times) * 1000:7.1f} ms")
+    connection.close()
+    return len(ctx.captured_queries)
 
 
 def _warm_up(port: int, token: str, account: str, *, requests: int) -> None:
@@ -240,6 +298,7 @@ def main() -> int:
     started = time.monotonic()
     accounts, token = seed(args.accounts)
     print(f"  seeded in {time.monotonic() - started:.1f} s", flush=True)
+    queries_per_purchase = profile_one_purchase(accounts.pop(), token)
     from django.db import connections
 
     connections.close_all()
@@ -253,6 +312,7 @@ def main() -> int:
          "--error-logfile", str(out / "gunicorn.log")],
         cwd=ROOT, env=env, start_new_session=True,
     )
+    load_during = "n/a"
     try:
         for _ in range(100):
             try:
@@ -274,6 +334,7 @@ def main() -> int:
              "--csv", str(out / "locust"), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"],
             cwd=ROOT, env=locust_env, check=False, stdout=open(out / "locust.log", "w"), stderr=subprocess.STDOUT,
         )
+        load_during = "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())  # the 1-minute figure covers the load
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
@@ -298,6 +359,15 @@ def main() -> int:
            or checks["merchant_orders_posted_twice"] or checks["replays_not_identical"]
            or checks["books"] != "balanced" or (total and int(total["Failure Count"])))
     print("\nRESULT:", "FAIL" if bad else "OK")
+    purchases = next((r for r in rows if r["Name"] == "POST /api/v1/purchases/"), None)
+    load = "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())
+    print(f"requests_per_s={float(total['Requests/s']) if total else 0:.1f} "
+          f"purchases_per_s={float(purchases['Requests/s']) if purchases else 0:.1f} "
+          f"p50_ms={total['50%'] if total else '-'} p99_ms={total['99%'] if total else '-'} "
+          f"purchase_p99_ms={purchases['99%'] if purchases else '-'} queries_per_purchase={queries_per_purchase} "
+          f"errors={total['Failure Count'] if total else '-'} over_limit={checks['accounts_over_limit']} "
+          f"orders_twice={checks['merchant_orders_posted_twice']} refs_twice={checks['repayment_refs_posted_twice']} "
+          f"result={'FAIL' if bad else 'OK'} load_avg_during={load_during} load_avg_now={load}")
     return 1 if bad else 0
 
 

@@ -106,6 +106,7 @@ def main() -> None:
     print(f"filled in {time.monotonic() - start:.1f}s: {CreditAccount.objects.count():,} accounts, "
           f"{args.flows:,} purchases and repayments, 960 snapshot rows")
 
+    timings = []
     for attempt in range(5):
         from django.db import reset_queries
         from django.test.utils import CaptureQueriesContext
@@ -115,12 +116,16 @@ def main() -> None:
         with CaptureQueriesContext(connection) as ctx:
             board = dashboard_build(on=today)
         total = time.monotonic() - begin
+        timings.append(total)
         print(f"dashboard #{attempt + 1}: {total * 1000:.0f} ms, {len(ctx.captured_queries)} queries "
-              f"({', '.join(q['time'] for q in ctx.captured_queries)} s); outstanding ¥{board.outstanding:,}")
+              f"({', '.join(q['time'] for q in ctx.captured_queries)} s); outstanding ¥{board.outstanding:,}; "
+              "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if not args.keep:
         connection.close()
         with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    print(f"dashboard_cold_ms_median={sorted(timings)[len(timings) // 2] * 1000:.0f} queries={len(ctx.captured_queries)} "
+          "load_avg={:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def chunk_task(self, chunk_id: int) -> dict:
         outcome = cob_chunk_execute(chunk_id=chunk_id)
     except OperationalError as exc:
         if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
         cob_chunk_fail(chunk_id=chunk_id, exc=exc)
         raise
     except Exception as exc:
@@ -53,7 +53,7 @@ def advance_task(self, run_id: int) -> str:
     try:
         return pipeline.advance(run_id)
     except OperationalError as exc:
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 
 
 @shared_task(name="cob.close_of_business", bind=True, max_retries=MAX_RETRIES,
@@ -74,4 +74,4 @@ def close_of_business_task(self) -> str:
         run = pipeline.dispatch(on, trigger=CobRun.Trigger.BEAT, through=through)
         return f"dispatched {run} through {through}"
     except OperationalError as exc:
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
-from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from accounts.models import CreditAccount
+from core.money import CENT, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
+from debt_collection import setsql
 from installments.models import Charge, Repayment, ScheduleLine, Statement
 
 _MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS + 2, decimal_places=MONEY_DECIMAL_PLACES)
@@ -24,7 +26,7 @@ OPEN_BILLED = [s.value for s in ScheduleLine.OPEN_BILLED]
 OPEN_LINES = [s.value for s in ScheduleLine.OPEN]
 
 
-def _account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
+def account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
     if account_ids is None:
         return Q()
     if isinstance(account_ids, range) and account_ids.step == 1:
@@ -39,14 +41,15 @@ class AccountAmounts:
     balance: Decimal = ZERO  # everything owed: open principal (billed or not) + billed fees + charges
 
 
-def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmounts]:
-    """Amounts per account: two grouped queries (lines, charges), whatever the number of accounts."""
+def _amount_querysets(where: Q) -> tuple[QuerySet, QuerySet]:
+    """The two grouped queries behind :func:`account_amounts` (lines, charges), for the accounts ``where``
+    selects (a filter on ``account_id``)."""
     def total(expr, condition: Q):
         return Coalesce(Sum(ExpressionWrapper(expr, output_field=_MONEY), filter=condition), Value(ZERO),
                         output_field=_MONEY)
 
     lines = (
-        ScheduleLine.objects.filter(_account_filter(account_ids), status__in=OPEN_LINES)
+        ScheduleLine.objects.filter(where, status__in=OPEN_LINES)
         .values("account_id")
         .annotate(
             overdue=total(_PRINCIPAL_OPEN + _FEE_OPEN, Q(status=ScheduleLine.Status.OVERDUE)),
@@ -56,7 +59,7 @@ def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmoun
         .values_list("account_id", "overdue", "billed", "unbilled")
     )
     charges = (
-        Charge.objects.filter(_account_filter(account_ids))
+        Charge.objects.filter(where)
         .values("account_id")
         .annotate(
             open=total(_CHARGE_OPEN, Q()),
@@ -64,6 +67,30 @@ def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmoun
         )
         .values_list("account_id", "open", "past")
     )
+    return lines, charges
+
+
+def account_amounts_sql(accounts_sql: str) -> tuple[str, list]:
+    """The same amounts as :func:`account_amounts`, as one SQL query for set-based steps:
+    ``SELECT account_id, past_due, billed_unpaid, balance`` (one row per account that owes anything) for the accounts
+    whose ids ``accounts_sql`` selects (a constant SQL subquery, e.g. over a temporary table)."""
+    lines, charges = _amount_querysets(Q(account_id__in=RawSQL(accounts_sql, [])))
+    lines_sql, lines_params = lines.query.sql_with_params()
+    charges_sql, charges_params = charges.query.sql_with_params()
+    sql = (
+        "SELECT u.account_id, SUM(u.past_due) AS past_due, SUM(u.billed_unpaid) AS billed_unpaid,"
+        " SUM(u.balance) AS balance FROM ("
+        "SELECT l.account_id, l.overdue AS past_due, l.billed AS billed_unpaid, l.billed + l.unbilled AS balance"
+        f" FROM ({lines_sql}) l UNION ALL"
+        " SELECT c.account_id, c.past AS past_due, c.open AS billed_unpaid, c.open AS balance"
+        f" FROM ({charges_sql}) c) u GROUP BY u.account_id"
+    )
+    return sql, [*lines_params, *charges_params]
+
+
+def account_amounts(account_ids: Sequence[int] | None) -> dict[int, AccountAmounts]:
+    """Amounts per account: two grouped queries (lines, charges), whatever the number of accounts."""
+    lines, charges = _amount_querysets(account_filter(account_ids))
     parts: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO] * 5)
     for account_id, overdue, billed, unbilled in lines:
         parts[account_id][0:3] = [overdue, billed, unbilled]
@@ -89,86 +116,99 @@ class StatementDue:
     amount_due: Decimal  # what clears the bills
 
 
-def _paid_toward(statements: Iterable[Statement]) -> dict[int, Decimal]:
-    """Posted repayments (not recoveries) received on or after each statement's bill date — what the
-    engine counts toward the minimum (one query)."""
-    statements = list(statements)
-    if not statements:
-        return {}
-    earliest = min(s.bill_date for s in statements)
-    rows = (
-        Repayment.objects.filter(account_id__in={s.account_id for s in statements}, received_on__gte=earliest,
-                                 status=Repayment.Status.POSTED)
-        .exclude(kind=Repayment.Kind.RECOVERY).values_list("account_id", "received_on", "amount")
-    )
-    by_account: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
-    for account_id, received_on, amount in rows:
-        by_account[account_id].append((received_on, amount))
-    return {
-        s.pk: sum((a for d, a in by_account.get(s.account_id, ()) if d >= s.bill_date), ZERO) for s in statements
-    }
+def statement_due(*, statement_id: int, account_id: int, due_date: dt.date, amounts: AccountAmounts,
+                  minimum_payment: Decimal, paid: Decimal, past_due_counts: bool) -> StatementDue | None:
+    """What a reminder asks for: ``None`` when the bills are cleared; else the amount that clears them and
+    what to pay now — the past-due amount (an overdue statement of an overdue account) or the rest of the
+    minimum after what was paid since the bill date — never more than what clears the bills."""
+    owed = amounts.billed_unpaid
+    if owed <= ZERO:
+        return None
+    to_pay = amounts.past_due if past_due_counts else max(minimum_payment - paid, ZERO)
+    return StatementDue(statement_id, account_id, due_date, min(to_pay, owed), owed)
 
 
-_FIELDS = ("pk", "account_id", "due_date", "bill_date", "minimum_payment", "status")
+# --- The same, set-based (close of business: one chunk of accounts at a time) ---------------------
+
+T_STMT, T_ACC, T_REP = Statement._meta.db_table, CreditAccount._meta.db_table, Repayment._meta.db_table
 
 
-def statements_before_due(account_ids: Sequence[int] | None, *, due_dates: Iterable[dt.date]) -> list[StatementDue]:
-    """Open statements falling due on one of ``due_dates`` whose bills are not cleared."""
-    statements = list(
-        Statement.objects.filter(_account_filter(account_ids), due_date__in=list(due_dates), status=Statement.Status.OPEN)
-        .only(*_FIELDS)
-    )
-    return _with_amounts(statements)
+def statements_due_into(table: str, account_ids: Sequence[int] | None, *, on: dt.date,
+                        before_due_dates: Iterable[dt.date]) -> None:
+    """Temporary table ``table`` (statement_id, account_id, due_date, bill_date, minimum_payment,
+    past_due_counts) of the statements a reminder may be about, as of the close of ``on`` (three
+    ``SELECT``s over the chunk):
+
+    - open statements falling due on one of ``before_due_dates`` (T−n reminders);
+    - an overdue account (DPD > 0, not written off): the latest overdue statement its days past due
+      count from, with ``due_date`` = ``on − dpd`` and the past-due amount to pay (``past_due_counts``);
+    - any other account: its earliest statement still open after its due date (inside the grace
+      days), with the rest of its minimum to pay.
+
+    Whether the bills are cleared and what to pay is :func:`statement_dues_from`'s question."""
+    d = setsql.date(on)
+    where, params = setsql.scope("s.account_id", account_ids, table=f"{table}_chunk")
+    before = [setsql.date(x) for x in before_due_dates] or [None]
+    since = ("(CAST(%s AS DATE) - a.dpd)" if setsql.pg()
+             else "date(%s, '-' || a.dpd || ' days')")  # the day the account's DPD count from
+    overdue = "a.dpd > 0 AND a.written_off_on IS NULL"
+    setsql.temp_table(table, f"""
+        SELECT s.id AS statement_id, s.account_id, s.due_date, s.bill_date, s.minimum_payment, 0 AS past_due_counts
+        FROM {T_STMT} s WHERE s.status = 'open' AND s.due_date IN ({", ".join(["%s"] * len(before))}){where}
+        UNION ALL
+        SELECT o.statement_id, o.account_id, o.due_date, o.bill_date, o.minimum_payment, 1 FROM (
+            SELECT s.id AS statement_id, s.account_id, {since} AS due_date, s.bill_date, s.minimum_payment,
+                   ROW_NUMBER() OVER (PARTITION BY s.account_id ORDER BY s.due_date DESC, s.id DESC) AS n
+            FROM {T_STMT} s JOIN {T_ACC} a ON a.id = s.account_id
+            WHERE {overdue} AND s.status = 'overdue' AND s.due_date <= {since}{where}) o
+        WHERE o.n = 1
+        UNION ALL
+        SELECT o.statement_id, o.account_id, o.due_date, o.bill_date, o.minimum_payment, 0 FROM (
+            SELECT s.id AS statement_id, s.account_id, s.due_date, s.bill_date, s.minimum_payment,
+                   ROW_NUMBER() OVER (PARTITION BY s.account_id ORDER BY s.due_date, s.id) AS n
+            FROM {T_STMT} s JOIN {T_ACC} a ON a.id = s.account_id
+            WHERE NOT ({overdue}) AND s.status = 'open' AND s.due_date <= %s{where}) o
+        WHERE o.n = 1""", [*before, *params, d, d, *params, d, *params], key="statement_id")
 
 
-def statements_past_due(account_ids: Sequence[int] | None, *, on: dt.date) -> list[StatementDue]:
-    """One statement per account whose due date has passed unpaid, as of the close of ``on``:
+def statement_dues_from(table: str) -> tuple[list[StatementDue], dict[int, Decimal]]:
+    """:class:`StatementDue` of every statement in the temporary table ``table`` (columns of
+    :func:`statements_due_into`): the amounts of their accounts and the repayments toward each
+    statement in two grouped queries, the arithmetic in :func:`statement_due`; and each account's
+    past-due amount."""
+    amounts_sql, amounts_params = account_amounts_sql(f"SELECT account_id FROM {table}")
+    rows = setsql.rows(f"""
+        SELECT t.statement_id, t.account_id, t.due_date, t.minimum_payment, t.past_due_counts,
+               {setsql.money("COALESCE(m.past_due, 0)")}, {setsql.money("COALESCE(m.billed_unpaid, 0)")},
+               {setsql.money("COALESCE(p.paid, 0)")}
+        FROM {table} t LEFT JOIN ({amounts_sql}) m ON m.account_id = t.account_id
+        LEFT JOIN (SELECT t.statement_id, SUM(r.amount) AS paid FROM {table} t
+                   JOIN {T_REP} r ON r.account_id = t.account_id AND r.received_on >= t.bill_date
+                   WHERE r.status = %s AND r.kind <> %s GROUP BY t.statement_id) p ON p.statement_id = t.statement_id
+        ORDER BY t.account_id, t.statement_id""",
+        [*amounts_params, Repayment.Status.POSTED, Repayment.Kind.RECOVERY])
+    dues, past_dues = [], {}
+    for statement_id, account_id, due_date, minimum, counts, past_due, billed_unpaid, paid in rows:
+        past_dues[account_id] = as_money(past_due)
+        due = statement_due(
+            statement_id=statement_id, account_id=account_id, due_date=as_date(due_date),
+            amounts=AccountAmounts(past_due=as_money(past_due), billed_unpaid=as_money(billed_unpaid)),
+            minimum_payment=as_money(minimum), paid=as_money(paid), past_due_counts=bool(counts),
+        )
+        if due is not None:
+            dues.append(due)
+    return dues, past_dues
 
-    - an overdue account (DPD > 0, not written off): the statement its days past due count from
-      (``due_date`` = ``on − dpd``), with the past-due amount to pay;
-    - otherwise a statement still open after its due date (inside the grace days), with the rest of
-      its minimum to pay."""
-    overdue = dict(
-        CreditAccount.objects.filter(_account_filter(account_ids, "pk"), dpd__gt=0, written_off_on__isnull=True)
-        .values_list("pk", "dpd")
-    )
-    since = {account_id: on - dt.timedelta(days=dpd) for account_id, dpd in overdue.items()}
-    chosen: dict[int, tuple[Statement, dt.date]] = {}
-    if overdue:
-        for statement in (
-            Statement.objects.filter(account_id__in=list(overdue), status=Statement.Status.OVERDUE)
-            .order_by("account_id", "due_date", "pk").only(*_FIELDS)
-        ):
-            if statement.due_date <= since[statement.account_id]:
-                chosen[statement.account_id] = (statement, since[statement.account_id])  # the latest such
-    for statement in (
-        Statement.objects.filter(_account_filter(account_ids), status=Statement.Status.OPEN, due_date__lte=on)
-        .order_by("account_id", "due_date", "pk").only(*_FIELDS)
-    ):
-        if statement.account_id not in overdue:
-            chosen.setdefault(statement.account_id, (statement, statement.due_date))
-    return _with_amounts([s for s, _ in chosen.values()], due_dates={s.pk: d for s, d in chosen.values()},
-                         past_due_accounts=set(overdue))
+
+def as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
-def _with_amounts(statements: list[Statement], *, due_dates: dict[int, dt.date] | None = None,
-                  past_due_accounts: set[int] = frozenset()) -> list[StatementDue]:
-    if not statements:
-        return []
-    amounts = account_amounts([s.account_id for s in statements])
-    paid = _paid_toward(statements)
-    result = []
-    for s in statements:
-        totals = amounts.get(s.account_id, AccountAmounts())
-        owed = totals.billed_unpaid
-        if owed <= ZERO:
-            continue
-        if s.account_id in past_due_accounts and s.status == Statement.Status.OVERDUE:
-            to_pay = totals.past_due
-        else:
-            to_pay = max(s.minimum_payment - paid.get(s.pk, ZERO), ZERO)
-        result.append(StatementDue(s.pk, s.account_id, (due_dates or {}).get(s.pk, s.due_date), min(to_pay, owed), owed))
-    return result
+def as_money(value) -> Decimal:
+    """A raw SQL amount (a numeric on PostgreSQL, a float rounded to the cent on SQLite) as money."""
+    if isinstance(value, Decimal):
+        return value.quantize(CENT)
+    return Decimal(str(value)).quantize(CENT)
 
 
 def statement_still_unpaid(statement_id: int) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import Count, Q, QuerySet
@@ -132,6 +132,13 @@ def open_case_counts() -> tuple[dict[int, int], dict[int, int]]:
         open_cases.filter(agency__isnull=False).values("agency").annotate(n=Count("pk")).values_list("agency", "n")
     )
     return by_collector, by_agency
+
+
+def open_cases_of_written_off_exist(account_ids: Sequence[int] | None) -> bool:
+    """Whether an open case of these accounts (all when ``None``) belongs to a written-off account."""
+    return CollectionCase.objects.filter(
+        engine.account_filter(account_ids), status=CollectionCase.Status.OPEN, account__written_off_on__isnull=False
+    ).exists()
 
 
 def agency_sharing_consents(customer_ids: Iterable[int]) -> set[int]:

@@ -174,12 +174,16 @@ class QuoteCreate(APIView):
 
 
 def _purchase_out(purchase: Purchase) -> dict:
-    purchase = Purchase.objects.select_related("account").get(pk=purchase.pk)
+    """The answer about a purchase the service just returned: no second read of the purchase, and the
+    available limit as the service left it (read again only for a replay)."""
     plan = _plans().filter(purchase=purchase).first()
+    available = getattr(purchase, "available_after", None)
+    if available is None:
+        available = account_available(account=purchase.account, on=get_business_date())
     return {**{f: getattr(purchase, f) for f in (
         "reference", "account", "merchant_order_id", "amount", "tenor", "category", "status", "reason_codes",
         "requested_on", "posted_on", "cycle_bill_date", "refunded_amount",
-    )}, "plan": plan, "available": _available(purchase.account_id)}
+    )}, "plan": plan, "available": available}
 
 
 class PurchaseCreate(APIView):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
-from typing import Sequence
+from collections.abc import Sequence
 
 from accounts.models import CreditAccount
 from core.actors import Actor
@@ -49,7 +49,7 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
     day = start
     by_id = {a.pk: a for a in accounts}
     set_business_date(day)
-    for k, (account, kind) in enumerate(first_buys):  # so each kind of history surely appears
+    for k, (account, _kind) in enumerate(first_buys):  # so each kind of history surely appears
         try:
             purchase_authorize(account=account, amount=Decimal("1200.00") + k, merchant_order_id=f"demo-first-{account.pk}",
                                category="electronics", actor=SYSTEM)

@@ -4,10 +4,9 @@ managers. Lock order everywhere: cases (by pk), then collectors (by pk), then ag
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import CreditAccount
@@ -15,7 +14,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ConflictError, ValidationError
-from debt_collection import engine
+from debt_collection import engine, setsql
 from debt_collection.models import (
     CASE_BUCKETS,
     Agency,
@@ -23,6 +22,7 @@ from debt_collection.models import (
     CaseEscalation,
     CollectionCase,
     Collector,
+    Queue,
 )
 from debt_collection.rules import Seat, pick_seat
 from debt_collection.selectors import (
@@ -30,7 +30,6 @@ from debt_collection.selectors import (
     agency_sharing_consents,
     eligible_agencies,
     open_case_counts,
-    queues_by_bucket,
 )
 from debt_collection.services.common import ensure_manager
 
@@ -43,14 +42,6 @@ CASE_FIELDS = [
 ]
 
 
-def _account_q(account_ids: Sequence[int] | None, field: str) -> Q:
-    if account_ids is None:
-        return Q()
-    if isinstance(account_ids, range) and account_ids.step == 1:
-        return Q(**{f"{field}__gte": account_ids.start, f"{field}__lt": account_ids.stop})
-    return Q(**{f"{field}__in": list(account_ids)})
-
-
 def _memberships() -> tuple[dict[int, set[int]], dict[int, set[int]]]:
     collectors: dict[int, set[int]] = {}
     for collector_id, queue_id in Collector.queues.through.objects.values_list("collector_id", "queue_id"):
@@ -61,109 +52,130 @@ def _memberships() -> tuple[dict[int, set[int]], dict[int, set[int]]]:
     return collectors, agencies
 
 
+T_CASE = CollectionCase._meta.db_table
+T_ASSIGN = CaseAssignment._meta.db_table
+T_ACC = CreditAccount._meta.db_table
+T_QUEUE = Queue._meta.db_table
+T_COLLECTOR_QUEUES = Collector.queues.through._meta.db_table
+T_AGENCY_QUEUES = Agency.queues.through._meta.db_table
+
+
 @transaction.atomic
 def cases_sync(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """Close-of-business step: open a case for every overdue account without one, follow the bucket
     of every open case (history row; a holder who does not work the new queue hands the case back
     for assignment), refresh the amounts, and close cases whose account is cured or written off.
-    Idempotent for a date: a second call changes nothing and returns 0."""
-    now = timezone.now()
-    open_cases = {
-        case.account_id: case
-        for case in CollectionCase.objects.select_for_update(of=("self",))
-        .filter(_account_q(account_ids, "account_id"), status=OPEN).order_by("pk")
-    }
-    overdue = {
-        row["pk"]: row
-        for row in CreditAccount.objects.filter(
-            _account_q(account_ids, "pk"), bucket__in=CASE_BUCKETS, written_off_on__isnull=True, dpd__gt=0
-        ).values("pk", "customer_id", "bucket", "dpd")
-    }
-    written_off = set(
-        CreditAccount.objects.filter(pk__in=list(open_cases), written_off_on__isnull=False).values_list("pk", flat=True)
-    )
-    touched = set(overdue) | set(open_cases)
-    amounts = engine.account_amounts(sorted(touched)) if touched else {}
-    queues = queues_by_bucket()
-    collector_queues, agency_queues = _memberships()
-    changed = 0
+    Idempotent for a date: a second call changes nothing and returns 0.
 
-    # Open
-    new_cases = []
-    for account_id, row in overdue.items():
-        if account_id in open_cases:
-            continue
-        amount = amounts.get(account_id, engine.AccountAmounts())
-        queue = queues.get(row["bucket"])
-        new_cases.append(CollectionCase(
-            account_id=account_id, customer_id=row["customer_id"], opened_on=on, bucket=row["bucket"], dpd=row["dpd"],
-            amount_overdue=amount.past_due, balance=amount.balance, queue=queue,
-        ))
-    if new_cases:
-        try:
-            with transaction.atomic():
-                CollectionCase.objects.bulk_create(new_cases)
-        except IntegrityError:  # another run opened one of them meanwhile: the next run picks up the rest
-            raise ConflictError("A case was opened concurrently; close of business will retry.", code="case_conflict")
-        created = {c.account_id: c for c in CollectionCase.objects.filter(
-            account_id__in=[c.account_id for c in new_cases], status=OPEN)}
-        CaseEscalation.objects.bulk_create(
-            CaseEscalation(case=c, on_date=on, old_bucket="", new_bucket=c.bucket, dpd=c.dpd) for c in created.values()
-        )
-        changed += len(new_cases)
+    Set-based: a handful of statements over the chunk (temporary tables, then ``UPDATE … FROM`` and
+    ``INSERT … SELECT``), whatever the number of accounts; the open cases are row-locked first."""
+    where, params = setsql.scope("a.id", account_ids, table="coll_sync_chunk")
+    case_where, case_params = setsql.scope("c.account_id", account_ids, table="coll_sync_chunk")
+    if setsql.pg():  # lock the chunk's open cases (by pk) against managers' assignments meanwhile
+        setsql.execute(f"SELECT c.id FROM {T_CASE} c WHERE c.status = 'open'{case_where} ORDER BY c.id FOR UPDATE",
+                       case_params)
+    buckets = ", ".join(["%s"] * len(CASE_BUCKETS))
+    overdue = f"a.bucket IN ({buckets}) AND a.written_off_on IS NULL AND a.dpd > 0"
+    # The accounts to look at: overdue ones and those with an open case.
+    setsql.temp_table("coll_sync_acc", f"""
+        SELECT a.id AS account_id, a.customer_id, a.bucket, a.dpd, a.written_off_on,
+               {setsql.flag(overdue)} AS overdue, c.id AS case_id
+        FROM {T_ACC} a LEFT JOIN {T_CASE} c ON c.account_id = a.id AND c.status = 'open'
+        WHERE (({overdue}) OR c.id IS NOT NULL){where}""", [*CASE_BUCKETS, *CASE_BUCKETS, *params], key="account_id")
+    amounts_sql, amounts_params = engine.account_amounts_sql("SELECT account_id FROM coll_sync_acc")
+    setsql.temp_table("coll_sync_amt", amounts_sql, amounts_params, key="account_id")
+    return _cases_follow(on=on) + _cases_open(on=on)
 
-    # Follow, refresh, close
-    to_update: list[CollectionCase] = []
-    escalations: list[CaseEscalation] = []
-    end_assignment: dict[int, str] = {}
-    for account_id, case in open_cases.items():
-        before = [getattr(case, f) for f in ("status", "bucket", "dpd", "amount_overdue", "balance", "queue_id",
-                                             "collector_id", "agency_id")]
-        amount = amounts.get(account_id, engine.AccountAmounts())
-        if account_id in written_off or account_id not in overdue:
-            reason = (CollectionCase.CloseReason.WRITTEN_OFF if account_id in written_off
-                      else CollectionCase.CloseReason.CURED)
-            if case.collector_id or case.agency_id:
-                end_assignment[case.pk] = CaseAssignment.EndReason.CLOSED
-            case.status, case.close_reason, case.closed_on = CollectionCase.Status.CLOSED, reason, on
-            case.collector_id = case.agency_id = None
-            case.assigned_on = None
-            case.amount_overdue, case.balance = amount.past_due, amount.balance
-            case.dpd = 0 if reason == CollectionCase.CloseReason.CURED else case.dpd
-        else:
-            row = overdue[account_id]
-            if row["bucket"] != case.bucket:
-                escalations.append(CaseEscalation(case=case, on_date=on, old_bucket=case.bucket,
-                                                  new_bucket=row["bucket"], dpd=row["dpd"]))
-                case.bucket = row["bucket"]
-                case.queue = queues.get(row["bucket"])
-                keeps = (
-                    case.queue is not None
-                    and ((case.collector_id and case.queue.pk in collector_queues.get(case.collector_id, ()))
-                         or (case.agency_id and case.queue.pk in agency_queues.get(case.agency_id, ())))
-                )
-                if (case.collector_id or case.agency_id) and not keeps:
-                    end_assignment[case.pk] = CaseAssignment.EndReason.ESCALATED
-                    case.collector_id = case.agency_id = None
-                    case.assigned_on = None
-            case.dpd = row["dpd"]
-            case.amount_overdue, case.balance = amount.past_due, amount.balance
-        after = [getattr(case, f) for f in ("status", "bucket", "dpd", "amount_overdue", "balance", "queue_id",
-                                            "collector_id", "agency_id")]
-        if after != before:
-            case.updated_at = now
-            to_update.append(case)
-    for reason in set(end_assignment.values()):
-        CaseAssignment.objects.filter(
-            case_id__in=[pk for pk, r in end_assignment.items() if r == reason], ended_on__isnull=True
-        ).update(ended_on=on, end_reason=reason)
-    if to_update:
-        CollectionCase.objects.bulk_update(to_update, CASE_FIELDS, batch_size=500)
-    if escalations:
-        CaseEscalation.objects.bulk_create(escalations)
-    # Amount refreshes alone are bookkeeping; count the cases that opened, moved or closed.
-    changed += len(escalations) + sum(1 for c in to_update if c.status == CollectionCase.Status.CLOSED)
-    return changed
+
+def _cases_follow(*, on: dt.date) -> int:
+    """Follow, refresh and close the open cases of the chunk (``coll_sync_acc`` with a case)."""
+    d = setsql.date(on)
+    holder = "(c.collector_id IS NOT NULL OR c.agency_id IS NOT NULL)"
+    keeps = f"""(q.id IS NOT NULL AND (
+        (c.collector_id IS NOT NULL AND EXISTS (SELECT 1 FROM {T_COLLECTOR_QUEUES} m
+                                                WHERE m.collector_id = c.collector_id AND m.queue_id = q.id))
+        OR (c.agency_id IS NOT NULL AND EXISTS (SELECT 1 FROM {T_AGENCY_QUEUES} m
+                                                WHERE m.agency_id = c.agency_id AND m.queue_id = q.id))))"""
+    # Per open case: how it closes ('' when it stays open), whether it escalates, whether its holder hands it back.
+    setsql.temp_table("coll_sync_plan", f"""
+        SELECT x.*, CASE WHEN x.close_reason <> '' THEN 'closed'
+                         WHEN x.escalated = 1 AND x.had_holder = 1 AND x.keeps = 0 THEN 'escalated' ELSE '' END
+                    AS end_reason
+        FROM (SELECT c.id AS case_id, x.bucket AS new_bucket, x.dpd AS account_dpd, c.bucket AS old_bucket,
+                     c.dpd AS old_dpd, c.queue_id AS old_queue_id, q.id AS new_queue_id,
+                     CASE WHEN x.written_off_on IS NOT NULL THEN %s WHEN x.overdue = 0 THEN %s ELSE '' END AS close_reason,
+                     {setsql.flag("x.written_off_on IS NULL AND x.overdue = 1 AND x.bucket <> c.bucket")} AS escalated,
+                     {setsql.flag(holder)} AS had_holder, {setsql.flag(keeps)} AS keeps,
+                     COALESCE(m.past_due, 0) AS past_due, COALESCE(m.balance, 0) AS balance
+              FROM coll_sync_acc x JOIN {T_CASE} c ON c.id = x.case_id
+              LEFT JOIN {T_QUEUE} q ON q.bucket = x.bucket AND q.is_active
+              LEFT JOIN coll_sync_amt m ON m.account_id = x.account_id) x""",
+                      [CollectionCase.CloseReason.WRITTEN_OFF, CollectionCase.CloseReason.CURED], key="case_id")
+    setsql.execute(f"""
+        UPDATE {T_ASSIGN} SET ended_on = %s, end_reason = p.end_reason FROM coll_sync_plan p
+        WHERE {T_ASSIGN}.case_id = p.case_id AND {T_ASSIGN}.ended_on IS NULL AND p.end_reason <> ''""", [d])
+    closing = "p.close_reason <> ''"
+    drops = f"({closing} OR p.end_reason = 'escalated')"
+    new = {
+        "status": f"CASE WHEN {closing} THEN 'closed' ELSE 'open' END",
+        "bucket": "CASE WHEN p.escalated = 1 THEN p.new_bucket ELSE p.old_bucket END",
+        "dpd": f"CASE WHEN p.close_reason = %s THEN 0 WHEN {closing} THEN p.old_dpd ELSE p.account_dpd END",
+        "amount_overdue": setsql.money("p.past_due"),
+        "balance": setsql.money("p.balance"),
+        "queue_id": "CASE WHEN p.escalated = 1 THEN p.new_queue_id ELSE p.old_queue_id END",
+        "collector_id": f"CASE WHEN {drops} THEN NULL ELSE {T_CASE}.collector_id END",
+        "agency_id": f"CASE WHEN {drops} THEN NULL ELSE {T_CASE}.agency_id END",
+    }
+    new_params = {"dpd": [CollectionCase.CloseReason.CURED]}
+    # Amount refreshes alone are bookkeeping (counted out below), but they are written all the same.
+    assignments = ", ".join(f"{column} = {expr}" for column, expr in new.items())
+    changed = " OR ".join(setsql.differs(f"{T_CASE}.{column}", expr) for column, expr in new.items())
+    setsql.execute(f"""
+        UPDATE {T_CASE} SET {assignments},
+            close_reason = p.close_reason,
+            closed_on = CASE WHEN {closing} THEN %s ELSE NULL END,
+            assigned_on = CASE WHEN {drops} THEN NULL ELSE {T_CASE}.assigned_on END,
+            updated_at = %s
+        FROM coll_sync_plan p WHERE {T_CASE}.id = p.case_id AND ({changed})""",
+                   [*new_params["dpd"], d, setsql.now(), *new_params["dpd"]])
+    setsql.insert_select(
+        CaseEscalation, {"case_id": "p.case_id", "on_date": ("%s", [d]), "old_bucket": "p.old_bucket",
+                         "new_bucket": "p.new_bucket", "dpd": "p.account_dpd"},
+        "FROM coll_sync_plan p WHERE p.escalated = 1")
+    # Amount refreshes alone are bookkeeping; count the cases that moved or closed.
+    return setsql.rows(
+        f"SELECT COUNT(*) FROM coll_sync_plan p WHERE p.escalated = 1 OR {closing}")[0][0]
+
+
+def _cases_open(*, on: dt.date) -> int:
+    """Open a case (and its first history row) for every overdue account of the chunk without one."""
+    d = setsql.date(on)
+    setsql.temp_table("coll_sync_new", """
+        SELECT ROW_NUMBER() OVER (ORDER BY x.account_id) AS n, x.account_id, x.customer_id, x.bucket, x.dpd
+        FROM coll_sync_acc x WHERE x.overdue = 1 AND x.case_id IS NULL""", key="n")
+    count = setsql.rows("SELECT COUNT(*) FROM coll_sync_new")[0][0]
+    if not count:
+        return 0
+    setsql.references("coll_sync_refs", count)
+    try:
+        with transaction.atomic():
+            setsql.insert_select(CollectionCase, {
+                "reference": "r.reference", "account_id": "x.account_id", "customer_id": "x.customer_id",
+                "status": "'open'", "close_reason": "''", "opened_on": ("%s", [d]), "bucket": "x.bucket", "dpd": "x.dpd",
+                "amount_overdue": setsql.money("COALESCE(m.past_due, 0)"),
+                "balance": setsql.money("COALESCE(m.balance, 0)"), "queue_id": "q.id",
+            }, f"""FROM coll_sync_new x JOIN coll_sync_refs r ON r.n = x.n
+                   LEFT JOIN coll_sync_amt m ON m.account_id = x.account_id
+                   LEFT JOIN {T_QUEUE} q ON q.bucket = x.bucket AND q.is_active
+                   ORDER BY x.n""")
+    except IntegrityError:  # another run opened one of them meanwhile: the next run picks up the rest
+        raise ConflictError("A case was opened concurrently; close of business will retry.",
+                            code="case_conflict") from None
+    setsql.insert_select(
+        CaseEscalation, {"case_id": "c.id", "on_date": ("%s", [d]), "old_bucket": "''", "new_bucket": "c.bucket",
+                         "dpd": "c.dpd"},
+        f"FROM {T_CASE} c JOIN coll_sync_refs r ON r.reference = c.reference")
+    return count
 
 
 @transaction.atomic
@@ -173,6 +185,9 @@ def cases_assign(*, on: dt.date) -> int:
     customer consented to sharing, else an in-house collector — choosing the one with the fewest open
     cases and never going above anyone's maximum. Highest priority first (bucket, amount, broken
     promises). Cases that find no free seat stay unassigned for managers to see."""
+    active_collectors = Collector.objects.filter(is_active=True, user__is_active=True)
+    if not active_collectors.exists() and not eligible_agencies(on=on).exists():
+        return 0  # nobody to give a case to: no need to lock and read every unassigned case
     cases = list(
         CollectionCase.objects.select_for_update(of=("self",))
         .filter(status=OPEN, collector__isnull=True, agency__isnull=True, auto_assign=True, queue__isnull=False,
@@ -182,9 +197,7 @@ def cases_assign(*, on: dt.date) -> int:
     if not cases:
         return 0
     cases.sort(key=lambda c: (c.bucket, c.amount_overdue, c.broken_promises, -c.pk), reverse=True)
-    collectors = list(
-        Collector.objects.select_for_update(of=("self",)).filter(is_active=True, user__is_active=True).order_by("pk")
-    )
+    collectors = list(active_collectors.select_for_update(of=("self",)).order_by("pk"))
     agencies = list(eligible_agencies(on=on).select_for_update(of=("self",)).order_by("pk"))
     by_collector, by_agency = open_case_counts()
     collector_queues, agency_queues = _memberships()

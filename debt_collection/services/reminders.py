@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from django.db import transaction
 from django.db.models import Q
@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import CreditAccount, Customer
 from core import business_date
 from core.errors import ValidationError
-from debt_collection import engine, gateway
+from debt_collection import engine, gateway, setsql
 from debt_collection.models import (
     REMINDER_CHANNELS,
     ChannelPreference,
@@ -105,39 +105,55 @@ def _opted_out(customer_ids) -> set[tuple[int, str]]:
     )
 
 
+T_REMINDER = Reminder._meta.db_table
+T_ACC = CreditAccount._meta.db_table
+
+
 @transaction.atomic
 def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, now: dt.datetime | None = None) -> int:
     """Close-of-business step for business date ``on``: queue the reminders of the next day (the day
     they are read: the close of ``on`` runs at night) for the given accounts; returns how many were
     created (0 on a second run for the same date). A message is scheduled for 08:00 that next day, or
     at once when the close runs later than that (a late or replayed run); those due at once go to
-    Celery after the commit, the rest are picked up by the dispatcher."""
+    Celery after the commit, the rest are picked up by the dispatcher.
+
+    Set-based: the candidate statements, their reminder kinds, the accounts that may get one and the
+    reminders already queued are worked out in SQL over the chunk (temporary tables); only the
+    messages are rendered in Python (staff-edited Django templates, each compiled once per run)."""
     now = now or business_date.now_local()
     policy = policy_get()
     send_day = on + dt.timedelta(days=1)
     before, after, repeat = policy.days_before_due, policy.days_after_due, policy.reminder_repeat_every_days
-    candidates: list[tuple[engine.StatementDue, str]] = []
-    dues = engine.statements_before_due(account_ids, due_dates=[send_day + dt.timedelta(days=d) for d in before])
-    dues += engine.statements_past_due(account_ids, on=on)
-    for due in dues:
-        kind = reminder_kind(due_date=due.due_date, on=send_day, before=before, after=after, repeat_every=repeat)
+    engine.statements_due_into("coll_rem_cand", account_ids, on=on,
+                               before_due_dates=[send_day + dt.timedelta(days=d) for d in before])
+    # The reminder kind of each due date (the rule in Python, once per distinct date of the chunk).
+    kinds = {}
+    for (due_date,) in setsql.rows("SELECT DISTINCT due_date FROM coll_rem_cand"):
+        due_date = engine.as_date(due_date)
+        kind = reminder_kind(due_date=due_date, on=send_day, before=before, after=after, repeat_every=repeat)
         if kind:
-            candidates.append((due, kind))
-    if not candidates:
+            kinds[due_date] = kind
+    if not kinds:
         return 0
-    account_ids_hit = {due.account_id for due, _ in candidates}
-    accounts = {
-        a.pk: a for a in CreditAccount.objects.filter(pk__in=account_ids_hit).exclude(
-            Q(status=CreditAccount.Status.CLOSED) | Q(written_off_on__isnull=False)
-        ).select_related("customer")
-    }
-    existing = set(
-        Reminder.objects.filter(account_id__in=account_ids_hit).filter(
-            statement_id__in={due.statement_id for due, _ in candidates}
-        ).values_list("account_id", "statement_id", "kind")
-    )
-    amounts = engine.account_amounts(sorted(account_ids_hit))
+    setsql.empty_table("coll_rem_kind", "due_date DATE PRIMARY KEY, kind VARCHAR(10) NOT NULL")
+    setsql.execute("INSERT INTO coll_rem_kind (due_date, kind) VALUES " + ", ".join(["(%s, %s)"] * len(kinds)),
+                   [p for due_date, kind in kinds.items() for p in (setsql.date(due_date), kind)])
+    # Those that get one: a kind today, an account neither closed nor written off, none queued already.
+    setsql.temp_table("coll_rem_hit", f"""
+        SELECT t.*, k.kind FROM coll_rem_cand t JOIN coll_rem_kind k ON k.due_date = t.due_date
+        JOIN {T_ACC} a ON a.id = t.account_id AND a.status <> %s AND a.written_off_on IS NULL
+        WHERE NOT EXISTS (SELECT 1 FROM {T_REMINDER} r WHERE r.account_id = t.account_id
+                          AND r.statement_id = t.statement_id AND r.kind = k.kind)""",
+                      [CreditAccount.Status.CLOSED], key="statement_id")
+    kind_of = {(statement_id, account_id): kind for statement_id, account_id, kind in
+               setsql.rows("SELECT statement_id, account_id, kind FROM coll_rem_hit")}
+    dues, past_dues = engine.statement_dues_from("coll_rem_hit") if kind_of else ([], {})
+    if not dues:
+        return 0
+    account_ids_hit = {due.account_id for due in dues}
+    accounts = {a.pk: a for a in CreditAccount.objects.filter(pk__in=account_ids_hit).select_related("customer")}
     templates = _templates()
+    compiled: dict[str, Template] = {}
     opted_out = _opted_out({a.customer_id for a in accounts.values()})
     scheduled_for = max(
         next_allowed_time(now, start=policy.quiet_hours_start, end=policy.quiet_hours_end),
@@ -145,18 +161,16 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
     )
     reminders: list[Reminder] = []
     pending_messages: list[list[ReminderMessage]] = []
-    for due, kind in candidates:
-        account = accounts.get(due.account_id)
-        if account is None or (due.account_id, due.statement_id, kind) in existing:
-            continue
-        existing.add((due.account_id, due.statement_id, kind))
-        past_due = amounts.get(due.account_id, engine.AccountAmounts()).past_due
+    for due in dues:
+        kind = kind_of[(due.statement_id, due.account_id)]
+        account = accounts[due.account_id]
+        past_due = past_dues[due.account_id]
         reminder = Reminder(
             account=account, statement_id=due.statement_id, kind=kind, for_date=send_day, due_date=due.due_date,
             amount_due=due.amount_due, minimum_payment=due.minimum_payment, past_due=past_due,
         )
-        context = _context(customer=account.customer, account_reference=account.reference, kind=kind, due=due,
-                           past_due=past_due)
+        context = Context(_context(customer=account.customer, account_reference=account.reference, kind=kind, due=due,
+                                   past_due=past_due), autoescape=False)
         messages = []
         for channel in (c.value for c in REMINDER_CHANNELS):
             template = _template_for(templates, kind, channel)
@@ -165,8 +179,8 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
             reason = _suppression(account.customer, channel, opted_out)
             messages.append(ReminderMessage(
                 channel=channel, recipient=_recipient(account.customer, channel),
-                subject=template_render(template.subject, context) if template.subject else "",
-                body=template_render(template.body, context), scheduled_for=scheduled_for,
+                subject=_render(compiled, template.subject, context) if template.subject else "",
+                body=_render(compiled, template.body, context), scheduled_for=scheduled_for,
                 status=SUPPRESSED if reason else QUEUED, status_reason=reason,
             ))
         _rollup_status(reminder, messages)
@@ -174,9 +188,7 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
             reminder.status, reminder.status_reason = Reminder.Status.SUPPRESSED, "no active template for this kind"
         reminders.append(reminder)
         pending_messages.append(messages)
-    if not reminders:
-        return 0
-    Reminder.objects.bulk_create(reminders)
+    setsql.insert_objects(reminders)
     to_create = []
     for reminder, messages in zip(reminders, pending_messages):
         for message in messages:
@@ -187,11 +199,18 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
         for message in to_create:
             if message.status == QUEUED:
                 message.dispatched_at = handed
-    ReminderMessage.objects.bulk_create(to_create)
+    setsql.insert_objects(to_create)
     ids = [m.pk for m in to_create if m.dispatched_at is not None]
     if ids:
         transaction.on_commit(lambda: _enqueue(ids))
     return len(reminders)
+
+
+def _render(compiled: dict[str, Template], body: str, context: Context) -> str:
+    """:func:`template_render` with the compiled template kept for the rest of the run."""
+    if body not in compiled:
+        compiled[body] = template_compile(body)
+    return compiled[body].render(context).strip()
 
 
 def _enqueue(message_ids: list[int]) -> None:

@@ -8,12 +8,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import CreditAccount
-from accounts.selectors import account_available, account_total_limit
+from accounts.selectors import account_available, account_limits
 from accounts.services import lock_account
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
+from core.money import ZERO
 from installments import hooks
 from installments.calc import TENORS, quote
 from installments.models import Plan, ProductTerms, Purchase, ScheduleLine
@@ -117,10 +118,10 @@ def _replayed(purchase: Purchase, amount: Decimal, tenor: int | None) -> Purchas
 
 @transaction.atomic
 def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id, actor) -> Purchase:
-    existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
-    if existing:
-        return _replayed(existing, amount, tenor)
-    account = lock_account(account.pk)
+    # The account row (and only it) is locked first, with its product in the same query; a retried
+    # merchant order is then answered from the first purchase.
+    account = (CreditAccount.objects.select_for_update(of=("self",)).select_related("product")
+               .get(pk=account.pk))
     existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
     if existing:
         return _replayed(existing, amount, tenor)
@@ -132,7 +133,7 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
     purchase = Purchase(account=account, amount=amount, merchant_order_id=merchant_order_id, category=category,
                         tenor=tenor, device_id=device_id, requested_on=today)
     reasons: list[str] = []
-    available = account_available(account=account, on=today)
+    total_limit, available = account_limits(account=account, on=today)
     if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
         reasons.append("account_not_active")
     if amount > available:
@@ -141,7 +142,7 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
         decision = hooks.run_purchase_checks(hooks.PurchaseContext(
             account_id=account.pk, customer_id=account.customer_id, product_code=account.product.code, amount=amount,
             tenor=tenor, category=category, device_id=device_id, merchant_order_id=merchant_order_id, on=today,
-            available=available, total_limit=account_total_limit(account=account, on=today),
+            available=available, total_limit=total_limit,
             used_amount=account.used_amount,
         ))
         if decision.outcome == hooks.RiskOutcome.DECLINE:
@@ -164,6 +165,8 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
             raise
         return _replayed(existing, amount, tenor)
     purchase.is_replay = False
+    # What is left to spend once this purchase is in (the account row is still ours): the answer shows it.
+    purchase.available_after = max(total_limit - account.used_amount, ZERO)
     return purchase
 
 
@@ -179,7 +182,8 @@ def purchase_authorize(
 ) -> Purchase:
     """Authorise and post a purchase (PRODUCT §4).
 
-    Returns the purchase: ``approved`` (posted, limit used, schedule created) or ``held`` for review.
+    Returns the purchase: ``approved`` (posted, limit used, schedule created) or ``held`` for review,
+    with ``available_after`` (the available limit once it is in) unless it is a replay.
     A decline is recorded with its reason codes and then raised as :class:`PurchaseDeclinedError`
     (422, code ``insufficient_limit`` / ``account_not_active`` / a risk rule's code). A retried request
     with the same merchant order id changes nothing: it returns the first purchase with

@@ -1,0 +1,175 @@
+"""Small helpers for collections' set-based close-of-business steps (``cases_sync``, ``reminders_queue``):
+SQL that runs unchanged on PostgreSQL and SQLite, over one chunk of accounts at a time.
+
+A step first puts what it works on in temporary tables (:func:`temp_table`: ``INSERT … SELECT``), then
+writes with ``INSERT … SELECT`` / ``UPDATE … FROM`` over them. Identifiers in the SQL are constants of the
+code (table and column names); every value goes in as a bound parameter."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.db import connection, models
+from django.utils import timezone
+
+from core.refs import new_reference
+
+
+def pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def execute(sql: str, params: Sequence = ()) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return max(cursor.rowcount, 0)
+
+
+def rows(sql: str, params: Sequence = ()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.fetchall()
+
+
+def temp_table(name: str, select_sql: str, params: Sequence = (), *, key: str | None = None) -> None:
+    """``name`` := the rows of ``select_sql``, indexed on ``key`` and analysed so the planner knows its size.
+
+    The temporary table is created once per connection (``IF NOT EXISTS``, from the same query with no
+    rows) and emptied before each use, never dropped: a dropped relation keeps its lock until the end of
+    the transaction, so a long transaction (many days closed in one test) would fill PostgreSQL's lock
+    table with one lock per chunk and table."""
+    execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} AS SELECT * FROM ({select_sql}) s LIMIT 0", params)
+    clear(name)
+    execute(f"INSERT INTO {name} {select_sql}", params)
+    if key:
+        execute(f"CREATE INDEX IF NOT EXISTS {name}_{key.replace(', ', '_')} ON {name} ({key})")
+    execute(f"ANALYZE {name}")
+
+
+def empty_table(name: str, columns: str) -> None:
+    """An empty temporary table ``name`` (``columns``: its column definitions), kept for the connection."""
+    execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")
+    clear(name)
+
+
+def clear(*names: str) -> None:
+    """Empty the temporary tables (kept for the next chunk on this connection)."""
+    for name in names:
+        execute(f"TRUNCATE {name}" if pg() else f"DELETE FROM {name}")
+
+
+def scope(column: str, account_ids: Sequence[int] | None, *, table: str) -> tuple[str, list]:
+    """SQL condition (``AND …``) limiting ``column`` to the chunk's accounts: a range of ids becomes
+    two comparisons; any other list goes into the temporary table ``table`` (a semi-join)."""
+    if account_ids is None:
+        return "", []
+    if isinstance(account_ids, range) and account_ids.step == 1:
+        return f" AND {column} >= %s AND {column} < %s", [account_ids.start, account_ids.stop]
+    empty_table(table, "id BIGINT PRIMARY KEY")
+    ids = sorted({int(i) for i in account_ids})
+    for start in range(0, len(ids), 5000):
+        batch = ids[start:start + 5000]
+        execute(f"INSERT INTO {table} (id) VALUES " + ", ".join(["(%s)"] * len(batch)), batch)
+    return f" AND {column} IN (SELECT id FROM {table})", []
+
+
+def flag(condition: str) -> str:
+    """A condition as 1/0 (SQLite has no boolean column type)."""
+    return f"(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+def differs(a: str, b: str) -> str:
+    """NULL-safe ``a <> b``."""
+    return f"({a} IS DISTINCT FROM {b})" if pg() else f"({a} IS NOT {b})"
+
+
+def money(expr: str) -> str:
+    """An amount rounded to the cent (SQLite sums in binary floats)."""
+    return f"ROUND(CAST(({expr}) AS NUMERIC), 2)" if pg() else f"ROUND(({expr}), 2)"
+
+
+def date(value: dt.date):
+    return connection.ops.adapt_datefield_value(value)
+
+
+def now():
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def insert_select(model, values: dict, from_sql: str, params: Sequence = ()) -> int:
+    """``INSERT INTO model's table (…) SELECT … FROM …``: ``values`` maps column names to SQL expressions
+    over ``from_sql`` (or to ``(expression, parameters)``); every other column gets its field's default as
+    a bound parameter (``now`` for ``auto_now``/``auto_now_add``), so a column added to the model later is
+    filled too. ``params`` are those of ``from_sql``."""
+    columns, exprs, select_params = [], [], []
+    stamp = timezone.now()
+    for field in model._meta.concrete_fields:
+        if field.primary_key and field.column not in values:
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in values:
+            expr = values[field.column]
+            expr, expr_params = expr if isinstance(expr, tuple) else (expr, [])
+            exprs.append(expr)
+            select_params.extend(expr_params)
+            continue
+        value = stamp if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) else field.get_default()
+        exprs.append("%s")
+        select_params.append(field.get_db_prep_save(value, connection))
+    unknown = set(values) - {f.column for f in model._meta.concrete_fields}
+    if unknown:  # pragma: no cover - a programming error
+        raise ValueError(f"{model._meta.label} has no column {sorted(unknown)}")
+    return execute(f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(exprs)} {from_sql}",
+                   [*select_params, *params])
+
+
+def _plain(field):
+    """How to pass a value of ``field`` straight to the driver, or ``None`` when it needs the field's own
+    conversion (dates, times, money…). Choices are str/int enums: passed as their plain value."""
+    if isinstance(field, (models.CharField, models.TextField)):
+        return lambda v: v if v is None or type(v) is str else str(v)
+    if isinstance(field, (models.IntegerField, models.ForeignKey)) and not isinstance(field, models.BooleanField):
+        return lambda v: v if v is None or type(v) is int else int(v)
+    return None
+
+
+def insert_objects(objs: Sequence[models.Model], *, batch_size: int = 1000) -> None:
+    """Insert unsaved instances of one model in multi-row ``INSERT … RETURNING id`` statements and set
+    their primary keys — what ``bulk_create`` does, without its per-value field machinery for text and
+    integer columns (dates, times and money still go through the field's ``get_db_prep_save``).
+    ``auto_now``/``auto_now_add`` columns get the current time."""
+    if not objs:
+        return
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    stamp = timezone.now()
+    stamped = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    converters = [_plain(f) or (lambda v, f=f: f.get_db_prep_save(v, connection)) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    for start in range(0, len(objs), batch_size):
+        batch = objs[start:start + batch_size]
+        params = []
+        for obj in batch:
+            for attname in stamped:
+                setattr(obj, attname, stamp)
+            params.extend(convert(getattr(obj, f.attname)) for f, convert in zip(fields, converters))
+        ids = rows(f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([placeholders] * len(batch))} "
+                   f"RETURNING {pk}", params)
+        for obj, (new_id,) in zip(batch, ids):
+            obj.pk = new_id
+            obj._state.adding, obj._state.db = False, connection.alias
+
+
+def references(table: str, count: int) -> None:
+    """``table`` (n, reference): ``count`` fresh public references numbered 1…count, made by
+    :func:`core.refs.new_reference` (unguessable), for an ``INSERT … SELECT`` that joins on a row number."""
+    empty_table(table, "n BIGINT PRIMARY KEY, reference VARCHAR(16) NOT NULL")
+    refs = [new_reference() for _ in range(count)]
+    for start in range(0, count, 2000):
+        batch = refs[start:start + 2000]
+        values = ", ".join(["(%s, %s)"] * len(batch))
+        params = [p for n, ref in enumerate(batch, start + 1) for p in (n, ref)]
+        execute(f"INSERT INTO {table} (n, reference) VALUES {values}", params)
+
