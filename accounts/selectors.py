@@ -28,8 +28,9 @@ def account_total_limit(*, account: CreditAccount, on: dt.date | None = None) ->
 
 
 def account_available(*, account: CreditAccount, on: dt.date | None = None) -> Decimal:
-    """Fixed + active temporary − used; shown as 0 when negative (PRODUCT §3)."""
-    return max(account_total_limit(account=account, on=on) - account.used_amount, ZERO)
+    """Fixed + active temporary − used − held for review; shown as 0 when negative (PRODUCT §3; a held
+    purchase reserves its amount until it is released: issue 13)."""
+    return max(account_total_limit(account=account, on=on) - account.used_amount - account.held_amount, ZERO)
 
 
 def accounts_with_limits(*, on: dt.date | None = None) -> QuerySet[CreditAccount]:

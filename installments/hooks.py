@@ -98,3 +98,30 @@ def run_purchase_checks(ctx: PurchaseContext) -> RiskDecision:
     if reviews:
         return RiskDecision(RiskOutcome.REVIEW, tuple(dict.fromkeys(reviews)))
     return RiskDecision.approve()
+
+
+# --- Held purchases ------------------------------------------------------------------------------------
+#
+# A held purchase is released in one place, the engine (``purchase_review_approve`` /
+# ``purchase_review_decline`` / ``purchase_hold_expire``), whichever screen asked. Apps that keep their
+# own record of the hold (the risk app's review case) register a listener, called inside the release's
+# transaction after the purchase changed: ``fn(*, purchase, requested, actor, reason)`` where
+# ``requested`` is "approve", "decline" or "expire" and ``purchase.status`` the outcome (an approval
+# may still end declined when the limit was used up meanwhile).
+
+HoldListener = Callable[..., None]
+_hold_listeners: dict[str, HoldListener] = {}
+
+
+def register_hold_listener(name: str, listener: HoldListener) -> None:
+    """Register (or replace) a named listener of held purchases' releases."""
+    _hold_listeners[name] = listener
+
+
+def unregister_hold_listener(name: str) -> None:
+    _hold_listeners.pop(name, None)
+
+
+def hold_released(*, purchase, requested: str, actor, reason: str) -> None:
+    for listener in list(_hold_listeners.values()):
+        listener(purchase=purchase, requested=requested, actor=actor, reason=reason)

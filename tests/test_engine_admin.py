@@ -145,6 +145,7 @@ def _terms_post(terms, rates, **overrides):
         "minimum_payment_rate": terms.minimum_payment_rate, "due_offset_days": terms.due_offset_days,
         "settlement_policy": terms.settlement_policy, "bill_installment_minimum": terms.bill_installment_minimum,
         "apr_ceiling": terms.apr_ceiling, "allocation_strategy": terms.allocation_strategy,
+        "hold_expiry_days": terms.hold_expiry_days, "repayment_credit_tolerance": terms.repayment_credit_tolerance,
         "tenor_rates-TOTAL_FORMS": len(rates), "tenor_rates-INITIAL_FORMS": len(rates),
         "tenor_rates-MIN_NUM_FORMS": 0, "tenor_rates-MAX_NUM_FORMS": 1000,
     }

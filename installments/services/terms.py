@@ -15,6 +15,7 @@ from installments.models import ProductTerms, TenorRate
 TERMS_FIELDS = (
     "grace_days", "late_fee_daily_rate", "late_fee_daily_minimum", "deferral_daily_rate", "minimum_payment_rate",
     "due_offset_days", "settlement_policy", "bill_installment_minimum", "apr_ceiling", "allocation_strategy",
+    "hold_expiry_days", "repayment_credit_tolerance",
 )
 
 
