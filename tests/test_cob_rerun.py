@@ -12,7 +12,6 @@ import datetime as dt
 import io
 
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -25,6 +24,7 @@ from core.business_date import get_business_date
 from core.errors import BusinessRuleError
 from installments.models import Charge
 from installments.services import purchase_authorize
+from tests.factories_cob import dump_all
 from tests.factories_installments import SYSTEM, D, no_risk_checks, open_account  # noqa: F401
 
 D0 = dt.date(2026, 1, 5)
@@ -34,22 +34,6 @@ REFUSAL = (
     "The business date is 2026-02-24; 2026-02-20 was closed and later days depend on it: it cannot be run "
     "again. Only the latest closed date (2026-02-23) can be re-run, and that changes nothing."
 )
-#: Framework tables a test client's login or the admin writes to; everything else is compared.
-NOT_COMPARED = {"sessions", "admin", "axes"}
-
-
-def dump_all(*, without: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
-    """Every row of every table of the project (all columns, time stamps included), by primary key."""
-    out = {}
-    for model in apps.get_models():
-        label = model._meta.app_label
-        if label in NOT_COMPARED or label in without or model._meta.proxy or not model._meta.managed:
-            continue
-        names = [f.attname for f in model._meta.concrete_fields]
-        out[model._meta.label] = list(model._default_manager.order_by("pk").values_list(*names))
-    return out
-
-
 @pytest.fixture
 def overdue(business_date, settings):
     settings.CELERY_BROKER_IS_EMBEDDED = True
