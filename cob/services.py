@@ -120,15 +120,20 @@ def cob_rerun_check(*, on: dt.date, business_date: dt.date | None = None) -> Non
     again at a later business date would judge today's balances as of that day (DPD going back,
     limit reviews dated in the past made from later data). Only the latest closed date — the day
     before the business date — may run again (forced), and, its steps being idempotent, that re-run
-    changes nothing. The business date itself is the normal run."""
+    changes nothing. The business date itself is the normal run — unless later days were closed already
+    (the business date was set back by hand)."""
     business_date = business_date or get_business_date()
-    if on >= business_date:
-        return
     latest = latest_closed_date()
-    if on == business_date - dt.timedelta(days=1) and latest == on:
-        return
+    if latest is None or latest <= on:
+        if on >= business_date or (on == business_date - dt.timedelta(days=1) and latest == on):
+            return
     closed = CobRun.objects.filter(business_date=on, state=RunState.DONE).exists()
-    what = "was closed" if closed else "is in the past"
+    if closed:
+        what = "was closed"
+    elif latest is not None and latest > on:
+        what = f"comes before the latest closed date ({latest:%Y-%m-%d})"
+    else:
+        what = "is in the past"
     can = (f" Only the latest closed date ({latest:%Y-%m-%d}) can be re-run, and that changes nothing."
            if latest is not None and latest == business_date - dt.timedelta(days=1) else "")
     raise BusinessRuleError(

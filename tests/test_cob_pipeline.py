@@ -224,8 +224,8 @@ def test_a_past_date_never_run_is_refused(steps, portfolio, force):
         cob_run_open(on=D0 - dt.timedelta(days=1), force=force)
     assert exc.value.code == "cob_earlier_date"
     assert exc.value.message == (
-        "The business date is 2026-01-06; 2026-01-04 is in the past and later days depend on it: it cannot be run "
-        "again. Only the latest closed date (2026-01-05) can be re-run, and that changes nothing.")
+        "The business date is 2026-01-06; 2026-01-04 comes before the latest closed date (2026-01-05) and later days "
+        "depend on it: it cannot be run again. Only the latest closed date (2026-01-05) can be re-run, and that changes nothing.")
     assert _state() == before and CobRun.objects.count() == 1 and get_business_date() == dt.date(2026, 1, 6)
 
 

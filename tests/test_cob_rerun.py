@@ -128,6 +128,16 @@ def test_a_forced_rerun_of_the_latest_closed_date_changes_no_row_of_any_table(ov
     assert "business date is now 2026-02-24" in out.getvalue()
 
 
+def test_a_business_date_set_back_by_hand_does_not_reopen_closed_days(overdue, business_date):
+    business_date(EARLIER)
+    before = dump_all()
+    with pytest.raises(CommandError) as exc:
+        call_command("cob", force=True, no_progress=True, stdout=io.StringIO(), stderr=io.StringIO())
+    assert str(exc.value) == ("The business date is 2026-02-20; 2026-02-20 was closed and later days depend on it: it "
+                              "cannot be run again. [cob_earlier_date]")
+    assert dump_all() == before
+
+
 def test_the_latest_closed_date_is_refused_without_force_and_the_business_date_runs_normally(overdue):
     before = dump_all()
     with pytest.raises(CommandError, match=r"already done; re-run it with force\. \[cob_already_done\]"):
