@@ -212,6 +212,13 @@ class StatementFilterSerializer(serializers.Serializer):
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
+    def to_internal_value(self, data):
+        # DRF reads an empty query parameter (``?status=``) as an absent one; the schema says it is not.
+        blank = {name: ["This parameter may not be empty."] for name in self.fields if data.get(name, None) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
     def validate(self, attrs):
         start, end = attrs.get("bill_date_from"), attrs.get("bill_date_to")
         if start and end and start > end:

@@ -248,3 +248,10 @@ def test_the_admin_keeps_its_html_pages(admin_client):
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
     anonymous = Client().get("/no-such-page/")
     assert anonymous.status_code == 404 and anonymous["Content-Type"].startswith("text/html")
+
+
+def test_an_empty_query_parameter_is_refused_not_ignored(http, account):
+    response = http.get(f"/api/v1/accounts/{account.reference}/statements/?status=&bill_date_from=")
+    assert error(response) == (400, "invalid")
+    assert response.json()["error"]["details"] == {"status": ["This parameter may not be empty."],
+                                                   "bill_date_from": ["This parameter may not be empty."]}
