@@ -274,8 +274,8 @@ class CreditAccountAdmin(SubmittedAddMixin, SimpleHistoryAdmin):
     autocomplete_fields = ("customer",)
     inlines = (TemporaryLimitInline, LimitChangeInline, StatusChangeInline, BucketChangeInline)
     readonly_fields = (
-        "reference", "customer", "product", "fixed_limit", "temporary_display", "used_amount", "available_display",
-        "credit_balance", "status", "freeze_reason", "bill_day", "bill_day_changed_on", "opened_on", "closed_on",
+        "reference", "customer", "product", "fixed_limit", "temporary_display", "used_amount", "held_amount",
+        "available_display", "credit_balance", "status", "freeze_reason", "bill_day", "bill_day_changed_on", "opened_on", "closed_on",
         "dpd", "bucket", "written_off_on", "last_reviewed_on", "created_at", "updated_at",
     )
     actions = ("adjust_limit", "grant_temporary_limit", "freeze", "unfreeze", "close")
@@ -298,7 +298,7 @@ class CreditAccountAdmin(SubmittedAddMixin, SimpleHistoryAdmin):
         from core.money import format_cny
         from django.utils.html import format_html
 
-        available = max(obj.fixed_limit + (obj.temporary_total or ZERO) - obj.used_amount, ZERO)
+        available = max(obj.fixed_limit + (obj.temporary_total or ZERO) - obj.used_amount - obj.held_amount, ZERO)
         return format_html('<span class="money">{}</span>', format_cny(available))
 
     @admin.display(description="Status", ordering="status")

@@ -38,12 +38,12 @@ def account_view_data(account: CreditAccount) -> dict:
         "customer": account.customer,
         "product": account.product,
         **{f: getattr(account, f) for f in (
-            "status", "freeze_reason", "fixed_limit", "used_amount", "credit_balance", "bill_day", "opened_on",
+            "status", "freeze_reason", "fixed_limit", "used_amount", "held_amount", "credit_balance", "bill_day", "opened_on",
             "closed_on", "dpd", "bucket",
         )},
         "temporary_limit": temporary_total,
         "total_limit": total,
-        "available": max(total - account.used_amount, ZERO),
+        "available": max(total - account.used_amount - account.held_amount, ZERO),
         "temporary_limits": temporary,
         "as_of": on,
     }

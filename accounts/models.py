@@ -127,6 +127,10 @@ class CreditAccount(BaseModel):
         default=ZERO, help_text="Unpaid principal of posted purchases + billed, unpaid fees."
     )
     credit_balance = MoneyField(default=ZERO, help_text="Overpayments held for the customer.")
+    held_amount = MoneyField(
+        default=ZERO, help_text="Purchases held for a risk review: reserved out of the available limit until "
+        "they are approved, declined or expire."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     freeze_reason = models.CharField(max_length=10, choices=FreezeReason.choices, default="", blank=True)
     bill_day = models.PositiveSmallIntegerField(default=1)
@@ -139,7 +143,7 @@ class CreditAccount(BaseModel):
     written_off_on = models.DateField(null=True, blank=True)
     last_reviewed_on = models.DateField(null=True, blank=True)
 
-    history = HistoricalRecords(excluded_fields=["used_amount", "credit_balance", "dpd", "updated_at"])
+    history = HistoricalRecords(excluded_fields=["used_amount", "credit_balance", "held_amount", "dpd", "updated_at"])
 
     class Meta:
         ordering = ["-id"]
@@ -153,6 +157,7 @@ class CreditAccount(BaseModel):
             models.CheckConstraint(condition=Q(fixed_limit__gte=0), name="account_fixed_limit_gte_0"),
             models.CheckConstraint(condition=Q(used_amount__gte=0), name="account_used_gte_0"),
             models.CheckConstraint(condition=Q(credit_balance__gte=0), name="account_credit_balance_gte_0"),
+            models.CheckConstraint(condition=Q(held_amount__gte=0), name="account_held_amount_gte_0"),
             models.CheckConstraint(condition=Q(bill_day__gte=1, bill_day__lte=28), name="account_bill_day_1_28"),
             models.CheckConstraint(
                 condition=(Q(status="frozen") & ~Q(freeze_reason="")) | (~Q(status="frozen") & Q(freeze_reason="")),

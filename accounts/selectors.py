@@ -28,14 +28,15 @@ def account_total_limit(*, account: CreditAccount, on: dt.date | None = None) ->
 
 
 def account_available(*, account: CreditAccount, on: dt.date | None = None) -> Decimal:
-    """Fixed + active temporary − used; shown as 0 when negative (PRODUCT §3)."""
+    """Fixed + active temporary − used − held for review; shown as 0 when negative (PRODUCT §3; a held
+    purchase reserves its amount until it is released: issue 13)."""
     return account_limits(account=account, on=on)[1]
 
 
 def account_limits(*, account: CreditAccount, on: dt.date | None = None) -> tuple[Decimal, Decimal]:
     """(total limit, available) in one read of the temporary limits."""
     total = account_total_limit(account=account, on=on)
-    return total, max(total - account.used_amount, ZERO)
+    return total, max(total - account.used_amount - account.held_amount, ZERO)
 
 
 def accounts_with_limits(*, on: dt.date | None = None) -> QuerySet[CreditAccount]:

@@ -36,6 +36,7 @@ from cob.services import (
     cob_step_start,
 )
 from core.business_date import get_business_date
+from core.errors import BusinessRuleError
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +192,11 @@ def advance(run_id: int) -> str:
             run.refresh_from_db()
             _chain_next(run)
         return "finished"
-    cob_run_start(run=run)
+    try:
+        cob_run_start(run=run)
+    except BusinessRuleError as exc:  # a late message for a date the business date has moved past
+        logger.warning("cob.advance %s refused: %s", run, exc.message)
+        return f"refused: {exc.message}"
     cob_step_start(step_id=step_id)
     pending = list(CobChunk.objects.filter(step_id=step_id).exclude(state=RunState.DONE).order_by("seq").values_list(
         "pk", flat=True))

@@ -29,6 +29,7 @@ Cadence = Callable[[dt.date], bool]
 #: registration order unless ``after=`` says otherwise.
 SLOTS: tuple[str, ...] = (
     "temporary_limits",     # expire temporary limits
+    "purchase_holds",       # expire purchase holds not reviewed in time (declined, limit restored)
     "statements",           # post purchases / generate statements for accounts whose bill day it is
     "due_dates",            # settle due dates: paid in full / minimum paid (deferral) / overdue
     "delinquency",          # DPD, buckets (+ history), late fees, deferral fees

@@ -108,6 +108,43 @@ def _plan(run: CobRun) -> None:
     )
 
 
+def latest_closed_date() -> dt.date | None:
+    """The last business date whose close of business finished (``None`` before the first run)."""
+    return CobRun.objects.filter(state=RunState.DONE).aggregate(d=Max("business_date"))["d"]
+
+
+def cob_rerun_check(*, on: dt.date, business_date: dt.date | None = None) -> None:
+    """Refuse to (re-)run a date before the business date unless it is the latest closed date.
+
+    Every day's close of business starts from the state the day before left; running an earlier day
+    again at a later business date would judge today's balances as of that day (DPD going back,
+    limit reviews dated in the past made from later data). Only the latest closed date — the day
+    before the business date — may run again (forced), and, its steps being idempotent, that re-run
+    changes nothing. The business date itself is the normal run — unless later days were closed already
+    (the business date was set back by hand)."""
+    business_date = business_date or get_business_date()
+    latest = latest_closed_date()
+    if latest is None or latest <= on:
+        if on >= business_date or (on == business_date - dt.timedelta(days=1) and latest == on):
+            return
+    closed = CobRun.objects.filter(business_date=on, state=RunState.DONE).exists()
+    if closed:
+        what = "was closed"
+    elif latest is not None and latest > on:
+        what = f"comes before the latest closed date ({latest:%Y-%m-%d})"
+    else:
+        what = "is in the past"
+    can = (f" Only the latest closed date ({latest:%Y-%m-%d}) can be re-run, and that changes nothing."
+           if latest is not None and latest == business_date - dt.timedelta(days=1) else "")
+    raise BusinessRuleError(
+        f"The business date is {business_date:%Y-%m-%d}; {on:%Y-%m-%d} {what} and later days depend on it: "
+        f"it cannot be run again.{can}",
+        code="cob_earlier_date",
+        details={"business_date": str(business_date), "date": str(on),
+                 "latest_closed_date": str(latest) if latest else None},
+    )
+
+
 def cob_run_open(
     *,
     on: dt.date,
@@ -122,9 +159,10 @@ def cob_run_open(
     """The run to execute for ``on``: the unfinished one if there is one (a resume — a failed run is
     reopened), else a new attempt with its steps and chunks planned.
 
-    Refused: a date after the business date (days close in order — use ``through``), and a date
-    already closed unless ``force`` (a forced re-run executes every step again; the steps being
-    idempotent, it changes nothing and its counts show 0)."""
+    Refused: a date after the business date (days close in order — use ``through``), a date before
+    the latest closed one (:func:`cob_rerun_check`: later days depend on it), and the latest closed
+    date unless ``force`` (a forced re-run executes every step again; the steps being idempotent, it
+    changes nothing and its counts show 0)."""
     business_date = get_business_date()
     if on > business_date:
         raise BusinessRuleError(
@@ -133,6 +171,7 @@ def cob_run_open(
             code="cob_future_date", details={"business_date": str(business_date), "date": str(on)},
         )
     chunk_size = int(chunk_size or chunk_size_default())
+    cob_rerun_check(on=on, business_date=business_date)
     if chunk_size < 1:
         raise BusinessRuleError("The chunk size must be at least 1.", code="cob_chunk_size")
     for _ in range(3):
@@ -155,11 +194,6 @@ def cob_run_open(
                         f"Close of business for {on:%Y-%m-%d} is already done; re-run it with force.",
                         code="cob_already_done", details={"date": str(on)},
                     )
-                if on < business_date and not force:
-                    raise BusinessRuleError(
-                        f"{on:%Y-%m-%d} is before the business date {business_date:%Y-%m-%d}; re-run it with force.",
-                        code="cob_past_date", details={"business_date": str(business_date), "date": str(on)},
-                    )
                 run = CobRun.objects.create(
                     business_date=on, attempt=last + 1, mode=mode, trigger=trigger, chunk_size=chunk_size,
                     queue=queue, through=through, requested_by=user,
@@ -175,7 +209,11 @@ def cob_run_open(
 
 
 def cob_run_start(*, run: CobRun) -> None:
-    """Mark the run running (when a runner picks it up); its start time is kept across resumes."""
+    """Mark the run running (when a runner picks it up); its start time is kept across resumes.
+
+    A run of a date that may no longer run (opened before the business date moved past it, then
+    picked up by a late Celery message) is refused here too (:func:`cob_rerun_check`)."""
+    cob_rerun_check(on=run.business_date)
     CobRun.objects.filter(pk=run.pk).exclude(state=RunState.RUNNING).update(
         state=RunState.RUNNING, started_at=Coalesce(F("started_at"), timezone.now())
     )
@@ -284,6 +322,7 @@ def cob_run_retry(*, run: CobRun, actor: Actor, reason: str = "re-run of a faile
         raise NotFoundError("No such close-of-business run.", code="cob_run_not_found")
     if run.state != RunState.FAILED:
         raise BusinessRuleError(f"{run} has not failed; only a failed run is re-run.", code="cob_run_not_failed")
+    cob_rerun_check(on=run.business_date)
     old_error = run.error
     _reopen(run)
     audit_record(actor=actor, action="cob_rerun", obj=run, reason=reason, old={"error": old_error[:500]},

@@ -25,6 +25,12 @@ def register_builtin_steps() -> None:
     )
     if importlib.util.find_spec("installments.daily") is None:
         return  # the credit engine's daily steps are not there yet: their slots stay empty
+    from installments.services.purchases import purchase_holds_expire
+
+    registry.register(
+        "installments.purchase_holds_expire", purchase_holds_expire, slot="purchase_holds", replace=True,
+        description="Decline purchases held for review longer than the product's hold_expiry_days (limit restored)",
+    )
     daily = importlib.import_module("installments.daily")
     for function_name, slot in ENGINE_STEPS:
         fn = getattr(daily, function_name, None)

@@ -178,7 +178,7 @@ class PurchaseAdmin(ReadOnlyAdmin):
     date_hierarchy = "requested_on"
     readonly_fields = ("reference", "account", "amount", "merchant_order_id", "category", "tenor", "device_id", "status",
                        "reason_codes", "requested_on", "posted_on", "cycle_bill_date", "refunded_amount", "reviewed_by",
-                       "reviewed_at", "review_note", "created_at")
+                       "reviewed_at", "review_note", "requested_via", "created_at")
     inlines = (RefundInline,)
     actions = ("refund", "approve_held", "decline_held")
 

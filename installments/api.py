@@ -24,7 +24,8 @@ from core.money import ZERO
 from installments import calc, services
 from installments.models import Allocation, Plan, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine
 from installments.serializers import (
-    PlanOutSerializer, PurchaseInSerializer, PurchaseOutSerializer, QuoteInSerializer, QuoteOutSerializer,
+    PlanOutSerializer, PurchaseInSerializer, PurchaseOutSerializer, PurchaseStatusOutSerializer, QuoteInSerializer,
+    QuoteOutSerializer,
     RefundInSerializer, RefundOutSerializer, RepaymentInSerializer, RepaymentOutSerializer, SettleInSerializer,
     SettlementQuoteOutSerializer, StatementFilterSerializer, StatementInstallInSerializer, StatementOutSerializer,
 )
@@ -240,6 +241,43 @@ class PurchaseCreate(APIView):
         else:
             status = 202 if purchase.status == Purchase.Status.HELD else 201
         return Response(PurchaseOutSerializer(_purchase_out(purchase)).data, status=status)
+
+
+def purchases_visible_to(request):
+    """A token's client reads the purchases it asked for; a staff session reads every purchase."""
+    actor = actor_for(request)
+    purchases = Purchase.objects.select_related("account")
+    return purchases.filter(requested_via=actor.rule) if actor.is_system else purchases
+
+
+class PurchaseDetail(APIView):
+    required_scopes = (PURCHASES_WRITE,)
+
+    @extend_schema(
+        operation_id="purchases_retrieve",
+        summary="A purchase's outcome: approved, held, declined (and refunds)",
+        description=(
+            "The storefront reads back a purchase it asked for (e.g. after a 202: held for review): its status, "
+            "amount, account, reason codes and plan. A held purchase reserves its amount out of the available "
+            "limit until an officer releases it (approved → posted, or declined) or its hold expires "
+            "(`hold_expires_on`: declined with `hold_expired`, the limit restored). A client reads only the "
+            "purchases it made: another client's is 404 `purchase_not_found`."
+        ),
+        parameters=[_ref_param("purchase")],
+        responses={200: PurchaseStatusOutSerializer, **error_responses(404)},
+        tags=["purchases"],
+    )
+    def get(self, request, id: str):
+        purchase = _by_reference(Purchase, id, code="purchase_not_found", what="purchase",
+                                 queryset=purchases_visible_to(request))
+        expires_on = None
+        if purchase.status == Purchase.Status.HELD:
+            expires_on = purchase.requested_on + dt.timedelta(days=get_terms(purchase.account.product_id).hold_expiry_days)
+        out = {
+            **_purchase_out(purchase), "status": purchase.status, "hold_expires_on": expires_on,
+            "decided_at": purchase.reviewed_at, "fully_refunded": purchase.refunded_amount == purchase.amount,
+        }
+        return Response(PurchaseStatusOutSerializer(out).data)
 
 
 class PurchaseRefundCreate(APIView):

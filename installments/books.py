@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import CreditAccount
 from core.money import ZERO, money
-from installments.models import Charge, ScheduleLine
+from installments.models import Charge, Purchase, ScheduleLine
 from ledger.models import Codes, JournalEntry, JournalLine, LedgerAccount
 
 D = DecimalField(max_digits=16, decimal_places=2)
@@ -119,4 +119,16 @@ def books_check() -> BooksReport:
         if credit != money(journal_credit.get(account.pk, ZERO)):
             report.breaches.append(Breach("credit_balance = journal credit balance", subject,
                                           money(journal_credit.get(account.pk, ZERO)), credit))
+    _check_held(report)
     return report
+
+
+def _check_held(report: BooksReport) -> None:
+    """The amount an account reserves for purchases held for review is exactly those purchases."""
+    held = dict(Purchase.objects.filter(status=Purchase.Status.HELD).values("account_id")
+                .annotate(s=_sum("amount")).values_list("account_id", "s"))
+    reserved = CreditAccount.objects.filter(Q(held_amount__gt=0) | Q(pk__in=list(held)))
+    for pk, reference, amount in reserved.values_list("pk", "reference", "held_amount"):
+        if money(amount) != money(held.get(pk, ZERO)):
+            report.breaches.append(Breach("held_amount = purchases held for review", f"account {reference} (#{pk})",
+                                          money(held.get(pk, ZERO)), money(amount)))

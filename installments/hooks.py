@@ -132,3 +132,28 @@ def notify_delinquency_rejudged(*, account_id: int, since: dt.date, on: dt.date,
     event = RejudgedAccount(account_id=account_id, since=since, on=on, actor=actor)
     for listener in list(_rejudge_listeners.values()):
         listener(event)
+# --- Held purchases ------------------------------------------------------------------------------------
+#
+# A held purchase is released in one place, the engine (``purchase_review_approve`` /
+# ``purchase_review_decline`` / ``purchase_hold_expire``), whichever screen asked. Apps that keep their
+# own record of the hold (the risk app's review case) register a listener, called inside the release's
+# transaction after the purchase changed: ``fn(*, purchase, requested, actor, reason)`` where
+# ``requested`` is "approve", "decline" or "expire" and ``purchase.status`` the outcome (an approval
+# may still end declined when the limit was used up meanwhile).
+
+HoldListener = Callable[..., None]
+_hold_listeners: dict[str, HoldListener] = {}
+
+
+def register_hold_listener(name: str, listener: HoldListener) -> None:
+    """Register (or replace) a named listener of held purchases' releases."""
+    _hold_listeners[name] = listener
+
+
+def unregister_hold_listener(name: str) -> None:
+    _hold_listeners.pop(name, None)
+
+
+def hold_released(*, purchase, requested: str, actor, reason: str) -> None:
+    for listener in list(_hold_listeners.values()):
+        listener(purchase=purchase, requested=requested, actor=actor, reason=reason)

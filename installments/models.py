@@ -51,6 +51,14 @@ class ProductTerms(models.Model):
     )
     value_date_max_days = models.PositiveSmallIntegerField(
         default=30, help_text="A repayment's bank value date may be at most this many days before the business date.")
+    hold_expiry_days = models.PositiveSmallIntegerField(
+        default=3, help_text="A purchase held for a risk review and not released within this many business days "
+        "(3 = 72 hours) is declined by the close of business (reason hold_expired) and its limit restored."
+    )
+    repayment_credit_tolerance = MoneyField(
+        default=Decimal("1000.00"), help_text="A repayment may exceed what the account owes by at most this much "
+        "(the excess becomes a credit balance); a larger one is refused."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     history = HistoricalRecords()
@@ -68,6 +76,8 @@ class ProductTerms(models.Model):
             models.CheckConstraint(condition=Q(bill_installment_minimum__gte=0), name="terms_bill_inst_min_gte_0"),
             models.CheckConstraint(condition=Q(apr_ceiling__gt=0, apr_ceiling__lte=1), name="terms_apr_ceiling_0_1"),
             models.CheckConstraint(condition=Q(value_date_max_days__lte=366), name="terms_value_date_max_lte_366"),
+            models.CheckConstraint(condition=Q(hold_expiry_days__gte=1, hold_expiry_days__lte=90), name="terms_hold_expiry_1_90"),
+            models.CheckConstraint(condition=Q(repayment_credit_tolerance__gte=0), name="terms_credit_tolerance_gte_0"),
         ]
 
     def __str__(self) -> str:
@@ -119,6 +129,11 @@ class Purchase(BaseModel):
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.CharField(max_length=500, blank=True)
+    requested_via = models.CharField(
+        max_length=80, blank=True, editable=False,
+        help_text="Who asked for it: 'api:<client reference>' through the integration API (the client may read it "
+        "back), 'user:<id>' for staff, else the system rule.",
+    )
 
     class Meta:
         ordering = ["-id"]

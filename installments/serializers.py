@@ -122,6 +122,27 @@ class PurchaseOutSerializer(serializers.Serializer):
     available = MoneyField(help_text="The account's available limit after this purchase.")
 
 
+class PurchaseStatusOutSerializer(PurchaseOutSerializer):
+    """A purchase as the storefront reads it back (``GET /api/v1/purchases/{id}/``): every status."""
+
+    status = serializers.ChoiceField(
+        choices=Purchase.Status.choices,
+        help_text="approved (posted to a cycle, the limit is used), held (waiting for a risk officer; its amount is "
+        "reserved out of the available limit) or declined (see reason_codes, e.g. insufficient_limit, "
+        "declined_on_review, hold_expired).",
+    )
+    reason_codes = serializers.ListField(child=serializers.CharField(), help_text="Why it was held or declined.")
+    fully_refunded = serializers.BooleanField(help_text="The whole amount was refunded (returned).")
+    hold_expires_on = serializers.DateField(
+        allow_null=True, help_text="While held: the business date its hold expires (declined hold_expired) unless "
+        "an officer releases it first."
+    )
+    decided_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a held purchase was released, declined or expired (null otherwise)."
+    )
+    available = MoneyField(help_text="The account's available limit now.")
+
+
 class RefundInSerializer(serializers.Serializer):
     amount = AmountField(help_text="Amount to refund (at most what is left unrefunded).")
     reason = serializers.CharField(max_length=500, help_text="Why (e.g. 'returned', 'order cancelled').")
@@ -190,6 +211,13 @@ class StatementFilterSerializer(serializers.Serializer):
     bill_date_to = serializers.DateField(required=False)
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    def to_internal_value(self, data):
+        # DRF reads an empty query parameter (``?status=``) as an absent one; the schema says it is not.
+        blank = {name: ["This parameter may not be empty."] for name in self.fields if data.get(name, None) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
 
     def validate(self, attrs):
         start, end = attrs.get("bill_date_from"), attrs.get("bill_date_to")

@@ -10,3 +10,6 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations import schema  # noqa: F401  (drf-spectacular extension for the token scheme)
+        from integrations.strict import install
+
+        install()  # strict JSON types for every input serializer of the API (issue 13)

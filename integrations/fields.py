@@ -14,21 +14,23 @@ from rest_framework import serializers
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, money
 
 _INT_DIGITS = MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES
-AMOUNT_PATTERN = rf"^(0|[1-9]\d{{0,{_INT_DIGITS - 1}}})(\.\d{{1,2}})?$"
-#: A positive amount: at least 0.01 ("0", "0.0" and "0.00" do not match).
-POSITIVE_AMOUNT_PATTERN = rf"^([1-9]\d{{0,{_INT_DIGITS - 1}}}(\.\d{{1,2}})?|0\.(0[1-9]|[1-9]\d?))$"
+#: An input amount: digits, a point and exactly 2 decimals, nothing before or after ("5.00"; not "5",
+#: "5.0", " 5.00", "5.00\n" or "+5.00"). Matched whole (``fullmatch``: ``$`` would let a final newline in).
+AMOUNT_PATTERN = rf"^(0|[1-9]\d{{0,{_INT_DIGITS - 1}}})\.\d{{2}}$"
+#: A positive amount: at least 0.01 ("0.00" does not match).
+POSITIVE_AMOUNT_PATTERN = rf"^([1-9]\d{{0,{_INT_DIGITS - 1}}}\.\d{{2}}|0\.(0[1-9]|[1-9]\d))$"
 MONEY_OUT_PATTERN = rf"^-?\d{{1,{_INT_DIGITS}}}\.\d{{2}}$"
 _AMOUNT_RE = re.compile(AMOUNT_PATTERN)
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": POSITIVE_AMOUNT_PATTERN, "example": "530.00"})
 class AmountField(serializers.Field):
-    """An input amount: a string of at most 12 digits with at most 2 decimals, at least ``min_value``
+    """An input amount: a string of at most 10 integer digits, a point and exactly 2 decimals, at least ``min_value``
     (0.01 by default, which the schema's pattern says too)."""
 
     default_error_messages = {
-        "not_a_string": 'Send amounts as JSON strings with at most 2 decimals, e.g. "530.00".',
-        "invalid": 'Not a valid amount: use digits with at most 2 decimals, e.g. "530.00".',
+        "not_a_string": 'Send amounts as JSON strings with 2 decimals, e.g. "530.00".',
+        "invalid": 'Not a valid amount: use digits, a point and 2 decimals, e.g. "530.00".',
         "min_value": "The amount must be at least {min_value}.",
     }
 
@@ -39,7 +41,7 @@ class AmountField(serializers.Field):
     def to_internal_value(self, data) -> Decimal:
         if not isinstance(data, str):
             self.fail("not_a_string")
-        if not _AMOUNT_RE.match(data):
+        if not _AMOUNT_RE.fullmatch(data):
             self.fail("invalid")
         try:
             value = money(Decimal(data))

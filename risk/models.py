@@ -385,6 +385,7 @@ class ReviewCase(BaseModel):
         OPEN = "open", "Open"
         APPROVED = "approved", "Approved"
         DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired (not reviewed in time)"
 
     kind = models.CharField(max_length=15, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
@@ -423,7 +424,8 @@ class ReviewCase(BaseModel):
                 name="one_open_case_per_purchase",
             ),
             models.CheckConstraint(
-                condition=Q(status="open") | (Q(resolved_by__isnull=False) & Q(resolved_at__isnull=False)),
+                condition=Q(status="open") | (Q(resolved_by__isnull=False) & Q(resolved_at__isnull=False))
+                | (Q(status="expired") & Q(resolved_at__isnull=False)),
                 name="review_case_resolved_by_someone",
             ),
             models.CheckConstraint(

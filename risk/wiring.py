@@ -12,7 +12,7 @@ from django.apps import apps
 from django.db.models import Q
 
 from core.actors import Actor
-from core.errors import BusinessRuleError, NotFoundError
+from core.errors import NotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ PURCHASE_CHECK_NAME = "risk"
 def connect() -> None:
     _connect_purchase_check()
     _connect_limit_policy()
+    _connect_hold_listener()
     if apps.is_installed("privacy"):
         _connect_privacy()
     if apps.is_installed("cob"):
@@ -84,6 +85,42 @@ def _connect_purchase_check() -> None:
     register_purchase_check(PURCHASE_CHECK_NAME, purchase_check)
 
 
+def _connect_hold_listener() -> None:
+    try:
+        from installments.hooks import register_hold_listener
+    except ImportError:  # the credit engine predates its hold listeners
+        logger.warning("installments.hooks has no hold listeners: review cases do not follow releases")
+        return
+    register_hold_listener(PURCHASE_CHECK_NAME, purchase_hold_released)
+
+
+def purchase_hold_released(*, purchase, requested: str, actor: Actor, reason: str) -> None:
+    """The engine released a held purchase (approved, declined or expired, from whichever screen): the
+    open review case of the hold closes with the same outcome and its rule hits are marked reviewed,
+    in the release's transaction. Nothing to do when no case is open (a hold without a case)."""
+    from risk.models import ReviewCase, RiskEvent
+    from risk.services.queue import _close, _events_reviewed
+
+    case = ReviewCase.objects.select_for_update().filter(
+        kind=ReviewCase.Kind.PURCHASE_HOLD, status=ReviewCase.Status.OPEN, account_id=purchase.account_id,
+        purchase_ref=purchase.merchant_order_id[:64],
+    ).first()
+    if case is None:
+        return
+    if requested == "expire":
+        status = ReviewCase.Status.EXPIRED
+    elif purchase.status == "approved":
+        status = ReviewCase.Status.APPROVED
+    else:
+        status = ReviewCase.Status.DECLINED
+        if requested == "approve":  # the engine declined it on release (limit used up meanwhile)
+            reason = f"{reason} — declined by the credit engine: {', '.join(purchase.reason_codes)}"
+    reason = (reason or status)[:500]
+    _events_reviewed(RiskEvent.objects.filter(account_id=case.account_id, subject_ref=case.purchase_ref), actor.user,
+                    reason)
+    _close(case, status=status, user=actor.user, reason=reason)
+
+
 def resolve_purchase_hold(*, case, approve: bool, actor: Actor, reason: str):
     """Release (approve) or decline the purchase a case holds, through the credit engine. Returns
     the purchase: an approved hold may still end declined (the limit was used up meanwhile)."""
@@ -94,7 +131,10 @@ def resolve_purchase_hold(*, case, approve: bool, actor: Actor, reason: str):
     if purchase is None:
         raise NotFoundError(f"No purchase {case.purchase_ref} on this account.", code="purchase_not_found")
     if purchase.status != Purchase.Status.HELD:
-        raise BusinessRuleError(f"Purchase {purchase.reference} is not held (it is {purchase.status}).", code="not_held")
+        # Released before releases closed their case (issue 13): the case follows what was decided.
+        purchase_hold_released(purchase=purchase, requested="sync", actor=actor,
+                               reason=f"{reason} (the purchase was already {purchase.status})")
+        return purchase
     if approve:
         return purchase_review_approve(purchase=purchase, actor=actor, note=reason)
     return purchase_review_decline(purchase=purchase, actor=actor, reason=reason)

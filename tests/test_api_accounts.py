@@ -33,7 +33,7 @@ def test_limits_used_and_available_on_the_business_date(http, business_date, sys
     assert body == {
         "id": account.reference, "customer_id": account.customer.reference, "product": "baitiao", "status": "active",
         "freeze_reason": "", "fixed_limit": "10000.00", "temporary_limit": "3000.00", "total_limit": "13000.00",
-        "used_amount": "9500.50", "available": "3499.50", "credit_balance": "0.00",
+        "used_amount": "9500.50", "held_amount": "0.00", "available": "3499.50", "credit_balance": "0.00",
         "temporary_limits": [{"amount": "3000.00", "starts_on": "2026-06-01", "ends_on": "2026-06-20", "campaign": "618"}],
         "bill_day": 12, "opened_on": "2026-01-01", "closed_on": None, "dpd": 0, "bucket": "M0", "as_of": "2026-06-10",
     }

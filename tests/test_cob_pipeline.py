@@ -216,11 +216,17 @@ def test_a_closed_date_is_refused_unless_forced_and_a_forced_rerun_changes_nothi
     assert _state() == after_first
 
 
-def test_a_past_date_never_run_needs_force(steps, portfolio):
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "forced"])
+def test_a_past_date_never_run_is_refused(steps, portfolio, force):
     pipeline.run_date(D0)
+    before = _state()
     with pytest.raises(BusinessRuleError) as exc:
-        cob_run_open(on=D0 - dt.timedelta(days=1))
-    assert exc.value.code == "cob_past_date"
+        cob_run_open(on=D0 - dt.timedelta(days=1), force=force)
+    assert exc.value.code == "cob_earlier_date"
+    assert exc.value.message == (
+        "The business date is 2026-01-06; 2026-01-04 comes before the latest closed date (2026-01-05) and later days "
+        "depend on it: it cannot be run again. Only the latest closed date (2026-01-05) can be re-run, and that changes nothing.")
+    assert _state() == before and CobRun.objects.count() == 1 and get_business_date() == dt.date(2026, 1, 6)
 
 
 # --- crash and resume -----------------------------------------------------------------------------------

@@ -176,8 +176,8 @@ def test_the_real_pipeline_runs_the_collections_steps(business_date, monkeypatch
     assert (case.opened_on, case.bucket, case.dpd, case.collector_id) == (dt.date(2026, 2, 13), "M1", 4, collector.pk)
     kinds = list(Reminder.objects.order_by("for_date").values_list("kind", "status"))
     assert kinds == [("T-3", "sent"), ("T-1", "sent"), ("T0", "sent"), ("D+1", "sent"), ("D+3", "sent")]
-    # a forced re-run of a closed date changes nothing
-    rerun = run_date(dt.date(2026, 2, 13), force=True)
+    # a forced re-run of the latest closed date changes nothing (an earlier one is refused: issue 13)
+    rerun = run_date(dt.date(2026, 2, 14), force=True)
     assert rerun.state == "done" and CollectionCase.objects.count() == 1 and Reminder.objects.count() == 5
 
 

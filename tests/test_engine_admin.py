@@ -146,6 +146,7 @@ def _terms_post(terms, rates, **overrides):
         "settlement_policy": terms.settlement_policy, "bill_installment_minimum": terms.bill_installment_minimum,
         "apr_ceiling": terms.apr_ceiling, "allocation_strategy": terms.allocation_strategy,
         "value_date_max_days": terms.value_date_max_days,
+        "hold_expiry_days": terms.hold_expiry_days, "repayment_credit_tolerance": terms.repayment_credit_tolerance,
         "tenor_rates-TOTAL_FORMS": len(rates), "tenor_rates-INITIAL_FORMS": len(rates),
         "tenor_rates-MIN_NUM_FORMS": 0, "tenor_rates-MAX_NUM_FORMS": 1000,
     }

@@ -2,7 +2,8 @@
 locks the account row before it reads balances (one account at a time; several in ascending pk)."""
 from installments.services.common import get_terms, product_terms_create_default  # noqa: F401
 from installments.services.purchases import (  # noqa: F401
-    PurchaseDeclinedError, purchase_authorize, purchase_review_approve, purchase_review_decline,
+    PurchaseDeclinedError, purchase_authorize, purchase_hold_expire, purchase_holds_expire, purchase_review_approve,
+    purchase_review_decline,
 )
 from installments.services.refunds import purchase_refund  # noqa: F401
 from installments.services.repayments import credit_balance_apply, repayment_post, repayment_reverse  # noqa: F401

@@ -233,3 +233,29 @@ def apply_account_deltas(account: CreditAccount, legs: Iterable[Leg]) -> CreditA
         )
         account.refresh_from_db(fields=["used_amount", "credit_balance"])
     return account
+
+
+def repayment_ceiling_check(*, account: CreditAccount, amount: Decimal) -> None:
+    """Refuse a repayment above what the account owes, less the credit balance it already holds, plus the
+    product's credit tolerance (issue 13): the credit balance a repayment leaves never exceeds the
+    tolerance. What the account owes is its used amount — on a written-off account, what is left to
+    recover. Called on the locked account, before anything is written."""
+    from core.errors import BusinessRuleError
+    from installments.models import WriteOff
+
+    if account.written_off_on:
+        write_off = WriteOff.objects.filter(account_id=account.pk).first()
+        owed = write_off.total - write_off.recovered if write_off else ZERO
+    else:
+        owed = account.used_amount
+    owed, credit = money(owed), money(account.credit_balance)
+    tolerance = get_terms(account.product_id).repayment_credit_tolerance
+    ceiling = max(owed - credit + tolerance, ZERO)
+    if amount > ceiling:
+        raise BusinessRuleError(
+            f"A repayment of {amount} is more than the account owes ({owed}) less its credit balance ({credit}) "
+            f"plus the credit tolerance ({tolerance}): at most {ceiling}.",
+            code="repayment_above_outstanding",
+            details={"amount": str(amount), "owed": str(owed), "credit_balance": str(credit),
+                     "tolerance": str(tolerance), "maximum": str(ceiling)},
+        )

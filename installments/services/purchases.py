@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import CreditAccount
@@ -116,6 +117,46 @@ def _replayed(purchase: Purchase, amount: Decimal, tenor: int | None) -> Purchas
     return purchase
 
 
+def _requested_via(actor: Actor) -> str:
+    """Who asked: the API client (``api:<reference>``, so that client may read the purchase back), a
+    staff user, or another system rule."""
+    return (actor.rule if actor.is_system else f"user:{actor.user.pk}")[:80]
+
+
+def _hold_move(account: CreditAccount, amount: Decimal) -> None:
+    """Reserve (``amount`` > 0) or give back (< 0) a held purchase's amount out of the available limit,
+    on the locked account row (so concurrent purchases see it)."""
+    CreditAccount.objects.filter(pk=account.pk).update(held_amount=F("held_amount") + amount)
+    account.refresh_from_db(fields=["held_amount"])
+
+
+def _lock_held(purchase: Purchase) -> tuple[CreditAccount, Purchase]:
+    """Lock the account, then the purchase; refuse unless it is still held."""
+    account = lock_account(purchase.account_id)
+    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
+    if purchase.status != Purchase.Status.HELD:
+        raise BusinessRuleError(
+            f"Purchase {purchase.reference} is not held (it is {purchase.get_status_display().lower()}).",
+            code="purchase_not_held", details={"purchase": purchase.reference, "status": purchase.status},
+        )
+    return account, purchase
+
+
+def _decline_held(purchase: Purchase, account: CreditAccount, *, codes: list[str], user, note: str,
+                  release: bool = True) -> Purchase:
+    """A held purchase ends declined: its reserved amount goes back to the available limit (unless the
+    caller already released it)."""
+    if release:
+        _hold_move(account, -purchase.amount)
+    purchase.status = Purchase.Status.DECLINED
+    purchase.reason_codes = list(purchase.reason_codes) + [c for c in codes if c not in purchase.reason_codes]
+    purchase.reviewed_by = user
+    purchase.reviewed_at = timezone.now()
+    purchase.review_note = (note or "")[:500]
+    purchase.save()
+    return purchase
+
+
 @transaction.atomic
 def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id, actor) -> Purchase:
     # The account row (and only it) is locked first, with its product in the same query; a retried
@@ -131,7 +172,7 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
         plan_quote_checked(principal=amount, tenor=tenor, terms=terms)
 
     purchase = Purchase(account=account, amount=amount, merchant_order_id=merchant_order_id, category=category,
-                        tenor=tenor, device_id=device_id, requested_on=today)
+                        tenor=tenor, device_id=device_id, requested_on=today, requested_via=_requested_via(actor))
     reasons: list[str] = []
     total_limit, available = account_limits(account=account, on=today)
     if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
@@ -155,8 +196,11 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
         purchase.reason_codes = reasons
     try:
         with transaction.atomic():
-            if purchase.status in (Purchase.Status.DECLINED, Purchase.Status.HELD):
+            if purchase.status == Purchase.Status.DECLINED:
                 purchase.save()
+            elif purchase.status == Purchase.Status.HELD:
+                purchase.save()
+                _hold_move(account, purchase.amount)
             else:
                 _post(purchase, account, terms, today, actor)
     except IntegrityError:
@@ -204,14 +248,13 @@ def purchase_authorize(
 
 @transaction.atomic
 def purchase_review_approve(*, purchase: Purchase, actor: Actor, note: str = "") -> Purchase:
-    """An officer approves a held purchase: it posts now, if the account is still active with enough limit;
-    otherwise it is declined (and returned declined, with the reason codes)."""
-    account = lock_account(purchase.account_id)
-    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
-    if purchase.status != Purchase.Status.HELD:
-        raise BusinessRuleError("Only a held purchase can be reviewed.", code="purchase_not_held")
+    """An officer approves a held purchase: its reserved amount is released and it posts now, if the
+    account is still active with enough limit; otherwise it is declined (and returned declined, with
+    the reason codes). The one release path: the risk review case closes with it (``hooks.hold_released``)."""
+    account, purchase = _lock_held(purchase)
     today = get_business_date()
     terms = get_terms(account.product_id)
+    _hold_move(account, -purchase.amount)
     reasons = []
     if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
         reasons.append("account_not_active")
@@ -221,27 +264,65 @@ def purchase_review_approve(*, purchase: Purchase, actor: Actor, note: str = "")
     purchase.reviewed_at = timezone.now()
     purchase.review_note = (note or "")[:500]
     if reasons:
-        purchase.status = Purchase.Status.DECLINED
-        purchase.reason_codes = list(purchase.reason_codes) + reasons
-        purchase.save()
+        _decline_held(purchase, account, codes=reasons, user=actor.user, note=note, release=False)
     else:
         _post(purchase, account, terms, today, actor)
     audit_record(actor=actor, action="purchase_review", obj=purchase, reason=note, old="held", new=purchase.status)
+    hooks.hold_released(purchase=purchase, requested="approve", actor=actor, reason=note)
     return purchase
 
 
 @transaction.atomic
 def purchase_review_decline(*, purchase: Purchase, actor: Actor, reason: str) -> Purchase:
+    """An officer declines a held purchase: its reserved amount goes back to the available limit and the
+    risk review case closes with it."""
     reason = require_reason(reason)
-    lock_account(purchase.account_id)
-    purchase = Purchase.objects.select_for_update().get(pk=purchase.pk)
-    if purchase.status != Purchase.Status.HELD:
-        raise BusinessRuleError("Only a held purchase can be reviewed.", code="purchase_not_held")
-    purchase.status = Purchase.Status.DECLINED
-    purchase.reason_codes = list(purchase.reason_codes) + ["declined_on_review"]
-    purchase.reviewed_by = actor.user
-    purchase.reviewed_at = timezone.now()
-    purchase.review_note = reason
-    purchase.save()
+    account, purchase = _lock_held(purchase)
+    _decline_held(purchase, account, codes=["declined_on_review"], user=actor.user, note=reason)
     audit_record(actor=actor, action="purchase_review", obj=purchase, reason=reason, old="held", new="declined")
+    hooks.hold_released(purchase=purchase, requested="decline", actor=actor, reason=reason)
     return purchase
+
+
+HOLD_EXPIRED = "hold_expired"
+
+
+@transaction.atomic
+def purchase_hold_expire(*, purchase: Purchase, on: dt.date, actor: Actor) -> Purchase:
+    """A hold nobody released within the product's ``hold_expiry_days`` is declined (``hold_expired``),
+    its limit restored and its review case closed as expired. Refused before its time."""
+    account, purchase = _lock_held(purchase)
+    days = get_terms(account.product_id).hold_expiry_days
+    expires_on = purchase.requested_on + dt.timedelta(days=days)
+    if on < expires_on:
+        raise BusinessRuleError(
+            f"Purchase {purchase.reference} is held until {expires_on:%Y-%m-%d}.", code="hold_not_expired",
+            details={"purchase": purchase.reference, "expires_on": str(expires_on)},
+        )
+    note = f"not reviewed within {days} day(s): expired on {on:%Y-%m-%d}"
+    _decline_held(purchase, account, codes=[HOLD_EXPIRED], user=None, note=note)
+    audit_record(actor=actor, action="purchase_hold_expire", obj=purchase, reason=note, old="held", new="declined")
+    hooks.hold_released(purchase=purchase, requested="expire", actor=actor, reason=note)
+    return purchase
+
+
+HOLDS_ACTOR = Actor.system("cob:purchase_holds_expire")
+
+
+def purchase_holds_expire(*, on: dt.date, account_ids=None) -> int:
+    """Close-of-business step (slot ``purchase_holds``): every purchase still held after its product's
+    ``hold_expiry_days`` is declined (``hold_expired``), its limit restored, its review case closed as
+    expired — each through :func:`purchase_hold_expire`. Idempotent: a purchase no longer held is not
+    seen again. Returns the number of holds expired."""
+    held = Purchase.objects.filter(status=Purchase.Status.HELD)
+    if isinstance(account_ids, range) and account_ids.step == 1:
+        held = held.filter(account_id__gte=account_ids.start, account_id__lt=account_ids.stop)
+    elif account_ids is not None:
+        held = held.filter(account_id__in=list(account_ids))
+    expired = 0
+    for product_id, days in ProductTerms.objects.values_list("product_id", "hold_expiry_days").order_by("product_id"):
+        due = held.filter(account__product_id=product_id, requested_on__lte=on - dt.timedelta(days=days))
+        for purchase in due.order_by("account_id", "pk"):
+            purchase_hold_expire(purchase=purchase, on=on, actor=HOLDS_ACTOR)
+            expired += 1
+    return expired

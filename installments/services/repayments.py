@@ -24,6 +24,7 @@ from installments.services.common import (
     apply_account_deltas, apply_paid, get_terms, open_dues, plus, positive_money, receivable_legs, reopen_status,
     require_reason,
 )
+from installments.services.common import repayment_ceiling_check  # issue 13: input bounds
 from installments.services.rejudge import account_rejudge
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, Leg, journal_post, journal_reverse
@@ -102,6 +103,7 @@ def repayment_post(
     received_on = value_date_check(received_on, today=today, max_days=terms.value_date_max_days)
     if account.status == CreditAccount.Status.CLOSED:
         raise BusinessRuleError("The account is closed.", code="account_closed")
+    repayment_ceiling_check(account=account, amount=amount)
     try:
         with transaction.atomic():
             repayment = Repayment.objects.create(

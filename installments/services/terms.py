@@ -16,6 +16,7 @@ TERMS_FIELDS = (
     "grace_days", "late_fee_daily_rate", "late_fee_daily_minimum", "deferral_daily_rate", "minimum_payment_rate",
     "due_offset_days", "settlement_policy", "bill_installment_minimum", "apr_ceiling", "allocation_strategy",
     "value_date_max_days",
+    "hold_expiry_days", "repayment_credit_tolerance",
 )
 
 

@@ -71,12 +71,11 @@ def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal |
     if case.kind == ReviewCase.Kind.PURCHASE_HOLD:
         from risk.wiring import resolve_purchase_hold
 
-        purchase = resolve_purchase_hold(case=case, approve=True, actor=actor, reason=reason)
-        _events_reviewed(RiskEvent.objects.filter(account_id=case.account_id, subject_ref=case.purchase_ref), user, reason)
-        if purchase.status != "approved":  # the engine declined it on release (limit used up meanwhile)
-            reason = f"{reason} — declined by the credit engine: {', '.join(purchase.reason_codes)}"[:500]
-            return _close(case, status=ReviewCase.Status.DECLINED, user=user, reason=reason)
-        return _close(case, status=ReviewCase.Status.APPROVED, user=user, reason=reason)
+        # The one release path: the engine releases the purchase and closes this case with it
+        # (``risk.wiring.purchase_hold_released``), declined if the limit was used up meanwhile.
+        resolve_purchase_hold(case=case, approve=True, actor=actor, reason=reason)
+        case.refresh_from_db()
+        return case
 
     if limit is None:
         raise ValidationError("An approval needs a limit.", code="limit_required")
@@ -134,8 +133,8 @@ def review_case_decline(*, case: ReviewCase, user, reason: str) -> ReviewCase:
         from risk.wiring import resolve_purchase_hold
 
         resolve_purchase_hold(case=case, approve=False, actor=actor, reason=reason)
-        _events_reviewed(RiskEvent.objects.filter(account_id=case.account_id, subject_ref=case.purchase_ref), user, reason)
-        return _close(case, status=ReviewCase.Status.DECLINED, user=user, reason=reason)
+        case.refresh_from_db()
+        return case
 
     application = Application.objects.select_for_update().get(pk=case.application_id)
     if application.account_id is not None:
