@@ -24,6 +24,7 @@ from core.admin_utils import badge, money_column
 from core.errors import ApplicationError
 from staff import resources as staff_resources
 from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
+from staff.admin_workspace import CreditAccountWorkspaceMixin, CustomerWorkspaceMixin
 from staff.forms import CustomerExportForm
 from installments.models import Allocation, Repayment
 from staff.models import (
@@ -57,7 +58,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 # --- Customers and accounts: the accounts app's screens plus import and export --------------------
 
 
-class CustomerAdmin(StaffImportExportMixin, accounts_admin.CustomerAdmin):
+class CustomerAdmin(CustomerWorkspaceMixin, StaffImportExportMixin, accounts_admin.CustomerAdmin):
     """Customers (accounts/admin.py) with the import of customers with accounts and limits, and an
     export that is masked unless the user may see personal data and gives a reason (logged)."""
 
@@ -93,7 +94,7 @@ class CustomerAdmin(StaffImportExportMixin, accounts_admin.CustomerAdmin):
         return resource.export(queryset=queryset, export_fields=self.get_export_resource_fields_from_form(form), **kwargs)
 
 
-class CreditAccountAdmin(StaffExportMixin, accounts_admin.CreditAccountAdmin):
+class CreditAccountAdmin(CreditAccountWorkspaceMixin, StaffExportMixin, accounts_admin.CreditAccountAdmin):
     resource_classes = [CreditAccountExportResource]
 
 
