@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from core.crypto import pii_hash
 from core.identity import normalize_id_number
+from core.masking import mask_id_number
 
 _SEPARATORS = re.compile(r"[\s\-‐‑–—.()（）/]+")
 _ID_RE = re.compile(r"^[1-9]\d{16}[\dX]$")
@@ -39,7 +40,7 @@ def as_reference(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Query:
-    text: str
+    text: str  # what to show back and search words in; a full ID number is kept only masked
     id_number_hash: str | None = None
     mobile: str | None = None
     reference: str | None = None
@@ -55,7 +56,7 @@ def parse_query(text: str) -> Query:
     text = (text or "").strip()[:100]
     id_number = as_id_number(text)
     if id_number:
-        return Query(text=text, id_number_hash=pii_hash(id_number))
+        return Query(text=mask_id_number(id_number), id_number_hash=pii_hash(id_number))
     mobile = as_mobile(text)
     if mobile:
         return Query(text=text, mobile=mobile)

@@ -20,6 +20,7 @@ from accounts.resources import (
     OverdueAccountExportResource,
     TemporaryLimitExportResource,
 )
+from core.admin_search import PeopleSearchMixin
 from core.admin_utils import badge, money_column
 from core.errors import ApplicationError
 from staff import resources as staff_resources
@@ -108,7 +109,7 @@ admin.site.register(CreditAccount, CreditAccountAdmin)
 
 
 @admin.register(TemporaryLimitCampaign)
-class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
+class TemporaryLimitCampaignAdmin(PeopleSearchMixin, StaffImportExportMixin, admin.ModelAdmin):
     """Upload a campaign list (618, Double 11…): one temporary limit per account, granted through
     ``temporary_limit_grant``; the same list imported twice grants nothing the second time."""
 
@@ -118,7 +119,7 @@ class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
     list_select_related = ("account",)
     list_filter = ("campaign", "status", "starts_on")
     search_fields = ("=account__reference", "campaign")
-    search_help_text = "Account reference or campaign."
+    search_help_text = "Account reference, campaign, mobile (any spacing) or full ID number."
     date_hierarchy = "starts_on"
     show_full_result_count = False
     amount_col = money_column("amount", "Amount")
@@ -152,7 +153,8 @@ class BucketFilter(admin.SimpleListFilter):
 
 
 @admin.register(OverdueAccount)
-class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
+class OverdueAccountAdmin(PeopleSearchMixin, StaffExportMixin, SimpleHistoryAdmin):
+    customer_path = "customer__"
     """Accounts with days past due, worst first: what collections and risk work from."""
 
     resource_classes = [OverdueAccountExportResource]
@@ -160,7 +162,7 @@ class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
     list_select_related = ("customer",)
     list_filter = (BucketFilter, "status", "freeze_reason", "product")
     search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4")
-    search_help_text = "Account or customer reference, mobile, or last 4 digits of the ID number."
+    search_help_text = "Account or customer reference, mobile (any spacing), full ID number or its last 4 digits."
     ordering = ("-dpd", "pk")
     show_full_result_count = False
     used_col = money_column("used_amount", "Balance")
@@ -333,15 +335,15 @@ def _allocated(allocations) -> str:
     return " · ".join(f"{labels[k].lower()} {format_cny(v)}" for k, v in totals.items() if v) or "—"
 
 
-class RepaymentListAdmin(ReadOnlyAdmin):
+class RepaymentListAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     """Repayments with where each went (allocations prefetched: one query for the page)."""
 
     list_display = ("reference", "account", "external_ref", "channel", "amount_col", "received_on", "posted_on",
                     "status_badge", "allocated")
     list_select_related = ("account",)
     list_filter = ("channel", "status", "kind", "posted_on")
-    search_fields = ("=external_ref", "=reference", "=account__reference")
-    search_help_text = "Bank reference, repayment reference or account reference."
+    search_fields = ("=external_ref", "=reference", "=account__reference", "=account__customer__reference")
+    search_help_text = "Bank, repayment, account or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "posted_on"
     inlines = (AllocationInline,)
     amount_col = money_column("amount", "Amount")
@@ -382,7 +384,7 @@ class RepaymentExportAdmin(StaffExportMixin, RepaymentListAdmin):
 
 
 @admin.register(StorefrontOrderImport)
-class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
+class StorefrontOrderImportAdmin(PeopleSearchMixin, StaffImportExportMixin, ReadOnlyAdmin):
     """Purchases; the storefront's order export is imported through ``purchase_authorize``."""
 
     import_resource_classes = [staff_resources.StorefrontOrderImport]
@@ -391,8 +393,8 @@ class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
                     "cycle_bill_date")
     list_select_related = ("account",)
     list_filter = ("status", "tenor", "requested_on")
-    search_fields = ("=merchant_order_id", "=reference", "=account__reference")
-    search_help_text = "Order id, purchase reference or account reference."
+    search_fields = ("=merchant_order_id", "=reference", "=account__reference", "=account__customer__reference")
+    search_help_text = "Order id, purchase, account or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "requested_on"
     amount_col = money_column("amount", "Amount")
 
@@ -402,13 +404,13 @@ class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(StatementExport)
-class StatementExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+class StatementExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
     resource_classes = [staff_resources.StatementExportResource]
     list_display = ("account", "bill_date", "due_date", "status_badge", "closing_col", "minimum_col", "past_due_col")
     list_select_related = ("account",)
     list_filter = ("status", "bill_date")
-    search_fields = ("=account__reference",)
-    search_help_text = "Account reference."
+    search_fields = ("=account__reference", "=account__customer__reference")
+    search_help_text = "Account or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "bill_date"
     closing_col = money_column("closing_balance", "Closing balance")
     minimum_col = money_column("minimum_payment", "Minimum payment")
@@ -421,14 +423,14 @@ class StatementExportAdmin(StaffExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(ScheduleExport)
-class ScheduleExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+class ScheduleExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
     resource_classes = [staff_resources.ScheduleExportResource]
     list_display = ("plan", "account", "period", "due_date", "principal_col", "fee_col", "principal_paid_col",
                     "fee_paid_col", "status_badge")
     list_select_related = ("plan", "account")
     list_filter = ("status", "is_revolving", "due_date")
-    search_fields = ("=account__reference", "=plan__reference")
-    search_help_text = "Account or plan reference."
+    search_fields = ("=account__reference", "=plan__reference", "=account__customer__reference")
+    search_help_text = "Account, plan or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "due_date"
     ordering = ("due_date", "id")
     principal_col = money_column("principal", "Principal")

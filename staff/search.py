@@ -4,7 +4,12 @@ the statements of an account), across the screens the user may open.
 
 Each group reads through the registered admin screen's own queryset (``ModelAdmin.get_queryset``), so
 scoping rules hold here as they do on the screens: a collector finds only the customers and cases of
-the cases assigned to them; a group whose screen the user may not open is not searched at all."""
+the cases assigned to them (in every group); a group whose screen the user may not open is not
+searched at all.
+
+A full ID number is searched through its keyed hash and never echoed back: the form posts it (a GET
+would leave it in the address bar, the browser history and the server's access log) and the page
+shows it masked."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CreditAccount, Customer
 from core.search import Query, parse_query
+from debt_collection import selectors as collection_selectors
 from debt_collection.models import CollectionCase
 from installments.models import Plan, Purchase, Repayment, Statement
 
@@ -86,6 +92,7 @@ class Target:
     detail: Callable[[Any], str]
     select_related: tuple[str, ...] = ()
     ordering: tuple[str, ...] = ("-id",)
+    customer_path: str = "account__customer__"
 
 
 def _money(value) -> str:
@@ -97,12 +104,12 @@ def _money(value) -> str:
 TARGETS: tuple[Target, ...] = (
     Target("customers", _("Customers"), Customer, _customer_q,
            lambda c: f"{c.masked_name} · {c.reference}",
-           lambda c: f"{c.masked_id_number} · {c.masked_mobile}"),
+           lambda c: f"{c.masked_id_number} · {c.masked_mobile}", customer_path=""),
     Target("accounts", _("Credit accounts"), CreditAccount,
            lambda q: _by_reference(q, "reference", "customer__reference", people_path="customer__"),
            lambda a: f"{a.reference} · {a.customer.masked_name}",
            lambda a: f"{a.get_status_display()} · {a.bucket} · {_money(a.fixed_limit)}",
-           select_related=("customer",)),
+           select_related=("customer",), customer_path="customer__"),
     Target("purchases", _("Purchases"), Purchase,
            lambda q: _by_reference(q, "reference", "merchant_order_id"),
            lambda p: f"{p.reference} · {p.merchant_order_id}",
@@ -127,7 +134,7 @@ TARGETS: tuple[Target, ...] = (
            lambda q: _by_reference(q, "reference", "account__reference", people_path="customer__"),
            lambda c: f"{c.reference} · {c.customer.masked_name}",
            lambda c: f"{c.bucket} · {c.get_status_display()} · {_money(c.amount_overdue)}",
-           select_related=("customer",)),
+           select_related=("customer",), customer_path="customer__"),
 )
 
 
@@ -138,6 +145,7 @@ def staff_search(*, request, text: str) -> tuple[Query, list[Group]]:
     groups: list[Group] = []
     if not query.text:
         return query, groups
+    collector_scope = collection_selectors.collector_scope_applies(request.user)
     for target in TARGETS:
         model_admin = admin.site._registry.get(target.model)
         if model_admin is None or not model_admin.has_view_permission(request):
@@ -146,14 +154,19 @@ def staff_search(*, request, text: str) -> tuple[Query, list[Group]]:
         if where is None:
             continue
         queryset: QuerySet = model_admin.get_queryset(request).filter(where)
+        if collector_scope:  # a collector finds only the people of the cases assigned to them
+            queryset = queryset.filter(**{f"{target.customer_path}id__in":
+                                          collection_selectors.customer_ids_of_collector(request.user)})
         if target.select_related:
             queryset = queryset.select_related(*target.select_related)
         rows = list(queryset.order_by(*target.ordering).distinct()[:PER_GROUP])
         if not rows:
             continue
         opts = target.model._meta
-        group = Group(key=target.key, label=target.label,
-                      more_url=reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + "?" + urlencode({"q": query.text}))
+        # a full ID number never goes into a link (it would end up in browser history and access logs)
+        more_url = "" if query.id_number_hash else (
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + "?" + urlencode({"q": query.text}))
+        group = Group(key=target.key, label=target.label, more_url=more_url)
         for row in rows:
             group.hits.append(Hit(url=reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk]),
                                   title=target.title(row), detail=target.detail(row)))

@@ -9,7 +9,7 @@ from staff.search import staff_search
 
 
 def search_view(request):
-    text = request.GET.get("q", "")
+    text = request.POST.get("q", "") if request.method == "POST" else request.GET.get("q", "")
     query, groups = staff_search(request=request, text=text)
     context = {
         **admin.site.each_context(request),
