@@ -32,6 +32,7 @@ from staff.models import (
     BankRepaymentFile,
     CollectionAssignmentExport,
     ImportJob,
+    ImportRecord,
     OverdueAccount,
     PortfolioSnapshot,
     RepaymentExport,
@@ -282,6 +283,41 @@ class ImportJobAdmin(admin.ModelAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/staff/import_job.html", context)
+
+
+RECORD_COLOURS = {
+    ImportRecord.Outcome.DRY_RUN_REFUSED: "declined", ImportRecord.Outcome.DRY_RUN_PASSED: "held",
+    ImportRecord.Outcome.IMPORTED: "posted", ImportRecord.Outcome.FAILED: "declined",
+}
+
+
+@admin.register(ImportRecord)
+class ImportRecordAdmin(ReadOnlyAdmin):
+    """The import register: every file brought in (dry runs refused or passed, imports done or failed),
+    by whom, when, how many lines and what total. Written by the import screens and jobs; read only."""
+
+    list_display = ("created_at", "file_name", "title", "user", "lines", "total_col", "new", "updated", "skipped",
+                    "errors", "outcome_badge", "job_link")
+    list_select_related = ("user", "job")
+    list_filter = ("outcome", "kind", "file_format")
+    search_fields = ("file_name", "=user__username")
+    search_help_text = "File name or user name."
+    date_hierarchy = "created_at"
+    total_col = money_column("total_amount", "Total amount")
+    fields = ("created_at", "file_name", "file_format", "kind", "title", "user", "outcome", "lines", "new", "updated",
+              "skipped", "errors", "total_amount", "job")
+    readonly_fields = fields
+
+    @admin.display(description="Outcome", ordering="outcome")
+    def outcome_badge(self, obj):
+        return badge(RECORD_COLOURS.get(obj.outcome, "open"), obj.get_outcome_display())
+
+    @admin.display(description="Background job")
+    def job_link(self, obj):
+        if not obj.job_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:staff_importjob_change", args=[obj.job_id]),
+                           obj.job.reference)
 
 
 @admin.register(PortfolioSnapshot)

@@ -37,7 +37,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("collections", "Collections", ("collections", "staff.overdueaccount")),
     Section("risk", "Risk & portfolio", ("risk", "staff.portfoliosnapshot")),
     Section("imports", "Imports & exports", (
-        "staff.bankrepaymentfile", "staff.storefrontorderimport", "staff.importjob", "staff.repaymentexport",
+        "staff.bankrepaymentfile", "staff.storefrontorderimport", "staff.importjob", "staff.importrecord",
+        "staff.repaymentexport",
         "staff.statementexport", "staff.scheduleexport", "staff.collectionassignmentexport",
     )),
     Section("operations", "Close of business", ("cob", "core.businessdate")),

@@ -66,7 +66,7 @@ ROLES: tuple[Role, ...] = (
             "risk.view_*", "risk.work_reviewcase", "risk.grant_campaign",
             "installments.view_*", "installments.review_purchase",
             "staff.view_temporarylimitcampaign", "staff.import_temporarylimitcampaign",
-            "staff.view_importjob",
+            "staff.view_importjob", "staff.view_importrecord",
         ),
     ),
     Role(
@@ -86,7 +86,7 @@ ROLES: tuple[Role, ...] = (
             "staff.view_statementexport", "staff.export_statementexport",
             "staff.view_scheduleexport", "staff.export_scheduleexport",
             "staff.view_overdueaccount", "staff.export_overdueaccount",
-            "staff.view_importjob", "staff.view_dashboard",
+            "staff.view_importjob", "staff.view_importrecord", "staff.view_dashboard",
         ),
         exclude=(FULL_PII,),
     ),
