@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
 
-from accounts.models import CreditAccount, Customer, TemporaryLimit
+from accounts.models import CreditAccount, Customer, LimitChange, TemporaryLimit
 from core.business_date import get_business_date
 from core.crypto import pii_hash
 from core.identity import normalize_id_number
@@ -66,9 +66,7 @@ def customer_accounts(*, customer: Customer, on: dt.date | None = None) -> Query
     return accounts_with_limits(on=on).filter(customer=customer).select_related("product").order_by("pk")
 
 
-def accounts_limit_changes(*, account_ids, limit: int = 100):
-    from accounts.models import LimitChange
-
+def accounts_limit_changes(*, account_ids, limit: int = 100) -> QuerySet[LimitChange]:
     return (LimitChange.objects.filter(account_id__in=account_ids).select_related("actor", "account", "temporary_limit")
             .order_by("-created_at", "-id")[:limit])
 

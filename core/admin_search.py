@@ -6,8 +6,8 @@ admin's ordinary ``search_fields``.
 ``"customer__"``, ``"account__customer__"``)."""
 from __future__ import annotations
 
-from core.search import as_id_number, as_mobile
 from core.crypto import pii_hash
+from core.search import as_id_number, as_mobile
 
 
 class PeopleSearchMixin:

@@ -32,8 +32,14 @@ class LabelledModelResource(resources.ModelResource):
     labels: dict[str, str] = COMMON_LABELS
 
     def _model_field(self, field) -> models.Field | None:
-        """The model field behind an export column (following ``__`` paths), if any."""
-        path = field.attribute or self.get_field_name(field)
+        """The model field behind an export column (following ``__`` paths), if any; looked up once."""
+        cache = self.__dict__.setdefault("_model_fields", {})
+        key = field.attribute or self.get_field_name(field)
+        if key not in cache:
+            cache[key] = self._resolve(key)
+        return cache[key]
+
+    def _resolve(self, path: str | None) -> models.Field | None:
         model = self._meta.model
         target = None
         for part in (path or "").split("__"):
