@@ -25,6 +25,7 @@ from accounts.models import (
 )
 from approvals.admin_mixins import SubmitForm, SubmittedAddMixin, report_submitted
 from core.actors import Actor
+from core.admin_search import PeopleSearchMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
 from core.errors import ApplicationError
@@ -82,11 +83,12 @@ class CustomerCreateForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
+class CustomerAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
+    customer_path = ""
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
     show_full_result_count = False
     search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
-    search_help_text = "Reference, last 4 digits of the ID number, full mobile number, name or account reference."
+    search_help_text = "Full ID number or its last 4 digits, mobile (any spacing), name, customer or account reference."
     list_filter = ("processing_restricted",)
     date_hierarchy = "created_at"
     inlines = (ConsentInline, AccountOfCustomerInline)
@@ -262,7 +264,8 @@ class AccountOpenForm(SubmitForm):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(SubmittedAddMixin, SimpleHistoryAdmin):
+class CreditAccountAdmin(SubmittedAddMixin, PeopleSearchMixin, SimpleHistoryAdmin):
+    customer_path = "customer__"
     list_display = (
         "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",
         "status_badge", "bill_day", "dpd", "bucket",
@@ -270,7 +273,7 @@ class CreditAccountAdmin(SubmittedAddMixin, SimpleHistoryAdmin):
     list_select_related = ("customer", "product")
     list_filter = ("status", "freeze_reason", "bucket", "bill_day", "product")
     search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4", "customer__name")
-    search_help_text = "Account or customer reference, mobile, last 4 digits of the ID number, or name."
+    search_help_text = "Account or customer reference, mobile (any spacing), full ID number or its last 4 digits, or name."
     autocomplete_fields = ("customer",)
     inlines = (TemporaryLimitInline, LimitChangeInline, StatusChangeInline, BucketChangeInline)
     readonly_fields = (

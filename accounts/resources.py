@@ -9,6 +9,7 @@ from __future__ import annotations
 from import_export import fields, resources
 
 from accounts.models import CreditAccount, Customer, TemporaryLimit
+from core.exports import LabelledModelResource
 from core.masking import mask_address, mask_id_number, mask_mobile, mask_name
 
 
@@ -19,7 +20,7 @@ def _mask_email(value: str) -> str:
     return (local[:1] + "***@" + domain) if domain else "***"
 
 
-class CustomerExportResource(resources.ModelResource):
+class CustomerExportResource(LabelledModelResource):
     """Customers with their account references. ``revealed`` maps a customer's pk to the personal
     values the privacy app released for this export; every other customer is masked."""
 
@@ -75,7 +76,7 @@ class CustomerExportResource(resources.ModelResource):
         return " ".join(a.reference for a in obj.accounts.all())
 
 
-class CreditAccountExportResource(resources.ModelResource):
+class CreditAccountExportResource(LabelledModelResource):
     customer_reference = fields.Field(attribute="customer__reference", column_name="customer_reference")
     customer_name = fields.Field(column_name="customer_name")
     product_code = fields.Field(attribute="product__code", column_name="product")
@@ -112,7 +113,7 @@ class OverdueAccountExportResource(CreditAccountExportResource):
         return mask_mobile(obj.customer.mobile)
 
 
-class TemporaryLimitExportResource(resources.ModelResource):
+class TemporaryLimitExportResource(LabelledModelResource):
     account_reference = fields.Field(attribute="account__reference", column_name="account_reference")
 
     class Meta:

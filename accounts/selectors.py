@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
 
-from accounts.models import CreditAccount, Customer, TemporaryLimit
+from accounts.models import CreditAccount, Customer, LimitChange, TemporaryLimit
 from core.business_date import get_business_date
 from core.crypto import pii_hash
 from core.identity import normalize_id_number
@@ -63,3 +63,21 @@ def customer_has_consent(*, customer: Customer, kind: str) -> bool:
         return False
     latest = Consent.objects.filter(customer=customer, kind=kind).order_by("-recorded_at", "-id").first()
     return bool(latest and latest.granted)
+
+
+# --- The customer and account pages (staff 360° view) -------------------------------------------------
+
+
+def customer_accounts(*, customer: Customer, on: dt.date | None = None) -> QuerySet[CreditAccount]:
+    """The customer's accounts with ``temporary_total`` for ``on`` (one query)."""
+    return accounts_with_limits(on=on).filter(customer=customer).select_related("product").order_by("pk")
+
+
+def accounts_limit_changes(*, account_ids, limit: int = 100) -> QuerySet[LimitChange]:
+    return (LimitChange.objects.filter(account_id__in=account_ids).select_related("actor", "account", "temporary_limit")
+            .order_by("-created_at", "-id")[:limit])
+
+
+def accounts_temporary_limits(*, account_ids, limit: int = 100) -> QuerySet[TemporaryLimit]:
+    return TemporaryLimit.objects.filter(account_id__in=account_ids).select_related("account").order_by(
+        "-starts_on", "-id")[:limit]

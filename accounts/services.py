@@ -198,6 +198,7 @@ def account_change_fixed_limit(*, account: CreditAccount, new_limit: Decimal, ac
     limits.check_fixed_limit(old_limit=old, new_limit=new_limit, used_amount=account.used_amount,
                              temporary_today=_temporary_total(account.pk, today, today), by_system=actor.is_system)
     account.fixed_limit = new_limit
+    account._change_reason = reason[:100]  # the history row keeps the reason the log row requires
     account.save(update_fields=["fixed_limit", "updated_at"])
     LimitChange.objects.create(
         account=account, kind=LimitChange.Kind.FIXED, old_limit=old, new_limit=new_limit, reason=reason,
@@ -255,6 +256,7 @@ def _write_status(account: CreditAccount, *, status: str, freeze_reason: str, ac
     old_status, old_reason = account.status, account.freeze_reason
     account.status = status
     account.freeze_reason = freeze_reason
+    account._change_reason = reason[:100]
     account.save(update_fields=["status", "freeze_reason", "updated_at"])
     StatusChange.objects.create(
         account=account, old_status=old_status, new_status=status, old_freeze_reason=old_reason,
@@ -310,6 +312,7 @@ def account_close(*, account: CreditAccount, actor: Actor, reason: str) -> Credi
             details={"used_amount": str(account.used_amount), "credit_balance": str(account.credit_balance)},
         )
     account.closed_on = get_business_date()
+    account._change_reason = reason[:100]
     account.save(update_fields=["closed_on", "updated_at"])
     return _write_status(account, status=CreditAccount.Status.CLOSED, freeze_reason="", actor=actor, reason=reason)
 
@@ -340,6 +343,7 @@ def account_change_bill_day(*, account: CreditAccount, bill_day: int, actor: Act
     old = account.bill_day
     account.bill_day = bill_day
     account.bill_day_changed_on = today
+    account._change_reason = reason[:100]
     account.save(update_fields=["bill_day", "bill_day_changed_on", "updated_at"])
     audit_record(actor=actor, action="bill_day_change", obj=account, reason=reason, old=old, new=bill_day)
     return account

@@ -26,6 +26,7 @@ from import_export.admin import ExportMixin
 
 from accounts import selectors as account_selectors
 from core.actors import Actor
+from core.admin_search import PeopleSearchMixin
 from core.admin_utils import badge, form_action, money_column
 from core.business_date import get_business_date
 from core.errors import ApplicationError
@@ -138,7 +139,8 @@ class HolderFilter(admin.SimpleListFilter):
 
 
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(SimpleHistoryAdmin):
+class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
+    customer_path = "customer__"
     list_display = (
         "reference", "customer_col", "bucket", "dpd", "overdue_col", "balance_col", "broken_promises", "holder_col",
         "pending_promise_col", "last_contact_at", "status_col",
@@ -147,7 +149,7 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
     list_select_related = ("customer", "collector__user", "agency")
     list_filter = (CaseStatusFilter, "bucket", "queue", HolderFilter)
     search_fields = ("=reference", "=account__reference", "=customer__reference", "=customer__mobile")
-    search_help_text = "Case, account or customer reference, or the full mobile number."
+    search_help_text = "Case, account or customer reference, mobile (any spacing) or full ID number."
     ordering = ("-bucket", "-amount_overdue", "-broken_promises", "id")
     actions = ("assign", "recall", "close_settled")
     change_list_template = "collections/case_changelist.html"

@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from import_export import fields, resources
 from import_export.formats.base_formats import CSV, XLSX
 
+from core.exports import LabelledModelResource, header_label
 from debt_collection.models import CaseAssignment
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -27,7 +28,7 @@ class SafeExportMixin:
         return escape_formula(super().export_field(field, instance, **kwargs))
 
 
-class CaseAssignmentResource(SafeExportMixin, resources.ModelResource):
+class CaseAssignmentResource(SafeExportMixin, LabelledModelResource):
     case = fields.Field(attribute="case__reference", column_name="case")
     account = fields.Field(attribute="case__account__reference", column_name="account")
     collector = fields.Field(attribute="collector__user__username", column_name="collector")
@@ -62,6 +63,9 @@ class PerformanceResource(SafeExportMixin, resources.Resource):
     promises_broken = fields.Field(attribute="promises_broken", column_name="promises_broken")
     promise_kept_rate = fields.Field(attribute="promise_kept_rate", column_name="promise_kept_rate_pct")
 
+    def get_export_headers(self, selected_fields=None):  # "Cases held", not cases_held
+        return [header_label(str(f.column_name)) for f in self.get_export_fields(selected_fields)]
+
     class Meta:
         export_order = ("kind", "name", "cases_held", "cases_assigned", "cases_open_now", "amount_recovered",
                         "contacts", "effective_contacts", "promises_made", "promises_due", "promises_kept",
@@ -74,6 +78,7 @@ FORMATS = {"csv": CSV, "xlsx": XLSX}
 def export_response(resource_class, rows, *, fmt: str, filename: str) -> HttpResponse:
     fmt_class = FORMATS[fmt]()
     dataset = resource_class().export(queryset=rows)
+    dataset.title = filename[:31]  # the sheet's name (not "Tablib Dataset")
     content = fmt_class.export_data(dataset)
     response = HttpResponse(content, content_type=fmt_class.get_content_type())
     response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt_class.get_extension()}"'

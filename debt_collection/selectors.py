@@ -281,3 +281,31 @@ def performance(*, start: dt.date, end: dt.date) -> list[PerformanceRow]:
             row.promises_broken += p["n"]
     return sorted(rows.values(), key=lambda r: (r.kind != "collector", r.name.lower()))
 
+
+
+# --- The customer and account pages (staff 360° view) -------------------------------------------------
+
+
+def accounts_cases(*, account_ids, limit: int = 50) -> QuerySet[CollectionCase]:
+    return (CollectionCase.objects.filter(account_id__in=account_ids)
+            .select_related("account", "queue", "collector__user", "agency").order_by("-opened_on", "-id")[:limit])
+
+
+def customers_contacts(*, customer_ids, limit: int = 50) -> QuerySet[ContactAttempt]:
+    return (ContactAttempt.objects.filter(customer_id__in=customer_ids)
+            .select_related("case", "user", "agency", "third_party").order_by("-occurred_at", "-id")[:limit])
+
+
+def accounts_promises(*, account_ids, limit: int = 50) -> QuerySet[PromiseToPay]:
+    return (PromiseToPay.objects.filter(case__account_id__in=account_ids).select_related("case", "user", "agency")
+            .order_by("-made_on", "-id")[:limit])
+
+
+def customer_ids_of_collector(user) -> QuerySet:
+    """The customers a collector may see: those of the cases assigned to them now."""
+    return CollectionCase.objects.filter(collector__user=user).values("customer_id")
+
+
+def collector_scope_applies(user) -> bool:
+    """A user who works cases without managing them sees customers only through their own cases."""
+    return bool(user and not user.is_superuser and user.has_perm(WORK_PERMISSION) and not user_is_manager(user))

@@ -14,6 +14,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.admin_mixins import SubmitForm, SubmittedAddMixin, report_submitted
 from core.actors import Actor
+from core.admin_search import PeopleSearchMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
@@ -27,6 +28,10 @@ from installments.services.terms import TERMS_FIELDS, check_pricing
 
 def _amount_field(**kwargs) -> forms.DecimalField:
     return forms.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, min_value=Decimal("0.01"), **kwargs)
+
+
+SEARCH_HELP = ("A reference (own, account or customer), an order or bank reference, a full ID number or a mobile "
+               "number in any spacing.")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -169,12 +174,13 @@ class RefundInline(ReadOnlyInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(ReadOnlyAdmin):
+class PurchaseAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     list_display = ("reference", "account_ref", "customer", "amount_display", "tenor", "status_badge", "requested_on",
                     "posted_on", "cycle_bill_date", "refunded_display")
     list_select_related = ("account__customer",)
     list_filter = ("status", "tenor", "requested_on")
-    search_fields = ("=reference", "=merchant_order_id", "=account__reference")
+    search_fields = ("=reference", "=merchant_order_id", "=account__reference", "=account__customer__reference")
+    search_help_text = SEARCH_HELP
     date_hierarchy = "requested_on"
     readonly_fields = ("reference", "account", "amount", "merchant_order_id", "category", "tenor", "device_id", "status",
                        "reason_codes", "requested_on", "posted_on", "cycle_bill_date", "refunded_amount", "reviewed_by",
@@ -235,12 +241,14 @@ class SettleForm(forms.Form):
 
 
 @admin.register(Plan)
-class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, SimpleHistoryAdmin):
     list_display = ("reference", "account_ref", "customer", "kind", "principal_display", "tenor", "apr", "rate",
                     "status", "created_on")
     list_select_related = ("account__customer",)
     list_filter = ("kind", "status", "tenor")
-    search_fields = ("=reference", "=account__reference", "=purchase__merchant_order_id")
+    search_fields = ("=reference", "=account__reference", "=purchase__merchant_order_id", "=purchase__reference",
+                     "=account__customer__reference")
+    search_help_text = SEARCH_HELP
     readonly_fields = ("reference", "apr_banner", "account", "kind", "purchase", "source_statement", "principal", "tenor",
                        "fee_rate", "fee_per_period", "total_fee", "created_on", "status", "closed_on", "settlement")
     fields = readonly_fields
@@ -320,12 +328,13 @@ class WaiveForm(ReasonForm):
 
 
 @admin.register(Statement)
-class StatementAdmin(ReadOnlyAdmin):
+class StatementAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     list_display = ("__str__", "account_ref", "customer", "bill_date", "due_date", "status_badge", "closing_display",
                     "minimum_display")
     list_select_related = ("account__customer",)
     list_filter = ("status", "bill_date")
-    search_fields = ("=account__reference",)
+    search_fields = ("=account__reference", "=account__customer__reference")
+    search_help_text = SEARCH_HELP
     date_hierarchy = "bill_date"
     readonly_fields = [f.name for f in Statement._meta.fields]
     inlines = (StatementLineInline,)
@@ -401,12 +410,13 @@ class RepaymentPostForm(forms.ModelForm):
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(ReadOnlyAdmin):
+class RepaymentAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     list_display = ("external_ref", "account_ref", "customer", "amount_display", "kind", "channel", "received_on",
                     "status_badge", "credit_display")
     list_select_related = ("account__customer",)
     list_filter = ("status", "kind", "channel", "received_on")
-    search_fields = ("=external_ref", "=reference", "=account__reference")
+    search_fields = ("=external_ref", "=reference", "=account__reference", "=account__customer__reference")
+    search_help_text = SEARCH_HELP
     date_hierarchy = "received_on"
     readonly_fields = [f.name for f in Repayment._meta.fields]
     inlines = (AllocationInline,)
@@ -470,7 +480,7 @@ class RepaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     list_display = ("reference", "purchase", "account_ref", "customer", "amount_display", "principal_reduced",
                     "excess", "excess_to", "created_on", "reason")
     list_select_related = ("account__customer", "purchase")

@@ -80,3 +80,30 @@ def plan_schedule(*, plan: Plan) -> QuerySet[ScheduleLine]:
 
 def account_purchases(*, account: CreditAccount) -> QuerySet[Purchase]:
     return Purchase.objects.filter(account=account).order_by("-id")
+
+
+# --- The customer and account pages (staff 360° view): a bounded page of each, a fixed number of queries
+
+
+def accounts_statements(*, account_ids, limit: int = 50) -> QuerySet[Statement]:
+    return (Statement.objects.filter(account_id__in=account_ids).exclude(status=Statement.Status.DRAFT)
+            .select_related("account").order_by("-bill_date", "-id")[:limit])
+
+
+def accounts_plans_with_schedule(*, account_ids, limit: int = 30) -> list[Plan]:
+    """Plans, newest first, each with its schedule lines (two queries)."""
+    from django.db.models import Prefetch
+
+    lines = ScheduleLine.objects.order_by("period")
+    return list(Plan.objects.filter(account_id__in=account_ids).select_related("account", "purchase")
+                .prefetch_related(Prefetch("lines", queryset=lines)).order_by("-id")[:limit])
+
+
+def accounts_purchases(*, account_ids, limit: int = 50) -> QuerySet[Purchase]:
+    return Purchase.objects.filter(account_id__in=account_ids).select_related("account").order_by("-id")[:limit]
+
+
+def accounts_repayments(*, account_ids, limit: int = 50) -> list[Repayment]:
+    """Repayments, newest first, with their allocations (two queries)."""
+    return list(Repayment.objects.filter(account_id__in=account_ids).select_related("account")
+                .prefetch_related("allocations").order_by("-received_on", "-id")[:limit])

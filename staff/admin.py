@@ -20,16 +20,19 @@ from accounts.resources import (
     OverdueAccountExportResource,
     TemporaryLimitExportResource,
 )
+from core.admin_search import PeopleSearchMixin
 from core.admin_utils import badge, money_column
 from core.errors import ApplicationError
 from staff import resources as staff_resources
 from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
+from staff.admin_workspace import CreditAccountWorkspaceMixin, CustomerWorkspaceMixin
 from staff.forms import CustomerExportForm
 from installments.models import Allocation, Repayment
 from staff.models import (
     BankRepaymentFile,
     CollectionAssignmentExport,
     ImportJob,
+    ImportRecord,
     OverdueAccount,
     PortfolioSnapshot,
     RepaymentExport,
@@ -57,7 +60,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 # --- Customers and accounts: the accounts app's screens plus import and export --------------------
 
 
-class CustomerAdmin(StaffImportExportMixin, accounts_admin.CustomerAdmin):
+class CustomerAdmin(CustomerWorkspaceMixin, StaffImportExportMixin, accounts_admin.CustomerAdmin):
     """Customers (accounts/admin.py) with the import of customers with accounts and limits, and an
     export that is masked unless the user may see personal data and gives a reason (logged)."""
 
@@ -93,7 +96,7 @@ class CustomerAdmin(StaffImportExportMixin, accounts_admin.CustomerAdmin):
         return resource.export(queryset=queryset, export_fields=self.get_export_resource_fields_from_form(form), **kwargs)
 
 
-class CreditAccountAdmin(StaffExportMixin, accounts_admin.CreditAccountAdmin):
+class CreditAccountAdmin(CreditAccountWorkspaceMixin, StaffExportMixin, accounts_admin.CreditAccountAdmin):
     resource_classes = [CreditAccountExportResource]
 
 
@@ -107,7 +110,7 @@ admin.site.register(CreditAccount, CreditAccountAdmin)
 
 
 @admin.register(TemporaryLimitCampaign)
-class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
+class TemporaryLimitCampaignAdmin(PeopleSearchMixin, StaffImportExportMixin, admin.ModelAdmin):
     """Upload a campaign list (618, Double 11…): one temporary limit per account, granted through
     ``temporary_limit_grant``; the same list imported twice grants nothing the second time."""
 
@@ -117,7 +120,7 @@ class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
     list_select_related = ("account",)
     list_filter = ("campaign", "status", "starts_on")
     search_fields = ("=account__reference", "campaign")
-    search_help_text = "Account reference or campaign."
+    search_help_text = "Account reference, campaign, mobile (any spacing) or full ID number."
     date_hierarchy = "starts_on"
     show_full_result_count = False
     amount_col = money_column("amount", "Amount")
@@ -151,7 +154,8 @@ class BucketFilter(admin.SimpleListFilter):
 
 
 @admin.register(OverdueAccount)
-class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
+class OverdueAccountAdmin(PeopleSearchMixin, StaffExportMixin, SimpleHistoryAdmin):
+    customer_path = "customer__"
     """Accounts with days past due, worst first: what collections and risk work from."""
 
     resource_classes = [OverdueAccountExportResource]
@@ -159,7 +163,7 @@ class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
     list_select_related = ("customer",)
     list_filter = (BucketFilter, "status", "freeze_reason", "product")
     search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4")
-    search_help_text = "Account or customer reference, mobile, or last 4 digits of the ID number."
+    search_help_text = "Account or customer reference, mobile (any spacing), full ID number or its last 4 digits."
     ordering = ("-dpd", "pk")
     show_full_result_count = False
     used_col = money_column("used_amount", "Balance")
@@ -281,6 +285,41 @@ class ImportJobAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/staff/import_job.html", context)
 
 
+RECORD_COLOURS = {
+    ImportRecord.Outcome.DRY_RUN_REFUSED: "declined", ImportRecord.Outcome.DRY_RUN_PASSED: "held",
+    ImportRecord.Outcome.IMPORTED: "posted", ImportRecord.Outcome.FAILED: "declined",
+}
+
+
+@admin.register(ImportRecord)
+class ImportRecordAdmin(ReadOnlyAdmin):
+    """The import register: every file brought in (dry runs refused or passed, imports done or failed),
+    by whom, when, how many lines and what total. Written by the import screens and jobs; read only."""
+
+    list_display = ("created_at", "file_name", "title", "user", "lines", "total_col", "new", "updated", "skipped",
+                    "errors", "outcome_badge", "job_link")
+    list_select_related = ("user", "job")
+    list_filter = ("outcome", "kind", "file_format")
+    search_fields = ("file_name", "=user__username")
+    search_help_text = "File name or user name."
+    date_hierarchy = "created_at"
+    total_col = money_column("total_amount", "Total amount")
+    fields = ("created_at", "file_name", "file_format", "kind", "title", "user", "outcome", "lines", "new", "updated",
+              "skipped", "errors", "total_amount", "job")
+    readonly_fields = fields
+
+    @admin.display(description="Outcome", ordering="outcome")
+    def outcome_badge(self, obj):
+        return badge(RECORD_COLOURS.get(obj.outcome, "open"), obj.get_outcome_display())
+
+    @admin.display(description="Background job")
+    def job_link(self, obj):
+        if not obj.job_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:staff_importjob_change", args=[obj.job_id]),
+                           obj.job.reference)
+
+
 @admin.register(PortfolioSnapshot)
 class PortfolioSnapshotAdmin(admin.ModelAdmin):
     list_display = ("on_date", "bucket", "accounts", "balance_col")
@@ -332,15 +371,15 @@ def _allocated(allocations) -> str:
     return " · ".join(f"{labels[k].lower()} {format_cny(v)}" for k, v in totals.items() if v) or "—"
 
 
-class RepaymentListAdmin(ReadOnlyAdmin):
+class RepaymentListAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     """Repayments with where each went (allocations prefetched: one query for the page)."""
 
     list_display = ("reference", "account", "external_ref", "channel", "amount_col", "received_on", "posted_on",
                     "status_badge", "allocated")
     list_select_related = ("account",)
     list_filter = ("channel", "status", "kind", "posted_on")
-    search_fields = ("=external_ref", "=reference", "=account__reference")
-    search_help_text = "Bank reference, repayment reference or account reference."
+    search_fields = ("=external_ref", "=reference", "=account__reference", "=account__customer__reference")
+    search_help_text = "Bank, repayment, account or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "posted_on"
     inlines = (AllocationInline,)
     amount_col = money_column("amount", "Amount")
@@ -381,7 +420,7 @@ class RepaymentExportAdmin(StaffExportMixin, RepaymentListAdmin):
 
 
 @admin.register(StorefrontOrderImport)
-class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
+class StorefrontOrderImportAdmin(PeopleSearchMixin, StaffImportExportMixin, ReadOnlyAdmin):
     """Purchases; the storefront's order export is imported through ``purchase_authorize``."""
 
     import_resource_classes = [staff_resources.StorefrontOrderImport]
@@ -390,8 +429,8 @@ class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
                     "cycle_bill_date")
     list_select_related = ("account",)
     list_filter = ("status", "tenor", "requested_on")
-    search_fields = ("=merchant_order_id", "=reference", "=account__reference")
-    search_help_text = "Order id, purchase reference or account reference."
+    search_fields = ("=merchant_order_id", "=reference", "=account__reference", "=account__customer__reference")
+    search_help_text = "Order id, purchase, account or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "requested_on"
     amount_col = money_column("amount", "Amount")
 
@@ -401,13 +440,13 @@ class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(StatementExport)
-class StatementExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+class StatementExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
     resource_classes = [staff_resources.StatementExportResource]
     list_display = ("account", "bill_date", "due_date", "status_badge", "closing_col", "minimum_col", "past_due_col")
     list_select_related = ("account",)
     list_filter = ("status", "bill_date")
-    search_fields = ("=account__reference",)
-    search_help_text = "Account reference."
+    search_fields = ("=account__reference", "=account__customer__reference")
+    search_help_text = "Account or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "bill_date"
     closing_col = money_column("closing_balance", "Closing balance")
     minimum_col = money_column("minimum_payment", "Minimum payment")
@@ -420,14 +459,14 @@ class StatementExportAdmin(StaffExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(ScheduleExport)
-class ScheduleExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+class ScheduleExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
     resource_classes = [staff_resources.ScheduleExportResource]
     list_display = ("plan", "account", "period", "due_date", "principal_col", "fee_col", "principal_paid_col",
                     "fee_paid_col", "status_badge")
     list_select_related = ("plan", "account")
     list_filter = ("status", "is_revolving", "due_date")
-    search_fields = ("=account__reference", "=plan__reference")
-    search_help_text = "Account or plan reference."
+    search_fields = ("=account__reference", "=plan__reference", "=account__customer__reference")
+    search_help_text = "Account, plan or customer reference, mobile (any spacing) or full ID number."
     date_hierarchy = "due_date"
     ordering = ("due_date", "id")
     principal_col = money_column("principal", "Principal")

@@ -14,9 +14,9 @@ import re
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from import_export.admin import ExportMixin, ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
@@ -49,11 +49,15 @@ class SafeCSV(CSV):
 
 class SafeXLSX(XLSX):
     def export_data(self, dataset, **kwargs):
+        """Written with openpyxl (staff/exports.py): a sheet named after the screen, money as numbers
+        with a 0.00 format, dates as dates."""
         _escape_dataset(dataset)
         from openpyxl.utils.exceptions import IllegalCharacterError
 
+        from staff.exports import dataset_xlsx
+
         try:
-            return dataset.export(self.get_title(), **kwargs)
+            return dataset_xlsx(dataset)
         except IllegalCharacterError:
             raise ValueError("The export holds a character a spreadsheet cannot store.") from None
 
@@ -99,8 +103,46 @@ class StaffImportMixin(ImportMixin):
             result = context.get("result")
             if result is not None and hasattr(result, "resource"):
                 context["report"] = report_from_result(result, result.resource)
+                upload = request.FILES.get("import_file")
+                self._register(request, result.resource, context["report"], getattr(upload, "name", ""), dry_run=True)
             resource_classes = self.get_import_resource_classes(request)
             context["columns"] = resource_classes[0].columns if resource_classes else ()
+            context["template_urls"] = self._template_urls(request)
+        return response
+
+    def _register(self, request, resource, report, file_name: str, *, dry_run: bool) -> None:
+        """The import register keeps every file: dry run refused or passed, import done or failed."""
+        from staff.services import import_record_write
+
+        import_record_write(report=report, kind=resource.key, title=resource.get_display_name(), file_name=file_name,
+                            file_format="xlsx" if file_name.lower().endswith(".xlsx") else "csv", user=request.user,
+                            dry_run=dry_run)
+
+    # --- downloadable templates: the header line and one example line, in CSV and XLSX
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("import-template.<str:fmt>", self.admin_site.admin_view(self.import_template_view),
+                 name="%s_%s_import_template" % info),
+            *super().get_urls(),
+        ]
+
+    def _template_urls(self, request) -> list[tuple[str, str]]:
+        info = self.opts.app_label, self.opts.model_name
+        return [(label, reverse("admin:%s_%s_import_template" % info, args=[fmt])) for fmt, label in
+                (("csv", "CSV"), ("xlsx", "XLSX"))]
+
+    def import_template_view(self, request, fmt: str):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if fmt not in ("csv", "xlsx"):
+            raise Http404
+        resource_class = self.get_import_resource_classes(request)[0]
+        from staff.exports import template_file
+
+        content, content_type = template_file(resource_class, fmt)
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{resource_class.key}-template.{fmt}"'
         return response
 
     def _maybe_background(self, request):
@@ -135,6 +177,7 @@ class StaffImportMixin(ImportMixin):
 
     def process_result(self, result, request):
         report = report_from_result(result, result.resource)
+        self._register(request, result.resource, report, request.POST.get("original_file_name", ""), dry_run=False)
         context = {
             **self.admin_site.each_context(request),
             "title": "Import failed: nothing was saved" if not report.ok else "Imported",
@@ -163,6 +206,7 @@ class StaffExportMixin(ExportMixin):
         if not self.has_export_permission(request):
             raise PermissionDenied
         data = self.get_data_for_export(request, queryset, force_native_type=file_format.is_binary(), **kwargs)
+        data.title = str(self.model._meta.verbose_name_plural)  # the sheet's name (not "Tablib Dataset")
         export_data = file_format.export_data(data)
         encoding = kwargs.get("encoding")
         if not file_format.is_binary() and encoding:

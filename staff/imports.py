@@ -209,6 +209,10 @@ class ServiceResource(resources.Resource):
     preview_headers: ClassVar[tuple[str, ...]] = ()
     summary_labels: ClassVar[dict[str, str]] = {}
     summary_if_any: ClassVar[frozenset[str]] = frozenset({"pending"})  # shown only when not zero
+    #: The parsed value the import register totals for the file ("" for an import without money).
+    amount_field: ClassVar[str] = ""
+    #: One example line for the downloadable template: column name → cell text.
+    example: ClassVar[dict[str, str]] = {}
 
     class Meta:
         use_transactions = True
@@ -354,6 +358,14 @@ class ServiceResource(resources.Resource):
     def add_to_summary(self, key: str, amount: Decimal | int) -> None:
         self.summary[key] = self.summary.get(key, 0) + amount
 
+    def file_total(self) -> Decimal | None:
+        """The sum of the file's amounts over the lines that parsed (None for an import without money,
+        or a file that could not be read)."""
+        if not self.amount_field or not hasattr(self, "parsed"):
+            return None
+        return sum((v[self.amount_field] for v in self.parsed.values()
+                    if isinstance(v, dict) and v.get(self.amount_field) is not None), Decimal("0.00"))
+
     # --- how a refused row is shown back
     def shown_values(self, row_values: list) -> list[str]:
         """A line as it is shown back: personal data masked, long cells cut."""
@@ -425,6 +437,7 @@ class ImportReport:
     preview: list[tuple[int, str, list[str], str]]  # line, outcome, cells, note
     summary: list[tuple[str, str]]
     columns: list[str]
+    total_amount: Decimal | None = None
 
     @property
     def ok(self) -> bool:
@@ -440,6 +453,7 @@ class ImportReport:
             "preview": [list(p) for p in self.preview[:PREVIEW_ROWS]],
             "headers": self.headers,
             "columns": self.columns,
+            "total_amount": None if self.total_amount is None else str(self.total_amount),
         }
 
 
@@ -492,6 +506,7 @@ def report_from_result(result: Result, resource: ServiceResource) -> ImportRepor
         preview=preview,
         summary=summary,
         columns=[c.name for c in resource.columns],
+        total_amount=resource.file_total(),
     )
 
 

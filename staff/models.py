@@ -177,3 +177,43 @@ class CollectionAssignmentExport(CaseAssignment):
         verbose_name = "collection assignment export"
         verbose_name_plural = "collection assignment exports"
         permissions = [("export_collectionassignmentexport", "Can export collection assignments")]
+
+
+class ImportRecord(models.Model):
+    """The import register: one row for every file staff brought in — a dry run refused or passed,
+    an import done or failed — with who, when, how many lines and the file's total amount. Kept for
+    as long as the records it created; the file itself is not kept (it may hold personal data)."""
+
+    class Outcome(models.TextChoices):
+        DRY_RUN_REFUSED = "dry_run_refused", "Dry run refused: nothing saved"
+        DRY_RUN_PASSED = "dry_run_passed", "Dry run passed"
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Import failed: nothing saved"
+
+    kind = models.CharField(max_length=60, help_text="Which import (the screen it was started from).")
+    title = models.CharField(max_length=100)
+    file_name = models.CharField(max_length=200)
+    file_format = models.CharField(max_length=10)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, db_index=True)
+    lines = models.PositiveIntegerField(default=0, help_text="Data lines in the file (the header not counted).")
+    new = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0, help_text="Refused lines and file problems.")
+    total_amount = MoneyField(null=True, blank=True, help_text="Sum of the file's amounts (money imports only).")
+    job = models.ForeignKey(ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="records",
+                            help_text="The background job, for a large file.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "import register entry"
+        verbose_name_plural = "import register"
+        constraints = [
+            models.CheckConstraint(condition=Q(total_amount__isnull=True) | Q(total_amount__gte=0),
+                                   name="import_record_total_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_outcome_display()})"

@@ -38,7 +38,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("risk", "Risk & portfolio", ("risk", "staff.portfoliosnapshot")),
     Section("bureau", "Credit bureau", ("bureau",)),
     Section("imports", "Imports & exports", (
-        "staff.bankrepaymentfile", "staff.storefrontorderimport", "staff.importjob", "staff.repaymentexport",
+        "staff.bankrepaymentfile", "staff.storefrontorderimport", "staff.importjob", "staff.importrecord",
+        "staff.repaymentexport",
         "staff.statementexport", "staff.scheduleexport", "staff.collectionassignmentexport",
     )),
     Section("operations", "Close of business", ("cob", "core.businessdate")),

@@ -19,6 +19,7 @@ from core.actors import Actor
 from core.business_date import get_business_date
 from core.crypto import pii_hash
 from core.errors import ConflictError
+from core.exports import LabelledModelResource
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_id_number, mask_mobile, mask_name
 from core.money import ZERO, format_cny, money
@@ -78,7 +79,11 @@ class CustomerAccountImport(ServiceResource):
     overwritten by a file (corrections are a privacy request)."""
 
     key = "customers"
+    example = {"name": "张三", "id_number": "110105198506151236", "mobile": "13800138000", "product": "baitiao",
+               "fixed_limit": "5000.00", "bill_day": "1", "address": "北京市朝阳区建国路1号", "email": "zhang.san@example.com",
+               "external_id": "U-10001", "consents": "credit_bureau,data_processing", "consent_version": "v1"}
     title = "Customers with accounts and limits"
+    amount_field = "fixed_limit"
     permission = "accounts.import_customer"
     atomic_rows = True  # customer_create + account_open
     columns = (
@@ -205,6 +210,9 @@ class TemporaryLimitCampaignImport(ServiceResource):
     for approval is approved."""
 
     key = "temporary_limits"
+    example = {"account_reference": "ABCD2345EFGH", "amount": "3000.00", "starts_on": "2026-11-01",
+               "ends_on": "2026-11-30", "campaign": "Double 11", "reason": "Double 11 campaign"}
+    amount_field = "amount"
     title = "Temporary-limit campaign list"
     permission = "staff.import_temporarylimitcampaign"
     columns = (
@@ -296,6 +304,9 @@ class BankRepaymentImport(ServiceResource):
     file imported twice posts nothing the second time."""
 
     key = "bank_repayments"
+    example = {"date": "2026-01-05", "account_reference": "ABCD2345EFGH", "amount": "1036.00",
+               "bank_reference": "ICBC20260105000123"}
+    amount_field = "amount"
     title = "Bank repayment file"
     permission = "staff.import_bankrepaymentfile"
     columns = (
@@ -363,6 +374,9 @@ class StorefrontOrderImport(ServiceResource):
     is unique per account: an order already imported is skipped; a declined order fails the file."""
 
     key = "storefront_orders"
+    example = {"order_id": "JD-100234", "account_reference": "ABCD2345EFGH", "amount": "599.00", "tenor": "6",
+               "category": "electronics"}
+    amount_field = "amount"
     title = "Storefront order export"
     permission = "staff.import_storefrontorderimport"
     columns = (
@@ -417,7 +431,7 @@ class StorefrontOrderImport(ServiceResource):
 # --- Exports of the engine's and collections' records ---------------------------------------------
 
 
-class StatementExportResource(ie_resources.ModelResource):
+class StatementExportResource(LabelledModelResource):
     account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
 
     class Meta:
@@ -432,7 +446,7 @@ class StatementExportResource(ie_resources.ModelResource):
         return queryset.select_related("account")
 
 
-class ScheduleExportResource(ie_resources.ModelResource):
+class ScheduleExportResource(LabelledModelResource):
     account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
     plan_reference = ie_fields.Field(attribute="plan__reference", column_name="plan_reference")
     plan_kind = ie_fields.Field(attribute="plan__kind", column_name="plan_kind")
@@ -449,7 +463,7 @@ class ScheduleExportResource(ie_resources.ModelResource):
         return queryset.select_related("account", "plan")
 
 
-class RepaymentExportResource(ie_resources.ModelResource):
+class RepaymentExportResource(LabelledModelResource):
     """Repayments with where the money went (sums of their allocations, one aggregate query)."""
 
     account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
@@ -485,7 +499,7 @@ class RepaymentExportResource(ie_resources.ModelResource):
         return money(obj.alloc_principal)
 
 
-class PurchaseExportResource(ie_resources.ModelResource):
+class PurchaseExportResource(LabelledModelResource):
     account_reference = ie_fields.Field(attribute="account__reference", column_name="account_reference")
 
     class Meta:
@@ -498,7 +512,7 @@ class PurchaseExportResource(ie_resources.ModelResource):
         return queryset.select_related("account")
 
 
-class CollectionAssignmentExportResource(ie_resources.ModelResource):
+class CollectionAssignmentExportResource(LabelledModelResource):
     case_reference = ie_fields.Field(attribute="case__reference", column_name="case_reference")
     account_reference = ie_fields.Field(attribute="case__account__reference", column_name="account_reference")
     assignee = ie_fields.Field(attribute="assignee_display", column_name="assignee")

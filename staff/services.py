@@ -13,7 +13,7 @@ from accounts.models import CreditAccount
 from core.crypto import fernet
 from core.errors import BusinessRuleError, PermissionDeniedError
 from core.money import ZERO
-from staff.models import ImportJob, PortfolioSnapshot
+from staff.models import ImportJob, ImportRecord, PortfolioSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ def import_job_run(*, job_id: int, phase: str) -> ImportJob | None:
         _finish(job, ImportJob.Status.REJECTED if dry_run else ImportJob.Status.FAILED,
                 errors=[{"line": 0, "column": "", "message": f"The file could not be processed ({type(exc).__name__}).",
                          "values": []}], error_count=1)
+        _register(job, None, dry_run)
         return job
     finally:
         progress.close()
@@ -146,7 +147,16 @@ def import_job_run(*, job_id: int, phase: str) -> ImportJob | None:
     _finish(job, status, errors=errors, error_count=report.error_count + len(report.file_errors),
             totals=data["totals"], summary={"lines": data["summary"], "preview": data["preview"],
                                             "headers": data["headers"]})
+    _register(job, report, dry_run)
     return job
+
+
+def _register(job: ImportJob, report, dry_run: bool) -> None:
+    from staff.imports import resource_class_for
+
+    import_record_write(report=report, kind=job.kind, title=resource_class_for(job.kind).get_display_name(),
+                        file_name=job.file_name, file_format=job.file_format, job=job, lines=job.total_rows,
+                        user=job.created_by if dry_run else (job.confirmed_by or job.created_by), dry_run=dry_run)
 
 
 def _finish(job: ImportJob, status: str, *, errors: list, error_count: int, totals: dict | None = None,
@@ -164,3 +174,30 @@ def _finish(job: ImportJob, status: str, *, errors: list, error_count: int, tota
         job.finished_at = now
         job.content = None  # the file may hold personal data: gone once it is no longer needed
     job.save()
+
+
+# --- The import register ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def import_record_write(*, report, kind: str, title: str, file_name: str, file_format: str, user, dry_run: bool,
+                        job: ImportJob | None = None, lines: int = 0) -> ImportRecord:
+    """Register what a file did: its dry run refused or passed, or its import done or failed (``report``:
+    ``staff.imports.ImportReport``; None when the file could not be processed at all: ``lines`` then).
+    Written in its own transaction after the import's own, so a file whose import was rolled back is
+    registered all the same."""
+    ok = report is not None and report.ok
+    if dry_run:
+        outcome = ImportRecord.Outcome.DRY_RUN_PASSED if ok else ImportRecord.Outcome.DRY_RUN_REFUSED
+    else:
+        outcome = ImportRecord.Outcome.IMPORTED if ok else ImportRecord.Outcome.FAILED
+    if report is None:
+        return ImportRecord.objects.create(
+            kind=kind, title=title[:100], file_name=(file_name or "—")[:200], file_format=file_format[:10], user=user,
+            outcome=outcome, lines=lines, errors=1, job=job,
+        )
+    return ImportRecord.objects.create(
+        kind=kind, title=title[:100], file_name=(file_name or "—")[:200], file_format=file_format[:10], user=user,
+        outcome=outcome, lines=report.total_rows, new=report.new, updated=report.updated, skipped=report.skipped,
+        errors=report.error_count + len(report.file_errors), total_amount=report.total_amount, job=job,
+    )

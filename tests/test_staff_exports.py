@@ -44,7 +44,7 @@ def test_customers_are_exported_masked_with_formulas_escaped(client, customers):
     first, second = customers
     rows = rows_of(export(client, "accounts_customer_export", CustomerExportResource,
                           ["reference", "name", "id_number", "mobile", "email", "external_id", "accounts"]))
-    assert rows[0] == ["reference", "name", "id_number", "mobile", "email", "external_id", "accounts"]
+    assert rows[0] == ["Reference", "Name", "ID number", "Mobile", "Email", "External ID", "Accounts"]
     by_ref = {r[0]: r for r in rows[1:]}
     account = first.accounts.get()
     assert by_ref[first.reference] == [first.reference, "王**", first.masked_id_number, "138****5678", "w***@example.com",
@@ -107,9 +107,11 @@ def test_xlsx_exports_keep_amounts_as_numbers(client, db, business_date):
                       ["reference", "fixed_limit", "used_amount", "customer_name"], fmt="1")
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.content)).active
+    assert sheet.title == "Credit accounts"  # not "Tablib Dataset"
     header, row = [c.value for c in sheet[1]], [c for c in sheet[2]]
-    assert header == ["reference", "customer_name", "fixed_limit", "used_amount"]
+    assert header == ["Reference", "Customer name", "Fixed limit", "Used amount"]
     assert [c.value for c in row[2:]] == [12345.6, 0.05] and row[2].data_type == "n"
+    assert [c.number_format for c in row[2:]] == ["#,##0.00", "#,##0.00"]
     assert row[1].value.startswith("C") and "*" in row[1].value
 
 
@@ -122,9 +124,9 @@ def test_overdue_accounts_by_bucket_worst_first(client, db, business_date):
     client.force_login(role_user("Collections manager"))
     rows = rows_of(export(client, "staff_overdueaccount_export", OverdueAccountExportResource,
                           ["bucket", "dpd", "reference", "used_amount", "customer_mobile"]))
-    assert rows == [["bucket", "dpd", "reference", "customer_mobile", "used_amount"],
-                    ["M3", "75", m3.reference, m3.customer.masked_mobile, "2500.00"],
-                    ["M1", "12", m1.reference, m1.customer.masked_mobile, "800.00"]]
+    assert rows == [["Bucket", "DPD", "Reference", "Customer mobile", "Used amount"],
+                    ["M3 (DPD 61–90)", "75", m3.reference, m3.customer.masked_mobile, "2500.00"],
+                    ["M1 (DPD 1–30)", "12", m1.reference, m1.customer.masked_mobile, "800.00"]]
     assert current.reference not in str(rows)
 
 
@@ -144,7 +146,7 @@ def test_repayments_export_with_their_allocation(client, db, business_date):
     rows = rows_of(export(client, "staff_repaymentexport_export", RepaymentExportResource,
                           ["external_ref", "amount", "late_fees", "installment_fees", "principal", "to_credit_balance"]))
     assert rows == [
-        ["external_ref", "amount", "to_late_fees", "to_installment_fees", "to_principal", "to_credit_balance"],
+        ["External reference", "Amount", "To late fees", "To installment fees", "To principal", "To credit balance"],
         ["'=cmd|' /C calc'!A0", "500.00", "0.80", "7.20", "400.00", "92.00"],
     ]
 

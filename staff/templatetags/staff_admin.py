@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import template
 
 from core.money import format_cny
+from core.templatetags.money import cny as money_cny
 from staff import charts
 from staff.navigation import job_sections as _job_sections
 
@@ -29,9 +30,7 @@ def business_date():
     return get_business_date()
 
 
-@register.filter
-def cny(value):
-    return format_cny(value)
+register.filter("cny", money_cny)  # the one money filter (core/templatetags/money.py)
 
 
 @register.filter
