@@ -34,6 +34,7 @@ from core.models import AuditEvent
 from core.money import format_cny
 from debt_collection.models import CaseAssignment, CaseEscalation, CollectionCase
 from installments.models import Plan, Purchase, Repayment, Statement, WriteOff
+from notices.models import Notice
 
 DEFAULT_LIMIT = 100
 #: A history row this close to a structured row about the same object is the same change.
@@ -49,6 +50,7 @@ CATEGORY_LABELS = {
     "audit": gettext_lazy("Audit"),
     "change": gettext_lazy("Change"),
     "case": gettext_lazy("Collections"),
+    "notice": gettext_lazy("Notice"),
 }
 #: How a history row's object is named (``row.instance`` would re-read the fields history leaves out).
 SUBJECTS = {"accounts.creditaccount": gettext_lazy("Account"), "accounts.customer": gettext_lazy("Customer"),
@@ -158,6 +160,21 @@ def _expired_temporary_entries(account_ids, limit) -> Iterable[TimelineEntry]:
                                                                    "day": t.ends_on.isoformat()},
             summary=_("Temporary limit of %(amount)s expired") % {"amount": format_cny(t.amount)},
             source=_("temporary limits"),
+        )
+
+
+def _notice_entries(account_ids, limit) -> Iterable[TimelineEntry]:
+    """What the customer was told (customer notices and the credit-bureau pre-notice), when it was
+    queued for the event's date, with the channel and how the sending went."""
+    rows = Notice.objects.filter(account_id__in=account_ids).select_related("account")
+    for n in rows.order_by("-created_at", "-id")[:limit]:
+        yield TimelineEntry(
+            at=n.sent_at or n.created_at, category="notice", subject=str(n.account),
+            actor=_("system (customer notices)"),
+            reason=n.status_reason or n.last_error or _("event of %(day)s") % {"day": n.for_date.isoformat()},
+            summary=_("%(kind)s by %(channel)s: %(status)s") % {
+                "kind": n.get_kind_display(), "channel": n.channel, "status": n.get_status_display()},
+            source=_("customer notices"),
         )
 
 
@@ -309,6 +326,7 @@ def timeline_for(*, accounts: Sequence[CreditAccount], customer: Customer | None
     if include_audit:
         entries += _audit_entries(account_ids, customer_ids, limit)
     entries += _case_entries(account_ids, limit)
+    entries += _notice_entries(account_ids, limit)
     entries += _history_entries(CreditAccount, account_ids, limit, "accounts.creditaccount")
     if customer_ids:
         entries += _history_entries(Customer, customer_ids, limit, "accounts.customer")

@@ -147,3 +147,15 @@ def test_notice_screens_by_role(business_date, client, role, can_view, can_edit_
         assert ok.status_code == 302 and NoticeTemplate.objects.get().body == "新额度 {{ new_limit }}"
     else:
         assert broken.status_code == 403 and not NoticeTemplate.objects.exists()
+
+
+def test_what_the_customer_was_told_is_in_their_timeline(business_date, outbox, staff):
+    from staff.timeline import timeline_for
+
+    account = open_account(limit="10000.00")
+    account_change_fixed_limit(account=account, new_limit=D("9000.00"), actor=staff, reason="utilisation review")
+    notices_queue(on=day("2026-01-05"))
+    notices_send_due(now=at("2026-01-06", "08:00"))
+    told = [e for e in timeline_for(accounts=[account]) if e.category == "notice"]
+    assert sorted(e.summary for e in told) == ["Credit line opened by sms: Sent", "Limit cut by sms: Sent"]
+    assert {e.at for e in told} == {at("2026-01-06", "08:00")}
