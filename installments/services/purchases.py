@@ -210,7 +210,7 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
         return _replayed(existing, amount, tenor)
     purchase.is_replay = False
     # What is left to spend once this purchase is in (the account row is still ours): the answer shows it.
-    purchase.available_after = max(total_limit - account.used_amount, ZERO)
+    purchase.available_after = max(total_limit - account.used_amount - account.held_amount, ZERO)
     return purchase
 
 
