@@ -363,25 +363,36 @@ def floor(on: dt.date) -> None:
     exec_sql(f"""UPDATE {A} a SET dpd = 0, bucket = 'M0' WHERE a.dpd > 0 AND a.written_off_on IS NULL
                  AND NOT EXISTS (SELECT 1 FROM since x WHERE x.account_id = a.id)""")
     # Late fees (every day past due, at least the minimum) and deferral fees, journalled, on the used amount.
-    for kind, base, where, start, cents, income, receivable in (
+    # The deferral fee's one rule (calc.deferral_fee_accrual): the running total of the unbilled postings is
+    # the rounded exact fee, so each day's posting needs what the unbilled ones charged and accrued.
+    prior = (f"""LEFT JOIN (SELECT account_id, SUM(ROUND(base_amount * 100)::bigint * days)::bigint AS units,
+                                   SUM(ROUND(amount * 100)::bigint)::bigint AS cents
+                            FROM {C} WHERE kind = 'deferral_fee' AND statement_id IS NULL GROUP BY account_id) p
+                 ON p.account_id = x.account_id""")
+    for kind, base, where, start, cents, income, receivable, prior_join in (
         ("late_fee", f"SUM({p_open} + {f_open})", "l.status = 'overdue'", "l.overdue_from",
          f"GREATEST(((b.base_cents * {late_ppm} + 500000) / 1000000), {minimum}) * b.days",
-         Codes.LATE_FEE_INCOME, Codes.RECEIVABLE_LATE_FEES),
+         Codes.LATE_FEE_INCOME, Codes.RECEIVABLE_LATE_FEES, ""),
         ("deferral_fee", f"SUM({p_open})", "l.status = 'deferred' AND l.is_revolving AND l.deferred_from < %(on)s",
-         "l.deferred_from", f"((b.base_cents * {deferral_ppm} * b.days + 500000) / 1000000)",
-         Codes.DEFERRAL_FEE_INCOME, Codes.RECEIVABLE_DEFERRAL_FEES),
+         "l.deferred_from",
+         f"((((b.prior_units + b.base_cents * b.days) * {deferral_ppm} + 500000) / 1000000) - b.prior_cents)",
+         Codes.DEFERRAL_FEE_INCOME, Codes.RECEIVABLE_DEFERRAL_FEES, prior),
     ):
+        units = "COALESCE(p.units, 0)" if prior_join else "0"
+        charged = "COALESCE(p.cents, 0)" if prior_join else "0"
         exec_sql(f"""INSERT INTO {C} (account_id, kind, accrued_on, days, base_amount, amount, paid, waived, written_off,
                                       statement_id, overdue_from, plan_id, journal_entry_id, created_at)
                      SELECT b.account_id, '{kind}', %(on)s, b.days, b.base, ({cents})::numeric / 100, 0, 0, 0,
                             NULL, NULL, NULL, NULL, now()
                      FROM (SELECT x.account_id, x.base, ROUND(x.base * 100)::bigint AS base_cents,
-                                  %(on)s - GREATEST(x.since, COALESCE(y.last, x.since)) AS days
+                                  %(on)s - GREATEST(x.since, COALESCE(y.last, x.since)) AS days,
+                                  {units} AS prior_units, {charged} AS prior_cents
                            FROM (SELECT l.account_id, ROUND({base}, 2) AS base, MIN({start}) AS since
                                  FROM {L} l JOIN {A} a ON a.id = l.account_id
                                  WHERE {where} AND a.written_off_on IS NULL GROUP BY l.account_id) x
                            LEFT JOIN (SELECT account_id, MAX(accrued_on) AS last FROM {C} WHERE kind = '{kind}'
                                       GROUP BY account_id) y ON y.account_id = x.account_id
+                           {prior_join}
                            WHERE x.base > 0) b
                      WHERE b.days > 0 AND ({cents}) > 0""", {"on": on})
         total = scalar(f"SELECT COALESCE(SUM(amount), 0) FROM {C} WHERE kind = %s AND accrued_on = %s", [kind, on])
@@ -487,7 +498,11 @@ def orm_loop(on: dt.date, account_ids: list[int]) -> None:
                     amount = calc.late_fee(base, days, daily_rate=terms.late_fee_daily_rate,
                                            daily_minimum=terms.late_fee_daily_minimum)
                 else:
-                    amount = calc.deferral_fee(base, days, daily_rate=terms.deferral_daily_rate)
+                    run = Charge.objects.filter(account=account, kind=kind, statement__isnull=True)
+                    amount = calc.deferral_fee_accrual(
+                        base, days, daily_rate=terms.deferral_daily_rate,
+                        unrounded_before=sum((c.base_amount * terms.deferral_daily_rate * c.days for c in run), Decimal(0)),
+                        charged_before=sum((c.amount for c in run), Decimal(0)))
                 if amount <= 0:
                     continue
                 entry = journal_post(kind=kind, on=on, legs=[Dr(receivable, amount, account.pk), Cr(income, amount)],

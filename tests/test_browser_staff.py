@@ -112,7 +112,7 @@ def test_finance_imports_a_bank_file_with_a_dry_run_then_for_real_and_sees_the_a
 
     page.click("#confirm-form input[type=submit]")
     page.wait_for_selector("text=Import finished")
-    assert "kept as credit balance ¥91.40" in page.inner_text("#import-preview")
+    assert "kept as credit balance ¥91.75" in page.inner_text("#import-preview")
     shot(page, "finance-2-bank-file-imported")
     repayment = Repayment.objects.get()
     assert (repayment.amount, repayment.external_ref, repayment.actor.username) == (
@@ -122,7 +122,7 @@ def test_finance_imports_a_bank_file_with_a_dry_run_then_for_real_and_sees_the_a
     page.click(f"text={repayment.reference}")
     page.wait_for_selector("text=Allocation: where the money went")
     allocation = page.inner_text(".inline-group")
-    assert "Late fee" in allocation and "¥91.40" in allocation
+    assert "Late fee" in allocation and "¥91.75" in allocation
     shot(page, "finance-3-repayment-allocation")
 
 
