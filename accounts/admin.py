@@ -30,6 +30,7 @@ from core.errors import ApplicationError
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_email
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
+from django.utils.translation import gettext_lazy as _
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -58,15 +59,15 @@ class AccountOfCustomerInline(ReadOnlyInline):
     fields = ("reference", "product", "status", "fixed_limit_col", "used_col", "bill_day", "bucket")
     readonly_fields = fields
     show_change_link = True
-    fixed_limit_col = money_column("fixed_limit", "Fixed limit", ordering=False)
-    used_col = money_column("used_amount", "Used", ordering=False)
+    fixed_limit_col = money_column("fixed_limit", _("Fixed limit"), ordering=False)
+    used_col = money_column("used_amount", _("Used"), ordering=False)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product")
 
 
 class CustomerCreateForm(forms.ModelForm):
-    id_number = forms.CharField(max_length=18, label="ID number", validators=[validate_id_number])
+    id_number = forms.CharField(max_length=18, label=_("ID number"), validators=[validate_id_number])
     mobile = forms.CharField(max_length=11, validators=[validate_mobile])
 
     class Meta:
@@ -94,35 +95,35 @@ class CustomerAdmin(SimpleHistoryAdmin):
         "external_id", "processing_restricted", "anonymised_at", "created_at", "updated_at",
     )
     fieldsets = (
-        ("Identity (masked)", {"fields": ("reference", "masked_name", "masked_id_number", "masked_mobile")}),
-        ("Contact", {"fields": ("address_display", "email_display", "external_id")}),
-        ("Privacy", {"fields": ("processing_restricted", "anonymised_at")}),
-        ("Record", {"fields": ("created_at", "updated_at")}),
+        (_("Identity (masked)"), {"fields": ("reference", "masked_name", "masked_id_number", "masked_mobile")}),
+        (_("Contact"), {"fields": ("address_display", "email_display", "external_id")}),
+        (_("Privacy"), {"fields": ("processing_restricted", "anonymised_at")}),
+        (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
 
-    @admin.display(description="Name")
+    @admin.display(description=_("Name"))
     def masked_name(self, obj):
         return obj.masked_name
 
-    @admin.display(description="ID number")
+    @admin.display(description=_("ID number"))
     def masked_id_number(self, obj):
         return obj.masked_id_number
 
-    @admin.display(description="Mobile")
+    @admin.display(description=_("Mobile"))
     def masked_mobile(self, obj):
         return obj.masked_mobile
 
-    @admin.display(description="E-mail")
+    @admin.display(description=_("E-mail"))
     def email_display(self, obj):
         return mask_email(obj.email)
 
-    @admin.display(description="Full personal data")
+    @admin.display(description=_("Full personal data"))
     def unmask_button(self, obj):
         # The privacy app's unmask page asks for a reason and writes the access log.
         url = reverse("admin:privacy_unmask", args=[obj.pk])
         return format_html('<a class="button" href="{}">Show in full (logged)…</a>', url)
 
-    @admin.display(description="Address")
+    @admin.display(description=_("Address"))
     def address_display(self, obj):
         return mask_address(obj.address)
 
@@ -136,7 +137,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
             return ((None, {"fields": CustomerCreateForm.Meta.fields}),)
         fieldsets = super().get_fieldsets(request, obj)
         if self._may_unmask(request):
-            fieldsets = fieldsets + (("Full view", {"fields": ("unmask_button",)}),)
+            fieldsets = fieldsets + ((_("Full view"), {"fields": ("unmask_button",)}),)
         return fieldsets
 
     @staticmethod
@@ -178,7 +179,7 @@ class CreditProductAdmin(SimpleHistoryAdmin):
     list_filter = ("is_active",)
     search_fields = ("code", "name")
 
-    @admin.display(description="Active", ordering="is_active")
+    @admin.display(description=_("Active"), ordering="is_active")
     def active_badge(self, obj):
         return badge("active" if obj.is_active else "closed", "active" if obj.is_active else "inactive")
 
@@ -189,10 +190,10 @@ class CreditProductAdmin(SimpleHistoryAdmin):
 class LimitChangeInline(ReadOnlyInline):
     model = LimitChange
     fields = ("created_at", "kind", "old_col", "new_col", "reason", "actor_display")
-    old_col = money_column("old_limit", "Old limit", ordering=False)
-    new_col = money_column("new_limit", "New limit", ordering=False)
+    old_col = money_column("old_limit", _("Old limit"), ordering=False)
+    new_col = money_column("new_limit", _("New limit"), ordering=False)
     readonly_fields = fields
-    verbose_name_plural = "Limit history"
+    verbose_name_plural = _("Limit history")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
@@ -202,7 +203,7 @@ class StatusChangeInline(ReadOnlyInline):
     model = StatusChange
     fields = ("created_at", "old_status", "new_status", "new_freeze_reason", "reason", "actor_display")
     readonly_fields = fields
-    verbose_name_plural = "Status history"
+    verbose_name_plural = _("Status history")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
@@ -212,14 +213,14 @@ class TemporaryLimitInline(ReadOnlyInline):
     model = TemporaryLimit
     fields = ("amount_col", "starts_on", "ends_on", "campaign", "status")
     readonly_fields = fields
-    amount_col = money_column("amount", "Amount", ordering=False)
+    amount_col = money_column("amount", _("Amount"), ordering=False)
 
 
 class BucketChangeInline(ReadOnlyInline):
     model = BucketChange
     fields = ("on_date", "old_bucket", "new_bucket", "dpd")
     readonly_fields = fields
-    verbose_name_plural = "Bucket history"
+    verbose_name_plural = _("Bucket history")
 
 
 def _amount_field(**kwargs) -> forms.DecimalField:
@@ -227,14 +228,14 @@ def _amount_field(**kwargs) -> forms.DecimalField:
 
 
 class AdjustLimitForm(ReasonForm):
-    new_limit = _amount_field(label="New fixed limit (¥)")
+    new_limit = _amount_field(label=_("New fixed limit (¥)"))
     field_order = ("new_limit", "reason")
 
 
 class TemporaryLimitForm(ReasonForm):
-    amount = _amount_field(label="Temporary limit (¥)")
-    starts_on = forms.DateField(help_text="YYYY-MM-DD")
-    ends_on = forms.DateField(help_text="Last day it applies, YYYY-MM-DD")
+    amount = _amount_field(label=_("Temporary limit (¥)"))
+    starts_on = forms.DateField(help_text=_("YYYY-MM-DD"))
+    ends_on = forms.DateField(help_text=_("Last day it applies, YYYY-MM-DD"))
     campaign = forms.CharField(max_length=60, required=False)
     field_order = ("amount", "starts_on", "ends_on", "campaign", "reason")
 
@@ -273,18 +274,18 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     actions = ("adjust_limit", "grant_temporary_limit", "freeze", "unfreeze", "close")
     show_full_result_count = False
 
-    fixed_limit_col = money_column("fixed_limit", "Fixed limit")
-    used_col = money_column("used_amount", "Used")
-    temporary_col = money_column("temporary_total", "Temporary", ordering=False)
+    fixed_limit_col = money_column("fixed_limit", _("Fixed limit"))
+    used_col = money_column("used_amount", _("Used"))
+    temporary_col = money_column("temporary_total", _("Temporary"), ordering=False)
 
     def get_queryset(self, request):
         return selectors.accounts_with_limits(on=get_business_date()).select_related("customer", "product")
 
-    @admin.display(description="Customer", ordering="customer__id")
+    @admin.display(description=_("Customer"), ordering="customer__id")
     def customer_masked(self, obj):
         return obj.customer.masked_name
 
-    @admin.display(description="Available")
+    @admin.display(description=_("Available"))
     def available_col(self, obj):
         from core.money import format_cny
         from django.utils.html import format_html
@@ -292,19 +293,19 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
         available = max(obj.fixed_limit + (obj.temporary_total or ZERO) - obj.used_amount, ZERO)
         return format_html('<span class="money">{}</span>', format_cny(available))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         if obj.status == CreditAccount.Status.FROZEN:
             return badge(obj.freeze_reason or "frozen", f"frozen ({obj.get_freeze_reason_display().lower()})")
         return badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="Temporary limits (today)")
+    @admin.display(description=_("Temporary limits (today)"))
     def temporary_display(self, obj):
         from core.money import format_cny
 
         return format_cny(selectors.account_temporary_total(account=obj))
 
-    @admin.display(description="Available (today)")
+    @admin.display(description=_("Available (today)"))
     def available_display(self, obj):
         from core.money import format_cny
 
@@ -356,28 +357,28 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     def has_close_account_permission(self, request):
         return request.user.has_perm("accounts.close_account")
 
-    @form_action(AdjustLimitForm, description="Adjust fixed limit", permissions=["adjust_limit"])
+    @form_action(AdjustLimitForm, description=_("Adjust fixed limit"), permissions=["adjust_limit"])
     def adjust_limit(self, request, obj, data):
         services.account_change_fixed_limit(
             account=obj, new_limit=data["new_limit"], actor=Actor.staff(request.user), reason=data["reason"]
         )
 
-    @form_action(TemporaryLimitForm, description="Grant a temporary limit", permissions=["adjust_limit"])
+    @form_action(TemporaryLimitForm, description=_("Grant a temporary limit"), permissions=["adjust_limit"])
     def grant_temporary_limit(self, request, obj, data):
         services.temporary_limit_grant(
             account=obj, amount=data["amount"], starts_on=data["starts_on"], ends_on=data["ends_on"],
             campaign=data["campaign"], actor=Actor.staff(request.user), reason=data["reason"],
         )
 
-    @form_action(ReasonForm, description="Freeze (manual)", permissions=["freeze_account"])
+    @form_action(ReasonForm, description=_("Freeze (manual)"), permissions=["freeze_account"])
     def freeze(self, request, obj, data):
         services.account_freeze(account=obj, manual=True, actor=Actor.staff(request.user), reason=data["reason"])
 
-    @form_action(ReasonForm, description="Unfreeze", permissions=["freeze_account"])
+    @form_action(ReasonForm, description=_("Unfreeze"), permissions=["freeze_account"])
     def unfreeze(self, request, obj, data):
         services.account_unfreeze(account=obj, manual=True, actor=Actor.staff(request.user), reason=data["reason"])
 
-    @form_action(ReasonForm, description="Close account", permissions=["close_account"])
+    @form_action(ReasonForm, description=_("Close account"), permissions=["close_account"])
     def close(self, request, obj, data):
         services.account_close(account=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -391,9 +392,9 @@ class TemporaryLimitAdmin(admin.ModelAdmin):
     search_fields = ("=account__reference", "campaign")
     date_hierarchy = "starts_on"
     readonly_fields = ("account", "amount", "starts_on", "ends_on", "campaign", "status", "reference")
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge({"active": "active", "expired": "closed", "revoked": "declined"}[obj.status], obj.get_status_display())
 
@@ -425,15 +426,15 @@ class _LogAdmin(admin.ModelAdmin):
 class LimitChangeAdmin(_LogAdmin):
     list_display = ("created_at", "account", "kind", "old_col", "new_col", "reason", "actor_display")
     list_filter = ("kind", "actor_rule")
-    old_col = money_column("old_limit", "Old limit")
-    new_col = money_column("new_limit", "New limit")
+    old_col = money_column("old_limit", _("Old limit"))
+    new_col = money_column("new_limit", _("New limit"))
 
 
 @admin.register(StatusChange)
 class StatusChangeAdmin(_LogAdmin):
     list_display = ("created_at", "account", "old_status", "new_badge", "new_freeze_reason", "reason", "actor_display")
 
-    @admin.display(description="New status", ordering="new_status")
+    @admin.display(description=_("New status"), ordering="new_status")
     def new_badge(self, obj):
         return badge(obj.new_freeze_reason or obj.new_status, obj.get_new_status_display())
     list_filter = ("new_status", "new_freeze_reason")

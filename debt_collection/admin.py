@@ -58,6 +58,7 @@ from debt_collection.models import (
 )
 from debt_collection.resources import CaseAssignmentResource, PerformanceResource, export_response
 from debt_collection.services import Author
+from django.utils.translation import gettext_lazy as _
 
 
 def _is_manager(request) -> bool:
@@ -154,8 +155,8 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
     list_per_page = 50
     show_full_result_count = False
 
-    overdue_col = money_column("amount_overdue", "Overdue")
-    balance_col = money_column("balance", "Balance")
+    overdue_col = money_column("amount_overdue", _("Overdue"))
+    balance_col = money_column("balance", _("Balance"))
 
     # --- scoping and permissions
     def get_queryset(self, request):
@@ -196,35 +197,35 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
         return super().changelist_view(request, extra_context)
 
     # --- columns
-    @admin.display(description="Customer", ordering="customer_id")
+    @admin.display(description=_("Customer"), ordering="customer_id")
     def customer_col(self, obj):
         return obj.customer.masked_name
 
-    @admin.display(description="Held by")
+    @admin.display(description=_("Held by"))
     def holder_col(self, obj):
         return obj.assignee_display
 
-    @admin.display(description="Promise due", ordering="pending_promise_on")
+    @admin.display(description=_("Promise due"), ordering="pending_promise_on")
     def pending_promise_col(self, obj):
         return obj.pending_promise_on or "—"
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_col(self, obj):
         if obj.status == CollectionCase.Status.OPEN:
             return badge("overdue", "open")
         return badge("closed", f"closed ({obj.get_close_reason_display().lower()})")
 
     # --- manager actions (each case through the service, refusals reported)
-    @form_action(AssignForm, description="Assign / transfer to…", permissions=["manage"], submit_label="Assign")
+    @form_action(AssignForm, description=_("Assign / transfer to…"), permissions=["manage"], submit_label=_("Assign"))
     def assign(self, request, obj, data):
         services.case_assign(case=obj, actor=Actor.staff(request.user), collector=data.get("collector"),
                              agency=data.get("agency"), reason=data.get("reason") or "")
 
-    @form_action(ReasonForm, description="Recall (back to the queue, held for a manager)", permissions=["manage"])
+    @form_action(ReasonForm, description=_("Recall (back to the queue, held for a manager)"), permissions=["manage"])
     def recall(self, request, obj, data):
         services.case_recall(case=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
-    @form_action(ReasonForm, description="Close as settled", permissions=["manage"])
+    @form_action(ReasonForm, description=_("Close as settled"), permissions=["manage"])
     def close_settled(self, request, obj, data):
         services.case_close(case=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -272,7 +273,7 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
                 return True
             if "_add_third_party" in request.POST and forms["third_party"].is_valid():
                 services.third_party_add(case=case, author=author, **forms["third_party"].cleaned_data)
-                self.message_user(request, "Third party added.", messages.SUCCESS)
+                self.message_user(request, _("Third party added."), messages.SUCCESS)
                 return True
         except ApplicationError as exc:
             key = "contact" if "_log_contact" in request.POST else "promise" if "_record_promise" in request.POST else "third_party"
@@ -291,7 +292,7 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
         try:
             services.promise_cancel(promise=promise, author=Author.staff(request.user),
                                     reason=request.POST.get("reason") or "cancelled on the case page")
-            self.message_user(request, "Promise cancelled.", messages.SUCCESS)
+            self.message_user(request, _("Promise cancelled."), messages.SUCCESS)
         except ApplicationError as exc:
             self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:collections_collectioncase_change", args=[case.pk]))
@@ -394,7 +395,7 @@ class ContactAttemptAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
                        "user", "agency", "reference", "created_at")
     exclude = ("customer",)
 
-    @admin.display(description="By")
+    @admin.display(description=_("By"))
     def author_col(self, obj):
         return obj.author_display
 
@@ -407,8 +408,8 @@ class PromiseToPayAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("=case__reference",)
     date_hierarchy = "promised_on"
     show_full_result_count = False
-    amount_col = money_column("amount", "Amount")
-    paid_col = money_column("amount_paid", "Paid towards it")
+    amount_col = money_column("amount", _("Amount"))
+    paid_col = money_column("amount_paid", _("Paid towards it"))
     readonly_fields = ("case", "contact", "amount", "made_on", "promised_on", "status", "amount_paid", "evaluated_on",
                        "user", "agency", "reference", "created_at")
 
@@ -421,7 +422,7 @@ class ThirdPartyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
 
-    @admin.display(description="Name")
+    @admin.display(description=_("Name"))
     def masked_name(self, obj):
         return mask_name(obj.name)
 
@@ -446,7 +447,7 @@ class CaseAssignmentAdmin(ExportMixin, ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "started_on"
     show_full_result_count = False
 
-    @admin.display(description="Held by")
+    @admin.display(description=_("Held by"))
     def holder_col(self, obj):
         return obj.assignee_display
 
@@ -470,7 +471,7 @@ class ReminderMessageInline(admin.TabularInline):
     fields = ("channel", "recipient_col", "status", "status_reason", "scheduled_for", "attempts", "sent_at", "last_error")
     readonly_fields = fields
 
-    @admin.display(description="To")
+    @admin.display(description=_("To"))
     def recipient_col(self, obj):
         return obj.masked_recipient
 
@@ -490,7 +491,7 @@ class ReminderAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "for_date"
     inlines = (ReminderMessageInline,)
     show_full_result_count = False
-    amount_col = money_column("amount_due", "Amount due")
+    amount_col = money_column("amount_due", _("Amount due"))
     fields = ("reference", "account", "statement", "kind", "for_date", "due_date", "amount_due", "minimum_payment",
               "past_due", "status", "status_reason", "created_at")
     readonly_fields = fields
@@ -505,7 +506,7 @@ class ReminderTemplateAdmin(ConfigAdminMixin, admin.ModelAdmin):
     readonly_fields = ("preview",)
     fields = ("kind", "channel", "subject", "body", "is_active", "preview")
 
-    @admin.display(description="Preview (sample amounts)")
+    @admin.display(description=_("Preview (sample amounts)"))
     def preview(self, obj):
         if not obj or not obj.pk:
             return "—"
@@ -556,11 +557,11 @@ class QueueAdmin(ConfigAdminMixin, admin.ModelAdmin):
             n_unassigned=Count("cases", filter=open_q & Q(cases__collector__isnull=True, cases__agency__isnull=True)),
         )
 
-    @admin.display(description="Open cases", ordering="n_open")
+    @admin.display(description=_("Open cases"), ordering="n_open")
     def open_cases(self, obj):
         return obj.n_open
 
-    @admin.display(description="Unassigned", ordering="n_unassigned")
+    @admin.display(description=_("Unassigned"), ordering="n_unassigned")
     def unassigned(self, obj):
         return obj.n_unassigned
 
@@ -579,11 +580,11 @@ class CollectorAdmin(ConfigAdminMixin, admin.ModelAdmin):
             n_open=Count("cases", filter=Q(cases__status=CollectionCase.Status.OPEN))
         ).prefetch_related("queues")
 
-    @admin.display(description="Open cases", ordering="n_open")
+    @admin.display(description=_("Open cases"), ordering="n_open")
     def open_cases(self, obj):
         return obj.n_open
 
-    @admin.display(description="Queues")
+    @admin.display(description=_("Queues"))
     def queue_list(self, obj):
         return ", ".join(q.bucket for q in obj.queues.all()) or "—"
 
@@ -606,15 +607,15 @@ class AgencyAdmin(ConfigAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             n_open=Count("cases", filter=Q(cases__status=CollectionCase.Status.OPEN)), eligible=Exists(eligible))
 
-    @admin.display(description="Open cases", ordering="n_open")
+    @admin.display(description=_("Open cases"), ordering="n_open")
     def open_cases(self, obj):
         return obj.n_open
 
-    @admin.display(description="New cases today?", boolean=True, ordering="eligible")
+    @admin.display(description=_("New cases today?"), boolean=True, ordering="eligible")
     def eligible_col(self, obj):
         return obj.eligible
 
-    @form_action(AgencyEvaluationForm, description="Record an evaluation", permissions=["change"])
+    @form_action(AgencyEvaluationForm, description=_("Record an evaluation"), permissions=["change"])
     def record_evaluation(self, request, obj, data):
         services.agency_evaluate(agency=obj, actor=Actor.staff(request.user), evaluated_on=data["evaluated_on"],
                                  note=data["note"])

@@ -22,6 +22,7 @@ from installments.models import (
     StatementLine, TenorRate, WriteOff,
 )
 from installments.services.terms import TERMS_FIELDS, check_pricing
+from django.utils.translation import gettext_lazy as _
 
 
 def _amount_field(**kwargs) -> forms.DecimalField:
@@ -59,7 +60,7 @@ def customer_column(path: str = "account__customer"):
             customer = getattr(customer, part)
         return customer.masked_name
 
-    column.short_description = "Customer"
+    column.short_description = _("Customer")
     return column
 
 
@@ -67,7 +68,7 @@ def account_column(path: str = "account"):
     def column(self, obj):
         return getattr(obj, path).reference
 
-    column.short_description = "Account"
+    column.short_description = _("Account")
     column.admin_order_field = f"{path}__reference"
     return column
 
@@ -105,7 +106,7 @@ class TenorRateInline(admin.TabularInline):
     fields = ("tenor", "fee_rate", "apr")
     readonly_fields = ("apr",)
 
-    @admin.display(description="APR by IRR (nominal / effective)")
+    @admin.display(description=_("APR by IRR (nominal / effective)"))
     def apr(self, obj):
         if not obj or obj.pk is None:
             return "—"
@@ -150,9 +151,9 @@ class ProductTermsAdmin(SimpleHistoryAdmin):
 
 
 class RefundForm(ReasonForm):
-    amount = _amount_field(label="Refund amount (¥)")
+    amount = _amount_field(label=_("Refund amount (¥)"))
     excess_to = forms.ChoiceField(choices=Refund.ExcessTo.choices, initial=Refund.ExcessTo.CREDIT_BALANCE,
-                                  help_text="Where a refund of amounts already repaid goes.")
+                                  help_text=_("Where a refund of amounts already repaid goes."))
     field_order = ("amount", "excess_to", "reason")
 
 
@@ -183,10 +184,10 @@ class PurchaseAdmin(ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    amount_display = money_column("amount", "Amount")
-    refunded_display = money_column("refunded_amount", "Refunded")
+    amount_display = money_column("amount", _("Amount"))
+    refunded_display = money_column("refunded_amount", _("Refunded"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -199,18 +200,18 @@ class PurchaseAdmin(ReadOnlyAdmin):
     def has_review_purchase_permission(self, request):
         return request.user.has_perm("installments.review_purchase")
 
-    @form_action(RefundForm, description="Refund (all or part)", permissions=["refund_purchase"])
+    @form_action(RefundForm, description=_("Refund (all or part)"), permissions=["refund_purchase"])
     def refund(self, request, obj, data):
         services.purchase_refund(purchase=obj, amount=data["amount"], actor=Actor.staff(request.user),
                                  reason=data["reason"], excess_to=data["excess_to"])
 
-    @form_action(NoteForm, description="Approve held purchase", permissions=["review_purchase"])
+    @form_action(NoteForm, description=_("Approve held purchase"), permissions=["review_purchase"])
     def approve_held(self, request, obj, data):
         result = services.purchase_review_approve(purchase=obj, actor=Actor.staff(request.user), note=data["note"])
         if result.status == Purchase.Status.DECLINED:
             self.message_user(request, f"{obj}: declined on approval ({', '.join(result.reason_codes)})", messages.WARNING)
 
-    @form_action(ReasonForm, description="Decline held purchase", permissions=["review_purchase"])
+    @form_action(ReasonForm, description=_("Decline held purchase"), permissions=["review_purchase"])
     def decline_held(self, request, obj, data):
         services.purchase_review_decline(purchase=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -228,7 +229,7 @@ class ScheduleInline(ReadOnlyInline):
 
 class SettleForm(forms.Form):
     external_ref = forms.CharField(max_length=80, required=False,
-                                   help_text="The payment's reference (bank); empty: one is generated.")
+                                   help_text=_("The payment's reference (bank); empty: one is generated."))
 
 
 @admin.register(Plan)
@@ -246,24 +247,24 @@ class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    principal_display = money_column("principal", "Principal")
+    principal_display = money_column("principal", _("Principal"))
 
-    @admin.display(description="APR (IRR, nominal / effective)", ordering="apr_nominal_pct")
+    @admin.display(description=_("APR (IRR, nominal / effective)"), ordering="apr_nominal_pct")
     def apr(self, obj):
         return format_html("<strong>{} %</strong> / {} %", obj.apr_nominal_pct, obj.apr_effective_pct)
 
-    @admin.display(description="Fee per period")
+    @admin.display(description=_("Fee per period"))
     def rate(self, obj):
         return f"{obj.fee_rate * 100:.2f} %" if obj.fee_rate else "—"
 
-    @admin.display(description="Annualised rate (IRR)")
+    @admin.display(description=_("Annualised rate (IRR)"))
     def apr_banner(self, obj):
         return format_html('<span style="font-size:1.6em"><strong>APR {} %</strong></span> nominal · {} % effective '
                            '<span style="color:#666">(fee {} per period = {} % of the original principal)</span>',
                            obj.apr_nominal_pct, obj.apr_effective_pct, format_cny(obj.fee_per_period),
                            f"{obj.fee_rate * 100:.2f}")
 
-    @admin.display(description="Early settlement today")
+    @admin.display(description=_("Early settlement today"))
     def settlement(self, obj):
         try:
             quote = services.plan_settlement_quote(plan=obj)
@@ -279,7 +280,7 @@ class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
     def has_settle_plan_permission(self, request):
         return request.user.has_perm("installments.settle_plan")
 
-    @admin.action(description="Quote early settlement")
+    @admin.action(description=_("Quote early settlement"))
     def quote_settlement(self, request, queryset):
         for plan in queryset.select_related("account"):
             try:
@@ -290,7 +291,7 @@ class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{plan}: {exc.message}", messages.ERROR)
 
-    @form_action(SettleForm, description="Settle early (customer paid the quote)", permissions=["settle_plan"])
+    @form_action(SettleForm, description=_("Settle early (customer paid the quote)"), permissions=["settle_plan"])
     def settle(self, request, obj, data):
         services.plan_settle(plan=obj, actor=Actor.staff(request.user), external_ref=data["external_ref"])
 
@@ -307,7 +308,7 @@ class StatementLineInline(ReadOnlyInline):
 
 class InstallForm(forms.Form):
     tenor = forms.TypedChoiceField(coerce=int, choices=[(t, f"{t} months") for t in (3, 6, 12, 24)])
-    amount = _amount_field(required=False, label="Amount (¥)", help_text="Empty: the whole unpaid revolving balance.")
+    amount = _amount_field(required=False, label=_("Amount (¥)"), help_text=_("Empty: the whole unpaid revolving balance."))
 
 
 @admin.register(Statement)
@@ -324,17 +325,17 @@ class StatementAdmin(ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    closing_display = money_column("closing_balance", "Closing balance")
-    minimum_display = money_column("minimum_payment", "Minimum payment")
+    closing_display = money_column("closing_balance", _("Closing balance"))
+    minimum_display = money_column("minimum_payment", _("Minimum payment"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
     def has_change_permission(self, request, obj=None):
         return request.user.has_perm("installments.view_statement")
 
-    @form_action(InstallForm, description="Bill installment", permissions=["view"])
+    @form_action(InstallForm, description=_("Bill installment"), permissions=["view"])
     def install(self, request, obj, data):
         services.statement_install(statement=obj, tenor=data["tenor"], amount=data["amount"], actor=Actor.staff(request.user))
 
@@ -351,7 +352,7 @@ class AllocationInline(ReadOnlyInline):
 
 class RepaymentPostForm(forms.ModelForm):
     account_reference = forms.CharField(max_length=16)
-    amount_in = _amount_field(label="Amount (¥)")
+    amount_in = _amount_field(label=_("Amount (¥)"))
 
     class Meta:
         model = Repayment
@@ -396,10 +397,10 @@ class RepaymentAdmin(ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    amount_display = money_column("amount", "Amount")
-    credit_display = money_column("to_credit_balance", "To credit balance")
+    amount_display = money_column("amount", _("Amount"))
+    credit_display = money_column("to_credit_balance", _("To credit balance"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -443,7 +444,7 @@ class RepaymentAdmin(ReadOnlyAdmin):
     def log_addition(self, request, obj, message):
         return super().log_addition(request, Repayment.objects.get(pk=obj.pk), message)
 
-    @form_action(ReasonForm, description="Reverse (bounced payment / chargeback)", permissions=["reverse_repayment"])
+    @form_action(ReasonForm, description=_("Reverse (bounced payment / chargeback)"), permissions=["reverse_repayment"])
     def reverse(self, request, obj, data):
         services.repayment_reverse(repayment=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -462,7 +463,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    amount_display = money_column("amount", "Amount")
+    amount_display = money_column("amount", _("Amount"))
 
 
 @admin.register(Charge)

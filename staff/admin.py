@@ -38,6 +38,7 @@ from staff.models import (
     StorefrontOrderImport,
     TemporaryLimitCampaign,
 )
+from django.utils.translation import gettext_lazy as _
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -120,9 +121,9 @@ class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
     search_help_text = "Account reference or campaign."
     date_hierarchy = "starts_on"
     show_full_result_count = False
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -162,21 +163,21 @@ class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
     search_help_text = "Account or customer reference, mobile, or last 4 digits of the ID number."
     ordering = ("-dpd", "pk")
     show_full_result_count = False
-    used_col = money_column("used_amount", "Balance")
-    fixed_limit_col = money_column("fixed_limit", "Fixed limit")
+    used_col = money_column("used_amount", _("Balance"))
+    fixed_limit_col = money_column("fixed_limit", _("Fixed limit"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(dpd__gt=0)
 
-    @admin.display(description="Customer")
+    @admin.display(description=_("Customer"))
     def customer_masked(self, obj):
         return obj.customer.masked_name
 
-    @admin.display(description="Bucket", ordering="bucket")
+    @admin.display(description=_("Bucket"), ordering="bucket")
     def bucket_badge(self, obj):
         return badge("overdue" if obj.bucket != "M7" else "closed", obj.bucket)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.freeze_reason or obj.status, obj.get_status_display())
 
@@ -208,11 +209,11 @@ class ImportJobAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(JOB_COLOURS.get(obj.status, "open"), obj.get_status_display())
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress(self, obj):
         return format_html('<span class="money">{} %</span>', obj.percent)
 
@@ -287,7 +288,7 @@ class PortfolioSnapshotAdmin(admin.ModelAdmin):
     list_filter = ("bucket",)
     date_hierarchy = "on_date"
     show_full_result_count = False
-    balance_col = money_column("balance", "Balance")
+    balance_col = money_column("balance", _("Balance"))
 
     def has_add_permission(self, request):
         return False
@@ -309,8 +310,8 @@ class AllocationInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "Allocation: where the money went"
-    amount_col = money_column("amount", "Amount")
+    verbose_name_plural = _("Allocation: where the money went")
+    amount_col = money_column("amount", _("Amount"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("line", "charge", "reverses")
@@ -343,7 +344,7 @@ class RepaymentListAdmin(ReadOnlyAdmin):
     search_help_text = "Bank reference, repayment reference or account reference."
     date_hierarchy = "posted_on"
     inlines = (AllocationInline,)
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
     readonly_fields = ("reference", "account", "amount", "external_ref", "channel", "kind", "status", "received_on",
                        "posted_on", "to_credit_balance", "statement", "actor", "actor_rule", "reversed_on",
                        "reversal_reason", "reversed_by")
@@ -352,11 +353,11 @@ class RepaymentListAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("allocations")
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge("posted" if obj.status == "posted" else "declined", obj.get_status_display())
 
-    @admin.display(description="Allocation")
+    @admin.display(description=_("Allocation"))
     def allocated(self, obj):
         return _allocated(obj.allocations.all())
 
@@ -393,9 +394,9 @@ class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
     search_fields = ("=merchant_order_id", "=reference", "=account__reference")
     search_help_text = "Order id, purchase reference or account reference."
     date_hierarchy = "requested_on"
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -409,11 +410,11 @@ class StatementExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     search_fields = ("=account__reference",)
     search_help_text = "Account reference."
     date_hierarchy = "bill_date"
-    closing_col = money_column("closing_balance", "Closing balance")
-    minimum_col = money_column("minimum_payment", "Minimum payment")
-    past_due_col = money_column("past_due", "Past due")
+    closing_col = money_column("closing_balance", _("Closing balance"))
+    minimum_col = money_column("minimum_payment", _("Minimum payment"))
+    past_due_col = money_column("past_due", _("Past due"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         colour = {"paid": "paid", "overdue": "overdue", "minimum_paid": "held"}.get(obj.status, "open")
         return badge(colour, obj.get_status_display())
@@ -430,12 +431,12 @@ class ScheduleExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     search_help_text = "Account or plan reference."
     date_hierarchy = "due_date"
     ordering = ("due_date", "id")
-    principal_col = money_column("principal", "Principal")
-    fee_col = money_column("fee", "Fee")
-    principal_paid_col = money_column("principal_paid", "Principal paid")
-    fee_paid_col = money_column("fee_paid", "Fee paid")
+    principal_col = money_column("principal", _("Principal"))
+    fee_col = money_column("fee", _("Fee"))
+    principal_paid_col = money_column("principal_paid", _("Principal paid"))
+    fee_paid_col = money_column("fee_paid", _("Fee paid"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         colour = {"closed": "paid", "overdue": "overdue", "deferred": "held", "due": "open"}.get(obj.status, "closed")
         return badge(colour, obj.get_status_display())
@@ -451,6 +452,6 @@ class CollectionAssignmentExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     search_help_text = "Case or account reference, collector user name or agency name."
     date_hierarchy = "started_on"
 
-    @admin.display(description="Assigned to")
+    @admin.display(description=_("Assigned to"))
     def assignee(self, obj):
         return obj.assignee_display
