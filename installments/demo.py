@@ -27,6 +27,22 @@ PROFILES = ["full"] * 12 + ["minimum"] * 4 + ["installer"] * 2 + ["late"] * 1 + 
 CATEGORIES = ["electronics", "groceries", "fashion", "home", "books", "travel", "beauty"]
 
 
+def _close_the_day(day: dt.date) -> None:
+    """The demo's close of business. With the close-of-business app installed it is the real pipeline
+    (``cob.pipeline.run_date``: every registered step — engine, collections, limit reviews — and a run
+    record per date, so the run screens have 180 days of history, and the day's portfolio snapshot for
+    the dashboard's trend and roll-rate panels). Demo code only: the engine itself never imports
+    the apps above it, hence the guarded, local imports."""
+    from django.apps import apps
+
+    if apps.is_installed("cob"):
+        from cob.pipeline import run_date
+
+        run_date(day)  # its last step is the staff app's portfolio snapshot
+    else:
+        run_day(day)
+
+
 def _amount(rng: random.Random, limit: Decimal) -> Decimal:
     top = max(min(limit / 3, Decimal("8000")), Decimal("60"))
     return money(Decimal(rng.randint(1990, int(top * 100))) / 100)
@@ -127,7 +143,7 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
             if rep:
                 repayment_reverse(repayment=rep, actor=SYSTEM, reason="demo: payment bounced")
                 counts["reversals"] += 1
-        run_day(day)
+        _close_the_day(day)
         day += dt.timedelta(days=1)
     set_business_date(end)
     if stdout is not None:

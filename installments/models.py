@@ -25,7 +25,13 @@ from core.money import ZERO, MoneyField, RateField
 from installments.calc import TENORS, AllocationStrategy, SettlementPolicy
 from django.utils.translation import gettext_lazy as _
 
-TENOR_CHOICES = [(t, f"{t} months") for t in TENORS]
+TENOR_LABELS = {3: _("3 months"), 6: _("6 months"), 12: _("12 months"), 24: _("24 months")}
+TENOR_CHOICES = [(t, TENOR_LABELS.get(t, f"{t} months")) for t in TENORS]
+#: Labels of the calculation's enums (installments.calc stays free of Django), translated.
+ENUM_LABELS = {
+    "waive_future_fees": _("Waive future fees"), "charge_next_fee": _("Charge next fee"),
+    "kind_first": _("Kind first"), "date_first": _("Date first"),
+}
 
 
 class ProductTerms(models.Model):
@@ -40,14 +46,14 @@ class ProductTerms(models.Model):
     due_offset_days = models.PositiveSmallIntegerField(default=9, help_text=_("Due date = bill date + this many days."))
     settlement_policy = models.CharField(
         max_length=20,
-        choices=[(p.value, p.value.replace("_", " ").capitalize()) for p in SettlementPolicy],
+        choices=[(p.value, ENUM_LABELS.get(p.value, p.value.replace("_", " ").capitalize())) for p in SettlementPolicy],
         default=SettlementPolicy.WAIVE_FUTURE_FEES.value,
     )
     bill_installment_minimum = MoneyField(default=Decimal("100.00"))
     apr_ceiling = RateField(default=Decimal("0.240000"), help_text=_("0.240000 = 24 % a year (nominal APR by IRR)."))
     allocation_strategy = models.CharField(
         max_length=20,
-        choices=[(s.value, s.value.replace("_", " ").capitalize()) for s in AllocationStrategy],
+        choices=[(s.value, ENUM_LABELS.get(s.value, s.value.replace("_", " ").capitalize())) for s in AllocationStrategy],
         default=AllocationStrategy.KIND_FIRST.value,
     )
     updated_at = models.DateTimeField(auto_now=True)
