@@ -86,7 +86,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
     show_full_result_count = False
     search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
-    search_help_text = "Reference, last 4 digits of the ID number, full mobile number, name or account reference."
+    search_help_text = _("Reference, last 4 digits of the ID number, full mobile number, name or account reference.")
     list_filter = ("processing_restricted",)
     date_hierarchy = "created_at"
     inlines = (ConsentInline, AccountOfCustomerInline)
@@ -263,7 +263,7 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     list_select_related = ("customer", "product")
     list_filter = ("status", "freeze_reason", "bucket", "bill_day", "product")
     search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4", "customer__name")
-    search_help_text = "Account or customer reference, mobile, last 4 digits of the ID number, or name."
+    search_help_text = _("Account or customer reference, mobile, last 4 digits of the ID number, or name.")
     autocomplete_fields = ("customer",)
     inlines = (TemporaryLimitInline, LimitChangeInline, StatusChangeInline, BucketChangeInline)
     readonly_fields = (
@@ -408,7 +408,7 @@ class TemporaryLimitAdmin(admin.ModelAdmin):
 class _LogAdmin(admin.ModelAdmin):
     list_select_related = ("account", "actor")
     search_fields = ("=account__reference", "reason")
-    search_help_text = "Account reference or words of the reason."
+    search_help_text = _("Account reference or words of the reason.")
     date_hierarchy = "created_at"
     show_full_result_count = False
 

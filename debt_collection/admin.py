@@ -94,11 +94,11 @@ class ConfigAdminMixin:
 
 
 class CaseStatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return (("open", "Open"), ("closed", "Closed"), ("all", "All"))
+        return (("open", _("Open")), ("closed", _("Closed")), ("all", _("All")))
 
     def choices(self, changelist):
         value = self.value() or "open"
@@ -114,13 +114,13 @@ class CaseStatusFilter(admin.SimpleListFilter):
 class HolderFilter(admin.SimpleListFilter):
     """Managers: whose cases (a collector, an agency, unassigned)."""
 
-    title = "held by"
+    title = _("held by")
     parameter_name = "holder"
 
     def lookups(self, request, model_admin):
         if not _is_manager(request):
             return ()
-        options = [("none", "Unassigned")]
+        options = [("none", _("Unassigned"))]
         options += [(f"c{c.pk}", str(c)) for c in Collector.objects.select_related("user")]
         options += [(f"a{a.pk}", f"{a} (agency)") for a in Agency.objects.all()]
         return options
@@ -148,7 +148,7 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
     list_select_related = ("customer", "collector__user", "agency")
     list_filter = (CaseStatusFilter, "bucket", "queue", HolderFilter)
     search_fields = ("=reference", "=account__reference", "=customer__reference", "=customer__mobile")
-    search_help_text = "Case, account or customer reference, or the full mobile number."
+    search_help_text = _("Case, account or customer reference, or the full mobile number.")
     ordering = ("-bucket", "-amount_overdue", "-broken_promises", "id")
     actions = ("assign", "recall", "close_settled")
     change_list_template = "collections/case_changelist.html"
@@ -191,7 +191,7 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
-        extra_context["title"] = "Collection cases (every queue)" if _is_manager(request) else "My cases"
+        extra_context["title"] = _("Collection cases (every queue)") if _is_manager(request) else _("My cases")
         if request.user.has_perm(selectors.PERFORMANCE_PERMISSION):
             extra_context["performance_url"] = reverse("admin:collections_performance")
         return super().changelist_view(request, extra_context)
@@ -349,7 +349,7 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Collections performance",
+            "title": _("Collections performance"),
             "form": form,
             "rows": rows,
             "query": request.GET.urlencode(),

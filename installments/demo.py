@@ -43,6 +43,25 @@ def _close_the_day(day: dt.date) -> None:
         run_day(day)
 
 
+def _today(accounts: Sequence[CreditAccount], rng: random.Random, end: dt.date, counts: dict[str, int]) -> None:
+    """The business date's own activity, so the dashboard's "today" figures are not empty: a few purchases
+    and payments received this morning (not closed yet: close of business runs tonight)."""
+    for account in rng.sample(list(accounts), min(12, len(accounts))):
+        try:
+            purchase_authorize(account=account, amount=_amount(rng, account.fixed_limit),
+                               merchant_order_id=f"demo-today-{account.pk}", category=rng.choice(CATEGORIES),
+                               device_id=f"dev-{account.pk % 97}", actor=SYSTEM)
+            counts["purchases"] += 1
+        except ApplicationError:
+            pass
+    for account in rng.sample(list(accounts), min(8, len(accounts))):
+        due = account_amount_due(account=account)
+        if due > 0:
+            repayment_post(account=account, amount=due, external_ref=f"demo-today-pay-{account.pk}",
+                           channel="wallet", actor=SYSTEM)
+            counts["repayments"] += 1
+
+
 def _amount(rng: random.Random, limit: Decimal) -> Decimal:
     top = max(min(limit / 3, Decimal("8000")), Decimal("60"))
     return money(Decimal(rng.randint(1990, int(top * 100))) / 100)
@@ -146,6 +165,7 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
         _close_the_day(day)
         day += dt.timedelta(days=1)
     set_business_date(end)
+    _today(accounts, rng, end, counts)
     if stdout is not None:
         stdout.write("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
     return counts

@@ -324,7 +324,7 @@ class ApplicationAdmin(ReadOnlyAdmin):
     list_filter = ("status", "product")
     list_select_related = ("product",)
     search_fields = ("=reference", "=id_number_last4", "=mobile")
-    search_help_text = "Reference, last 4 digits of the ID number, or full mobile number."
+    search_help_text = _("Reference, last 4 digits of the ID number, or full mobile number.")
     date_hierarchy = "submitted_at"
     inlines = (DecisionInline, ApplicationEventInline)
     fields = ("reference", "name_masked", "id_masked", "mobile_masked", "product", "status_col", "submitted_at",

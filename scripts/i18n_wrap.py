@@ -12,7 +12,7 @@ import sys
 KWARGS = {"verbose_name", "verbose_name_plural", "help_text", "description", "label", "empty_label",
           "empty_value_display", "short_description", "submit_label", "title"}
 ASSIGN_NAMES = {"verbose_name", "verbose_name_plural", "short_description", "site_header", "site_title",
-                "index_title", "empty_value_display"}
+                "index_title", "empty_value_display", "search_help_text", "title"}
 IMPORT = "from django.utils.translation import gettext_lazy as _\n"
 
 
@@ -27,8 +27,26 @@ class Finder(ast.NodeVisitor):
         self.choices_depth = 0
 
     def add(self, node):
-        if _is_str(node):
+        if isinstance(node, ast.IfExp):  # "A" if cond else "B"
+            self.add(node.body)
+            self.add(node.orelse)
+        elif _is_str(node):
             self.targets.append(node)
+
+    def visit_Dict(self, node):
+        for key, value in zip(node.keys, node.values):
+            if isinstance(key, ast.Constant) and key.value == "title":
+                self.add(value)
+        self.generic_visit(node)
+
+    def visit_FunctionDef(self, node):
+        if node.name == "lookups":  # admin list filters: (("open", "Open"), …)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Tuple) and len(sub.elts) == 2 and all(
+                    isinstance(e, ast.Constant) and isinstance(e.value, str) for e in sub.elts
+                ):
+                    self.add(sub.elts[1])
+        self.generic_visit(node)
 
     def visit_ClassDef(self, node):
         is_choices = any(
@@ -48,6 +66,8 @@ class Finder(ast.NodeVisitor):
     def visit_Assign(self, node):
         for target in node.targets:
             if isinstance(target, ast.Attribute) and target.attr in ASSIGN_NAMES:
+                self.add(node.value)
+            if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant) and target.slice.value == "title":
                 self.add(node.value)
         self.generic_visit(node)
 

@@ -118,7 +118,7 @@ class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
     list_select_related = ("account",)
     list_filter = ("campaign", "status", "starts_on")
     search_fields = ("=account__reference", "campaign")
-    search_help_text = "Account reference or campaign."
+    search_help_text = _("Account reference or campaign.")
     date_hierarchy = "starts_on"
     show_full_result_count = False
     amount_col = money_column("amount", _("Amount"))
@@ -141,7 +141,7 @@ class TemporaryLimitCampaignAdmin(StaffImportExportMixin, admin.ModelAdmin):
 
 
 class BucketFilter(admin.SimpleListFilter):
-    title = "bucket"
+    title = _("bucket")
     parameter_name = "bucket"
 
     def lookups(self, request, model_admin):
@@ -160,7 +160,7 @@ class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
     list_select_related = ("customer",)
     list_filter = (BucketFilter, "status", "freeze_reason", "product")
     search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4")
-    search_help_text = "Account or customer reference, mobile, or last 4 digits of the ID number."
+    search_help_text = _("Account or customer reference, mobile, or last 4 digits of the ID number.")
     ordering = ("-dpd", "pk")
     show_full_result_count = False
     used_col = money_column("used_amount", _("Balance"))
@@ -341,7 +341,7 @@ class RepaymentListAdmin(ReadOnlyAdmin):
     list_select_related = ("account",)
     list_filter = ("channel", "status", "kind", "posted_on")
     search_fields = ("=external_ref", "=reference", "=account__reference")
-    search_help_text = "Bank reference, repayment reference or account reference."
+    search_help_text = _("Bank reference, repayment reference or account reference.")
     date_hierarchy = "posted_on"
     inlines = (AllocationInline,)
     amount_col = money_column("amount", _("Amount"))
@@ -392,7 +392,7 @@ class StorefrontOrderImportAdmin(StaffImportExportMixin, ReadOnlyAdmin):
     list_select_related = ("account",)
     list_filter = ("status", "tenor", "requested_on")
     search_fields = ("=merchant_order_id", "=reference", "=account__reference")
-    search_help_text = "Order id, purchase reference or account reference."
+    search_help_text = _("Order id, purchase reference or account reference.")
     date_hierarchy = "requested_on"
     amount_col = money_column("amount", _("Amount"))
 
@@ -408,7 +408,7 @@ class StatementExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     list_select_related = ("account",)
     list_filter = ("status", "bill_date")
     search_fields = ("=account__reference",)
-    search_help_text = "Account reference."
+    search_help_text = _("Account reference.")
     date_hierarchy = "bill_date"
     closing_col = money_column("closing_balance", _("Closing balance"))
     minimum_col = money_column("minimum_payment", _("Minimum payment"))
@@ -428,7 +428,7 @@ class ScheduleExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     list_select_related = ("plan", "account")
     list_filter = ("status", "is_revolving", "due_date")
     search_fields = ("=account__reference", "=plan__reference")
-    search_help_text = "Account or plan reference."
+    search_help_text = _("Account or plan reference.")
     date_hierarchy = "due_date"
     ordering = ("due_date", "id")
     principal_col = money_column("principal", _("Principal"))
@@ -449,7 +449,7 @@ class CollectionAssignmentExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     list_select_related = ("case", "collector__user", "agency")
     list_filter = ("bucket", "end_reason", "started_on")
     search_fields = ("=case__reference", "=case__account__reference", "collector__user__username", "agency__name")
-    search_help_text = "Case or account reference, collector user name or agency name."
+    search_help_text = _("Case or account reference, collector user name or agency name.")
     date_hierarchy = "started_on"
 
     @admin.display(description=_("Assigned to"))
