@@ -30,7 +30,7 @@ from core.errors import ApplicationError
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_email
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -68,7 +68,7 @@ class AccountOfCustomerInline(ReadOnlyInline):
 
 class CustomerCreateForm(forms.ModelForm):
     id_number = forms.CharField(max_length=18, label=_("ID number"), validators=[validate_id_number])
-    mobile = forms.CharField(max_length=11, validators=[validate_mobile])
+    mobile = forms.CharField(max_length=11, validators=[validate_mobile], label=_("Mobile"))
 
     class Meta:
         model = Customer
@@ -181,7 +181,7 @@ class CreditProductAdmin(SimpleHistoryAdmin):
 
     @admin.display(description=_("Active"), ordering="is_active")
     def active_badge(self, obj):
-        return badge("active" if obj.is_active else "closed", "active" if obj.is_active else "inactive")
+        return badge("active" if obj.is_active else "closed", gettext("active") if obj.is_active else gettext("inactive"))
 
 
 # --- Credit accounts ---------------------------------------------------------------------------
@@ -234,14 +234,14 @@ class AdjustLimitForm(ReasonForm):
 
 class TemporaryLimitForm(ReasonForm):
     amount = _amount_field(label=_("Temporary limit (¥)"))
-    starts_on = forms.DateField(help_text=_("YYYY-MM-DD"))
-    ends_on = forms.DateField(help_text=_("Last day it applies, YYYY-MM-DD"))
-    campaign = forms.CharField(max_length=60, required=False)
+    starts_on = forms.DateField(help_text=_("YYYY-MM-DD"), label=_("Starts on"))
+    ends_on = forms.DateField(help_text=_("Last day it applies, YYYY-MM-DD"), label=_("Ends on"))
+    campaign = forms.CharField(max_length=60, required=False, label=_("Campaign"))
     field_order = ("amount", "starts_on", "ends_on", "campaign", "reason")
 
 
 class AccountOpenForm(forms.ModelForm):
-    reason = forms.CharField(max_length=500, initial="account opened by staff")
+    reason = forms.CharField(max_length=500, initial="account opened by staff", label=_("Reason"))
 
     class Meta:
         model = CreditAccount
@@ -296,7 +296,8 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         if obj.status == CreditAccount.Status.FROZEN:
-            return badge(obj.freeze_reason or "frozen", f"frozen ({obj.get_freeze_reason_display().lower()})")
+            return badge(obj.freeze_reason or "frozen",
+                         gettext("frozen (%(reason)s)") % {"reason": obj.get_freeze_reason_display().lower()})
         return badge(obj.status, obj.get_status_display())
 
     @admin.display(description=_("Temporary limits (today)"))

@@ -40,7 +40,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 class BusinessDateForm(forms.ModelForm):
-    reason = forms.CharField(max_length=500, help_text=_("Why the business date moves (it drives every job)."))
+    reason = forms.CharField(max_length=500, help_text=_("Why the business date moves (it drives every job)."), label=_("Reason"))
 
     class Meta:
         model = BusinessDate

@@ -17,6 +17,9 @@ from django.utils.translation import gettext_lazy
 
 DERIVED: set[str] = set()  # the English names replaced at start-up (the msgids of core/i18n_names.py)
 SKIP_APPS = {"auth", "contenttypes", "sessions", "admin"}  # Django translates its own
+#: Third-party apps shown to staff that ship no Simplified Chinese: their (already lazy) names go into our
+#: catalogue too, which Django consults first (LOCALE_PATHS).
+UNTRANSLATED_APPS = {"axes"}
 
 
 def derived_names() -> list[str]:
@@ -37,6 +40,12 @@ def translate_derived_names() -> None:
     for model in apps.get_models(include_auto_created=True):
         opts = model._meta
         if opts.app_label in SKIP_APPS:
+            continue
+        if opts.app_label in UNTRANSLATED_APPS:
+            with translation.override("en"):
+                DERIVED.update(str(v) for v in (opts.verbose_name, opts.verbose_name_plural))
+                DERIVED.update(str(f.verbose_name) for f in opts.get_fields(include_hidden=False)
+                               if getattr(f, "verbose_name", None) is not None)
             continue
         if isinstance(opts.verbose_name, str):
             opts.verbose_name = _lazy(opts.verbose_name)

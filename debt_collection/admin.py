@@ -58,7 +58,7 @@ from debt_collection.models import (
 )
 from debt_collection.resources import CaseAssignmentResource, PerformanceResource, export_response
 from debt_collection.services import Author
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 
 def _is_manager(request) -> bool:
@@ -212,8 +212,8 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
     @admin.display(description=_("Status"), ordering="status")
     def status_col(self, obj):
         if obj.status == CollectionCase.Status.OPEN:
-            return badge("overdue", "open")
-        return badge("closed", f"closed ({obj.get_close_reason_display().lower()})")
+            return badge("overdue", gettext("open"))
+        return badge("closed", gettext("closed (%(reason)s)") % {"reason": obj.get_close_reason_display().lower()})
 
     # --- manager actions (each case through the service, refusals reported)
     @form_action(AssignForm, description=_("Assign / transfer to…"), permissions=["manage"], submit_label=_("Assign"))
@@ -307,7 +307,7 @@ class CollectionCaseAdmin(SimpleHistoryAdmin):
         return {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"{case} — {case.customer.masked_name}",
+            "title": f"{gettext('Case')} {case.reference} — {case.customer.masked_name}",
             "case": case,
             "account": account,
             "customer": case.customer,

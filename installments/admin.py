@@ -19,7 +19,7 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
 from installments import services
 from installments.models import (
     Adjustment, Allocation, Charge, Plan, ProductTerms, Purchase, Refund, Repayment, ScheduleLine, Statement,
-    StatementLine, TenorRate, WriteOff,
+    StatementLine, TenorRate, WriteOff, TENOR_CHOICES,
 )
 from installments.services.terms import TERMS_FIELDS, check_pricing
 from django.utils.translation import gettext_lazy as _
@@ -153,12 +153,12 @@ class ProductTermsAdmin(SimpleHistoryAdmin):
 class RefundForm(ReasonForm):
     amount = _amount_field(label=_("Refund amount (¥)"))
     excess_to = forms.ChoiceField(choices=Refund.ExcessTo.choices, initial=Refund.ExcessTo.CREDIT_BALANCE,
-                                  help_text=_("Where a refund of amounts already repaid goes."))
+                                  help_text=_("Where a refund of amounts already repaid goes."), label=_("Excess to"))
     field_order = ("amount", "excess_to", "reason")
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), label=_("Note"))
 
 
 class RefundInline(ReadOnlyInline):
@@ -229,7 +229,7 @@ class ScheduleInline(ReadOnlyInline):
 
 class SettleForm(forms.Form):
     external_ref = forms.CharField(max_length=80, required=False,
-                                   help_text=_("The payment's reference (bank); empty: one is generated."))
+                                   help_text=_("The payment's reference (bank); empty: one is generated."), label=_("External ref"))
 
 
 @admin.register(Plan)
@@ -307,7 +307,7 @@ class StatementLineInline(ReadOnlyInline):
 
 
 class InstallForm(forms.Form):
-    tenor = forms.TypedChoiceField(coerce=int, choices=[(t, f"{t} months") for t in (3, 6, 12, 24)])
+    tenor = forms.TypedChoiceField(coerce=int, choices=list(TENOR_CHOICES), label=_("Tenor"))
     amount = _amount_field(required=False, label=_("Amount (¥)"), help_text=_("Empty: the whole unpaid revolving balance."))
 
 
@@ -351,7 +351,7 @@ class AllocationInline(ReadOnlyInline):
 
 
 class RepaymentPostForm(forms.ModelForm):
-    account_reference = forms.CharField(max_length=16)
+    account_reference = forms.CharField(max_length=16, label=_("Account reference"))
     amount_in = _amount_field(label=_("Amount (¥)"))
 
     class Meta:

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ApiClientForm(forms.ModelForm):
-    scopes = forms.MultipleChoiceField(choices=(), widget=forms.CheckboxSelectMultiple, required=False)
+    scopes = forms.MultipleChoiceField(choices=(), widget=forms.CheckboxSelectMultiple, required=False, label=_("Scopes"))
 
     class Meta:
         model = ApiClient
@@ -41,8 +41,8 @@ class ApiClientForm(forms.ModelForm):
 
 
 class IssueTokenForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False, help_text=_("What this token is for, e.g. 'prod web'."))
-    expires_at = forms.DateTimeField(required=False, help_text=_("Blank = until revoked."))
+    name = forms.CharField(max_length=100, required=False, help_text=_("What this token is for, e.g. 'prod web'."), label=_("Name"))
+    expires_at = forms.DateTimeField(required=False, help_text=_("Blank = until revoked."), label=_("Expires at"))
 
 
 class TokenInline(admin.TabularInline):

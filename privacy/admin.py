@@ -46,11 +46,11 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 class UnmaskForm(forms.Form):
     reason = forms.CharField(
         max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text=_("Why you need to see this customer's personal data in full. It is logged with your name."),
+        help_text=_("Why you need to see this customer's personal data in full. It is logged with your name."), label=_("Reason"),
     )
     fields = forms.MultipleChoiceField(
         choices=[(f, FIELD_LABELS[f]) for f in PII_FIELDS], initial=list(PII_FIELDS),
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple, label=_("Fields"),
     )
 
 
@@ -134,16 +134,16 @@ class DataRequestCreateForm(forms.ModelForm):
 
 class NotesForm(forms.Form):
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-                            help_text=_("What the customer is told."))
+                            help_text=_("What the customer is told."), label=_("Notes"))
 
 
 class CorrectionForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False)
+    name = forms.CharField(max_length=100, required=False, label=_("Name"))
     id_number = forms.CharField(max_length=18, required=False, label=_("ID number"))
-    mobile = forms.CharField(max_length=11, required=False)
-    address = forms.CharField(max_length=300, required=False)
+    mobile = forms.CharField(max_length=11, required=False, label=_("Mobile"))
+    address = forms.CharField(max_length=300, required=False, label=_("Address"))
     email = forms.EmailField(required=False, label=_("E-mail"))
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), label=_("Reason"))
 
     def changes(self) -> dict[str, str]:
         return {f: v for f, v in self.cleaned_data.items() if f != "reason" and v}
@@ -363,7 +363,7 @@ class ProcessingRestrictionAdmin(_ReadOnlyAdmin):
 
 
 class PrivacyPolicyForm(forms.ModelForm):
-    reason = forms.CharField(max_length=500)
+    reason = forms.CharField(max_length=500, label=_("Reason"))
 
     class Meta:
         model = PrivacyPolicy

@@ -197,7 +197,7 @@ class ScoreBandAdmin(admin.ModelAdmin):
 
 
 class RiskRuleForm(forms.ModelForm):
-    code = forms.ChoiceField(choices=[(c, c) for c in RULE_SPECS])
+    code = forms.ChoiceField(choices=[(c, c) for c in RULE_SPECS], label=_("Code"))
 
     class Meta:
         model = RiskRule
@@ -248,7 +248,7 @@ class RiskPolicyAdmin(admin.ModelAdmin):
 
 
 class BlacklistAddForm(forms.ModelForm):
-    value = forms.CharField(max_length=200, help_text=_("ID number, mobile or device id: only a keyed hash is stored."))
+    value = forms.CharField(max_length=200, help_text=_("ID number, mobile or device id: only a keyed hash is stored."), label=_("Value"))
 
     class Meta:
         model = BlacklistEntry
@@ -384,7 +384,7 @@ class CreditDecisionAdmin(ReadOnlyAdmin):
 class ApproveForm(ReasonForm):
     limit = forms.DecimalField(
         max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, min_value=0, required=False,
-        help_text=_("Applications: the fixed limit to grant (empty: the case's suggested limit). Purchases: ignored."),
+        help_text=_("Applications: the fixed limit to grant (empty: the case's suggested limit). Purchases: ignored."), label=_("Limit"),
     )
 
 

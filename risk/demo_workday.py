@@ -79,13 +79,13 @@ def applicant_features(table: dict, rng: random.Random, *, lean: float) -> dict:
     return features
 
 
-def applications_seed(*, rng: random.Random, table: dict, user, stdout=None) -> dict[str, int]:
+def applications_seed(*, rng: random.Random, table: dict, user, stdout=None, count: int = APPLICANTS) -> dict[str, int]:
     from risk.models import Application, ReviewCase
     from risk.services import application_request_human_review, application_submit
     from risk.services.queue import review_case_approve, review_case_decline
 
     made = 0
-    for k in range(APPLICANTS):
+    for k in range(count):
         identity = demo_identity(rng, FIRST_ID + k)
         external_id = f"app-{FIRST_ID + k}"
         if Application.objects.filter(external_id=external_id).exists():

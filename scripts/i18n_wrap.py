@@ -89,7 +89,7 @@ class Finder(ast.NodeVisitor):
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         if name == "message_user" and len(node.args) >= 2:
             self.add(node.args[1])
-        if name in ("Section", "money_column") and len(node.args) >= 2:
+        if name in ("Section", "money_column", "Column") and len(node.args) >= 2:
             self.add(node.args[1])
         self.generic_visit(node)
 

@@ -14,7 +14,7 @@ class CustomerExportForm(SelectableFieldsExportForm):
         required=False, label=_("Personal data in full"),
         help_text=_("Only with a reason; every customer exported in full is written to the personal-data access log."),
     )
-    reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+    reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"size": 60}), label=_("Reason"))
 
     def clean(self):
         data = super().clean()

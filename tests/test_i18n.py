@@ -25,7 +25,7 @@ PROJECT_APPS = {"core", "integrations", "accounts", "ledger", "installments", "c
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PLACEHOLDER = re.compile(r"%\(\w+\)s|%%")
 #: Names that read the same in Chinese (codes, acronyms).
-SAME_IN_CHINESE = {"ID", "API", "SMS", "YYYY-MM-DD", "—", "0.000500 = 0.05 % a day."}
+SAME_IN_CHINESE = {"ID", "API", "SMS", "YYYY-MM-DD", "—", "0.000500 = 0.05 % a day.", "HTTP Accept"}
 
 
 def _catalogue() -> polib.POFile:
