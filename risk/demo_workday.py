@@ -92,7 +92,7 @@ def applications_seed(*, rng: random.Random, table: dict, user, stdout=None, cou
             continue
         lean = (0.95, 0.6, 0.25, 0.05)[k % 4]
         features = applicant_features(table, rng, lean=lean)
-        if k % 9 == 4:  # a thin file: most attributes unknown → manual review
+        if k % 6 == 4:  # a thin file: most attributes unknown → manual review
             features = dict(list(features.items())[:5])
         try:
             application_submit(
@@ -107,17 +107,18 @@ def applications_seed(*, rng: random.Random, table: dict, user, stdout=None, cou
             continue
     # The officers' queue: yesterday's cases decided, the rest open for today; one customer asks for a
     # person to look again at an automated approval (PIPL Art. 24).
-    open_cases = list(ReviewCase.objects.filter(kind=ReviewCase.Kind.APPLICATION, status=ReviewCase.Status.OPEN)
-                      .select_related("application").order_by("pk"))
+    open_cases = ReviewCase.objects.filter(kind=ReviewCase.Kind.APPLICATION, status=ReviewCase.Status.OPEN,
+                                           application__external_id__startswith="app-").order_by("pk")
+    referred = list(open_cases.filter(application__status=Application.Status.IN_REVIEW))
+    declined = list(open_cases.filter(application__status=Application.Status.DECLINED))
     decided = 0
-    if made and len(open_cases) >= 4:
-        for case in open_cases[:1]:
-            review_case_approve(case=case, user=user, reason="demo: income proof checked by phone",
-                                limit=Decimal("3000.00"))
-            decided += 1
-        for case in open_cases[1:2]:
-            review_case_decline(case=case, user=user, reason="demo: could not confirm the applicant's identity")
-            decided += 1
+    if made and len(referred) >= 2:  # one referred file decided, the others left for today
+        review_case_approve(case=referred[0], user=user, reason="demo: income proof checked by phone",
+                            limit=Decimal("3000.00"))
+        decided += 1
+    if made and declined:
+        review_case_decline(case=declined[0], user=user, reason="demo: could not confirm the applicant's identity")
+        decided += 1
     approved = Application.objects.filter(external_id__startswith="app-", status=Application.Status.APPROVED).order_by("pk").first()
     if made and approved is not None and not ReviewCase.objects.filter(application=approved).exists():
         application_request_human_review(application=approved,
