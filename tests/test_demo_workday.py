@@ -13,6 +13,7 @@ from risk.demo_workday import FIXTURE, applications_seed, load_fixture, scorecar
 from risk.models import Application, CreditDecision, ReviewCase, ScorecardVersion
 from risk.scoring import check_table
 from tests.factories_collections import CaseFactory
+from tests.factories_installments import no_risk_checks  # noqa: F401
 from tests.factories_staff import role_user
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +69,28 @@ def test_the_demo_collector_gets_open_cases(business_date):
     assert out.getvalue().strip() == f"collector: {COLLECTOR_CASES} open cases in 'my cases'."
     _cases_for(collector, io.StringIO())  # again: nothing more
     assert CollectionCase.objects.filter(collector=collector).count() == COLLECTOR_CASES
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_outside_a_transaction_the_demo_closes_each_day_through_the_pipeline(business_date, no_risk_checks):  # noqa: F811
+    """As ``seed_demo`` runs it: one close-of-business run and one portfolio snapshot per day, so the run
+    screens and the dashboard's trend panels have the history; today has its own purchases."""
+    import datetime as dt
+
+    from cob.models import CobRun
+    from core.business_date import get_business_date
+    from installments import demo
+    from installments.models import Purchase
+    from staff.models import PortfolioSnapshot
+    from tests.factories_installments import ensure_reference_data, open_account
+
+    ensure_reference_data()
+    start, end = dt.date(2026, 1, 1), dt.date(2026, 1, 15)
+    business_date(start)
+    accounts = [open_account(limit="20000.00", opened_on=dt.date(2025, 12, 1), bill_day=1 + i) for i in range(6)]
+    demo.seed(accounts=accounts, rng=random.Random(7), start=start, end=end)
+    runs = CobRun.objects.order_by("business_date")
+    assert [r.business_date for r in runs] == [start + dt.timedelta(days=k) for k in range(14)]
+    assert {r.state for r in runs} == {"done"}
+    assert PortfolioSnapshot.objects.values("on_date").distinct().count() == 14
+    assert get_business_date() == end and Purchase.objects.filter(requested_on=end).count() >= 1
