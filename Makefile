@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test venv venv-serve venv-train lint train-scorecard bench-cob bench-api clean
+.PHONY: run test venv venv-serve venv-train lint train-scorecard bench-cob bench-api clean system-packages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ run: venv-serve
 ## Run the test suite (SQLite by default; DATABASE_URL / CELERY_BROKER_URL switch to PostgreSQL / Redis).
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## System packages of the browser tests (Debian/Ubuntu; as root or through sudo): Chromium and the Noto CJK fonts.
+system-packages:
+	./.ci/system-packages
 
 ## Benchmarks (not tests; PostgreSQL on 127.0.0.1). They print their figures; see README "Benchmarks".
 bench-cob: venv

@@ -32,6 +32,7 @@ from core.errors import ApplicationError
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_email
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
+from django.utils.translation import gettext, gettext_lazy as _
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -60,16 +61,16 @@ class AccountOfCustomerInline(ReadOnlyInline):
     fields = ("reference", "product", "status", "fixed_limit_col", "used_col", "bill_day", "bucket")
     readonly_fields = fields
     show_change_link = True
-    fixed_limit_col = money_column("fixed_limit", "Fixed limit", ordering=False)
-    used_col = money_column("used_amount", "Used", ordering=False)
+    fixed_limit_col = money_column("fixed_limit", _("Fixed limit"), ordering=False)
+    used_col = money_column("used_amount", _("Used"), ordering=False)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product")
 
 
 class CustomerCreateForm(forms.ModelForm):
-    id_number = forms.CharField(max_length=18, label="ID number", validators=[validate_id_number])
-    mobile = forms.CharField(max_length=11, validators=[validate_mobile])
+    id_number = forms.CharField(max_length=18, label=_("ID number"), validators=[validate_id_number])
+    mobile = forms.CharField(max_length=11, validators=[validate_mobile], label=_("Mobile"))
 
     class Meta:
         model = Customer
@@ -88,7 +89,7 @@ class CustomerAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
     show_full_result_count = False
     search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
-    search_help_text = "Full ID number or its last 4 digits, mobile (any spacing), name, customer or account reference."
+    search_help_text = _("Full ID number or its last 4 digits, mobile (any spacing), name, customer or account reference.")
     list_filter = ("processing_restricted",)
     date_hierarchy = "created_at"
     inlines = (ConsentInline, AccountOfCustomerInline)
@@ -97,35 +98,35 @@ class CustomerAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
         "external_id", "processing_restricted", "anonymised_at", "created_at", "updated_at",
     )
     fieldsets = (
-        ("Identity (masked)", {"fields": ("reference", "masked_name", "masked_id_number", "masked_mobile")}),
-        ("Contact", {"fields": ("address_display", "email_display", "external_id")}),
-        ("Privacy", {"fields": ("processing_restricted", "anonymised_at")}),
-        ("Record", {"fields": ("created_at", "updated_at")}),
+        (_("Identity (masked)"), {"fields": ("reference", "masked_name", "masked_id_number", "masked_mobile")}),
+        (_("Contact"), {"fields": ("address_display", "email_display", "external_id")}),
+        (_("Privacy"), {"fields": ("processing_restricted", "anonymised_at")}),
+        (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
 
-    @admin.display(description="Name")
+    @admin.display(description=_("Name"))
     def masked_name(self, obj):
         return obj.masked_name
 
-    @admin.display(description="ID number")
+    @admin.display(description=_("ID number"))
     def masked_id_number(self, obj):
         return obj.masked_id_number
 
-    @admin.display(description="Mobile")
+    @admin.display(description=_("Mobile"))
     def masked_mobile(self, obj):
         return obj.masked_mobile
 
-    @admin.display(description="E-mail")
+    @admin.display(description=_("E-mail"))
     def email_display(self, obj):
         return mask_email(obj.email)
 
-    @admin.display(description="Full personal data")
+    @admin.display(description=_("Full personal data"))
     def unmask_button(self, obj):
         # The privacy app's unmask page asks for a reason and writes the access log.
         url = reverse("admin:privacy_unmask", args=[obj.pk])
         return format_html('<a class="button" href="{}">Show in full (logged)…</a>', url)
 
-    @admin.display(description="Address")
+    @admin.display(description=_("Address"))
     def address_display(self, obj):
         return mask_address(obj.address)
 
@@ -139,7 +140,7 @@ class CustomerAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
             return ((None, {"fields": CustomerCreateForm.Meta.fields}),)
         fieldsets = super().get_fieldsets(request, obj)
         if self._may_unmask(request):
-            fieldsets = fieldsets + (("Full view", {"fields": ("unmask_button",)}),)
+            fieldsets = fieldsets + ((_("Full view"), {"fields": ("unmask_button",)}),)
         return fieldsets
 
     @staticmethod
@@ -181,9 +182,9 @@ class CreditProductAdmin(SimpleHistoryAdmin):
     list_filter = ("is_active",)
     search_fields = ("code", "name")
 
-    @admin.display(description="Active", ordering="is_active")
+    @admin.display(description=_("Active"), ordering="is_active")
     def active_badge(self, obj):
-        return badge("active" if obj.is_active else "closed", "active" if obj.is_active else "inactive")
+        return badge("active" if obj.is_active else "closed", gettext("active") if obj.is_active else gettext("inactive"))
 
 
 # --- Credit accounts ---------------------------------------------------------------------------
@@ -192,10 +193,10 @@ class CreditProductAdmin(SimpleHistoryAdmin):
 class LimitChangeInline(ReadOnlyInline):
     model = LimitChange
     fields = ("created_at", "kind", "old_col", "new_col", "reason", "actor_display")
-    old_col = money_column("old_limit", "Old limit", ordering=False)
-    new_col = money_column("new_limit", "New limit", ordering=False)
+    old_col = money_column("old_limit", _("Old limit"), ordering=False)
+    new_col = money_column("new_limit", _("New limit"), ordering=False)
     readonly_fields = fields
-    verbose_name_plural = "Limit history"
+    verbose_name_plural = _("Limit history")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
@@ -205,7 +206,7 @@ class StatusChangeInline(ReadOnlyInline):
     model = StatusChange
     fields = ("created_at", "old_status", "new_status", "new_freeze_reason", "reason", "actor_display")
     readonly_fields = fields
-    verbose_name_plural = "Status history"
+    verbose_name_plural = _("Status history")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
@@ -215,14 +216,14 @@ class TemporaryLimitInline(ReadOnlyInline):
     model = TemporaryLimit
     fields = ("amount_col", "starts_on", "ends_on", "campaign", "status")
     readonly_fields = fields
-    amount_col = money_column("amount", "Amount", ordering=False)
+    amount_col = money_column("amount", _("Amount"), ordering=False)
 
 
 class BucketChangeInline(ReadOnlyInline):
     model = BucketChange
     fields = ("on_date", "old_bucket", "new_bucket", "dpd")
     readonly_fields = fields
-    verbose_name_plural = "Bucket history"
+    verbose_name_plural = _("Bucket history")
 
 
 def _amount_field(**kwargs) -> forms.DecimalField:
@@ -230,20 +231,20 @@ def _amount_field(**kwargs) -> forms.DecimalField:
 
 
 class AdjustLimitForm(ReasonForm):
-    new_limit = _amount_field(label="New fixed limit (¥)")
+    new_limit = _amount_field(label=_("New fixed limit (¥)"))
     field_order = ("new_limit", "reason")
 
 
 class TemporaryLimitForm(ReasonForm):
-    amount = _amount_field(label="Temporary limit (¥)")
-    starts_on = forms.DateField(help_text="YYYY-MM-DD")
-    ends_on = forms.DateField(help_text="Last day it applies, YYYY-MM-DD")
-    campaign = forms.CharField(max_length=60, required=False)
+    amount = _amount_field(label=_("Temporary limit (¥)"))
+    starts_on = forms.DateField(help_text=_("YYYY-MM-DD"), label=_("Starts on"))
+    ends_on = forms.DateField(help_text=_("Last day it applies, YYYY-MM-DD"), label=_("Ends on"))
+    campaign = forms.CharField(max_length=60, required=False, label=_("Campaign"))
     field_order = ("amount", "starts_on", "ends_on", "campaign", "reason")
 
 
 class AccountOpenForm(SubmitForm):
-    reason = forms.CharField(max_length=500, initial="account opened by staff")
+    reason = forms.CharField(max_length=500, initial="account opened by staff", label=_("Reason"))
 
     class Meta:
         model = CreditAccount
@@ -273,7 +274,7 @@ class CreditAccountAdmin(SubmittedAddMixin, PeopleSearchMixin, SimpleHistoryAdmi
     list_select_related = ("customer", "product")
     list_filter = ("status", "freeze_reason", "bucket", "bill_day", "product")
     search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4", "customer__name")
-    search_help_text = "Account or customer reference, mobile (any spacing), full ID number or its last 4 digits, or name."
+    search_help_text = _("Account or customer reference, mobile (any spacing), full ID number or its last 4 digits, or name.")
     autocomplete_fields = ("customer",)
     inlines = (TemporaryLimitInline, LimitChangeInline, StatusChangeInline, BucketChangeInline)
     readonly_fields = (
@@ -285,18 +286,18 @@ class CreditAccountAdmin(SubmittedAddMixin, PeopleSearchMixin, SimpleHistoryAdmi
     show_full_result_count = False
     add_form = AccountOpenForm
 
-    fixed_limit_col = money_column("fixed_limit", "Fixed limit")
-    used_col = money_column("used_amount", "Used")
-    temporary_col = money_column("temporary_total", "Temporary", ordering=False)
+    fixed_limit_col = money_column("fixed_limit", _("Fixed limit"))
+    used_col = money_column("used_amount", _("Used"))
+    temporary_col = money_column("temporary_total", _("Temporary"), ordering=False)
 
     def get_queryset(self, request):
         return selectors.accounts_with_limits(on=get_business_date()).select_related("customer", "product")
 
-    @admin.display(description="Customer", ordering="customer__id")
+    @admin.display(description=_("Customer"), ordering="customer__id")
     def customer_masked(self, obj):
         return obj.customer.masked_name
 
-    @admin.display(description="Available")
+    @admin.display(description=_("Available"))
     def available_col(self, obj):
         from core.money import format_cny
         from django.utils.html import format_html
@@ -304,19 +305,20 @@ class CreditAccountAdmin(SubmittedAddMixin, PeopleSearchMixin, SimpleHistoryAdmi
         available = max(obj.fixed_limit + (obj.temporary_total or ZERO) - obj.used_amount - obj.held_amount, ZERO)
         return format_html('<span class="money">{}</span>', format_cny(available))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         if obj.status == CreditAccount.Status.FROZEN:
-            return badge(obj.freeze_reason or "frozen", f"frozen ({obj.get_freeze_reason_display().lower()})")
+            return badge(obj.freeze_reason or "frozen",
+                         gettext("frozen (%(reason)s)") % {"reason": obj.get_freeze_reason_display().lower()})
         return badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="Temporary limits (today)")
+    @admin.display(description=_("Temporary limits (today)"))
     def temporary_display(self, obj):
         from core.money import format_cny
 
         return format_cny(selectors.account_temporary_total(account=obj))
 
-    @admin.display(description="Available (today)")
+    @admin.display(description=_("Available (today)"))
     def available_display(self, obj):
         from core.money import format_cny
 
@@ -345,14 +347,14 @@ class CreditAccountAdmin(SubmittedAddMixin, PeopleSearchMixin, SimpleHistoryAdmi
     def has_close_account_permission(self, request):
         return request.user.has_perm("accounts.close_account")
 
-    @form_action(AdjustLimitForm, description="Adjust fixed limit", permissions=["adjust_limit"])
+    @form_action(AdjustLimitForm, description=_("Adjust fixed limit"), permissions=["adjust_limit"])
     def adjust_limit(self, request, obj, data):
         submitted = services.limit_change_submit(
             account=obj, new_limit=data["new_limit"], actor=Actor.staff(request.user), reason=data["reason"]
         )
         report_submitted(self, request, submitted)
 
-    @form_action(TemporaryLimitForm, description="Grant a temporary limit", permissions=["adjust_limit"])
+    @form_action(TemporaryLimitForm, description=_("Grant a temporary limit"), permissions=["adjust_limit"])
     def grant_temporary_limit(self, request, obj, data):
         submitted = services.temporary_limit_submit(
             account=obj, amount=data["amount"], starts_on=data["starts_on"], ends_on=data["ends_on"],
@@ -360,15 +362,15 @@ class CreditAccountAdmin(SubmittedAddMixin, PeopleSearchMixin, SimpleHistoryAdmi
         )
         report_submitted(self, request, submitted)
 
-    @form_action(ReasonForm, description="Freeze (manual)", permissions=["freeze_account"])
+    @form_action(ReasonForm, description=_("Freeze (manual)"), permissions=["freeze_account"])
     def freeze(self, request, obj, data):
         services.account_freeze(account=obj, manual=True, actor=Actor.staff(request.user), reason=data["reason"])
 
-    @form_action(ReasonForm, description="Unfreeze", permissions=["freeze_account"])
+    @form_action(ReasonForm, description=_("Unfreeze"), permissions=["freeze_account"])
     def unfreeze(self, request, obj, data):
         services.account_unfreeze(account=obj, manual=True, actor=Actor.staff(request.user), reason=data["reason"])
 
-    @form_action(ReasonForm, description="Close account", permissions=["close_account"])
+    @form_action(ReasonForm, description=_("Close account"), permissions=["close_account"])
     def close(self, request, obj, data):
         services.account_close(account=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -382,9 +384,9 @@ class TemporaryLimitAdmin(admin.ModelAdmin):
     search_fields = ("=account__reference", "campaign")
     date_hierarchy = "starts_on"
     readonly_fields = ("account", "amount", "starts_on", "ends_on", "campaign", "status", "reference")
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge({"active": "active", "expired": "closed", "revoked": "declined"}[obj.status], obj.get_status_display())
 
@@ -398,7 +400,7 @@ class TemporaryLimitAdmin(admin.ModelAdmin):
 class _LogAdmin(admin.ModelAdmin):
     list_select_related = ("account", "actor")
     search_fields = ("=account__reference", "reason")
-    search_help_text = "Account reference or words of the reason."
+    search_help_text = _("Account reference or words of the reason.")
     date_hierarchy = "created_at"
     show_full_result_count = False
 
@@ -416,15 +418,15 @@ class _LogAdmin(admin.ModelAdmin):
 class LimitChangeAdmin(_LogAdmin):
     list_display = ("created_at", "account", "kind", "old_col", "new_col", "reason", "actor_display")
     list_filter = ("kind", "actor_rule")
-    old_col = money_column("old_limit", "Old limit")
-    new_col = money_column("new_limit", "New limit")
+    old_col = money_column("old_limit", _("Old limit"))
+    new_col = money_column("new_limit", _("New limit"))
 
 
 @admin.register(StatusChange)
 class StatusChangeAdmin(_LogAdmin):
     list_display = ("created_at", "account", "old_status", "new_badge", "new_freeze_reason", "reason", "actor_display")
 
-    @admin.display(description="New status", ordering="new_status")
+    @admin.display(description=_("New status"), ordering="new_status")
     def new_badge(self, obj):
         return badge(obj.new_freeze_reason or obj.new_status, obj.get_new_status_display())
     list_filter = ("new_status", "new_freeze_reason")

@@ -12,20 +12,21 @@ from core.crypto import EncryptedTextField
 from core.masking import mask_id_number, mask_mobile, mask_name
 from core.models import ActorLogMixin, BaseModel
 from core.money import ZERO, MoneyField
+from django.utils.translation import gettext_lazy as _
 
 
 class Customer(BaseModel):
     """A shopper. The ID number is encrypted at rest; ``id_number_hash`` (keyed HMAC) finds it."""
 
     name = models.CharField(max_length=100)
-    id_number = EncryptedTextField(help_text="18-digit resident ID number (encrypted at rest).")
+    id_number = EncryptedTextField(help_text=_("18-digit resident ID number (encrypted at rest)."))
     id_number_hash = models.CharField(max_length=64, unique=True, editable=False)
     id_number_last4 = models.CharField(max_length=4, db_index=True, editable=False)
     mobile = models.CharField(max_length=11, db_index=True)
     address = models.CharField(max_length=300, blank=True)
     email = models.EmailField(blank=True)
     external_id = models.CharField(
-        max_length=64, blank=True, db_index=True, help_text="The storefront's user id, if any."
+        max_length=64, blank=True, db_index=True, help_text=_("The storefront's user id, if any.")
     )
     anonymised_at = models.DateTimeField(null=True, blank=True)
     processing_restricted = models.BooleanField(default=False)
@@ -56,10 +57,10 @@ class Consent(models.Model):
     """A consent given or withdrawn, with time and the version of the text the customer saw."""
 
     class Kind(models.TextChoices):
-        CREDIT_BUREAU = "credit_bureau", "Credit bureau enquiry and reporting"
-        MARKETING = "marketing", "Marketing"
-        AGENCY_SHARING = "agency_sharing", "Sharing with a collection agency"
-        DATA_PROCESSING = "data_processing", "Processing of personal data"
+        CREDIT_BUREAU = "credit_bureau", _("Credit bureau enquiry and reporting")
+        MARKETING = "marketing", _("Marketing")
+        AGENCY_SHARING = "agency_sharing", _("Sharing with a collection agency")
+        DATA_PROCESSING = "data_processing", _("Processing of personal data")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -101,35 +102,35 @@ class CreditAccount(BaseModel):
     """A customer's credit line under one product."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        FROZEN = "frozen", "Frozen"
-        CLOSED = "closed", "Closed"
+        ACTIVE = "active", _("Active")
+        FROZEN = "frozen", _("Frozen")
+        CLOSED = "closed", _("Closed")
 
     class FreezeReason(models.TextChoices):
         NONE = "", "—"
-        OVERDUE = "overdue", "Overdue"
-        MANUAL = "manual", "Manual"
+        OVERDUE = "overdue", _("Overdue")
+        MANUAL = "manual", _("Manual")
 
     class Bucket(models.TextChoices):
-        M0 = "M0", "M0 current"
-        M1 = "M1", "M1 (DPD 1–30)"
-        M2 = "M2", "M2 (DPD 31–60)"
-        M3 = "M3", "M3 (DPD 61–90)"
-        M4 = "M4", "M4 (DPD 91–120)"
-        M5 = "M5", "M5 (DPD 121–150)"
-        M6 = "M6", "M6 (DPD 151–180)"
-        M7 = "M7", "M7+ (written off)"
+        M0 = "M0", _("M0 current")
+        M1 = "M1", _("M1 (DPD 1–30)")
+        M2 = "M2", _("M2 (DPD 31–60)")
+        M3 = "M3", _("M3 (DPD 61–90)")
+        M4 = "M4", _("M4 (DPD 91–120)")
+        M5 = "M5", _("M5 (DPD 121–150)")
+        M6 = "M6", _("M6 (DPD 151–180)")
+        M7 = "M7", _("M7+ (written off)")
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="accounts")
     product = models.ForeignKey(CreditProduct, on_delete=models.PROTECT, related_name="accounts")
     fixed_limit = MoneyField(default=ZERO)
     used_amount = MoneyField(
-        default=ZERO, help_text="Unpaid principal of posted purchases + billed, unpaid fees."
+        default=ZERO, help_text=_("Unpaid principal of posted purchases + billed, unpaid fees.")
     )
-    credit_balance = MoneyField(default=ZERO, help_text="Overpayments held for the customer.")
+    credit_balance = MoneyField(default=ZERO, help_text=_("Overpayments held for the customer."))
     held_amount = MoneyField(
-        default=ZERO, help_text="Purchases held for a risk review: reserved out of the available limit until "
-        "they are approved, declined or expire."
+        default=ZERO, help_text=_("Purchases held for a risk review: reserved out of the available limit until "
+        "they are approved, declined or expire.")
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     freeze_reason = models.CharField(max_length=10, choices=FreezeReason.choices, default="", blank=True)
@@ -138,7 +139,7 @@ class CreditAccount(BaseModel):
     opened_on = models.DateField()
     closed_on = models.DateField(null=True, blank=True)
     # Delinquency state, rewritten by close of business (kept out of indexes on purpose).
-    dpd = models.PositiveIntegerField(default=0, help_text="Days past due.")
+    dpd = models.PositiveIntegerField(default=0, help_text=_("Days past due."))
     bucket = models.CharField(max_length=2, choices=Bucket.choices, default=Bucket.M0)
     written_off_on = models.DateField(null=True, blank=True)
     last_reviewed_on = models.DateField(null=True, blank=True)
@@ -177,15 +178,15 @@ class TemporaryLimit(BaseModel):
     """A campaign limit on top of the fixed limit, active from ``starts_on`` through ``ends_on``."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        EXPIRED = "expired", "Expired"
-        REVOKED = "revoked", "Revoked"
+        ACTIVE = "active", _("Active")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.CASCADE, related_name="temporary_limits")
     amount = MoneyField()
     starts_on = models.DateField()
-    ends_on = models.DateField(help_text="Last day the limit applies (inclusive).")
-    campaign = models.CharField(max_length=60, blank=True, help_text="e.g. 618, Double 11")
+    ends_on = models.DateField(help_text=_("Last day the limit applies (inclusive)."))
+    campaign = models.CharField(max_length=60, blank=True, help_text=_("e.g. 618, Double 11"))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
 
     class Meta:
@@ -207,8 +208,8 @@ class LimitChange(ActorLogMixin):
     """Log of every change of a fixed or temporary limit."""
 
     class Kind(models.TextChoices):
-        FIXED = "fixed", "Fixed limit"
-        TEMPORARY = "temporary", "Temporary limit"
+        FIXED = "fixed", _("Fixed limit")
+        TEMPORARY = "temporary", _("Temporary limit")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.CASCADE, related_name="limit_changes")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FIXED)

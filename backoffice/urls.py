@@ -3,18 +3,20 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.utils.translation import gettext_lazy as _
 
 from integrations.api import not_found
 from integrations.middleware import api_error_handler
 from staff.views import search_view
 
-admin.site.site_header = "Credit back office"
-admin.site.site_title = "Credit back office"
-admin.site.index_title = "Operations"
+admin.site.site_header = _("Credit back office")
+admin.site.site_title = _("Credit back office")
+admin.site.index_title = _("Operations")
 
 urlpatterns = [
     path(f"{settings.ADMIN_URL}search/", admin.site.admin_view(search_view), name="staff_search"),
     path(settings.ADMIN_URL, admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the staff language chooser
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("backoffice.api_urls")),

@@ -12,6 +12,7 @@ from cob.services import cob_run_retry
 from core.actors import Actor
 from core.admin_utils import ReasonForm, badge, form_action
 from core.errors import ApplicationError
+from django.utils.translation import gettext_lazy as _
 
 STATE_COLOURS = {RunState.DONE: "paid", RunState.FAILED: "overdue", RunState.RUNNING: "open",
                  RunState.PENDING: "held"}
@@ -50,23 +51,23 @@ class StepInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state_badge(self, obj):
         return _state(obj)
 
-    @admin.display(description="chunks")
+    @admin.display(description=_("chunks"))
     def chunks(self, obj):
         return f"{obj.chunks_done}/{obj.chunks_total}"
 
-    @admin.display(description="duration")
+    @admin.display(description=_("duration"))
     def duration_display(self, obj):
         return _seconds(obj.duration)
 
-    @admin.display(description="work (all workers)")
+    @admin.display(description=_("work (all workers)"))
     def work_display(self, obj):
         return f"{obj.work_seconds:.2f} s"
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_short(self, obj):
         return obj.error[:300]
 
@@ -88,31 +89,31 @@ class CobRunAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return cob_run_list()
 
-    @admin.display(description="state", ordering="state")
+    @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj):
         return _state(obj)
 
-    @admin.display(description="steps done")
+    @admin.display(description=_("steps done"))
     def steps_display(self, obj):
         return f"{obj.steps_done}/{obj.steps_total}"
 
-    @admin.display(description="rows changed")
+    @admin.display(description=_("rows changed"))
     def rows_display(self, obj):
         return f"{obj.rows_total or 0:,}"
 
-    @admin.display(description="duration")
+    @admin.display(description=_("duration"))
     def duration_display(self, obj):
         return _seconds(obj.duration)
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_short(self, obj):
         return obj.error[:120]
 
     def has_rerun_permission(self, request):
         return request.user.has_perm("cob.rerun_cobrun")
 
-    @form_action(ReasonForm, description="Re-run the selected failed dates", permissions=["rerun"],
-                 submit_label="Re-run")
+    @form_action(ReasonForm, description=_("Re-run the selected failed dates"), permissions=["rerun"],
+                 submit_label=_("Re-run"))
     def rerun_failed(self, request, run, data):
         run = cob_run_retry(run=run, actor=Actor.staff(request.user), reason=data["reason"])
         if pipeline.runs_in_process():
@@ -151,22 +152,22 @@ class CobStepRunAdmin(ReadOnlyAdmin):
               "started_at", "finished_at", "error")
     readonly_fields = fields
 
-    @admin.display(description="run", ordering="run__business_date")
+    @admin.display(description=_("run"), ordering="run__business_date")
     def run_link(self, obj):
         return format_html('<a href="{}">{}</a>', reverse("admin:cob_cobrun_change", args=[obj.run_id]), obj.run)
 
-    @admin.display(description="state", ordering="state")
+    @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj):
         return _state(obj)
 
-    @admin.display(description="chunks")
+    @admin.display(description=_("chunks"))
     def chunks(self, obj):
         return f"{obj.chunks_done}/{obj.chunks_total}"
 
-    @admin.display(description="duration")
+    @admin.display(description=_("duration"))
     def duration_display(self, obj):
         return _seconds(obj.duration)
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error_short(self, obj):
         return obj.error[:120]

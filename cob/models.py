@@ -10,27 +10,28 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class RunState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
 
 
 class CobRun(models.Model):
     """The close of business of one business date (one row per attempt)."""
 
     class Mode(models.TextChoices):
-        IN_PROCESS = "in_process", "In process"
-        FAN_OUT = "fan_out", "Celery fan-out"
+        IN_PROCESS = "in_process", _("In process")
+        FAN_OUT = "fan_out", _("Celery fan-out")
 
     class Trigger(models.TextChoices):
-        COMMAND = "command", "Command"
-        BEAT = "beat", "Schedule (beat)"
-        ADMIN = "admin", "Admin re-run"
-        API = "api", "Other"
+        COMMAND = "command", _("Command")
+        BEAT = "beat", _("Schedule (beat)")
+        ADMIN = "admin", _("Admin re-run")
+        API = "api", _("Other")
 
     business_date = models.DateField(db_index=True)
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -38,13 +39,13 @@ class CobRun(models.Model):
     mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.IN_PROCESS)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.COMMAND)
     chunk_size = models.PositiveIntegerField()
-    queue = models.CharField(max_length=100, blank=True, help_text="Celery queue of a fan-out run.")
+    queue = models.CharField(max_length=100, blank=True, help_text=_("Celery queue of a fan-out run."))
     through = models.DateField(
-        null=True, blank=True, help_text="A fan-out run chains the next date until the business date passes this."
+        null=True, blank=True, help_text=_("A fan-out run chains the next date until the business date passes this.")
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    advanced_to = models.DateField(null=True, blank=True, help_text="The business date set when the run finished.")
+    advanced_to = models.DateField(null=True, blank=True, help_text=_("The business date set when the run finished."))
     error = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -53,7 +54,7 @@ class CobRun(models.Model):
 
     class Meta:
         ordering = ["-business_date", "-attempt"]
-        verbose_name = "close-of-business run"
+        verbose_name = _("close-of-business run")
         permissions = [("rerun_cobrun", "Can re-run close of business for a date")]
         constraints = [
             models.UniqueConstraint(fields=["business_date", "attempt"], name="cob_run_date_attempt_unique"),
@@ -89,15 +90,15 @@ class CobStepRun(models.Model):
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.PENDING)
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
-    rows = models.BigIntegerField(default=0, help_text="Rows the step changed (sum over its chunks).")
-    work_seconds = models.FloatField(default=0, help_text="Sum of the chunks' durations (all workers).")
+    rows = models.BigIntegerField(default=0, help_text=_("Rows the step changed (sum over its chunks)."))
+    work_seconds = models.FloatField(default=0, help_text=_("Sum of the chunks' durations (all workers)."))
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["run", "position"]
-        verbose_name = "close-of-business step"
+        verbose_name = _("close-of-business step")
         constraints = [
             models.UniqueConstraint(fields=["run", "position"], name="cob_step_position_unique"),
             models.UniqueConstraint(fields=["run", "name"], name="cob_step_name_unique"),
@@ -131,7 +132,7 @@ class CobChunk(models.Model):
 
     class Meta:
         ordering = ["step", "seq"]
-        verbose_name = "close-of-business chunk"
+        verbose_name = _("close-of-business chunk")
         constraints = [
             models.UniqueConstraint(fields=["step", "seq"], name="cob_chunk_seq_unique"),
             models.CheckConstraint(

@@ -10,6 +10,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import set_business_date
 from core.models import AuditEvent, BusinessDate
+from django.utils.translation import gettext_lazy as _
 
 
 @admin.register(AuditEvent)
@@ -24,7 +25,7 @@ class AuditEventAdmin(admin.ModelAdmin):
               "old", "new")
     readonly_fields = fields
 
-    @admin.display(description="Actor", ordering="actor__username")
+    @admin.display(description=_("Actor"), ordering="actor__username")
     def actor_display(self, obj):
         return obj.actor_display
 
@@ -39,7 +40,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 class BusinessDateForm(forms.ModelForm):
-    reason = forms.CharField(max_length=500, help_text="Why the business date moves (it drives every job).")
+    reason = forms.CharField(max_length=500, help_text=_("Why the business date moves (it drives every job)."), label=_("Reason"))
 
     class Meta:
         model = BusinessDate

@@ -10,13 +10,14 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy as _
 
 from core.errors import ApplicationError
 from core.money import format_cny
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), label=_("Reason"))
 
 
 def form_action(
@@ -24,7 +25,7 @@ def form_action(
     *,
     description: str,
     permissions: list[str] | None = None,
-    submit_label: str = "Apply",
+    submit_label: str = _("Apply"),
 ) -> Callable:
     """Decorate ``fn(modeladmin, request, obj, data)``: the admin action first shows ``form_class``
     for the selected objects, then calls ``fn`` for each (each in its own service transaction) and
@@ -43,9 +44,10 @@ def form_action(
                         except ApplicationError as exc:
                             refused.append(f"{obj}: {exc.message}")
                     if done:
-                        modeladmin.message_user(request, f"{description}: {done} done.", messages.SUCCESS)
+                        modeladmin.message_user(request, gettext("%(action)s: %(count)s done.") % {"action": description, "count": done},
+                                                messages.SUCCESS)
                     for line in refused:
-                        modeladmin.message_user(request, f"Refused — {line}", messages.ERROR)
+                        modeladmin.message_user(request, gettext("Refused — %(reason)s") % {"reason": line}, messages.ERROR)
                     return None
             else:
                 form = form_class()

@@ -59,6 +59,7 @@ from debt_collection.models import (
 )
 from debt_collection.resources import CaseAssignmentResource, PerformanceResource, export_response
 from debt_collection.services import Author
+from django.utils.translation import gettext, gettext_lazy as _
 
 
 def _is_manager(request) -> bool:
@@ -94,11 +95,11 @@ class ConfigAdminMixin:
 
 
 class CaseStatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return (("open", "Open"), ("closed", "Closed"), ("all", "All"))
+        return (("open", _("Open")), ("closed", _("Closed")), ("all", _("All")))
 
     def choices(self, changelist):
         value = self.value() or "open"
@@ -114,13 +115,13 @@ class CaseStatusFilter(admin.SimpleListFilter):
 class HolderFilter(admin.SimpleListFilter):
     """Managers: whose cases (a collector, an agency, unassigned)."""
 
-    title = "held by"
+    title = _("held by")
     parameter_name = "holder"
 
     def lookups(self, request, model_admin):
         if not _is_manager(request):
             return ()
-        options = [("none", "Unassigned")]
+        options = [("none", _("Unassigned"))]
         options += [(f"c{c.pk}", str(c)) for c in Collector.objects.select_related("user")]
         options += [(f"a{a.pk}", f"{a} (agency)") for a in Agency.objects.all()]
         return options
@@ -149,15 +150,15 @@ class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
     list_select_related = ("customer", "collector__user", "agency")
     list_filter = (CaseStatusFilter, "bucket", "queue", HolderFilter)
     search_fields = ("=reference", "=account__reference", "=customer__reference", "=customer__mobile")
-    search_help_text = "Case, account or customer reference, mobile (any spacing) or full ID number."
+    search_help_text = _("Case, account or customer reference, mobile (any spacing) or full ID number.")
     ordering = ("-bucket", "-amount_overdue", "-broken_promises", "id")
     actions = ("assign", "recall", "close_settled")
     change_list_template = "collections/case_changelist.html"
     list_per_page = 50
     show_full_result_count = False
 
-    overdue_col = money_column("amount_overdue", "Overdue")
-    balance_col = money_column("balance", "Balance")
+    overdue_col = money_column("amount_overdue", _("Overdue"))
+    balance_col = money_column("balance", _("Balance"))
 
     # --- scoping and permissions
     def get_queryset(self, request):
@@ -192,41 +193,41 @@ class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
-        extra_context["title"] = "Collection cases (every queue)" if _is_manager(request) else "My cases"
+        extra_context["title"] = _("Collection cases (every queue)") if _is_manager(request) else _("My cases")
         if request.user.has_perm(selectors.PERFORMANCE_PERMISSION):
             extra_context["performance_url"] = reverse("admin:collections_performance")
         return super().changelist_view(request, extra_context)
 
     # --- columns
-    @admin.display(description="Customer", ordering="customer_id")
+    @admin.display(description=_("Customer"), ordering="customer_id")
     def customer_col(self, obj):
         return obj.customer.masked_name
 
-    @admin.display(description="Held by")
+    @admin.display(description=_("Held by"))
     def holder_col(self, obj):
         return obj.assignee_display
 
-    @admin.display(description="Promise due", ordering="pending_promise_on")
+    @admin.display(description=_("Promise due"), ordering="pending_promise_on")
     def pending_promise_col(self, obj):
         return obj.pending_promise_on or "—"
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_col(self, obj):
         if obj.status == CollectionCase.Status.OPEN:
-            return badge("overdue", "open")
-        return badge("closed", f"closed ({obj.get_close_reason_display().lower()})")
+            return badge("overdue", gettext("open"))
+        return badge("closed", gettext("closed (%(reason)s)") % {"reason": obj.get_close_reason_display().lower()})
 
     # --- manager actions (each case through the service, refusals reported)
-    @form_action(AssignForm, description="Assign / transfer to…", permissions=["manage"], submit_label="Assign")
+    @form_action(AssignForm, description=_("Assign / transfer to…"), permissions=["manage"], submit_label=_("Assign"))
     def assign(self, request, obj, data):
         services.case_assign(case=obj, actor=Actor.staff(request.user), collector=data.get("collector"),
                              agency=data.get("agency"), reason=data.get("reason") or "")
 
-    @form_action(ReasonForm, description="Recall (back to the queue, held for a manager)", permissions=["manage"])
+    @form_action(ReasonForm, description=_("Recall (back to the queue, held for a manager)"), permissions=["manage"])
     def recall(self, request, obj, data):
         services.case_recall(case=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
-    @form_action(ReasonForm, description="Close as settled", permissions=["manage"])
+    @form_action(ReasonForm, description=_("Close as settled"), permissions=["manage"])
     def close_settled(self, request, obj, data):
         services.case_close(case=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -274,7 +275,7 @@ class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
                 return True
             if "_add_third_party" in request.POST and forms["third_party"].is_valid():
                 services.third_party_add(case=case, author=author, **forms["third_party"].cleaned_data)
-                self.message_user(request, "Third party added.", messages.SUCCESS)
+                self.message_user(request, _("Third party added."), messages.SUCCESS)
                 return True
         except ApplicationError as exc:
             key = "contact" if "_log_contact" in request.POST else "promise" if "_record_promise" in request.POST else "third_party"
@@ -293,7 +294,7 @@ class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
         try:
             services.promise_cancel(promise=promise, author=Author.staff(request.user),
                                     reason=request.POST.get("reason") or "cancelled on the case page")
-            self.message_user(request, "Promise cancelled.", messages.SUCCESS)
+            self.message_user(request, _("Promise cancelled."), messages.SUCCESS)
         except ApplicationError as exc:
             self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:collections_collectioncase_change", args=[case.pk]))
@@ -308,7 +309,7 @@ class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
         return {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"{case} — {case.customer.masked_name}",
+            "title": f"{gettext('Case')} {case.reference} — {case.customer.masked_name}",
             "case": case,
             "account": account,
             "customer": case.customer,
@@ -350,7 +351,7 @@ class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Collections performance",
+            "title": _("Collections performance"),
             "form": form,
             "rows": rows,
             "query": request.GET.urlencode(),
@@ -396,7 +397,7 @@ class ContactAttemptAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
                        "user", "agency", "reference", "created_at")
     exclude = ("customer",)
 
-    @admin.display(description="By")
+    @admin.display(description=_("By"))
     def author_col(self, obj):
         return obj.author_display
 
@@ -409,8 +410,8 @@ class PromiseToPayAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("=case__reference",)
     date_hierarchy = "promised_on"
     show_full_result_count = False
-    amount_col = money_column("amount", "Amount")
-    paid_col = money_column("amount_paid", "Paid towards it")
+    amount_col = money_column("amount", _("Amount"))
+    paid_col = money_column("amount_paid", _("Paid towards it"))
     readonly_fields = ("case", "contact", "amount", "made_on", "promised_on", "status", "amount_paid", "evaluated_on",
                        "user", "agency", "reference", "created_at")
 
@@ -423,7 +424,7 @@ class ThirdPartyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
 
-    @admin.display(description="Name")
+    @admin.display(description=_("Name"))
     def masked_name(self, obj):
         return mask_name(obj.name)
 
@@ -448,7 +449,7 @@ class CaseAssignmentAdmin(ExportMixin, ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "started_on"
     show_full_result_count = False
 
-    @admin.display(description="Held by")
+    @admin.display(description=_("Held by"))
     def holder_col(self, obj):
         return obj.assignee_display
 
@@ -472,7 +473,7 @@ class ReminderMessageInline(admin.TabularInline):
     fields = ("channel", "recipient_col", "status", "status_reason", "scheduled_for", "attempts", "sent_at", "last_error")
     readonly_fields = fields
 
-    @admin.display(description="To")
+    @admin.display(description=_("To"))
     def recipient_col(self, obj):
         return obj.masked_recipient
 
@@ -492,7 +493,7 @@ class ReminderAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "for_date"
     inlines = (ReminderMessageInline,)
     show_full_result_count = False
-    amount_col = money_column("amount_due", "Amount due")
+    amount_col = money_column("amount_due", _("Amount due"))
     fields = ("reference", "account", "statement", "kind", "for_date", "due_date", "amount_due", "minimum_payment",
               "past_due", "status", "status_reason", "created_at")
     readonly_fields = fields
@@ -507,7 +508,7 @@ class ReminderTemplateAdmin(ConfigAdminMixin, admin.ModelAdmin):
     readonly_fields = ("preview",)
     fields = ("kind", "channel", "subject", "body", "is_active", "preview")
 
-    @admin.display(description="Preview (sample amounts)")
+    @admin.display(description=_("Preview (sample amounts)"))
     def preview(self, obj):
         if not obj or not obj.pk:
             return "—"
@@ -558,11 +559,11 @@ class QueueAdmin(ConfigAdminMixin, admin.ModelAdmin):
             n_unassigned=Count("cases", filter=open_q & Q(cases__collector__isnull=True, cases__agency__isnull=True)),
         )
 
-    @admin.display(description="Open cases", ordering="n_open")
+    @admin.display(description=_("Open cases"), ordering="n_open")
     def open_cases(self, obj):
         return obj.n_open
 
-    @admin.display(description="Unassigned", ordering="n_unassigned")
+    @admin.display(description=_("Unassigned"), ordering="n_unassigned")
     def unassigned(self, obj):
         return obj.n_unassigned
 
@@ -581,11 +582,11 @@ class CollectorAdmin(ConfigAdminMixin, admin.ModelAdmin):
             n_open=Count("cases", filter=Q(cases__status=CollectionCase.Status.OPEN))
         ).prefetch_related("queues")
 
-    @admin.display(description="Open cases", ordering="n_open")
+    @admin.display(description=_("Open cases"), ordering="n_open")
     def open_cases(self, obj):
         return obj.n_open
 
-    @admin.display(description="Queues")
+    @admin.display(description=_("Queues"))
     def queue_list(self, obj):
         return ", ".join(q.bucket for q in obj.queues.all()) or "—"
 
@@ -608,15 +609,15 @@ class AgencyAdmin(ConfigAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             n_open=Count("cases", filter=Q(cases__status=CollectionCase.Status.OPEN)), eligible=Exists(eligible))
 
-    @admin.display(description="Open cases", ordering="n_open")
+    @admin.display(description=_("Open cases"), ordering="n_open")
     def open_cases(self, obj):
         return obj.n_open
 
-    @admin.display(description="New cases today?", boolean=True, ordering="eligible")
+    @admin.display(description=_("New cases today?"), boolean=True, ordering="eligible")
     def eligible_col(self, obj):
         return obj.eligible
 
-    @form_action(AgencyEvaluationForm, description="Record an evaluation", permissions=["change"])
+    @form_action(AgencyEvaluationForm, description=_("Record an evaluation"), permissions=["change"])
     def record_evaluation(self, request, obj, data):
         services.agency_evaluate(agency=obj, actor=Actor.staff(request.user), evaluated_on=data["evaluated_on"],
                                  note=data["note"])

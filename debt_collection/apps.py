@@ -1,4 +1,5 @@
 from django.apps import AppConfig, apps
+from django.utils.translation import gettext_lazy as _
 
 
 class CollectionsConfig(AppConfig):
@@ -8,7 +9,7 @@ class CollectionsConfig(AppConfig):
 
     name = "debt_collection"
     label = "collections"
-    verbose_name = "Collections"
+    verbose_name = _("Collections")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

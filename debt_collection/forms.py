@@ -10,6 +10,7 @@ from core.business_date import get_business_date
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from debt_collection.models import Agency, Channel, Collector, ContactAttempt, ReminderTemplate, ThirdParty
 from debt_collection.rules import COLLECTIONS_TZ
+from django.utils.translation import gettext_lazy as _
 
 
 def _amount(**kwargs) -> forms.DecimalField:
@@ -17,20 +18,20 @@ def _amount(**kwargs) -> forms.DecimalField:
 
 
 class ContactForm(forms.Form):
-    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.VOICE)
-    direction = forms.ChoiceField(choices=ContactAttempt.Direction.choices, initial=ContactAttempt.Direction.OUTBOUND)
-    party = forms.ChoiceField(choices=ContactAttempt.Party.choices, initial=ContactAttempt.Party.DEBTOR)
+    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.VOICE, label=_("Channel"))
+    direction = forms.ChoiceField(choices=ContactAttempt.Direction.choices, initial=ContactAttempt.Direction.OUTBOUND, label=_("Direction"))
+    party = forms.ChoiceField(choices=ContactAttempt.Party.choices, initial=ContactAttempt.Party.DEBTOR, label=_("Party"))
     third_party = forms.ModelChoiceField(queryset=ThirdParty.objects.none(), required=False,
-                                         help_text="Only for a third-party contact.")
+                                         help_text=_("Only for a third-party contact."), label=_("Third party"))
     occurred_at = forms.DateTimeField(
-        label="When (Asia/Shanghai)", help_text="YYYY-MM-DD HH:MM; empty = now.", required=False,
+        label=_("When (Asia/Shanghai)"), help_text=_("YYYY-MM-DD HH:MM; empty = now."), required=False,
         input_formats=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"],
     )
-    outcome = forms.ChoiceField(choices=ContactAttempt.Outcome.choices)
-    note = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 50}))
-    discloses_debt = forms.BooleanField(required=False, label="The debt was mentioned to a third party")
-    promise_amount = _amount(required=False, label="Promised amount (¥)")
-    promise_date = forms.DateField(required=False, label="Promised date", help_text="YYYY-MM-DD")
+    outcome = forms.ChoiceField(choices=ContactAttempt.Outcome.choices, label=_("Outcome"))
+    note = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 50}), label=_("Note"))
+    discloses_debt = forms.BooleanField(required=False, label=_("The debt was mentioned to a third party"))
+    promise_amount = _amount(required=False, label=_("Promised amount (¥)"))
+    promise_date = forms.DateField(required=False, label=_("Promised date"), help_text=_("YYYY-MM-DD"))
 
     def __init__(self, *args, case=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -61,8 +62,8 @@ class ContactForm(forms.Form):
 
 
 class PromiseForm(forms.Form):
-    amount = _amount(label="Amount (¥)")
-    promised_on = forms.DateField(label="By (date)", help_text="YYYY-MM-DD")
+    amount = _amount(label=_("Amount (¥)"))
+    promised_on = forms.DateField(label=_("By (date)"), help_text=_("YYYY-MM-DD"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,20 +71,20 @@ class PromiseForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 50}))
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 50}), label=_("Reason"))
 
 
 class ThirdPartyForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    relation = forms.CharField(max_length=60)
-    mobile = forms.CharField(max_length=20)
+    name = forms.CharField(max_length=100, label=_("Name"))
+    relation = forms.CharField(max_length=60, label=_("Relation"))
+    mobile = forms.CharField(max_length=20, label=_("Mobile"))
 
 
 class AssignForm(forms.Form):
     collector = forms.ModelChoiceField(queryset=Collector.objects.filter(is_active=True).select_related("user"),
-                                       required=False)
-    agency = forms.ModelChoiceField(queryset=Agency.objects.all(), required=False)
-    reason = forms.CharField(max_length=500, required=False)
+                                       required=False, label=_("Collector"))
+    agency = forms.ModelChoiceField(queryset=Agency.objects.all(), required=False, label=_("Agency"))
+    reason = forms.CharField(max_length=500, required=False, label=_("Reason"))
 
     def clean(self):
         data = super().clean()
@@ -93,13 +94,13 @@ class AssignForm(forms.Form):
 
 
 class AgencyEvaluationForm(forms.Form):
-    evaluated_on = forms.DateField(help_text="YYYY-MM-DD")
-    note = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 50}))
+    evaluated_on = forms.DateField(help_text=_("YYYY-MM-DD"), label=_("Evaluated on"))
+    note = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 50}), label=_("Note"))
 
 
 class PerformanceForm(forms.Form):
-    start = forms.DateField(help_text="YYYY-MM-DD")
-    end = forms.DateField(help_text="YYYY-MM-DD")
+    start = forms.DateField(help_text=_("YYYY-MM-DD"), label=_("Start"))
+    end = forms.DateField(help_text=_("YYYY-MM-DD"), label=_("End"))
 
     def clean(self):
         data = super().clean()

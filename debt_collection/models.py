@@ -20,6 +20,7 @@ from accounts.models import CreditAccount, Customer
 from core.masking import mask_mobile, mask_name
 from core.models import ActorLogMixin, BaseModel
 from core.money import ZERO, MoneyField
+from django.utils.translation import gettext_lazy as _
 
 BUCKETS = CreditAccount.Bucket
 #: Buckets a case can be in (M0 is current, M7+ is written off: neither has an open case).
@@ -29,11 +30,11 @@ CASE_BUCKETS = [BUCKETS.M1, BUCKETS.M2, BUCKETS.M3, BUCKETS.M4, BUCKETS.M5, BUCK
 class Channel(models.TextChoices):
     """Channels of contact and of reminders."""
 
-    VOICE = "voice", "Voice call"
-    SMS = "sms", "SMS"
-    EMAIL = "email", "E-mail"
-    IN_APP = "in_app", "In-app message"
-    VISIT = "visit", "Visit"
+    VOICE = "voice", _("Voice call")
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("E-mail")
+    IN_APP = "in_app", _("In-app message")
+    VISIT = "visit", _("Visit")
 
 
 REMINDER_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.IN_APP)
@@ -46,52 +47,52 @@ class CollectionPolicy(models.Model):
     """The numbers of PRODUCT §7 as configuration staff edit in the admin (one row)."""
 
     singleton = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    quiet_hours_start = models.TimeField(default=dt.time(22, 0), help_text="No contact and no message from…")
-    quiet_hours_end = models.TimeField(default=dt.time(8, 0), help_text="…until (Asia/Shanghai).")
+    quiet_hours_start = models.TimeField(default=dt.time(22, 0), help_text=_("No contact and no message from…"))
+    quiet_hours_end = models.TimeField(default=dt.time(8, 0), help_text=_("…until (Asia/Shanghai)."))
     max_effective_voice_contacts_per_day = models.PositiveSmallIntegerField(
-        default=3, help_text="Effective voice contacts with a debtor per day (GB/T 45251-2025)."
+        default=3, help_text=_("Effective voice contacts with a debtor per day (GB/T 45251-2025).")
     )
     max_unanswered_attempts_per_day = models.PositiveSmallIntegerField(
-        default=6, help_text="Unanswered attempts per channel per person per day."
+        default=6, help_text=_("Unanswered attempts per channel per person per day.")
     )
     unreachable_window_days = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1)],
-        help_text="A debtor is unreachable when every outbound attempt in this many days failed…",
+        help_text=_("A debtor is unreachable when every outbound attempt in this many days failed…"),
     )
     unreachable_min_attempts = models.PositiveSmallIntegerField(
-        default=3, validators=[MinValueValidator(1)], help_text="…and there were at least this many."
+        default=3, validators=[MinValueValidator(1)], help_text=_("…and there were at least this many.")
     )
     max_backdate_hours = models.PositiveSmallIntegerField(
-        default=24, help_text="How long after a contact it may still be logged."
+        default=24, help_text=_("How long after a contact it may still be logged.")
     )
     agency_evaluation_months = models.PositiveSmallIntegerField(
-        default=12, help_text="An agency not evaluated within this many months gets no new cases."
+        default=12, help_text=_("An agency not evaluated within this many months gets no new cases.")
     )
     promise_max_days = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(0)], help_text="A promised date at most this many days ahead."
+        default=30, validators=[MinValueValidator(0)], help_text=_("A promised date at most this many days ahead.")
     )
     reminder_days_before_due = models.CharField(
         max_length=40, default="3,1,0", validators=[RegexValidator(r"^\d+(,\d+)*$")],
-        help_text="Days before the due date a reminder goes out (T−3, T−1, T0).",
+        help_text=_("Days before the due date a reminder goes out (T−3, T−1, T0)."),
     )
     reminder_days_after_due = models.CharField(
         max_length=40, default="1,3,7", validators=[RegexValidator(r"^\d+(,\d+)*$")],
-        help_text="Days after the due date (D+1, D+3, D+7)…",
+        help_text=_("Days after the due date (D+1, D+3, D+7)…"),
     )
     reminder_repeat_every_days = models.PositiveSmallIntegerField(
-        default=7, help_text="…then every this many days while the statement stays unpaid (0 = never)."
+        default=7, help_text=_("…then every this many days while the statement stays unpaid (0 = never).")
     )
     reminder_max_attempts = models.PositiveSmallIntegerField(
-        default=5, validators=[MinValueValidator(1)], help_text="Sending attempts for transient gateway errors."
+        default=5, validators=[MinValueValidator(1)], help_text=_("Sending attempts for transient gateway errors.")
     )
     reminder_retry_backoff_seconds = models.PositiveIntegerField(
-        default=60, help_text="First retry delay; doubles on every attempt."
+        default=60, help_text=_("First retry delay; doubles on every attempt.")
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "collection policy"
-        verbose_name_plural = "collection policy"
+        verbose_name = _("collection policy")
+        verbose_name_plural = _("collection policy")
         constraints = [
             models.CheckConstraint(condition=Q(singleton=1), name="collection_policy_singleton"),
             models.CheckConstraint(
@@ -125,7 +126,7 @@ class ChannelPreference(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="channel_preferences")
     channel = models.CharField(max_length=10, choices=[(c.value, c.label) for c in REMINDER_CHANNELS])
     opted_out = models.BooleanField(default=False)
-    source = models.CharField(max_length=60, blank=True, help_text="Where the choice was made (app, call, letter…).")
+    source = models.CharField(max_length=60, blank=True, help_text=_("Where the choice was made (app, call, letter…)."))
     changed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -152,7 +153,7 @@ class ReminderTemplate(models.Model):
         max_length=10, validators=[RegexValidator(TEMPLATE_KIND_RE, "T0, T-3, D+1… or before / overdue")]
     )
     channel = models.CharField(max_length=10, choices=[(c.value, c.label) for c in REMINDER_CHANNELS])
-    subject = models.CharField(max_length=200, blank=True, help_text="E-mail subject / in-app title.")
+    subject = models.CharField(max_length=200, blank=True, help_text=_("E-mail subject / in-app title."))
     body = models.TextField()
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -170,17 +171,17 @@ class Reminder(BaseModel):
     channel that has an active template; one :class:`ReminderMessage` per channel."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SUPPRESSED = "suppressed", "Suppressed"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SUPPRESSED = "suppressed", _("Suppressed")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="reminders")
     statement = models.ForeignKey("installments.Statement", on_delete=models.PROTECT, related_name="reminders")
     kind = models.CharField(max_length=10, validators=[RegexValidator(REMINDER_KIND_RE)])
-    for_date = models.DateField(help_text="The day it is meant to be read (the day after the close that queued it).")
+    for_date = models.DateField(help_text=_("The day it is meant to be read (the day after the close that queued it)."))
     due_date = models.DateField()
-    amount_due = MoneyField(help_text="The statement's unpaid amount when queued.")
+    amount_due = MoneyField(help_text=_("The statement's unpaid amount when queued."))
     minimum_payment = MoneyField()
     past_due = MoneyField(default=ZERO)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
@@ -202,23 +203,23 @@ class ReminderMessage(models.Model):
     """A reminder on one channel: rendered when queued, delivered by a Celery task."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SUPPRESSED = "suppressed", "Suppressed"
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SUPPRESSED = "suppressed", _("Suppressed")
 
     reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, related_name="messages")
     channel = models.CharField(max_length=10, choices=[(c.value, c.label) for c in REMINDER_CHANNELS])
-    recipient = models.CharField(max_length=254, blank=True, help_text="Mobile, e-mail address or customer id.")
+    recipient = models.CharField(max_length=254, blank=True, help_text=_("Mobile, e-mail address or customer id."))
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     status_reason = models.CharField(max_length=200, blank=True)
-    scheduled_for = models.DateTimeField(help_text="Not before (quiet hours move it to 08:00).")
+    scheduled_for = models.DateTimeField(help_text=_("Not before (quiet hours move it to 08:00)."))
     attempts = models.PositiveSmallIntegerField(default=0)
     dispatched_at = models.DateTimeField(
-        null=True, blank=True, help_text="Handed to a worker (the dispatcher does not hand it again for a while)."
+        null=True, blank=True, help_text=_("Handed to a worker (the dispatcher does not hand it again for a while).")
     )
     last_error = models.CharField(max_length=500, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True)
@@ -300,12 +301,12 @@ class Agency(BaseModel):
     queues = models.ManyToManyField(Queue, related_name="agencies", blank=True)
     api_client = models.OneToOneField(
         "integrations.ApiClient", null=True, blank=True, on_delete=models.PROTECT, related_name="collection_agency",
-        help_text="The integration client whose token the agency uses for the agency API.",
+        help_text=_("The integration client whose token the agency uses for the agency API."),
     )
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "agencies"
+        verbose_name_plural = _("agencies")
         constraints = [
             models.CheckConstraint(
                 condition=Q(contract_starts_on__isnull=True) | Q(contract_ends_on__isnull=True)
@@ -325,14 +326,14 @@ class CollectionCase(BaseModel):
     """An overdue account being collected. One open case per account (database constraint)."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
 
     class CloseReason(models.TextChoices):
         NONE = "", "—"
-        CURED = "cured", "Cured (nothing past due)"
-        WRITTEN_OFF = "written_off", "Written off"
-        SETTLED = "settled", "Settled"
+        CURED = "cured", _("Cured (nothing past due)")
+        WRITTEN_OFF = "written_off", _("Written off")
+        SETTLED = "settled", _("Settled")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="collection_cases")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="collection_cases")
@@ -342,14 +343,14 @@ class CollectionCase(BaseModel):
     closed_on = models.DateField(null=True, blank=True)
     bucket = models.CharField(max_length=2, choices=CreditAccount.Bucket.choices)
     dpd = models.PositiveIntegerField(default=0)
-    amount_overdue = MoneyField(default=ZERO, help_text="Past-due amount at the last close of business.")
-    balance = MoneyField(default=ZERO, help_text="Everything owed at the last close of business.")
+    amount_overdue = MoneyField(default=ZERO, help_text=_("Past-due amount at the last close of business."))
+    balance = MoneyField(default=ZERO, help_text=_("Everything owed at the last close of business."))
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     collector = models.ForeignKey(Collector, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     assigned_on = models.DateField(null=True, blank=True)
     auto_assign = models.BooleanField(
-        default=True, help_text="Close of business may assign it (a recalled case waits for a manager)."
+        default=True, help_text=_("Close of business may assign it (a recalled case waits for a manager).")
     )
     broken_promises = models.PositiveIntegerField(default=0)
     last_contact_at = models.DateTimeField(null=True, blank=True)
@@ -425,10 +426,10 @@ class CaseAssignment(ActorLogMixin):
 
     class EndReason(models.TextChoices):
         NONE = "", "—"
-        TRANSFERRED = "transferred", "Transferred"
-        RECALLED = "recalled", "Recalled"
-        ESCALATED = "escalated", "Escalated to another queue"
-        CLOSED = "closed", "Case closed"
+        TRANSFERRED = "transferred", _("Transferred")
+        RECALLED = "recalled", _("Recalled")
+        ESCALATED = "escalated", _("Escalated to another queue")
+        CLOSED = "closed", _("Case closed")
 
     case = models.ForeignKey(CollectionCase, on_delete=models.CASCADE, related_name="assignments")
     collector = models.ForeignKey(Collector, null=True, blank=True, on_delete=models.PROTECT, related_name="assignments")
@@ -477,12 +478,12 @@ class ThirdParty(BaseModel):
     name = models.CharField(max_length=100)
     relation = models.CharField(max_length=60)
     mobile = models.CharField(max_length=20)
-    refused_at = models.DateTimeField(null=True, blank=True, help_text="Asked not to be contacted again.")
+    refused_at = models.DateTimeField(null=True, blank=True, help_text=_("Asked not to be contacted again."))
 
     class Meta:
         ordering = ["customer", "id"]
-        verbose_name = "third party"
-        verbose_name_plural = "third parties"
+        verbose_name = _("third party")
+        verbose_name_plural = _("third parties")
 
     def __str__(self) -> str:
         return f"{mask_name(self.name)} ({self.relation})"
@@ -496,21 +497,21 @@ class ContactAttempt(BaseModel):
     """One entry of the contact log. Only written by ``contact_log``, which enforces the rules."""
 
     class Direction(models.TextChoices):
-        OUTBOUND = "outbound", "Outbound"
-        INBOUND = "inbound", "Inbound (the debtor contacted us)"
+        OUTBOUND = "outbound", _("Outbound")
+        INBOUND = "inbound", _("Inbound (the debtor contacted us)")
 
     class Party(models.TextChoices):
-        DEBTOR = "debtor", "Debtor"
-        THIRD_PARTY = "third_party", "Third party"
+        DEBTOR = "debtor", _("Debtor")
+        THIRD_PARTY = "third_party", _("Third party")
 
     class Outcome(models.TextChoices):
-        REACHED = "reached", "Reached"
-        NO_ANSWER = "no_answer", "No answer"
-        WRONG_NUMBER = "wrong_number", "Wrong number"
-        REFUSED = "refused", "Refused"
-        PROMISE_TO_PAY = "promise_to_pay", "Promise to pay"
-        PAID = "paid", "Says paid"
-        DISPUTE = "dispute", "Dispute"
+        REACHED = "reached", _("Reached")
+        NO_ANSWER = "no_answer", _("No answer")
+        WRONG_NUMBER = "wrong_number", _("Wrong number")
+        REFUSED = "refused", _("Refused")
+        PROMISE_TO_PAY = "promise_to_pay", _("Promise to pay")
+        PAID = "paid", _("Says paid")
+        DISPUTE = "dispute", _("Dispute")
 
     case = models.ForeignKey(CollectionCase, on_delete=models.PROTECT, related_name="contacts")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="collection_contacts")
@@ -552,19 +553,19 @@ class PromiseToPay(BaseModel):
     partly kept or broken against the repayments received from ``made_on`` through ``promised_on``."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        KEPT = "kept", "Kept"
-        PARTLY_KEPT = "partly_kept", "Partly kept"
-        BROKEN = "broken", "Broken"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Pending")
+        KEPT = "kept", _("Kept")
+        PARTLY_KEPT = "partly_kept", _("Partly kept")
+        BROKEN = "broken", _("Broken")
+        CANCELLED = "cancelled", _("Cancelled")
 
     case = models.ForeignKey(CollectionCase, on_delete=models.PROTECT, related_name="promises")
     contact = models.OneToOneField(ContactAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="promise")
     amount = MoneyField()
-    made_on = models.DateField(help_text="Business date the promise was made.")
+    made_on = models.DateField(help_text=_("Business date the promise was made."))
     promised_on = models.DateField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
-    amount_paid = MoneyField(default=ZERO, help_text="Repayments counted towards it when evaluated.")
+    amount_paid = MoneyField(default=ZERO, help_text=_("Repayments counted towards it when evaluated."))
     evaluated_on = models.DateField(null=True, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="promises")

@@ -21,9 +21,10 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
 from installments import services
 from installments.models import (
     Adjustment, Allocation, Charge, Plan, ProductTerms, Purchase, Refund, Repayment, ScheduleLine, Statement,
-    StatementLine, TenorRate, Waiver, WriteOff,
+    StatementLine, TenorRate, Waiver, WriteOff, TENOR_CHOICES,
 )
 from installments.services.terms import TERMS_FIELDS, check_pricing
+from django.utils.translation import gettext_lazy as _
 
 
 def _amount_field(**kwargs) -> forms.DecimalField:
@@ -65,7 +66,7 @@ def customer_column(path: str = "account__customer"):
             customer = getattr(customer, part)
         return customer.masked_name
 
-    column.short_description = "Customer"
+    column.short_description = _("Customer")
     return column
 
 
@@ -73,7 +74,7 @@ def account_column(path: str = "account"):
     def column(self, obj):
         return getattr(obj, path).reference
 
-    column.short_description = "Account"
+    column.short_description = _("Account")
     column.admin_order_field = f"{path}__reference"
     return column
 
@@ -111,7 +112,7 @@ class TenorRateInline(admin.TabularInline):
     fields = ("tenor", "fee_rate", "apr")
     readonly_fields = ("apr",)
 
-    @admin.display(description="APR by IRR (nominal / effective)")
+    @admin.display(description=_("APR by IRR (nominal / effective)"))
     def apr(self, obj):
         if not obj or obj.pk is None:
             return "—"
@@ -156,14 +157,14 @@ class ProductTermsAdmin(SimpleHistoryAdmin):
 
 
 class RefundForm(ReasonForm):
-    amount = _amount_field(label="Refund amount (¥)")
+    amount = _amount_field(label=_("Refund amount (¥)"))
     excess_to = forms.ChoiceField(choices=Refund.ExcessTo.choices, initial=Refund.ExcessTo.CREDIT_BALANCE,
-                                  help_text="Where a refund of amounts already repaid goes.")
+                                  help_text=_("Where a refund of amounts already repaid goes."), label=_("Excess to"))
     field_order = ("amount", "excess_to", "reason")
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), label=_("Note"))
 
 
 class RefundInline(ReadOnlyInline):
@@ -190,10 +191,10 @@ class PurchaseAdmin(PeopleSearchMixin, ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    amount_display = money_column("amount", "Amount")
-    refunded_display = money_column("refunded_amount", "Refunded")
+    amount_display = money_column("amount", _("Amount"))
+    refunded_display = money_column("refunded_amount", _("Refunded"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -206,20 +207,20 @@ class PurchaseAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     def has_review_purchase_permission(self, request):
         return request.user.has_perm("installments.review_purchase")
 
-    @form_action(RefundForm, description="Refund (all or part)", permissions=["refund_purchase"])
+    @form_action(RefundForm, description=_("Refund (all or part)"), permissions=["refund_purchase"])
     def refund(self, request, obj, data):
         # Above the refund threshold the refund waits for a second person (maker-checker).
         report_submitted(self, request, services.refund_submit(
             purchase=obj, amount=data["amount"], actor=Actor.staff(request.user), reason=data["reason"],
             excess_to=data["excess_to"]))
 
-    @form_action(NoteForm, description="Approve held purchase", permissions=["review_purchase"])
+    @form_action(NoteForm, description=_("Approve held purchase"), permissions=["review_purchase"])
     def approve_held(self, request, obj, data):
         result = services.purchase_review_approve(purchase=obj, actor=Actor.staff(request.user), note=data["note"])
         if result.status == Purchase.Status.DECLINED:
             self.message_user(request, f"{obj}: declined on approval ({', '.join(result.reason_codes)})", messages.WARNING)
 
-    @form_action(ReasonForm, description="Decline held purchase", permissions=["review_purchase"])
+    @form_action(ReasonForm, description=_("Decline held purchase"), permissions=["review_purchase"])
     def decline_held(self, request, obj, data):
         services.purchase_review_decline(purchase=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -237,7 +238,7 @@ class ScheduleInline(ReadOnlyInline):
 
 class SettleForm(forms.Form):
     external_ref = forms.CharField(max_length=80, required=False,
-                                   help_text="The payment's reference (bank); empty: one is generated.")
+                                   help_text=_("The payment's reference (bank); empty: one is generated."), label=_("External ref"))
 
 
 @admin.register(Plan)
@@ -257,24 +258,24 @@ class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, SimpleHistoryAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    principal_display = money_column("principal", "Principal")
+    principal_display = money_column("principal", _("Principal"))
 
-    @admin.display(description="APR (IRR, nominal / effective)", ordering="apr_nominal_pct")
+    @admin.display(description=_("APR (IRR, nominal / effective)"), ordering="apr_nominal_pct")
     def apr(self, obj):
         return format_html("<strong>{} %</strong> / {} %", obj.apr_nominal_pct, obj.apr_effective_pct)
 
-    @admin.display(description="Fee per period")
+    @admin.display(description=_("Fee per period"))
     def rate(self, obj):
         return f"{obj.fee_rate * 100:.2f} %" if obj.fee_rate else "—"
 
-    @admin.display(description="Annualised rate (IRR)")
+    @admin.display(description=_("Annualised rate (IRR)"))
     def apr_banner(self, obj):
         return format_html('<span style="font-size:1.6em"><strong>APR {} %</strong></span> nominal · {} % effective '
                            '<span style="color:#666">(fee {} per period = {} % of the original principal)</span>',
                            obj.apr_nominal_pct, obj.apr_effective_pct, format_cny(obj.fee_per_period),
                            f"{obj.fee_rate * 100:.2f}")
 
-    @admin.display(description="Early settlement today")
+    @admin.display(description=_("Early settlement today"))
     def settlement(self, obj):
         try:
             quote = services.plan_settlement_quote(plan=obj)
@@ -290,7 +291,7 @@ class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, SimpleHistoryAdmin):
     def has_settle_plan_permission(self, request):
         return request.user.has_perm("installments.settle_plan")
 
-    @admin.action(description="Quote early settlement")
+    @admin.action(description=_("Quote early settlement"))
     def quote_settlement(self, request, queryset):
         for plan in queryset.select_related("account"):
             try:
@@ -301,7 +302,7 @@ class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, SimpleHistoryAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{plan}: {exc.message}", messages.ERROR)
 
-    @form_action(SettleForm, description="Settle early (customer paid the quote)", permissions=["settle_plan"])
+    @form_action(SettleForm, description=_("Settle early (customer paid the quote)"), permissions=["settle_plan"])
     def settle(self, request, obj, data):
         services.plan_settle(plan=obj, actor=Actor.staff(request.user), external_ref=data["external_ref"])
 
@@ -317,8 +318,8 @@ class StatementLineInline(ReadOnlyInline):
 
 
 class InstallForm(forms.Form):
-    tenor = forms.TypedChoiceField(coerce=int, choices=[(t, f"{t} months") for t in (3, 6, 12, 24)])
-    amount = _amount_field(required=False, label="Amount (¥)", help_text="Empty: the whole unpaid revolving balance.")
+    tenor = forms.TypedChoiceField(coerce=int, choices=list(TENOR_CHOICES), label=_("Tenor"))
+    amount = _amount_field(required=False, label=_("Amount (¥)"), help_text=_("Empty: the whole unpaid revolving balance."))
 
 
 class WaiveForm(ReasonForm):
@@ -342,17 +343,17 @@ class StatementAdmin(PeopleSearchMixin, ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    closing_display = money_column("closing_balance", "Closing balance")
-    minimum_display = money_column("minimum_payment", "Minimum payment")
+    closing_display = money_column("closing_balance", _("Closing balance"))
+    minimum_display = money_column("minimum_payment", _("Minimum payment"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
     def has_change_permission(self, request, obj=None):
         return request.user.has_perm("installments.view_statement")
 
-    @form_action(InstallForm, description="Bill installment", permissions=["view"])
+    @form_action(InstallForm, description=_("Bill installment"), permissions=["view"])
     def install(self, request, obj, data):
         services.statement_install(statement=obj, tenor=data["tenor"], amount=data["amount"], actor=Actor.staff(request.user))
 
@@ -377,8 +378,8 @@ class AllocationInline(ReadOnlyInline):
 
 
 class RepaymentPostForm(forms.ModelForm):
-    account_reference = forms.CharField(max_length=16)
-    amount_in = _amount_field(label="Amount (¥)")
+    account_reference = forms.CharField(max_length=16, label=_("Account reference"))
+    amount_in = _amount_field(label=_("Amount (¥)"))
 
     class Meta:
         model = Repayment
@@ -424,10 +425,10 @@ class RepaymentAdmin(PeopleSearchMixin, ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    amount_display = money_column("amount", "Amount")
-    credit_display = money_column("to_credit_balance", "To credit balance")
+    amount_display = money_column("amount", _("Amount"))
+    credit_display = money_column("to_credit_balance", _("To credit balance"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -471,7 +472,7 @@ class RepaymentAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     def log_addition(self, request, obj, message):
         return super().log_addition(request, Repayment.objects.get(pk=obj.pk), message)
 
-    @form_action(ReasonForm, description="Reverse (bounced payment / chargeback)", permissions=["reverse_repayment"])
+    @form_action(ReasonForm, description=_("Reverse (bounced payment / chargeback)"), permissions=["reverse_repayment"])
     def reverse(self, request, obj, data):
         services.repayment_reverse(repayment=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -490,7 +491,7 @@ class RefundAdmin(PeopleSearchMixin, ReadOnlyAdmin):
 
     account_ref = account_column()
     customer = customer_column()
-    amount_display = money_column("amount", "Amount")
+    amount_display = money_column("amount", _("Amount"))
 
 
 @admin.register(Charge)

@@ -27,6 +27,44 @@ PROFILES = ["full"] * 12 + ["minimum"] * 4 + ["installer"] * 2 + ["late"] * 1 + 
 CATEGORIES = ["electronics", "groceries", "fashion", "home", "books", "travel", "beauty"]
 
 
+def _close_the_day(day: dt.date) -> None:
+    """The demo's close of business. With the close-of-business app installed it is the real pipeline
+    (``cob.pipeline.run_date``: every registered step — engine, collections, limit reviews — and a run
+    record per date, so the run screens have 180 days of history, and the day's portfolio snapshot for
+    the dashboard's trend and roll-rate panels). Demo code only: the engine itself never imports
+    the apps above it, hence the guarded, local imports."""
+    from django.apps import apps
+    from django.db import transaction
+
+    # Inside an outer transaction (a test) the pipeline's per-chunk temporary tables would pile up their locks
+    # for the whole history (PostgreSQL: max_locks_per_transaction): the engine's steps alone, then.
+    if apps.is_installed("cob") and not transaction.get_connection().in_atomic_block:
+        from cob.pipeline import run_date
+
+        run_date(day)  # its last step is the staff app's portfolio snapshot
+    else:
+        run_day(day)
+
+
+def _today(accounts: Sequence[CreditAccount], rng: random.Random, end: dt.date, counts: dict[str, int]) -> None:
+    """The business date's own activity, so the dashboard's "today" figures are not empty: a few purchases
+    and payments received this morning (not closed yet: close of business runs tonight)."""
+    for account in rng.sample(list(accounts), min(12, len(accounts))):
+        try:
+            purchase_authorize(account=account, amount=_amount(rng, account.fixed_limit),
+                               merchant_order_id=f"demo-today-{account.pk}", category=rng.choice(CATEGORIES),
+                               device_id=f"dev-{account.pk % 97}", actor=SYSTEM)
+            counts["purchases"] += 1
+        except ApplicationError:
+            pass
+    for account in rng.sample(list(accounts), min(8, len(accounts))):
+        due = account_amount_due(account=account)
+        if due > 0:
+            repayment_post(account=account, amount=due, external_ref=f"demo-today-pay-{account.pk}",
+                           channel="wallet", actor=SYSTEM)
+            counts["repayments"] += 1
+
+
 def _amount(rng: random.Random, limit: Decimal) -> Decimal:
     top = max(min(limit / 3, Decimal("8000")), Decimal("60"))
     return money(Decimal(rng.randint(1990, int(top * 100))) / 100)
@@ -127,9 +165,10 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
             if rep:
                 repayment_reverse(repayment=rep, actor=SYSTEM, reason="demo: payment bounced")
                 counts["reversals"] += 1
-        run_day(day)
+        _close_the_day(day)
         day += dt.timedelta(days=1)
     set_business_date(end)
+    _today(accounts, rng, end, counts)
     if stdout is not None:
         stdout.write("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
     return counts

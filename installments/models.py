@@ -23,8 +23,15 @@ from accounts.models import CreditAccount, CreditProduct
 from core.models import BaseModel
 from core.money import ZERO, MoneyField, RateField
 from installments.calc import TENORS, AllocationStrategy, SettlementPolicy
+from django.utils.translation import gettext_lazy as _
 
-TENOR_CHOICES = [(t, f"{t} months") for t in TENORS]
+TENOR_LABELS = {3: _("3 months"), 6: _("6 months"), 12: _("12 months"), 24: _("24 months")}
+TENOR_CHOICES = [(t, TENOR_LABELS.get(t, f"{t} months")) for t in TENORS]
+#: Labels of the calculation's enums (installments.calc stays free of Django), translated.
+ENUM_LABELS = {
+    "waive_future_fees": _("Waive future fees"), "charge_next_fee": _("Charge next fee"),
+    "kind_first": _("Kind first"), "date_first": _("Date first"),
+}
 
 
 class ProductTerms(models.Model):
@@ -32,21 +39,21 @@ class ProductTerms(models.Model):
 
     product = models.OneToOneField(CreditProduct, on_delete=models.CASCADE, related_name="terms")
     grace_days = models.PositiveSmallIntegerField(default=3)
-    late_fee_daily_rate = RateField(default=Decimal("0.000500"), help_text="0.000500 = 0.05 % a day.")
+    late_fee_daily_rate = RateField(default=Decimal("0.000500"), help_text=_("0.000500 = 0.05 % a day."))
     late_fee_daily_minimum = MoneyField(default=Decimal("0.01"))
     deferral_daily_rate = RateField(default=Decimal("0.000500"))
-    minimum_payment_rate = RateField(default=Decimal("0.100000"), help_text="Share of the revolving balance.")
-    due_offset_days = models.PositiveSmallIntegerField(default=9, help_text="Due date = bill date + this many days.")
+    minimum_payment_rate = RateField(default=Decimal("0.100000"), help_text=_("Share of the revolving balance."))
+    due_offset_days = models.PositiveSmallIntegerField(default=9, help_text=_("Due date = bill date + this many days."))
     settlement_policy = models.CharField(
         max_length=20,
-        choices=[(p.value, p.value.replace("_", " ").capitalize()) for p in SettlementPolicy],
+        choices=[(p.value, ENUM_LABELS.get(p.value, p.value.replace("_", " ").capitalize())) for p in SettlementPolicy],
         default=SettlementPolicy.WAIVE_FUTURE_FEES.value,
     )
     bill_installment_minimum = MoneyField(default=Decimal("100.00"))
-    apr_ceiling = RateField(default=Decimal("0.240000"), help_text="0.240000 = 24 % a year (nominal APR by IRR).")
+    apr_ceiling = RateField(default=Decimal("0.240000"), help_text=_("0.240000 = 24 % a year (nominal APR by IRR)."))
     allocation_strategy = models.CharField(
         max_length=20,
-        choices=[(s.value, s.value.replace("_", " ").capitalize()) for s in AllocationStrategy],
+        choices=[(s.value, ENUM_LABELS.get(s.value, s.value.replace("_", " ").capitalize())) for s in AllocationStrategy],
         default=AllocationStrategy.KIND_FIRST.value,
     )
     value_date_max_days = models.PositiveSmallIntegerField(
@@ -64,8 +71,8 @@ class ProductTerms(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        verbose_name = "product terms"
-        verbose_name_plural = "product terms"
+        verbose_name = _("product terms")
+        verbose_name_plural = _("product terms")
         constraints = [
             models.CheckConstraint(condition=Q(late_fee_daily_rate__gte=0, late_fee_daily_rate__lte=1), name="terms_late_rate_0_1"),
             models.CheckConstraint(condition=Q(late_fee_daily_minimum__gte=0), name="terms_late_min_gte_0"),
@@ -92,7 +99,7 @@ class TenorRate(models.Model):
 
     terms = models.ForeignKey(ProductTerms, on_delete=models.CASCADE, related_name="tenor_rates")
     tenor = models.PositiveSmallIntegerField(choices=TENOR_CHOICES)
-    fee_rate = RateField(help_text="Per period, on the original principal: 0.006000 = 0.60 %.")
+    fee_rate = RateField(help_text=_("Per period, on the original principal: 0.006000 = 0.60 %."))
 
     class Meta:
         ordering = ["tenor"]
@@ -110,21 +117,21 @@ class Purchase(BaseModel):
     """An authorisation against the credit line (PRODUCT §4). Approved purchases post to a cycle."""
 
     class Status(models.TextChoices):
-        APPROVED = "approved", "Approved"
-        DECLINED = "declined", "Declined"
-        HELD = "held", "Held for review"
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+        HELD = "held", _("Held for review")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="purchases")
     amount = MoneyField()
     merchant_order_id = models.CharField(max_length=64)
     category = models.CharField(max_length=40, blank=True)
-    tenor = models.PositiveSmallIntegerField(null=True, blank=True, choices=TENOR_CHOICES, help_text="Empty: revolving.")
+    tenor = models.PositiveSmallIntegerField(null=True, blank=True, choices=TENOR_CHOICES, help_text=_("Empty: revolving."))
     device_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices)
     reason_codes = models.JSONField(default=list, blank=True)
     requested_on = models.DateField()
     posted_on = models.DateField(null=True, blank=True)
-    cycle_bill_date = models.DateField(null=True, blank=True, help_text="Bill date of the statement it posts to.")
+    cycle_bill_date = models.DateField(null=True, blank=True, help_text=_("Bill date of the statement it posts to."))
     refunded_amount = MoneyField(default=ZERO)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -158,17 +165,17 @@ class Plan(BaseModel):
     installment. The APR by IRR is stored with the plan (PRODUCT §5: shown before the per-period rate)."""
 
     class Kind(models.TextChoices):
-        REVOLVING = "revolving", "Revolving purchase"
-        PURCHASE_INSTALLMENT = "purchase_installment", "Purchase installment"
-        BILL_INSTALLMENT = "bill_installment", "Bill installment"
+        REVOLVING = "revolving", _("Revolving purchase")
+        PURCHASE_INSTALLMENT = "purchase_installment", _("Purchase installment")
+        BILL_INSTALLMENT = "bill_installment", _("Bill installment")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        PAID_OFF = "paid_off", "Paid off"
-        SETTLED = "settled", "Settled early"
-        REFUNDED = "refunded", "Refunded"
-        CONVERTED = "converted", "Converted to a bill installment"
-        WRITTEN_OFF = "written_off", "Written off"
+        ACTIVE = "active", _("Active")
+        PAID_OFF = "paid_off", _("Paid off")
+        SETTLED = "settled", _("Settled early")
+        REFUNDED = "refunded", _("Refunded")
+        CONVERTED = "converted", _("Converted to a bill installment")
+        WRITTEN_OFF = "written_off", _("Written off")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="plans")
     kind = models.CharField(max_length=25, choices=Kind.choices)
@@ -208,12 +215,12 @@ class ScheduleLine(models.Model):
     """One period of a plan. ``billed_on`` is set when a statement bills it (its fee becomes owed)."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Not yet billed"
-        DUE = "due", "Billed, due"
-        DEFERRED = "deferred", "Deferred (minimum paid)"
-        OVERDUE = "overdue", "Overdue"
-        CLOSED = "closed", "Closed"
-        WRITTEN_OFF = "written_off", "Written off"
+        PENDING = "pending", _("Not yet billed")
+        DUE = "due", _("Billed, due")
+        DEFERRED = "deferred", _("Deferred (minimum paid)")
+        OVERDUE = "overdue", _("Overdue")
+        CLOSED = "closed", _("Closed")
+        WRITTEN_OFF = "written_off", _("Written off")
 
     OPEN_BILLED = (Status.DUE, Status.DEFERRED, Status.OVERDUE)
     OPEN = (Status.PENDING, *OPEN_BILLED)
@@ -226,10 +233,10 @@ class ScheduleLine(models.Model):
     principal = MoneyField()
     fee = MoneyField(default=ZERO)
     principal_paid = MoneyField(default=ZERO)
-    principal_reduced = MoneyField(default=ZERO, help_text="Refunded or converted into a bill installment.")
+    principal_reduced = MoneyField(default=ZERO, help_text=_("Refunded or converted into a bill installment."))
     principal_written_off = MoneyField(default=ZERO)
     fee_paid = MoneyField(default=ZERO)
-    fee_waived = MoneyField(default=ZERO, help_text="Refunded pro rata, or waived on early settlement.")
+    fee_waived = MoneyField(default=ZERO, help_text=_("Refunded pro rata, or waived on early settlement."))
     fee_written_off = MoneyField(default=ZERO)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     statement = models.ForeignKey("Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="schedule_lines")
@@ -287,11 +294,11 @@ class Statement(models.Model):
     The ``*_due`` fields are the parts the minimum payment is computed from."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Being generated"
-        OPEN = "open", "Open"
-        PAID = "paid", "Paid in full"
-        MINIMUM_PAID = "minimum_paid", "Minimum paid"
-        OVERDUE = "overdue", "Overdue"
+        DRAFT = "draft", _("Being generated")
+        OPEN = "open", _("Open")
+        PAID = "paid", _("Paid in full")
+        MINIMUM_PAID = "minimum_paid", _("Minimum paid")
+        OVERDUE = "overdue", _("Overdue")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="statements")
     bill_date = models.DateField()
@@ -300,7 +307,7 @@ class Statement(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     resolved_on = models.DateField(null=True, blank=True)
     opening_balance = MoneyField(default=ZERO)
-    purchases_amount = MoneyField(default=ZERO, help_text="New revolving purchases of the cycle.")
+    purchases_amount = MoneyField(default=ZERO, help_text=_("New revolving purchases of the cycle."))
     installments_principal = MoneyField(default=ZERO)
     installments_fee = MoneyField(default=ZERO)
     deferral_fees = MoneyField(default=ZERO)
@@ -342,17 +349,17 @@ class StatementLine(models.Model):
     """A readable line of a statement. Amounts: + what the customer owes more, − what they paid or got back."""
 
     class Kind(models.TextChoices):
-        OPENING = "opening", "Opening balance"
-        PURCHASE = "purchase", "Purchase"
-        INSTALLMENT = "installment", "Installment due"
-        CONVERSION = "conversion", "Converted to bill installment"
-        DEFERRAL_FEE = "deferral_fee", "Deferral fees"
-        LATE_FEE = "late_fee", "Late fees"
-        PAYMENT = "payment", "Payment"
-        REFUND = "refund", "Refund"
-        CREDIT = "credit", "Credit balance applied"
-        ADJUSTMENT = "adjustment", "Other adjustments"
-        CLOSING = "closing", "Closing balance"
+        OPENING = "opening", _("Opening balance")
+        PURCHASE = "purchase", _("Purchase")
+        INSTALLMENT = "installment", _("Installment due")
+        CONVERSION = "conversion", _("Converted to bill installment")
+        DEFERRAL_FEE = "deferral_fee", _("Deferral fees")
+        LATE_FEE = "late_fee", _("Late fees")
+        PAYMENT = "payment", _("Payment")
+        REFUND = "refund", _("Refund")
+        CREDIT = "credit", _("Credit balance applied")
+        ADJUSTMENT = "adjustment", _("Other adjustments")
+        CLOSING = "closing", _("Closing balance")
 
     statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(default=0)
@@ -376,15 +383,15 @@ class Charge(models.Model):
     (covering ``days`` days up to ``accrued_on``). Unique per (account, kind, date): a rerun adds nothing."""
 
     class Kind(models.TextChoices):
-        LATE_FEE = "late_fee", "Late fee"
-        DEFERRAL_FEE = "deferral_fee", "Deferral fee"
-        SETTLEMENT_FEE = "settlement_fee", "Early-settlement fee"
+        LATE_FEE = "late_fee", _("Late fee")
+        DEFERRAL_FEE = "deferral_fee", _("Deferral fee")
+        SETTLEMENT_FEE = "settlement_fee", _("Early-settlement fee")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="charges")
     kind = models.CharField(max_length=15, choices=Kind.choices)
     accrued_on = models.DateField()
     days = models.PositiveSmallIntegerField(default=1)
-    base_amount = MoneyField(default=ZERO, help_text="The past-due (or unpaid revolving) amount charged on.")
+    base_amount = MoneyField(default=ZERO, help_text=_("The past-due (or unpaid revolving) amount charged on."))
     amount = MoneyField()
     paid = MoneyField(default=ZERO)
     waived = MoneyField(default=ZERO)
@@ -417,20 +424,20 @@ class Repayment(BaseModel):
     """Money received from a customer (PRODUCT §6). ``external_ref`` is unique: a repeat does nothing."""
 
     class Channel(models.TextChoices):
-        BANK_TRANSFER = "bank_transfer", "Bank transfer"
-        CARD = "card", "Card"
-        WALLET = "wallet", "Storefront wallet"
-        BANK_FILE = "bank_file", "Imported bank file"
-        SETTLEMENT = "settlement", "Early settlement"
+        BANK_TRANSFER = "bank_transfer", _("Bank transfer")
+        CARD = "card", _("Card")
+        WALLET = "wallet", _("Storefront wallet")
+        BANK_FILE = "bank_file", _("Imported bank file")
+        SETTLEMENT = "settlement", _("Early settlement")
 
     class Kind(models.TextChoices):
-        REPAYMENT = "repayment", "Repayment"
-        SETTLEMENT = "settlement", "Early settlement"
-        RECOVERY = "recovery", "Recovery (written-off account)"
+        REPAYMENT = "repayment", _("Repayment")
+        SETTLEMENT = "settlement", _("Early settlement")
+        RECOVERY = "recovery", _("Recovery (written-off account)")
 
     class Status(models.TextChoices):
-        POSTED = "posted", "Posted"
-        REVERSED = "reversed", "Reversed"
+        POSTED = "posted", _("Posted")
+        REVERSED = "reversed", _("Reversed")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="repayments")
     amount = MoneyField()
@@ -440,10 +447,10 @@ class Repayment(BaseModel):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.POSTED)
     received_on = models.DateField()
     posted_on = models.DateField()
-    to_credit_balance = MoneyField(default=ZERO, help_text="Overpayment kept as a credit balance.")
+    to_credit_balance = MoneyField(default=ZERO, help_text=_("Overpayment kept as a credit balance."))
     plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="settlements")
     statement = models.ForeignKey(Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="repayments",
-                                  help_text="The statement whose cycle it fell in.")
+                                  help_text=_("The statement whose cycle it fell in."))
     journal_entry = models.ForeignKey("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     actor_rule = models.CharField(max_length=100, blank=True)
@@ -469,17 +476,17 @@ class Refund(BaseModel):
     """A refund of (part of) a purchase (PRODUCT §5), offset against its plan from the last line back."""
 
     class ExcessTo(models.TextChoices):
-        CREDIT_BALANCE = "credit_balance", "Credit balance"
-        REFUND_PAYABLE = "refund_payable", "Refund payable (original payment method)"
+        CREDIT_BALANCE = "credit_balance", _("Credit balance")
+        REFUND_PAYABLE = "refund_payable", _("Refund payable (original payment method)")
 
     purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="refunds")
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="refunds")
     amount = MoneyField()
     principal_reduced = MoneyField(default=ZERO)
-    billed_principal_reduced = MoneyField(default=ZERO, help_text="Part of the reduction on billed lines.")
+    billed_principal_reduced = MoneyField(default=ZERO, help_text=_("Part of the reduction on billed lines."))
     fees_waived_billed = MoneyField(default=ZERO)
     fees_waived_unbilled = MoneyField(default=ZERO)
-    excess = MoneyField(default=ZERO, help_text="Refund of amounts already repaid.")
+    excess = MoneyField(default=ZERO, help_text=_("Refund of amounts already repaid."))
     excess_to = models.CharField(max_length=15, choices=ExcessTo.choices, default=ExcessTo.CREDIT_BALANCE)
     created_on = models.DateField()
     reason = models.CharField(max_length=500)
@@ -508,23 +515,23 @@ class Allocation(models.Model):
     a charge, or kept as credit. Append-only: a reversal adds the same rows negated (``reverses``)."""
 
     class Kind(models.TextChoices):
-        LATE_FEE = "late_fee", "Late fee"
-        DEFERRAL_FEE = "deferral_fee", "Deferral fee"
-        SETTLEMENT_FEE = "settlement_fee", "Settlement fee"
-        INSTALLMENT_FEE = "installment_fee", "Installment fee"
-        PRINCIPAL = "principal", "Principal"
-        CREDIT_BALANCE = "credit_balance", "Kept as credit balance"
-        RECOVERY = "recovery", "Recovery of written-off debt"
+        LATE_FEE = "late_fee", _("Late fee")
+        DEFERRAL_FEE = "deferral_fee", _("Deferral fee")
+        SETTLEMENT_FEE = "settlement_fee", _("Settlement fee")
+        INSTALLMENT_FEE = "installment_fee", _("Installment fee")
+        PRINCIPAL = "principal", _("Principal")
+        CREDIT_BALANCE = "credit_balance", _("Kept as credit balance")
+        RECOVERY = "recovery", _("Recovery of written-off debt")
 
     class Source(models.TextChoices):
-        REPAYMENT = "repayment", "Repayment"
-        CREDIT_BALANCE = "credit_balance", "Credit balance"
+        REPAYMENT = "repayment", _("Repayment")
+        CREDIT_BALANCE = "credit_balance", _("Credit balance")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="allocations")
     source = models.CharField(max_length=15, choices=Source.choices)
     repayment = models.ForeignKey(Repayment, null=True, blank=True, on_delete=models.PROTECT, related_name="allocations")
     statement = models.ForeignKey(Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_allocations",
-                                  help_text="For a credit balance applied when this statement was generated.")
+                                  help_text=_("For a credit balance applied when this statement was generated."))
     line = models.ForeignKey(ScheduleLine, null=True, blank=True, on_delete=models.PROTECT, related_name="allocations")
     charge = models.ForeignKey(Charge, null=True, blank=True, on_delete=models.PROTECT, related_name="allocations")
     kind = models.CharField(max_length=15, choices=Kind.choices)
@@ -555,10 +562,10 @@ class Adjustment(models.Model):
     waived on early settlement. Kept so a reversal can undo exactly what a settlement waived."""
 
     class Kind(models.TextChoices):
-        REFUND = "refund", "Refund"
-        CONVERSION = "conversion", "Converted to bill installment"
-        SETTLEMENT_WAIVER = "settlement_waiver", "Fee waived on early settlement"
-        EARLY_BILLING = "early_billing", "Next period's fee billed on early settlement"
+        REFUND = "refund", _("Refund")
+        CONVERSION = "conversion", _("Converted to bill installment")
+        SETTLEMENT_WAIVER = "settlement_waiver", _("Fee waived on early settlement")
+        EARLY_BILLING = "early_billing", _("Next period's fee billed on early settlement")
 
     line = models.ForeignKey(ScheduleLine, on_delete=models.PROTECT, related_name="adjustments")
     kind = models.CharField(max_length=20, choices=Kind.choices)

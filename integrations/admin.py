@@ -17,10 +17,11 @@ from core.errors import ApplicationError
 from integrations import services
 from integrations.models import ApiClient, ApiToken, IdempotencyRecord
 from integrations.scopes import scope_choices
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiClientForm(forms.ModelForm):
-    scopes = forms.MultipleChoiceField(choices=(), widget=forms.CheckboxSelectMultiple, required=False)
+    scopes = forms.MultipleChoiceField(choices=(), widget=forms.CheckboxSelectMultiple, required=False, label=_("Scopes"))
 
     class Meta:
         model = ApiClient
@@ -40,8 +41,8 @@ class ApiClientForm(forms.ModelForm):
 
 
 class IssueTokenForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False, help_text="What this token is for, e.g. 'prod web'.")
-    expires_at = forms.DateTimeField(required=False, help_text="Blank = until revoked.")
+    name = forms.CharField(max_length=100, required=False, help_text=_("What this token is for, e.g. 'prod web'."), label=_("Name"))
+    expires_at = forms.DateTimeField(required=False, help_text=_("Blank = until revoked."), label=_("Expires at"))
 
 
 class TokenInline(admin.TabularInline):
@@ -83,15 +84,15 @@ class ApiClientAdmin(admin.ModelAdmin):
         return ("name", "reference", "user", "description", "scopes", "throttle_rate", "is_active", "revoked_at",
                 "created_at", "issue_token_link")
 
-    @admin.display(description="Scopes")
+    @admin.display(description=_("Scopes"))
     def scopes_display(self, obj):
         return ", ".join(obj.scopes or []) or "—"
 
-    @admin.display(description="Live tokens", ordering="live_token_count")
+    @admin.display(description=_("Live tokens"), ordering="live_token_count")
     def live_tokens(self, obj):
         return obj.live_token_count
 
-    @admin.display(description="Tokens")
+    @admin.display(description=_("Tokens"))
     def issue_token_link(self, obj):
         if obj is None or not obj.pk or not obj.is_active:
             return "—"
@@ -158,7 +159,7 @@ class ApiClientAdmin(admin.ModelAdmin):
         context.update(title=f"Issue a token for {client}", form=form)
         return TemplateResponse(request, "admin/integrations/issue_token.html", context)
 
-    @form_action(ReasonForm, description="Revoke selected clients (and all their tokens)", submit_label="Revoke")
+    @form_action(ReasonForm, description=_("Revoke selected clients (and all their tokens)"), submit_label=_("Revoke"))
     def revoke_clients(self, request, obj, data):
         services.api_client_revoke(client=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -179,7 +180,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @form_action(ReasonForm, description="Revoke selected tokens", submit_label="Revoke")
+    @form_action(ReasonForm, description=_("Revoke selected tokens"), submit_label=_("Revoke"))
     def revoke_tokens(self, request, obj, data):
         services.api_token_revoke(token=obj, actor=Actor.staff(request.user), reason=data["reason"])
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class IntegrationsConfig(AppConfig):
@@ -6,7 +7,7 @@ class IntegrationsConfig(AppConfig):
     throttling and idempotency records for the integration API (PRODUCT §10)."""
 
     name = "integrations"
-    verbose_name = "API integrations"
+    verbose_name = _("API integrations")
 
     def ready(self) -> None:
         from integrations import schema  # noqa: F401  (drf-spectacular extension for the token scheme)

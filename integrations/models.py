@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.models import BaseModel
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiClient(BaseModel):
@@ -18,13 +19,13 @@ class ApiClient(BaseModel):
     description = models.CharField(max_length=300, blank=True)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_client", editable=False,
-        help_text="Service user the client acts as (no password, cannot log in).",
+        help_text=_("Service user the client acts as (no password, cannot log in)."),
     )
-    scopes = models.JSONField(default=list, blank=True, help_text="Scope codes this client may use.")
+    scopes = models.JSONField(default=list, blank=True, help_text=_("Scope codes this client may use."))
     is_active = models.BooleanField(default=True, db_index=True)
     throttle_rate = models.CharField(
         max_length=20, blank=True,
-        help_text='Requests allowed per period, e.g. "600/min"; blank = the API default.',
+        help_text=_('Requests allowed per period, e.g. "600/min"; blank = the API default.'),
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -52,14 +53,14 @@ class ApiToken(models.Model):
     once, when it is issued. ``prefix`` (the first characters) lets staff tell tokens apart."""
 
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="tokens")
-    name = models.CharField(max_length=100, blank=True, help_text="What this token is for (e.g. 'prod web').")
+    name = models.CharField(max_length=100, blank=True, help_text=_("What this token is for (e.g. 'prod web')."))
     prefix = models.CharField(max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
     )
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Blank = until revoked.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Blank = until revoked."))
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_by = models.ForeignKey(
@@ -89,19 +90,19 @@ class IdempotencyRecord(models.Model):
     concurrent requests with the same key race on the constraint, not in Python."""
 
     class Status(models.TextChoices):
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
 
-    owner = models.CharField(max_length=40, help_text='"client:<id>" for a token, "user:<id>" for a staff session.')
+    owner = models.CharField(max_length=40, help_text=_('"client:<id>" for a token, "user:<id>" for a staff session.'))
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and canonical body.")
+    fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of method, path and canonical body."))
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_content_type = models.CharField(max_length=100, blank=True)
     response_body = models.BinaryField(null=True, blank=True)
-    locked_at = models.DateTimeField(help_text="When the request holding the key started.")
+    locked_at = models.DateTimeField(help_text=_("When the request holding the key started."))
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)

@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from core.admin_utils import money_column
 from ledger.models import JournalEntry, JournalLine, LedgerAccount
+from django.utils.translation import gettext_lazy as _
 
 
 class JournalLineInline(admin.TabularInline):
@@ -44,9 +45,9 @@ class JournalEntryAdmin(ReadOnly):
                        "actor_rule", "created_at")
     inlines = (JournalLineInline,)
 
-    debit_display = money_column("total_debit", "Amount")
+    debit_display = money_column("total_debit", _("Amount"))
 
-    @admin.display(description="By")
+    @admin.display(description=_("By"))
     def actor_display(self, obj):
         return obj.actor.get_username() if obj.actor_id else f"system ({obj.actor_rule})"
 

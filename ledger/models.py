@@ -12,22 +12,23 @@ from django.db import models
 from django.db.models import Q
 
 from core.money import ZERO, MoneyField
+from django.utils.translation import gettext_lazy as _
 
 
 class LedgerAccount(models.Model):
     """The chart of accounts (codes are stable: the set-based posters write them as literals)."""
 
     class Type(models.TextChoices):
-        ASSET = "asset", "Asset"
-        LIABILITY = "liability", "Liability"
-        INCOME = "income", "Income"
-        EXPENSE = "expense", "Expense"
+        ASSET = "asset", _("Asset")
+        LIABILITY = "liability", _("Liability")
+        INCOME = "income", _("Income")
+        EXPENSE = "expense", _("Expense")
 
     code = models.CharField(max_length=10, primary_key=True)
     name = models.CharField(max_length=100)
     type = models.CharField(max_length=10, choices=Type.choices)
     is_customer_receivable = models.BooleanField(
-        default=False, help_text="Part of what customers owe (reconciled per credit account by check_books)."
+        default=False, help_text=_("Part of what customers owe (reconciled per credit account by check_books).")
     )
 
     class Meta:
@@ -65,21 +66,21 @@ class JournalEntry(models.Model):
     """One balanced posting. ``source`` names what caused it (``purchase:REF``, ``cob:late_fees``…)."""
 
     class Kind(models.TextChoices):
-        PURCHASE = "purchase", "Purchase"
-        FEE_BILLED = "fee_billed", "Installment fee billed"
-        LATE_FEE = "late_fee", "Late fee accrued"
-        DEFERRAL_FEE = "deferral_fee", "Deferral fee accrued"
-        REPAYMENT = "repayment", "Repayment"
-        SETTLEMENT = "settlement", "Early settlement"
-        CREDIT_APPLIED = "credit_applied", "Credit balance applied"
-        REFUND = "refund", "Refund"
-        WAIVER = "waiver", "Fee waived"
-        WRITE_OFF = "write_off", "Write-off"
-        RECOVERY = "recovery", "Recovery"
-        REVERSAL = "reversal", "Reversal"
+        PURCHASE = "purchase", _("Purchase")
+        FEE_BILLED = "fee_billed", _("Installment fee billed")
+        LATE_FEE = "late_fee", _("Late fee accrued")
+        DEFERRAL_FEE = "deferral_fee", _("Deferral fee accrued")
+        REPAYMENT = "repayment", _("Repayment")
+        SETTLEMENT = "settlement", _("Early settlement")
+        CREDIT_APPLIED = "credit_applied", _("Credit balance applied")
+        REFUND = "refund", _("Refund")
+        WAIVER = "waiver", _("Fee waived")
+        WRITE_OFF = "write_off", _("Write-off")
+        RECOVERY = "recovery", _("Recovery")
+        REVERSAL = "reversal", _("Reversal")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    posted_on = models.DateField(help_text="Business date of the movement.")
+    posted_on = models.DateField(help_text=_("Business date of the movement."))
     memo = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=80, blank=True, db_index=True)
     total_debit = MoneyField(default=ZERO)
@@ -93,7 +94,7 @@ class JournalEntry(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "journal entries"
+        verbose_name_plural = _("journal entries")
         indexes = [models.Index(fields=["posted_on", "kind"])]
         constraints = [
             models.CheckConstraint(condition=Q(total_debit=models.F("total_credit")), name="journal_entry_balanced"),

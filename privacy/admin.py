@@ -18,6 +18,7 @@ from core.errors import ApplicationError, PermissionDeniedError
 from privacy import services
 from privacy.masking import PII_FIELDS, can_view_full_pii, masked_pii
 from privacy.models import DataSubjectRequest, PiiAccessLog, PrivacyPolicy, ProcessingRestriction
+from django.utils.translation import gettext_lazy as _
 
 FIELD_LABELS = {"name": "Name", "id_number": "ID number", "mobile": "Mobile", "address": "Address", "email": "E-mail"}
 
@@ -45,11 +46,11 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 class UnmaskForm(forms.Form):
     reason = forms.CharField(
         max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Why you need to see this customer's personal data in full. It is logged with your name.",
+        help_text=_("Why you need to see this customer's personal data in full. It is logged with your name."), label=_("Reason"),
     )
     fields = forms.MultipleChoiceField(
         choices=[(f, FIELD_LABELS[f]) for f in PII_FIELDS], initial=list(PII_FIELDS),
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple, label=_("Fields"),
     )
 
 
@@ -75,7 +76,7 @@ class PiiAccessLogAdmin(_ReadOnlyAdmin):
     date_hierarchy = "accessed_at"
     show_full_result_count = False
 
-    @admin.display(description="Customer", ordering="customer_id")
+    @admin.display(description=_("Customer"), ordering="customer_id")
     def customer_display(self, obj):
         return str(obj.customer)
 
@@ -133,23 +134,23 @@ class DataRequestCreateForm(forms.ModelForm):
 
 class NotesForm(forms.Form):
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
-                            help_text="What the customer is told.")
+                            help_text=_("What the customer is told."), label=_("Notes"))
 
 
 class CorrectionForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False)
-    id_number = forms.CharField(max_length=18, required=False, label="ID number")
-    mobile = forms.CharField(max_length=11, required=False)
-    address = forms.CharField(max_length=300, required=False)
-    email = forms.EmailField(required=False, label="E-mail")
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    name = forms.CharField(max_length=100, required=False, label=_("Name"))
+    id_number = forms.CharField(max_length=18, required=False, label=_("ID number"))
+    mobile = forms.CharField(max_length=11, required=False, label=_("Mobile"))
+    address = forms.CharField(max_length=300, required=False, label=_("Address"))
+    email = forms.EmailField(required=False, label=_("E-mail"))
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), label=_("Reason"))
 
     def changes(self) -> dict[str, str]:
         return {f: v for f, v in self.cleaned_data.items() if f != "reason" and v}
 
 
 class ConfirmForm(forms.Form):
-    confirm = forms.BooleanField(label="I have checked the request and want to carry it out")
+    confirm = forms.BooleanField(label=_("I have checked the request and want to carry it out"))
 
 
 @admin.register(DataSubjectRequest)
@@ -166,7 +167,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                        "created_at", "updated_at", "request_actions")
     fields = readonly_fields
 
-    @admin.display(description="Customer", ordering="customer_id")
+    @admin.display(description=_("Customer"), ordering="customer_id")
     def customer_display(self, obj):
         return str(obj.customer)
 
@@ -178,13 +179,13 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             overdue=ExpressionWrapper(overdue, output_field=BooleanField())
         )
 
-    @admin.display(description="Deadline", ordering="deadline")
+    @admin.display(description=_("Deadline"), ordering="deadline")
     def deadline_display(self, obj):
         if getattr(obj, "overdue", False):
             return format_html('<strong style="color:#c62828">{} (overdue)</strong>', obj.deadline)
         return obj.deadline
 
-    @admin.display(description="Actions")
+    @admin.display(description=_("Actions"))
     def request_actions(self, obj):
         if obj is None or obj.pk is None:
             return "—"
@@ -356,13 +357,13 @@ class ProcessingRestrictionAdmin(_ReadOnlyAdmin):
     list_filter = ("released_at",)
     search_fields = ("=customer__reference",)
 
-    @admin.display(description="Customer", ordering="customer_id")
+    @admin.display(description=_("Customer"), ordering="customer_id")
     def customer_display(self, obj):
         return str(obj.customer)
 
 
 class PrivacyPolicyForm(forms.ModelForm):
-    reason = forms.CharField(max_length=500)
+    reason = forms.CharField(max_length=500, label=_("Reason"))
 
     class Meta:
         model = PrivacyPolicy

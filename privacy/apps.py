@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PrivacyConfig(AppConfig):
@@ -6,7 +7,7 @@ class PrivacyConfig(AppConfig):
     registry through which every app exports, anonymises and declares retention of its records."""
 
     name = "privacy"
-    verbose_name = "Privacy"
+    verbose_name = _("Privacy")
 
     def ready(self) -> None:
         from privacy import checks, providers, roles  # noqa: F401  (registers providers, checks, hooks)

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.models import BaseModel
+from django.utils.translation import gettext_lazy as _
 
 
 class PrivacyPolicy(models.Model):
@@ -15,17 +16,17 @@ class PrivacyPolicy(models.Model):
 
     singleton = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     request_response_days = models.PositiveSmallIntegerField(
-        default=15, help_text="Days to answer a customer-rights request (PIPL Art. 50; default 15)."
+        default=15, help_text=_("Days to answer a customer-rights request (PIPL Art. 50; default 15).")
     )
     aml_retention_years = models.PositiveSmallIntegerField(
         default=10,
-        help_text="Years identity and transaction records are kept after an account closes (AML law; default 10).",
+        help_text=_("Years identity and transaction records are kept after an account closes (AML law; default 10)."),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "privacy policy"
-        verbose_name_plural = "privacy policy"
+        verbose_name = _("privacy policy")
+        verbose_name_plural = _("privacy policy")
         constraints = [
             models.CheckConstraint(condition=Q(singleton=1), name="privacy_policy_singleton"),
             models.CheckConstraint(condition=Q(request_response_days__gte=1), name="privacy_response_days_gte_1"),
@@ -42,23 +43,23 @@ class PiiAccessLog(models.Model):
     The database refuses UPDATE (and, on PostgreSQL, DELETE) of these rows (see migration 0002)."""
 
     class Channel(models.TextChoices):
-        ADMIN_UNMASK = "admin_unmask", "Admin unmask"
-        API = "api", "API"
-        EXPORT = "export", "Personal-data export"
-        DATA_REQUEST = "data_request", "Customer-rights request"
+        ADMIN_UNMASK = "admin_unmask", _("Admin unmask")
+        API = "api", _("API")
+        EXPORT = "export", _("Personal-data export")
+        DATA_REQUEST = "data_request", _("Customer-rights request")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="pii_access_logs")
     channel = models.CharField(max_length=20, choices=Channel.choices)
-    fields = models.JSONField(help_text="Names of the fields shown in full.")
+    fields = models.JSONField(help_text=_("Names of the fields shown in full."))
     reason = models.CharField(max_length=500)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     accessed_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-accessed_at", "-id"]
-        verbose_name = "personal-data access"
-        verbose_name_plural = "personal-data access log"
+        verbose_name = _("personal-data access")
+        verbose_name_plural = _("personal-data access log")
         indexes = [models.Index(fields=["customer", "-accessed_at"])]
         constraints = [models.CheckConstraint(condition=~Q(reason=""), name="pii_access_reason_required")]
 
@@ -70,23 +71,23 @@ class DataSubjectRequest(BaseModel):
     """A customer's request under PIPL Arts. 45–47, with its deadline and outcome."""
 
     class Kind(models.TextChoices):
-        ACCESS = "access", "Access / copy"
-        CORRECTION = "correction", "Correction"
-        DELETION = "deletion", "Deletion"
+        ACCESS = "access", _("Access / copy")
+        CORRECTION = "correction", _("Correction")
+        DELETION = "deletion", _("Deletion")
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
-        REJECTED = "rejected", "Rejected"
+        RECEIVED = "received", _("Received")
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        REJECTED = "rejected", _("Rejected")
 
     class Outcome(models.TextChoices):
         NONE = "", "—"
-        EXPORTED = "exported", "Export delivered"
-        CORRECTED = "corrected", "Corrected"
-        ANONYMISED = "anonymised", "Anonymised"
-        RESTRICTED = "restricted", "Processing restricted (retention duty)"
-        REJECTED = "rejected", "Rejected"
+        EXPORTED = "exported", _("Export delivered")
+        CORRECTED = "corrected", _("Corrected")
+        ANONYMISED = "anonymised", _("Anonymised")
+        RESTRICTED = "restricted", _("Processing restricted (retention duty)")
+        REJECTED = "rejected", _("Rejected")
 
     OPEN_STATUSES = (Status.RECEIVED, Status.IN_PROGRESS)
 
@@ -96,16 +97,16 @@ class DataSubjectRequest(BaseModel):
     deadline = models.DateField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED, db_index=True)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, default="", blank=True)
-    channel = models.CharField(max_length=40, blank=True, help_text="How the request arrived (app, phone, letter…).")
-    details = models.TextField(blank=True, help_text="What the customer asked for, in their words.")
+    channel = models.CharField(max_length=40, blank=True, help_text=_("How the request arrived (app, phone, letter…)."))
+    details = models.TextField(blank=True, help_text=_("What the customer asked for, in their words."))
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     completed_at = models.DateTimeField(null=True, blank=True)
-    outcome_notes = models.TextField(blank=True, help_text="What the customer is told (e.g. why data is kept).")
+    outcome_notes = models.TextField(blank=True, help_text=_("What the customer is told (e.g. why data is kept)."))
     result = models.JSONField(
         null=True, blank=True,
-        help_text="Machine-readable outcome: export digest and counts, fields corrected, retention duties.",
+        help_text=_("Machine-readable outcome: export digest and counts, fields corrected, retention duties."),
     )
 
     class Meta:
@@ -136,7 +137,7 @@ class ProcessingRestriction(models.Model):
 
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="restrictions")
     request = models.ForeignKey(DataSubjectRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    basis = models.TextField(help_text="The legal duties that keep the data, as told to the customer.")
+    basis = models.TextField(help_text=_("The legal duties that keep the data, as told to the customer."))
     duties = models.JSONField()
     retained_until = models.DateField(null=True, blank=True)
     erase_when_expired = models.BooleanField(default=True)

@@ -33,6 +33,7 @@ from risk.models import (
 from risk.rules import RULE_SPECS
 from risk.services.campaigns import campaign_report, campaign_segment
 from risk.services.config import POLICY_FIELDS
+from django.utils.translation import gettext_lazy as _
 
 BADGES = {"approved": "active", "approve": "active", "declined": "declined", "decline": "declined",
           "in_review": "held", "review": "held", "draft": "closed", "retired": "closed", "granted": "posted",
@@ -102,27 +103,27 @@ class ScorecardVersionAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request, obj=None):  # the detail page is read-only but viewable
         return False
 
-    @admin.display(description="Version", ordering="name")
+    @admin.display(description=_("Version"), ordering="name")
     def label_col(self, obj):
         return obj.label
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_col(self, obj):
         return status_badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="CV AUC")
+    @admin.display(description=_("CV AUC"))
     def cv_auc(self, obj):
         return obj.metrics.get("cv", {}).get("auc", "—")
 
-    @admin.display(description="Holdout AUC")
+    @admin.display(description=_("Holdout AUC"))
     def holdout_auc(self, obj):
         return obj.metrics.get("holdout", {}).get("auc", "—")
 
-    @admin.display(description="Holdout KS")
+    @admin.display(description=_("Holdout KS"))
     def holdout_ks(self, obj):
         return obj.metrics.get("holdout", {}).get("ks", "—")
 
-    @admin.display(description="Evaluation")
+    @admin.display(description=_("Evaluation"))
     def evaluation(self, obj):
         m = obj.metrics or {}
         rows = []
@@ -137,7 +138,7 @@ class ScorecardVersionAdmin(ReadOnlyAdmin):
             rows.append((f"Baseline: {m['baseline'].get('source', '')}", "", m["baseline"].get("auc"), "", ""))
         return _table(("Sample", "Rows", "AUC", "KS", "Gini"), rows)
 
-    @admin.display(description="Bins → points")
+    @admin.display(description=_("Bins → points"))
     def bins_table(self, obj):
         rows = []
         for var in obj.table.get("variables", []):
@@ -147,18 +148,18 @@ class ScorecardVersionAdmin(ReadOnlyAdmin):
             rows.append((var["name"], "Missing / unknown", "", "", "", var["missing_points"]))
         return _table(("Attribute", "Bin", "Count", "Bad rate", "WoE", "Points"), rows)
 
-    @admin.display(description="Training")
+    @admin.display(description=_("Training"))
     def training_display(self, obj):
         t = obj.training or {}
         items = [(k, t[k]) for k in ("dataset", "description", "rows", "bad_rate", "params", "excluded_variables",
                                      "libraries", "seconds") if k in t]
         return _table(("", ""), items)
 
-    @admin.action(description="Activate the selected version (retires the active one)",
+    @admin.action(description=_("Activate the selected version (retires the active one)"),
                   permissions=["activate"])
     def activate(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            self.message_user(request, _("Select exactly one version to activate."), messages.ERROR)
             return
         try:
             version = services.scorecard_version_activate(version=queryset.get(), user=request.user)
@@ -167,7 +168,7 @@ class ScorecardVersionAdmin(ReadOnlyAdmin):
             return
         self.message_user(request, f"{version.label} is now active.", messages.SUCCESS)
 
-    @admin.action(description="Retire the selected versions", permissions=["activate"])
+    @admin.action(description=_("Retire the selected versions"), permissions=["activate"])
     def retire(self, request, queryset):
         for version in queryset:
             try:
@@ -187,7 +188,7 @@ class ScoreBandAdmin(admin.ModelAdmin):
     list_display = ("name", "min_score", "limit_col", "action")
     fields = ("name", "min_score", "limit", "action")
 
-    limit_col = money_column("limit", "Limit")
+    limit_col = money_column("limit", _("Limit"))
 
     def save_model(self, request, obj, form, change):
         saved = _admin_call(self, request, services.score_band_save, band=obj if change else None, name=obj.name,
@@ -196,7 +197,7 @@ class ScoreBandAdmin(admin.ModelAdmin):
 
 
 class RiskRuleForm(forms.ModelForm):
-    code = forms.ChoiceField(choices=[(c, c) for c in RULE_SPECS])
+    code = forms.ChoiceField(choices=[(c, c) for c in RULE_SPECS], label=_("Code"))
 
     class Meta:
         model = RiskRule
@@ -209,12 +210,12 @@ class RiskRuleAdmin(admin.ModelAdmin):
     list_display = ("code", "stage", "enabled", "outcome", "severity", "params", "description")
     list_filter = ("enabled", "outcome")
 
-    @admin.display(description="Stage")
+    @admin.display(description=_("Stage"))
     def stage(self, obj):
         spec = RULE_SPECS.get(obj.code)
         return spec.stage if spec else "?"
 
-    @admin.display(description="What it checks")
+    @admin.display(description=_("What it checks"))
     def description(self, obj):
         spec = RULE_SPECS.get(obj.code)
         return spec.description if spec else ""
@@ -247,7 +248,7 @@ class RiskPolicyAdmin(admin.ModelAdmin):
 
 
 class BlacklistAddForm(forms.ModelForm):
-    value = forms.CharField(max_length=200, help_text="ID number, mobile or device id: only a keyed hash is stored.")
+    value = forms.CharField(max_length=200, help_text=_("ID number, mobile or device id: only a keyed hash is stored."), label=_("Value"))
 
     class Meta:
         model = BlacklistEntry
@@ -283,7 +284,7 @@ class BlacklistEntryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @form_action(ReasonForm, description="Remove from the blacklist", permissions=["change"])
+    @form_action(ReasonForm, description=_("Remove from the blacklist"), permissions=["change"])
     def deactivate(self, request, obj, data):
         services.blacklist_deactivate(entry=obj, reason=data["reason"], user=request.user)
 
@@ -297,11 +298,11 @@ class DecisionInline(ReadOnlyInline):
               "rules_display", "decided_by", "reason")
     readonly_fields = fields
 
-    @admin.display(description="Reason codes")
+    @admin.display(description=_("Reason codes"))
     def reason_codes_display(self, obj):
         return ", ".join(f"{c['code']} (−{c['points_lost']})" for c in obj.reason_codes) or "—"
 
-    @admin.display(description="Rules fired")
+    @admin.display(description=_("Rules fired"))
     def rules_display(self, obj):
         return ", ".join(r["rule"] for r in obj.rules_fired) or "—"
 
@@ -323,7 +324,7 @@ class ApplicationAdmin(ReadOnlyAdmin):
     list_filter = ("status", "product")
     list_select_related = ("product",)
     search_fields = ("=reference", "=id_number_last4", "=mobile")
-    search_help_text = "Reference, last 4 digits of the ID number, or full mobile number."
+    search_help_text = _("Reference, last 4 digits of the ID number, or full mobile number.")
     date_hierarchy = "submitted_at"
     inlines = (DecisionInline, ApplicationEventInline)
     fields = ("reference", "name_masked", "id_masked", "mobile_masked", "product", "status_col", "submitted_at",
@@ -338,31 +339,31 @@ class ApplicationAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Name")
+    @admin.display(description=_("Name"))
     def name_masked(self, obj):
         return mask_name(obj.name)
 
-    @admin.display(description="ID number")
+    @admin.display(description=_("ID number"))
     def id_masked(self, obj):
         return f"{'*' * 14}{obj.id_number_last4}"
 
-    @admin.display(description="Mobile")
+    @admin.display(description=_("Mobile"))
     def mobile_masked(self, obj):
         return mask_mobile(obj.mobile)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_col(self, obj):
         return status_badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="Score")
+    @admin.display(description=_("Score"))
     def score(self, obj):
         return getattr(obj, "score", None)
 
-    @admin.display(description="Band")
+    @admin.display(description=_("Band"))
     def band(self, obj):
         return getattr(obj, "band", "")
 
-    @admin.display(description="Limit")
+    @admin.display(description=_("Limit"))
     def limit_display(self, obj):
         value = getattr(obj, "decided_limit", None)
         return format_cny(value) if value is not None else "—"
@@ -374,7 +375,7 @@ class CreditDecisionAdmin(ReadOnlyAdmin):
                     "created_at")
     list_filter = ("outcome", "automated", "model_label")
     list_select_related = ("application", "decided_by")
-    limit_col = money_column("limit", "Limit")
+    limit_col = money_column("limit", _("Limit"))
 
 
 # --- The review queue ------------------------------------------------------------------------------------
@@ -383,7 +384,7 @@ class CreditDecisionAdmin(ReadOnlyAdmin):
 class ApproveForm(ReasonForm):
     limit = forms.DecimalField(
         max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, min_value=0, required=False,
-        help_text="Applications: the fixed limit to grant (empty: the case's suggested limit). Purchases: ignored.",
+        help_text=_("Applications: the fixed limit to grant (empty: the case's suggested limit). Purchases: ignored."), label=_("Limit"),
     )
 
 
@@ -399,7 +400,7 @@ class ReviewCaseAdmin(ReadOnlyAdmin):
               "application", "account", "purchase_ref", "suggested_limit", "resolved_limit", "resolved_by",
               "resolved_at", "resolution_reason", "decision_detail")
     readonly_fields = fields
-    suggested_col = money_column("suggested_limit", "Suggested limit")
+    suggested_col = money_column("suggested_limit", _("Suggested limit"))
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -407,11 +408,11 @@ class ReviewCaseAdmin(ReadOnlyAdmin):
     def has_work_permission(self, request):
         return request.user.has_perm("risk.work_reviewcase")
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_col(self, obj):
         return status_badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="Automated decision")
+    @admin.display(description=_("Automated decision"))
     def decision_detail(self, obj):
         if not obj.application_id:
             events = RiskEvent.objects.filter(account_id=obj.account_id, subject_ref=obj.purchase_ref).order_by("id")
@@ -425,14 +426,14 @@ class ReviewCaseAdmin(ReadOnlyAdmin):
         rows += [(f"Reason: {c['code']}", f"{c['bin']} (−{c['points_lost']} points)") for c in decision.reason_codes]
         return _table(("", ""), rows)
 
-    @form_action(ApproveForm, description="Approve (reason required)", permissions=["work"], submit_label="Approve")
+    @form_action(ApproveForm, description=_("Approve (reason required)"), permissions=["work"], submit_label=_("Approve"))
     def approve(self, request, obj, data):
         limit = data.get("limit")
         if obj.kind == ReviewCase.Kind.APPLICATION and limit is None:
             limit = obj.suggested_limit
         services.review_case_approve(case=obj, user=request.user, reason=data["reason"], limit=limit)
 
-    @form_action(ReasonForm, description="Decline (reason required)", permissions=["work"], submit_label="Decline")
+    @form_action(ReasonForm, description=_("Decline (reason required)"), permissions=["work"], submit_label=_("Decline"))
     def decline(self, request, obj, data):
         services.review_case_decline(case=obj, user=request.user, reason=data["reason"])
 
@@ -450,7 +451,7 @@ class RiskEventAdmin(ReadOnlyAdmin):
     def has_work_permission(self, request):
         return request.user.has_perm("risk.work_reviewcase")
 
-    @form_action(ReasonForm, description="Mark reviewed (note required)", permissions=["work"])
+    @form_action(ReasonForm, description=_("Mark reviewed (note required)"), permissions=["work"])
     def mark_reviewed(self, request, obj, data):
         services.risk_event_mark_reviewed(event=obj, user=request.user, note=data["reason"])
 
@@ -476,8 +477,8 @@ class LimitReviewAdmin(ReadOnlyAdmin):
     list_filter = ("action", "rule", "reviewed_on")
     list_select_related = ("account",)
     search_fields = ("=account__reference",)
-    old_col = money_column("old_limit", "Old limit")
-    new_col = money_column("new_limit", "New limit")
+    old_col = money_column("old_limit", _("Old limit"))
+    new_col = money_column("new_limit", _("New limit"))
 
 
 # --- Campaigns ---------------------------------------------------------------------------------------------
@@ -501,8 +502,8 @@ class CampaignAdmin(admin.ModelAdmin):
     list_select_related = ("granted_by",)
     actions = ("preview", "grant")
     inlines = (GrantInline,)
-    preview_col = money_column("preview_exposure", "Previewed exposure")
-    granted_col = money_column("granted_exposure", "Granted exposure")
+    preview_col = money_column("preview_exposure", _("Previewed exposure"))
+    granted_col = money_column("granted_exposure", _("Granted exposure"))
     SEGMENT = ("bands", "min_utilisation", "max_utilisation", "require_no_overdue", "no_overdue_months",
                "require_marketing_consent")
     GRANT = ("amount_kind", "amount_value", "amount_unit", "starts_on", "ends_on")
@@ -510,9 +511,9 @@ class CampaignAdmin(admin.ModelAdmin):
               "granted_at", "granted_by", "report")
 
     def get_fieldsets(self, request, obj=None):
-        sets = [(None, {"fields": ("name",)}), ("Segment", {"fields": self.SEGMENT}), ("Grant", {"fields": self.GRANT})]
+        sets = [(None, {"fields": ("name",)}), (_("Segment"), {"fields": self.SEGMENT}), (_("Grant"), {"fields": self.GRANT})]
         if obj is not None:
-            sets.append(("Preview, grant and results", {"fields": self.RESULT}))
+            sets.append((_("Preview, grant and results"), {"fields": self.RESULT}))
         return sets
 
     def get_readonly_fields(self, request, obj=None):
@@ -532,11 +533,11 @@ class CampaignAdmin(admin.ModelAdmin):
             obj.preview_fingerprint = ""
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_col(self, obj):
         return status_badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="Segment")
+    @admin.display(description=_("Segment"))
     def segment_display(self, obj):
         parts = [f"bands {','.join(obj.bands)}" if obj.bands else "any band"]
         if obj.min_utilisation is not None:
@@ -549,11 +550,11 @@ class CampaignAdmin(admin.ModelAdmin):
             parts.append("marketing consent")
         return "; ".join(parts)
 
-    @admin.display(description="Amount")
+    @admin.display(description=_("Amount"))
     def amount_display(self, obj):
         return format_cny(obj.amount_value) if obj.amount_kind == "fixed" else f"{obj.amount_value:.0%} of the fixed limit"
 
-    @admin.display(description="Uptake and delinquency")
+    @admin.display(description=_("Uptake and delinquency"))
     def report(self, obj):
         if obj.status != Campaign.Status.GRANTED:
             segment = campaign_segment(obj)
@@ -569,7 +570,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def has_grant_permission(self, request):
         return request.user.has_perm("risk.grant_campaign")
 
-    @admin.action(description="Preview the segment (count and exposure)", permissions=["change"])
+    @admin.action(description=_("Preview the segment (count and exposure)"), permissions=["change"])
     def preview(self, request, queryset):
         for campaign in queryset:
             try:
@@ -580,7 +581,7 @@ class CampaignAdmin(admin.ModelAdmin):
             self.message_user(request, f"{campaign}: {result.count} accounts, exposure {format_cny(result.exposure)}.",
                               messages.SUCCESS)
 
-    @admin.action(description="Grant the previewed temporary limits", permissions=["grant"])
+    @admin.action(description=_("Grant the previewed temporary limits"), permissions=["grant"])
     def grant(self, request, queryset):
         for campaign in queryset:
             try:
@@ -598,4 +599,4 @@ class CampaignGrantAdmin(ReadOnlyAdmin):
     list_display = ("campaign", "account", "amount_col", "temporary_limit", "created_at")
     list_select_related = ("campaign", "account", "temporary_limit")
     list_filter = ("campaign",)
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))

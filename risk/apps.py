@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RiskConfig(AppConfig):
@@ -9,7 +10,7 @@ class RiskConfig(AppConfig):
     through hooks that ``ready()`` fills in (the purchase risk-check registry of installments)."""
 
     name = "risk"
-    verbose_name = "Risk and credit decisions"
+    verbose_name = _("Risk and credit decisions")
 
     def ready(self) -> None:
         from risk import wiring

@@ -91,10 +91,13 @@ def seed(*, accounts, stdout, rng, start: dt.date, end: dt.date, seed_value: int
         if stdout is not None:
             stdout.write("  risk demo: history already lived; `manage.py demo_live --through DATE` moves the "
                          "portfolio on with behaviour linked to default (see risk/demo.py).")
-        return
-    set_business_date(start)
-    lives = {a.pk: life_of(a, seed=seed_value, anchor=start) for a in accounts}
-    live(lives=lives, rng=rng, start=start, end=end, stdout=stdout)
+    else:
+        set_business_date(start)
+        lives = {a.pk: life_of(a, seed=seed_value, anchor=start) for a in accounts}
+        live(lives=lives, rng=rng, start=start, end=end, stdout=stdout)
+    from risk.demo_workday import workday
+
+    workday(rng=rng, today=end, stdout=stdout)
 
 
 def live(*, lives: dict[int, Life], rng, start: dt.date, end: dt.date, stdout=None) -> dict:

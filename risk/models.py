@@ -23,21 +23,22 @@ from core.crypto import EncryptedTextField
 from core.masking import mask_id_number, mask_mobile, mask_name
 from core.models import BaseModel
 from core.money import ZERO, MoneyField, RateField
+from django.utils.translation import gettext_lazy as _
 
 
 class Severity(models.TextChoices):
-    LOW = "low", "Low"
-    MEDIUM = "medium", "Medium"
-    HIGH = "high", "High"
-    CRITICAL = "critical", "Critical"
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+    CRITICAL = "critical", _("Critical")
 
 
 class RuleOutcome(models.TextChoices):
     """What a rule hit does: refuse, hold for an officer, or only record (an early warning)."""
 
-    DECLINE = "decline", "Decline"
-    REVIEW = "review", "Hold for review"
-    FLAG = "flag", "Record only"
+    DECLINE = "decline", _("Decline")
+    REVIEW = "review", _("Hold for review")
+    FLAG = "flag", _("Record only")
 
 
 # --- Configuration --------------------------------------------------------------------------
@@ -48,13 +49,13 @@ class ScoreBand(models.Model):
     gets ``limit`` when ``action`` is approve. A score below every band is declined."""
 
     class Action(models.TextChoices):
-        APPROVE = "approve", "Approve"
-        REVIEW = "review", "Manual review"
-        DECLINE = "decline", "Decline"
+        APPROVE = "approve", _("Approve")
+        REVIEW = "review", _("Manual review")
+        DECLINE = "decline", _("Decline")
 
     name = models.CharField(max_length=10, unique=True)
-    min_score = models.IntegerField(unique=True, help_text="Lowest score of the band (inclusive).")
-    limit = MoneyField(default=ZERO, help_text="Fixed limit granted in this band (0 for decline).")
+    min_score = models.IntegerField(unique=True, help_text=_("Lowest score of the band (inclusive)."))
+    limit = MoneyField(default=ZERO, help_text=_("Fixed limit granted in this band (0 for decline)."))
     action = models.CharField(max_length=10, choices=Action.choices, default=Action.APPROVE)
 
     class Meta:
@@ -98,10 +99,10 @@ class RiskPolicy(models.Model):
 
     singleton = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     reason_code_count = models.PositiveSmallIntegerField(
-        default=4, help_text="How many reason codes a decision keeps (attributes that cost the most points)."
+        default=4, help_text=_("How many reason codes a decision keeps (attributes that cost the most points).")
     )
     max_missing_features = models.PositiveSmallIntegerField(
-        default=3, help_text="An application missing more scorecard attributes than this goes to manual review."
+        default=3, help_text=_("An application missing more scorecard attributes than this goes to manual review.")
     )
     min_age = models.PositiveSmallIntegerField(
         default=18, help_text="Youngest applicant, in whole years on the business date (from the ID number); never "
@@ -111,25 +112,25 @@ class RiskPolicy(models.Model):
         default=60, help_text="Oldest applicant, in whole years on the business date (from the ID number)."
     )
     review_every_days = models.PositiveIntegerField(default=180)
-    trigger_utilisation_above = RateField(default=Decimal("0.90"), help_text="Early warning: utilisation above this.")
+    trigger_utilisation_above = RateField(default=Decimal("0.90"), help_text=_("Early warning: utilisation above this."))
     raise_utilisation_above = RateField(default=Decimal("0.50"))
     raise_no_overdue_months = models.PositiveSmallIntegerField(default=6)
     raise_min_score_gain = models.PositiveSmallIntegerField(
-        default=1, help_text="The behaviour score must have improved by at least this many points."
+        default=1, help_text=_("The behaviour score must have improved by at least this many points.")
     )
-    raise_step = RateField(default=Decimal("0.20"), help_text="A raise adds this share of the fixed limit.")
-    cut_step = RateField(default=Decimal("0.30"), help_text="A cut removes at least this share of the fixed limit.")
-    max_limit = MoneyField(default=Decimal("50000.00"), help_text="No fixed limit above this (reviews, staff, imports, applications).")
+    raise_step = RateField(default=Decimal("0.20"), help_text=_("A raise adds this share of the fixed limit."))
+    cut_step = RateField(default=Decimal("0.30"), help_text=_("A cut removes at least this share of the fixed limit."))
+    max_limit = MoneyField(default=Decimal("50000.00"), help_text=_("No fixed limit above this (reviews, staff, imports, applications)."))
     max_temporary_share = RateField(
         default=Decimal("1.000000"),
-        help_text="Temporary limits in force on one day: at most this share of the fixed limit (1.00 = 100 %).",
+        help_text=_("Temporary limits in force on one day: at most this share of the fixed limit (1.00 = 100 %)."),
     )
-    limit_unit = MoneyField(default=Decimal("100.00"), help_text="Reviewed limits are rounded down to this unit.")
+    limit_unit = MoneyField(default=Decimal("100.00"), help_text=_("Reviewed limits are rounded down to this unit."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "risk policy"
-        verbose_name_plural = "risk policy"
+        verbose_name = _("risk policy")
+        verbose_name_plural = _("risk policy")
         constraints = [
             models.CheckConstraint(condition=Q(min_age__gte=18) & Q(max_age__gte=F("min_age")), name="risk_policy_ages"),
             models.CheckConstraint(condition=Q(singleton=1), name="risk_policy_singleton"),
@@ -153,22 +154,22 @@ class ScorecardVersion(BaseModel):
     training metrics (cross-validation and holdout AUC, KS, Gini) are in ``metrics``."""
 
     class Purpose(models.TextChoices):
-        APPLICATION = "application", "Application (new customers)"
-        BEHAVIOUR = "behaviour", "Behaviour (existing accounts)"
+        APPLICATION = "application", _("Application (new customers)")
+        BEHAVIOUR = "behaviour", _("Behaviour (existing accounts)")
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active"
-        RETIRED = "retired", "Retired"
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        RETIRED = "retired", _("Retired")
 
     name = models.CharField(max_length=40)
     version = models.PositiveIntegerField()
     purpose = models.CharField(max_length=12, choices=Purpose.choices)
-    dataset = models.CharField(max_length=40, help_text="Training data set (german, portfolio…).")
+    dataset = models.CharField(max_length=40, help_text=_("Training data set (german, portfolio…)."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
     metrics = models.JSONField(default=dict, blank=True)
-    table = models.JSONField(help_text="Bins → points, read by risk.scoring.")
-    training = models.JSONField(default=dict, blank=True, help_text="Parameters, sample sizes, library versions.")
+    table = models.JSONField(help_text=_("Bins → points, read by risk.scoring."))
+    training = models.JSONField(default=dict, blank=True, help_text=_("Parameters, sample sizes, library versions."))
     trained_at = models.DateTimeField()
     activated_at = models.DateTimeField(null=True, blank=True)
     activated_by = models.ForeignKey(
@@ -201,13 +202,13 @@ class BlacklistEntry(models.Model):
     """An ID number, mobile or device refused credit. Values are kept as keyed hashes only."""
 
     class Kind(models.TextChoices):
-        ID_NUMBER = "id_number", "ID number"
-        MOBILE = "mobile", "Mobile"
-        DEVICE = "device", "Device"
+        ID_NUMBER = "id_number", _("ID number")
+        MOBILE = "mobile", _("Mobile")
+        DEVICE = "device", _("Device")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     value_hash = models.CharField(max_length=64, editable=False)
-    value_hint = models.CharField(max_length=40, blank=True, editable=False, help_text="Masked value.")
+    value_hint = models.CharField(max_length=40, blank=True, editable=False, help_text=_("Masked value."))
     reason = models.CharField(max_length=500)
     is_active = models.BooleanField(default=True)
     added_by = models.ForeignKey(
@@ -218,7 +219,7 @@ class BlacklistEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "blacklist entries"
+        verbose_name_plural = _("blacklist entries")
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "value_hash"], condition=Q(is_active=True), name="one_active_blacklist_entry"
@@ -238,9 +239,9 @@ class Application(BaseModel):
     (after the application-time feature mapping), so the decision can be replayed."""
 
     class Status(models.TextChoices):
-        APPROVED = "approved", "Approved"
-        DECLINED = "declined", "Declined"
-        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+        IN_REVIEW = "in_review", _("In review")
 
     product = models.ForeignKey("accounts.CreditProduct", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=100)
@@ -290,9 +291,9 @@ class CreditDecision(models.Model):
     """One decision on an application: the automated one, then any by a credit officer."""
 
     class Outcome(models.TextChoices):
-        APPROVE = "approve", "Approve"
-        DECLINE = "decline", "Decline"
-        REVIEW = "review", "Manual review"
+        APPROVE = "approve", _("Approve")
+        DECLINE = "decline", _("Decline")
+        REVIEW = "review", _("Manual review")
 
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="decisions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
@@ -307,7 +308,7 @@ class CreditDecision(models.Model):
     )
     model_label = models.CharField(max_length=60, blank=True)
     policy = models.JSONField(
-        default=dict, blank=True, help_text="The score bands and policy numbers the decision used (for replay)."
+        default=dict, blank=True, help_text=_("The score bands and policy numbers the decision used (for replay).")
     )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -335,13 +336,13 @@ class RiskEvent(models.Model):
     """A rule hit: the rule, its severity, what it did, and what it was about."""
 
     class Stage(models.TextChoices):
-        APPLICATION = "application", "Application"
-        PURCHASE = "purchase", "Purchase"
-        ACCOUNT = "account", "Account (early warning)"
+        APPLICATION = "application", _("Application")
+        PURCHASE = "purchase", _("Purchase")
+        ACCOUNT = "account", _("Account (early warning)")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        REVIEWED = "reviewed", "Reviewed"
+        OPEN = "open", _("Open")
+        REVIEWED = "reviewed", _("Reviewed")
 
     rule = models.CharField(max_length=40, db_index=True)
     stage = models.CharField(max_length=12, choices=Stage.choices)
@@ -355,7 +356,7 @@ class RiskEvent(models.Model):
         "accounts.CreditAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="risk_events"
     )
     subject_ref = models.CharField(
-        max_length=64, blank=True, db_index=True, help_text="Purchase / merchant order reference, if any."
+        max_length=64, blank=True, db_index=True, help_text=_("Purchase / merchant order reference, if any.")
     )
     details = models.JSONField(default=dict, blank=True)
     business_date = models.DateField()
@@ -378,14 +379,14 @@ class ReviewCase(BaseModel):
     human review of an automated decision (PIPL Art. 24), and purchases held by a risk rule."""
 
     class Kind(models.TextChoices):
-        APPLICATION = "application", "Application"
-        PURCHASE_HOLD = "purchase_hold", "Purchase hold"
+        APPLICATION = "application", _("Application")
+        PURCHASE_HOLD = "purchase_hold", _("Purchase hold")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        APPROVED = "approved", "Approved"
-        DECLINED = "declined", "Declined"
-        EXPIRED = "expired", "Expired (not reviewed in time)"
+        OPEN = "open", _("Open")
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired (not reviewed in time)")
 
     kind = models.CharField(max_length=15, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
@@ -396,11 +397,11 @@ class ReviewCase(BaseModel):
         "accounts.CreditAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     purchase_ref = models.CharField(
-        max_length=64, blank=True, db_index=True, help_text="The held purchase's merchant order id (unique per account)."
+        max_length=64, blank=True, db_index=True, help_text=_("The held purchase's merchant order id (unique per account).")
     )
     summary = models.CharField(max_length=300)
     human_review_requested = models.BooleanField(
-        default=False, help_text="The customer asked for a human review of an automated decision (PIPL Art. 24)."
+        default=False, help_text=_("The customer asked for a human review of an automated decision (PIPL Art. 24).")
     )
     customer_statement = models.TextField(blank=True)
     suggested_limit = MoneyField(default=ZERO)
@@ -448,9 +449,9 @@ class AccountScore(models.Model):
     """A score of an account: the application score at opening, then behaviour scores."""
 
     class Source(models.TextChoices):
-        APPLICATION = "application", "Application"
-        REVIEW = "review", "Limit review"
-        BEHAVIOUR = "behaviour", "Periodic behaviour score"
+        APPLICATION = "application", _("Application")
+        REVIEW = "review", _("Limit review")
+        BEHAVIOUR = "behaviour", _("Periodic behaviour score")
 
     account = models.ForeignKey("accounts.CreditAccount", on_delete=models.CASCADE, related_name="risk_scores")
     scored_on = models.DateField()
@@ -474,9 +475,9 @@ class LimitReview(models.Model):
     """The result of reviewing one account on one date (what changed and why)."""
 
     class Action(models.TextChoices):
-        RAISE = "raise", "Raise"
-        CUT = "cut", "Cut"
-        NONE = "none", "No change"
+        RAISE = "raise", _("Raise")
+        CUT = "cut", _("Cut")
+        NONE = "none", _("No change")
 
     account = models.ForeignKey("accounts.CreditAccount", on_delete=models.CASCADE, related_name="limit_reviews")
     reviewed_on = models.DateField()
@@ -517,17 +518,17 @@ class Campaign(BaseModel):
     """A temporary-limit campaign (618, Double 11…): a segment by rules, previewed, then granted."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        GRANTED = "granted", "Granted"
+        DRAFT = "draft", _("Draft")
+        GRANTED = "granted", _("Granted")
 
     class AmountKind(models.TextChoices):
-        FIXED = "fixed", "Fixed amount"
-        SHARE = "share", "Share of the fixed limit"
+        FIXED = "fixed", _("Fixed amount")
+        SHARE = "share", _("Share of the fixed limit")
 
-    name = models.CharField(max_length=60, unique=True, help_text="Also written on every temporary limit.")
+    name = models.CharField(max_length=60, unique=True, help_text=_("Also written on every temporary limit."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     # Segment
-    bands = models.JSONField(default=list, blank=True, help_text="Score bands (names); empty: any band.")
+    bands = models.JSONField(default=list, blank=True, help_text=_("Score bands (names); empty: any band."))
     min_utilisation = RateField(null=True, blank=True)
     max_utilisation = RateField(null=True, blank=True)
     require_no_overdue = models.BooleanField(default=True)
@@ -535,8 +536,8 @@ class Campaign(BaseModel):
     require_marketing_consent = models.BooleanField(default=True)
     # Grant
     amount_kind = models.CharField(max_length=10, choices=AmountKind.choices, default=AmountKind.SHARE)
-    amount_value = models.DecimalField(max_digits=14, decimal_places=4, help_text="Amount (CNY) or share (0.2 = 20 %).")
-    amount_unit = MoneyField(default=Decimal("100.00"), help_text="Grants are rounded down to this unit.")
+    amount_value = models.DecimalField(max_digits=14, decimal_places=4, help_text=_("Amount (CNY) or share (0.2 = 20 %)."))
+    amount_unit = MoneyField(default=Decimal("100.00"), help_text=_("Grants are rounded down to this unit."))
     starts_on = models.DateField()
     ends_on = models.DateField()
     # Preview and grant
@@ -594,8 +595,8 @@ class CampaignUse(models.Model):
 
     grant = models.ForeignKey(CampaignGrant, on_delete=models.CASCADE, related_name="uses")
     merchant_order_id = models.CharField(max_length=64)
-    amount = MoneyField(help_text="The purchase amount.")
-    above_fixed = MoneyField(help_text="How much of it went above the fixed limit.")
+    amount = MoneyField(help_text=_("The purchase amount."))
+    above_fixed = MoneyField(help_text=_("How much of it went above the fixed limit."))
     used_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -41,6 +41,7 @@ from staff.models import (
     StorefrontOrderImport,
     TemporaryLimitCampaign,
 )
+from django.utils.translation import gettext_lazy as _
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -120,12 +121,12 @@ class TemporaryLimitCampaignAdmin(PeopleSearchMixin, StaffImportExportMixin, adm
     list_select_related = ("account",)
     list_filter = ("campaign", "status", "starts_on")
     search_fields = ("=account__reference", "campaign")
-    search_help_text = "Account reference, campaign, mobile (any spacing) or full ID number."
+    search_help_text = _("Account reference, campaign, mobile (any spacing) or full ID number.")
     date_hierarchy = "starts_on"
     show_full_result_count = False
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -143,7 +144,7 @@ class TemporaryLimitCampaignAdmin(PeopleSearchMixin, StaffImportExportMixin, adm
 
 
 class BucketFilter(admin.SimpleListFilter):
-    title = "bucket"
+    title = _("bucket")
     parameter_name = "bucket"
 
     def lookups(self, request, model_admin):
@@ -163,24 +164,24 @@ class OverdueAccountAdmin(PeopleSearchMixin, StaffExportMixin, SimpleHistoryAdmi
     list_select_related = ("customer",)
     list_filter = (BucketFilter, "status", "freeze_reason", "product")
     search_fields = ("=reference", "=customer__reference", "=customer__mobile", "=customer__id_number_last4")
-    search_help_text = "Account or customer reference, mobile (any spacing), full ID number or its last 4 digits."
+    search_help_text = _("Account or customer reference, mobile (any spacing), full ID number or its last 4 digits.")
     ordering = ("-dpd", "pk")
     show_full_result_count = False
-    used_col = money_column("used_amount", "Balance")
-    fixed_limit_col = money_column("fixed_limit", "Fixed limit")
+    used_col = money_column("used_amount", _("Balance"))
+    fixed_limit_col = money_column("fixed_limit", _("Fixed limit"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(dpd__gt=0)
 
-    @admin.display(description="Customer")
+    @admin.display(description=_("Customer"))
     def customer_masked(self, obj):
         return obj.customer.masked_name
 
-    @admin.display(description="Bucket", ordering="bucket")
+    @admin.display(description=_("Bucket"), ordering="bucket")
     def bucket_badge(self, obj):
         return badge("overdue" if obj.bucket != "M7" else "closed", obj.bucket)
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.freeze_reason or obj.status, obj.get_status_display())
 
@@ -212,11 +213,11 @@ class ImportJobAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(JOB_COLOURS.get(obj.status, "open"), obj.get_status_display())
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress(self, obj):
         return format_html('<span class="money">{} %</span>', obj.percent)
 
@@ -326,7 +327,7 @@ class PortfolioSnapshotAdmin(admin.ModelAdmin):
     list_filter = ("bucket",)
     date_hierarchy = "on_date"
     show_full_result_count = False
-    balance_col = money_column("balance", "Balance")
+    balance_col = money_column("balance", _("Balance"))
 
     def has_add_permission(self, request):
         return False
@@ -348,8 +349,8 @@ class AllocationInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "Allocation: where the money went"
-    amount_col = money_column("amount", "Amount")
+    verbose_name_plural = _("Allocation: where the money went")
+    amount_col = money_column("amount", _("Amount"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("line", "charge", "reverses")
@@ -379,10 +380,10 @@ class RepaymentListAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     list_select_related = ("account",)
     list_filter = ("channel", "status", "kind", "posted_on")
     search_fields = ("=external_ref", "=reference", "=account__reference", "=account__customer__reference")
-    search_help_text = "Bank, repayment, account or customer reference, mobile (any spacing) or full ID number."
+    search_help_text = _("Bank, repayment, account or customer reference, mobile (any spacing) or full ID number.")
     date_hierarchy = "posted_on"
     inlines = (AllocationInline,)
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
     readonly_fields = ("reference", "account", "amount", "external_ref", "channel", "kind", "status", "received_on",
                        "posted_on", "to_credit_balance", "statement", "actor", "actor_rule", "reversed_on",
                        "reversal_reason", "reversed_by")
@@ -391,11 +392,11 @@ class RepaymentListAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("allocations")
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge("posted" if obj.status == "posted" else "declined", obj.get_status_display())
 
-    @admin.display(description="Allocation")
+    @admin.display(description=_("Allocation"))
     def allocated(self, obj):
         return _allocated(obj.allocations.all())
 
@@ -430,11 +431,11 @@ class StorefrontOrderImportAdmin(PeopleSearchMixin, StaffImportExportMixin, Read
     list_select_related = ("account",)
     list_filter = ("status", "tenor", "requested_on")
     search_fields = ("=merchant_order_id", "=reference", "=account__reference", "=account__customer__reference")
-    search_help_text = "Order id, purchase, account or customer reference, mobile (any spacing) or full ID number."
+    search_help_text = _("Order id, purchase, account or customer reference, mobile (any spacing) or full ID number.")
     date_hierarchy = "requested_on"
-    amount_col = money_column("amount", "Amount")
+    amount_col = money_column("amount", _("Amount"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
@@ -446,13 +447,13 @@ class StatementExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
     list_select_related = ("account",)
     list_filter = ("status", "bill_date")
     search_fields = ("=account__reference", "=account__customer__reference")
-    search_help_text = "Account or customer reference, mobile (any spacing) or full ID number."
+    search_help_text = _("Account or customer reference, mobile (any spacing) or full ID number.")
     date_hierarchy = "bill_date"
-    closing_col = money_column("closing_balance", "Closing balance")
-    minimum_col = money_column("minimum_payment", "Minimum payment")
-    past_due_col = money_column("past_due", "Past due")
+    closing_col = money_column("closing_balance", _("Closing balance"))
+    minimum_col = money_column("minimum_payment", _("Minimum payment"))
+    past_due_col = money_column("past_due", _("Past due"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         colour = {"paid": "paid", "overdue": "overdue", "minimum_paid": "held"}.get(obj.status, "open")
         return badge(colour, obj.get_status_display())
@@ -466,15 +467,15 @@ class ScheduleExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
     list_select_related = ("plan", "account")
     list_filter = ("status", "is_revolving", "due_date")
     search_fields = ("=account__reference", "=plan__reference", "=account__customer__reference")
-    search_help_text = "Account, plan or customer reference, mobile (any spacing) or full ID number."
+    search_help_text = _("Account, plan or customer reference, mobile (any spacing) or full ID number.")
     date_hierarchy = "due_date"
     ordering = ("due_date", "id")
-    principal_col = money_column("principal", "Principal")
-    fee_col = money_column("fee", "Fee")
-    principal_paid_col = money_column("principal_paid", "Principal paid")
-    fee_paid_col = money_column("fee_paid", "Fee paid")
+    principal_col = money_column("principal", _("Principal"))
+    fee_col = money_column("fee", _("Fee"))
+    principal_paid_col = money_column("principal_paid", _("Principal paid"))
+    fee_paid_col = money_column("fee_paid", _("Fee paid"))
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):
         colour = {"closed": "paid", "overdue": "overdue", "deferred": "held", "due": "open"}.get(obj.status, "closed")
         return badge(colour, obj.get_status_display())
@@ -487,9 +488,9 @@ class CollectionAssignmentExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     list_select_related = ("case", "collector__user", "agency")
     list_filter = ("bucket", "end_reason", "started_on")
     search_fields = ("=case__reference", "=case__account__reference", "collector__user__username", "agency__name")
-    search_help_text = "Case or account reference, collector user name or agency name."
+    search_help_text = _("Case or account reference, collector user name or agency name.")
     date_hierarchy = "started_on"
 
-    @admin.display(description="Assigned to")
+    @admin.display(description=_("Assigned to"))
     def assignee(self, obj):
         return obj.assignee_display

@@ -22,6 +22,7 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from core.errors import ApplicationError
 from staff.imports import FORMULA_PREFIXES, report_from_result
+from django.utils.translation import gettext_lazy as _
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -180,7 +181,7 @@ class StaffImportMixin(ImportMixin):
         self._register(request, result.resource, report, request.POST.get("original_file_name", ""), dry_run=False)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Import failed: nothing was saved" if not report.ok else "Imported",
+            "title": _("Import failed: nothing was saved") if not report.ok else _("Imported"),
             "opts": self.model._meta,
             "report": report,
             "done": report.ok,

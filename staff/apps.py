@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class StaffConfig(AppConfig):
     """The staff experience: roles, the portfolio dashboard, import/export screens, admin look."""
 
     name = "staff"
-    verbose_name = "Staff tools"
+    verbose_name = _("Staff tools")
 
     def ready(self) -> None:
         from staff import roles, signals  # noqa: F401

@@ -62,6 +62,13 @@ def compact(value: Decimal) -> str:
     return f"{sign}{value.quantize(Decimal('0.01')).normalize():f}"
 
 
+def text_width(text: str, size: int = 12) -> int:
+    """Rough width in pixels of ``text`` at ``size`` px: wide (CJK) characters take a full em, others ~0.58."""
+    import unicodedata
+
+    return round(sum(size if unicodedata.east_asian_width(c) in "WF" else size * 0.58 for c in str(text)))
+
+
 def _svg(width: int, height: int, label: str, body: list[str]) -> SafeString:
     return mark_safe(  # noqa: S308  # nosec B308 B703 - every text node below is escaped
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
@@ -157,7 +164,7 @@ def line_chart(
     for s in series:
         body.append(f'<rect x="{legend_x}" y="8" width="12" height="12" rx="2" fill="{escape(s.colour)}"/>')
         body.append(f'<text x="{legend_x + 17}" y="18" font-size="12" fill="{TEXT}">{escape(s.name)}</text>')
-        legend_x += 24 + 7 * len(s.name)
+        legend_x += 24 + text_width(s.name)
         segments: list[list[str]] = [[]]
         for i, v in enumerate(s.values):
             if v is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 from import_export.forms import SelectableFieldsExportForm
+from django.utils.translation import gettext_lazy as _
 
 
 class CustomerExportForm(SelectableFieldsExportForm):
@@ -10,10 +11,10 @@ class CustomerExportForm(SelectableFieldsExportForm):
     it in full, giving a reason (each customer exported in full is written to the access log)."""
 
     reveal = forms.BooleanField(
-        required=False, label="Personal data in full",
-        help_text="Only with a reason; every customer exported in full is written to the personal-data access log.",
+        required=False, label=_("Personal data in full"),
+        help_text=_("Only with a reason; every customer exported in full is written to the personal-data access log."),
     )
-    reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+    reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"size": 60}), label=_("Reason"))
 
     def clean(self):
         data = super().clean()

@@ -12,6 +12,7 @@ from core.models import BaseModel
 from debt_collection.models import CaseAssignment
 from installments.models import Purchase, Repayment, ScheduleLine, Statement
 from core.money import ZERO, MoneyField
+from django.utils.translation import gettext_lazy as _
 
 
 class ImportJob(BaseModel):
@@ -20,27 +21,27 @@ class ImportJob(BaseModel):
     ends (it may hold personal data); the row numbers and reasons of any errors stay."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Waiting for the dry run"
-        CHECKING = "checking", "Dry run running"
-        CHECKED = "checked", "Dry run passed: waiting for confirmation"
-        REJECTED = "rejected", "Dry run found errors: nothing saved"
-        IMPORT_QUEUED = "import_queued", "Confirmed: waiting for a worker"
-        IMPORTING = "importing", "Importing"
-        DONE = "done", "Imported"
-        FAILED = "failed", "Import failed: nothing saved"
+        QUEUED = "queued", _("Waiting for the dry run")
+        CHECKING = "checking", _("Dry run running")
+        CHECKED = "checked", _("Dry run passed: waiting for confirmation")
+        REJECTED = "rejected", _("Dry run found errors: nothing saved")
+        IMPORT_QUEUED = "import_queued", _("Confirmed: waiting for a worker")
+        IMPORTING = "importing", _("Importing")
+        DONE = "done", _("Imported")
+        FAILED = "failed", _("Import failed: nothing saved")
 
     FINISHED = (Status.REJECTED, Status.DONE, Status.FAILED)
 
-    kind = models.CharField(max_length=60, help_text="Which import (the screen it was started from).")
+    kind = models.CharField(max_length=60, help_text=_("Which import (the screen it was started from)."))
     file_name = models.CharField(max_length=200)
     file_format = models.CharField(max_length=10)
-    content = models.BinaryField(null=True, blank=True, editable=False, help_text="Encrypted; erased when the job ends.")
+    content = models.BinaryField(null=True, blank=True, editable=False, help_text=_("Encrypted; erased when the job ends."))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
-    totals = models.JSONField(default=dict, blank=True, help_text="Rows by outcome (new, update, skip, invalid, error).")
-    summary = models.JSONField(default=dict, blank=True, help_text="Amounts and counts for people.")
-    errors = models.JSONField(default=list, blank=True, help_text="[{row, field, message}] (first 1,000).")
+    totals = models.JSONField(default=dict, blank=True, help_text=_("Rows by outcome (new, update, skip, invalid, error)."))
+    summary = models.JSONField(default=dict, blank=True, help_text=_("Amounts and counts for people."))
+    errors = models.JSONField(default=list, blank=True, help_text=_("[{row, field, message}] (first 1,000)."))
     error_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     confirmed_by = models.ForeignKey(
@@ -81,7 +82,7 @@ class PortfolioSnapshot(models.Model):
     on_date = models.DateField()
     bucket = models.CharField(max_length=2, choices=CreditAccount.Bucket.choices)
     accounts = models.PositiveIntegerField(default=0)
-    balance = MoneyField(default=ZERO, help_text="Used amount (unpaid principal and billed fees).")
+    balance = MoneyField(default=ZERO, help_text=_("Used amount (unpaid principal and billed fees)."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,8 +103,8 @@ class PortfolioSnapshot(models.Model):
 class TemporaryLimitCampaign(TemporaryLimit):
     class Meta:
         proxy = True
-        verbose_name = "temporary-limit campaign list"
-        verbose_name_plural = "temporary-limit campaign lists"
+        verbose_name = _("temporary-limit campaign list")
+        verbose_name_plural = _("temporary-limit campaign lists")
         permissions = [
             ("import_temporarylimitcampaign", "Can import temporary-limit campaign lists"),
             ("export_temporarylimitcampaign", "Can export temporary limits"),
@@ -113,8 +114,8 @@ class TemporaryLimitCampaign(TemporaryLimit):
 class OverdueAccount(CreditAccount):
     class Meta:
         proxy = True
-        verbose_name = "overdue account"
-        verbose_name_plural = "overdue accounts by bucket"
+        verbose_name = _("overdue account")
+        verbose_name_plural = _("overdue accounts by bucket")
         permissions = [("export_overdueaccount", "Can export overdue accounts by bucket")]
 
 
@@ -124,8 +125,8 @@ class BankRepaymentFile(Repayment):
 
     class Meta:
         proxy = True
-        verbose_name = "bank repayment file line"
-        verbose_name_plural = "bank repayment files"
+        verbose_name = _("bank repayment file line")
+        verbose_name_plural = _("bank repayment files")
         permissions = [
             ("import_bankrepaymentfile", "Can import bank repayment files"),
             ("export_bankrepaymentfile", "Can export bank-file repayments with their allocation"),
@@ -137,8 +138,8 @@ class StorefrontOrderImport(Purchase):
 
     class Meta:
         proxy = True
-        verbose_name = "storefront order import"
-        verbose_name_plural = "storefront order imports"
+        verbose_name = _("storefront order import")
+        verbose_name_plural = _("storefront order imports")
         permissions = [
             ("import_storefrontorderimport", "Can import the storefront's order export"),
             ("export_storefrontorderimport", "Can export purchases"),
@@ -150,32 +151,32 @@ class RepaymentExport(Repayment):
 
     class Meta:
         proxy = True
-        verbose_name = "repayment export"
-        verbose_name_plural = "repayment exports"
+        verbose_name = _("repayment export")
+        verbose_name_plural = _("repayment exports")
         permissions = [("export_repaymentexport", "Can export repayments with their allocation")]
 
 
 class StatementExport(Statement):
     class Meta:
         proxy = True
-        verbose_name = "statement export"
-        verbose_name_plural = "statement exports"
+        verbose_name = _("statement export")
+        verbose_name_plural = _("statement exports")
         permissions = [("export_statementexport", "Can export statements")]
 
 
 class ScheduleExport(ScheduleLine):
     class Meta:
         proxy = True
-        verbose_name = "installment schedule export"
-        verbose_name_plural = "installment schedule exports"
+        verbose_name = _("installment schedule export")
+        verbose_name_plural = _("installment schedule exports")
         permissions = [("export_scheduleexport", "Can export installment schedules")]
 
 
 class CollectionAssignmentExport(CaseAssignment):
     class Meta:
         proxy = True
-        verbose_name = "collection assignment export"
-        verbose_name_plural = "collection assignment exports"
+        verbose_name = _("collection assignment export")
+        verbose_name_plural = _("collection assignment exports")
         permissions = [("export_collectionassignmentexport", "Can export collection assignments")]
 
 

@@ -7,6 +7,7 @@ staff do. A model that no section claims stays under its app's name, so a new ap
 from __future__ import annotations
 
 from dataclasses import dataclass
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
@@ -17,38 +18,38 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("credit", "Customers & credit lines", (
+    Section("credit", _("Customers & credit lines"), (
         "accounts.customer", "accounts.creditaccount", "accounts.temporarylimit", "staff.temporarylimitcampaign",
         "accounts.limitchange", "accounts.statuschange", "notices.notice",
     )),
-    Section("decisions", "Applications & reviews", (
+    Section("decisions", _("Applications & reviews"), (
         "risk.application", "risk.creditdecision", "risk.reviewcase", "risk.limitreview", "risk.riskevent",
         "risk.accountscore",
     )),
-    Section("engine", "Purchases, bills & plans", (
+    Section("engine", _("Purchases, bills & plans"), (
         "installments.purchase", "installments.authorization", "installments.statement", "installments.plan",
         "installments.installmentplan", "installments.scheduleline", "installments.quote", "installments.charge",
         "installments.adjustment",
     )),
-    Section("finance", "Payments & books", (
+    Section("finance", _("Payments & books"), (
         "installments.repayment", "installments.allocation", "installments.refund", "installments.waiver",
         "installments.fee", "installments.writeoff", "ledger",
     )),
-    Section("collections", "Collections", ("collections", "staff.overdueaccount")),
-    Section("risk", "Risk & portfolio", ("risk", "staff.portfoliosnapshot")),
-    Section("bureau", "Credit bureau", ("bureau",)),
-    Section("imports", "Imports & exports", (
+    Section("collections", _("Collections"), ("collections", "staff.overdueaccount")),
+    Section("risk", _("Risk & portfolio"), ("risk", "staff.portfoliosnapshot")),
+    Section("bureau", _("Credit bureau"), ("bureau",)),
+    Section("imports", _("Imports & exports"), (
         "staff.bankrepaymentfile", "staff.storefrontorderimport", "staff.importjob", "staff.importrecord",
         "staff.repaymentexport",
         "staff.statementexport", "staff.scheduleexport", "staff.collectionassignmentexport",
     )),
-    Section("operations", "Close of business", ("cob", "core.businessdate")),
-    Section("privacy", "Privacy & audit", ("privacy", "core.auditevent", "core", "axes")),
-    Section("config", "Products & configuration", (
+    Section("operations", _("Close of business"), ("cob", "core.businessdate")),
+    Section("privacy", _("Privacy & audit"), ("privacy", "core.auditevent", "core", "axes")),
+    Section("config", _("Products & configuration"), (
         "accounts.creditproduct", "installments.product", "installments.creditproduct", "installments.pricing",
         "installments.feeschedule", "installments", "notices.noticetemplate",
     )),
-    Section("admin", "Staff & roles", ("auth",)),
+    Section("admin", _("Staff & roles"), ("auth",)),
 )
 
 

@@ -38,6 +38,7 @@ from staff.imports import (
     collect,
     register,
 )
+from django.utils.translation import gettext_lazy as _
 
 NEW, UPDATE, SKIP = RowResult.IMPORT_TYPE_NEW, RowResult.IMPORT_TYPE_UPDATE, RowResult.IMPORT_TYPE_SKIP
 ACCOUNT_REF_PATTERN = r"[0-9A-Za-z]{6,16}"
@@ -82,23 +83,23 @@ class CustomerAccountImport(ServiceResource):
     example = {"name": "张三", "id_number": "110105198506151236", "mobile": "13800138000", "product": "baitiao",
                "fixed_limit": "5000.00", "bill_day": "1", "address": "北京市朝阳区建国路1号", "email": "zhang.san@example.com",
                "external_id": "U-10001", "consents": "credit_bureau,data_processing", "consent_version": "v1"}
-    title = "Customers with accounts and limits"
+    title = _("Customers with accounts and limits")
     amount_field = "fixed_limit"
     permission = "accounts.import_customer"
     atomic_rows = True  # customer_create + account_open
     columns = (
-        Column("name", "Full name.", personal=True, mask=mask_name),
-        Column("id_number", "18-character resident ID number.", personal=True, aliases=("id", "id_no"),
+        Column("name", _("Full name."), personal=True, mask=mask_name),
+        Column("id_number", _("18-character resident ID number."), personal=True, aliases=("id", "id_no"),
                mask=mask_id_number),
-        Column("mobile", "11-digit mobile number.", personal=True, aliases=("phone",), mask=mask_mobile),
-        Column("product", "Credit product code, e.g. baitiao.", aliases=("product_code",)),
-        Column("fixed_limit", "Credit limit in yuan, e.g. 5000.00.", aliases=("limit",)),
-        Column("bill_day", "Day of the month 1–28 (default: the product's).", required=False),
-        Column("address", "Postal address.", required=False, personal=True, mask=mask_address),
-        Column("email", "E-mail address.", required=False, personal=True),
-        Column("external_id", "The storefront's user id.", required=False),
+        Column("mobile", _("11-digit mobile number."), personal=True, aliases=("phone",), mask=mask_mobile),
+        Column("product", _("Credit product code, e.g. baitiao."), aliases=("product_code",)),
+        Column("fixed_limit", _("Credit limit in yuan, e.g. 5000.00."), aliases=("limit",)),
+        Column("bill_day", _("Day of the month 1–28 (default: the product's)."), required=False),
+        Column("address", _("Postal address."), required=False, personal=True, mask=mask_address),
+        Column("email", _("E-mail address."), required=False, personal=True),
+        Column("external_id", _("The storefront's user id."), required=False),
         Column("consents", "Consents granted, comma-separated: " + ", ".join(Consent.Kind.values) + ".", required=False),
-        Column("consent_version", "Version of the consent texts (default: import).", required=False),
+        Column("consent_version", _("Version of the consent texts (default: import)."), required=False),
     )
     preview_headers = ("Customer", "ID number", "Mobile", "Product", "Fixed limit", "Bill day", "What happens")
     summary_labels = {"customers": "New customers", "accounts": "New accounts", "limits": "Limit changes",
@@ -213,15 +214,15 @@ class TemporaryLimitCampaignImport(ServiceResource):
     example = {"account_reference": "ABCD2345EFGH", "amount": "3000.00", "starts_on": "2026-11-01",
                "ends_on": "2026-11-30", "campaign": "Double 11", "reason": "Double 11 campaign"}
     amount_field = "amount"
-    title = "Temporary-limit campaign list"
+    title = _("Temporary-limit campaign list")
     permission = "staff.import_temporarylimitcampaign"
     columns = (
-        Column("account_reference", "The account's reference.", aliases=("account", "account_ref")),
-        Column("amount", "Temporary limit in yuan, e.g. 3000.00."),
-        Column("starts_on", "First day, YYYY-MM-DD.", aliases=("start", "start_date")),
-        Column("ends_on", "Last day (inclusive), YYYY-MM-DD.", aliases=("end", "end_date", "expires_on")),
-        Column("campaign", "Campaign name, e.g. Double 11."),
-        Column("reason", "Why (default: the campaign and file).", required=False),
+        Column("account_reference", _("The account's reference."), aliases=("account", "account_ref")),
+        Column("amount", _("Temporary limit in yuan, e.g. 3000.00.")),
+        Column("starts_on", _("First day, YYYY-MM-DD."), aliases=("start", "start_date")),
+        Column("ends_on", _("Last day (inclusive), YYYY-MM-DD."), aliases=("end", "end_date", "expires_on")),
+        Column("campaign", _("Campaign name, e.g. Double 11.")),
+        Column("reason", _("Why (default: the campaign and file)."), required=False),
     )
     preview_headers = ("Account", "Campaign", "Amount", "From", "Through", "What happens")
     summary_labels = {"grants": "Temporary limits granted", "total": "Total granted",
@@ -307,14 +308,14 @@ class BankRepaymentImport(ServiceResource):
     example = {"date": "2026-01-05", "account_reference": "ABCD2345EFGH", "amount": "1036.00",
                "bank_reference": "ICBC20260105000123"}
     amount_field = "amount"
-    title = "Bank repayment file"
+    title = _("Bank repayment file")
     permission = "staff.import_bankrepaymentfile"
     columns = (
-        Column("date", "Day the bank received the money, YYYY-MM-DD (not after the business date).",
+        Column("date", _("Day the bank received the money, YYYY-MM-DD (not after the business date)."),
                aliases=("received_on", "value_date", "transaction_date")),
-        Column("account_reference", "The credit account's reference.", aliases=("account", "account_ref")),
-        Column("amount", "Amount received in yuan, e.g. 1036.00."),
-        Column("bank_reference", "The bank's unique transaction reference.",
+        Column("account_reference", _("The credit account's reference."), aliases=("account", "account_ref")),
+        Column("amount", _("Amount received in yuan, e.g. 1036.00.")),
+        Column("bank_reference", _("The bank's unique transaction reference."),
                aliases=("bank_ref", "external_ref", "transaction_id")),
     )
     preview_headers = ("Received", "Account", "Amount", "Bank reference", "Allocation")
@@ -377,15 +378,15 @@ class StorefrontOrderImport(ServiceResource):
     example = {"order_id": "JD-100234", "account_reference": "ABCD2345EFGH", "amount": "599.00", "tenor": "6",
                "category": "electronics"}
     amount_field = "amount"
-    title = "Storefront order export"
+    title = _("Storefront order export")
     permission = "staff.import_storefrontorderimport"
     columns = (
-        Column("order_id", "The storefront's order id (unique per account).", aliases=("merchant_order_id", "order")),
-        Column("account_reference", "The credit account's reference.", aliases=("account", "account_ref")),
-        Column("amount", "Order amount in yuan."),
-        Column("tenor", "Installments: 3, 6, 12 or 24 (empty: pay with the next bill).", required=False,
+        Column("order_id", _("The storefront's order id (unique per account)."), aliases=("merchant_order_id", "order")),
+        Column("account_reference", _("The credit account's reference."), aliases=("account", "account_ref")),
+        Column("amount", _("Order amount in yuan.")),
+        Column("tenor", _("Installments: 3, 6, 12 or 24 (empty: pay with the next bill)."), required=False,
                aliases=("installments",)),
-        Column("category", "Merchant category.", required=False),
+        Column("category", _("Merchant category."), required=False),
     )
     preview_headers = ("Order", "Account", "Amount", "Tenor", "What happens")
     summary_labels = {"approved": "Purchases approved", "held": "Held for review", "total": "Amount authorised"}

@@ -57,6 +57,7 @@ class Dashboard:
     roll_history: list[tuple[dt.date, list[RollRate]]] = field(default_factory=list)
     trend: list[tuple[dt.date, Decimal, Decimal]] = field(default_factory=list)  # day, new credit, repayments
     delinquency_trend: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # day, 30+ rate %
+    vintages: list = field(default_factory=list)  # staff.vintage.Vintage: cumulative 30+ rate by months on book
 
     @property
     def utilisation(self) -> Decimal | None:
@@ -192,6 +193,9 @@ def dashboard_build(*, on: dt.date) -> Dashboard:
         month, board.roll_rates = board.roll_history[-1]
         board.roll_month = (month.replace(day=1) - dt.timedelta(days=1), month)
     board.delinquency_trend = delinquency_trend(start=on - dt.timedelta(days=89), end=on)
+    from staff.vintage import vintage_curves
+
+    board.vintages = vintage_curves(on=on)
     return board
 
 

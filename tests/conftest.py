@@ -15,6 +15,10 @@ IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "pos
 REQUIRE_SERVICE_TESTS = os.environ.get("REQUIRE_SERVICE_TESTS") == "1"
 SERVICE_MARKERS = ("postgres", "worker")
 _skipped_service_tests: list[str] = []
+#: In CI (``CI=true``, set by ``.ci/run``) or with REQUIRE_SERVICE_TESTS a browser test that cannot run
+#: (no Chromium, no CJK fonts) fails the run; elsewhere it is skipped with a loud note at the end.
+REQUIRE_BROWSER_TESTS = REQUIRE_SERVICE_TESTS or os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+_skipped_browser_tests: list[str] = []
 
 
 def pytest_collection_modifyitems(config, items):
@@ -35,6 +39,8 @@ def pytest_runtest_logreport(report):
     """Remember service tests (PostgreSQL, real worker) that were skipped."""
     if report.skipped and any(m in report.keywords for m in SERVICE_MARKERS):
         _skipped_service_tests.append(report.nodeid)
+    if report.skipped and "browser" in report.keywords:
+        _skipped_browser_tests.append(report.nodeid)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -44,6 +50,20 @@ def pytest_sessionfinish(session, exitstatus):
         for nodeid in _skipped_service_tests:
             print("  ", nodeid)
         session.exitstatus = 1
+    if REQUIRE_BROWSER_TESTS and _skipped_browser_tests:
+        print("\nThese browser tests were skipped but must run in CI (.ci/system-packages installs Chromium and fonts):")
+        for nodeid in _skipped_browser_tests:
+            print("  ", nodeid)
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped_browser_tests and not REQUIRE_BROWSER_TESTS:
+        terminalreporter.write_line(
+            f"{len(_skipped_browser_tests)} browser tests were SKIPPED: Chromium or the CJK fonts are missing. "
+            "Install them with `sudo make system-packages` (Debian/Ubuntu), then run `make test` again.",
+            yellow=True, bold=True,
+        )
 
 
 @pytest.fixture(autouse=True)

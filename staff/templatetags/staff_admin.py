@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import template
+from django.utils.translation import gettext as _
 
 from core.money import format_cny
 from core.templatetags.money import cny as money_cny
@@ -57,20 +58,21 @@ def portfolio_dashboard(context):
     bucket_chart = charts.bar_chart(
         [
             charts.Bar(
-                label=b.bucket, value=b.balance, caption=f"{b.accounts:,} acc.", colour=BUCKET_COLOURS[b.bucket],
-                title=f"{b.label}: {format_cny(b.balance)} in {b.accounts:,} accounts",
+                label=b.bucket, value=b.balance, caption=_("%(n)s acc.") % {"n": f"{b.accounts:,}"}, colour=BUCKET_COLOURS[b.bucket],
+                title=_("%(bucket)s: %(balance)s in %(n)s accounts") % {
+                    "bucket": b.label, "balance": format_cny(b.balance), "n": f"{b.accounts:,}"},
             )
             for b in late
         ],
-        label="Delinquent balance by bucket (¥)",
+        label=_("Delinquent balance by bucket (¥)"),
     )
     trend_chart = None if not any(n or r for _, n, r in board.trend) else charts.line_chart(
         [d.strftime("%m-%d") for d, _, _ in board.trend],
         [
-            charts.Series("New credit", "#2563eb", [v for _, v, _ in board.trend]),
-            charts.Series("Repayments", "#16a34a", [v for _, _, v in board.trend]),
+            charts.Series(_("New credit"), "#2563eb", [v for _, v, _ in board.trend]),
+            charts.Series(_("Repayments"), "#16a34a", [v for _, _, v in board.trend]),
         ],
-        label=f"New credit and repayments per day, last {len(board.trend)} days (¥)",
+        label=_("New credit and repayments per day, last %(n)s days (¥)") % {"n": len(board.trend)},
         value_format=format_cny,
     )
     roll_chart = None
@@ -79,23 +81,29 @@ def portfolio_dashboard(context):
             [
                 charts.Bar(
                     label=f"{r.source}→{r.target}", value=r.rate or Decimal(0), colour=BUCKET_COLOURS[r.target],
-                    caption=f"of {charts.compact(r.source_balance)}",
-                    title=f"{r.source}→{r.target}: {percent(r.rate)} of {format_cny(r.source_balance)}",
+                    caption=_("of %(amount)s") % {"amount": charts.compact(r.source_balance)},
+                    title=_("%(source)s→%(target)s: %(rate)s of %(balance)s") % {
+                        "source": r.source, "target": r.target, "rate": percent(r.rate),
+                        "balance": format_cny(r.source_balance)},
                 )
                 for r in board.roll_rates
             ],
-            label="Roll rates month on month (% of balance)",
+            # xgettext:no-python-format
+            label=_("Roll rates month on month (% of balance)"),
             value_format=_pct_label, axis_format=_pct_label,
         )
     delinquency_chart = None
     if len(board.delinquency_trend) > 1:
         delinquency_chart = charts.line_chart(
             [d.strftime("%m-%d") for d, _ in board.delinquency_trend],
-            [charts.Series("30+ balance, % of outstanding", "#dc2626", [v for _, v in board.delinquency_trend])],
-            label="30+ delinquency rate by day (%)", axis_format=_pct_label, value_format=_pct_label,
+            # xgettext:no-python-format
+            [charts.Series(_("30+ balance, % of outstanding"), "#dc2626", [v for _, v in board.delinquency_trend])],
+            label=_("30+ delinquency rate by day (%)"), axis_format=_pct_label, value_format=_pct_label,
         )
+    vintage_chart = _vintage_chart(getattr(board, "vintages", []))
     return {
         "show": True,
+        "vintage_chart": vintage_chart,
         "board": board,
         "bucket_chart": bucket_chart,
         "trend_chart": trend_chart,
@@ -103,6 +111,27 @@ def portfolio_dashboard(context):
         "delinquency_chart": delinquency_chart,
         "bucket_colours": BUCKET_COLOURS,
     }
+
+
+VINTAGE_COLOURS = ("#94a3b8", "#60a5fa", "#2563eb", "#7c3aed", "#db2777", "#ea580c")
+
+
+def _vintage_chart(vintages):
+    """Cumulative 30+ rate by months on book, one line per monthly cohort (staff.vintage)."""
+    if not any(len(v.bad_by_mob) > 1 for v in vintages):
+        return None
+    length = max(len(v.bad_by_mob) for v in vintages)
+    colours = VINTAGE_COLOURS[-len(vintages):] if len(vintages) <= len(VINTAGE_COLOURS) else None
+    series = [
+        charts.Series(v.label, colours[i] if colours else VINTAGE_COLOURS[i % len(VINTAGE_COLOURS)],
+                      list(v.bad_by_mob) + [None] * (length - len(v.bad_by_mob)))
+        for i, v in enumerate(vintages)
+    ]
+    return charts.line_chart(
+        [_("MOB %(n)s") % {"n": k} for k in range(length)], series,
+        label=_("Vintage curves: cumulative 30+ rate by months on book (%)"),
+        axis_format=_pct_label, value_format=_pct_label, every=1,
+    )
 
 
 @register.filter

@@ -23,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--holdout", type=float, default=0.25)
         parser.add_argument("--C", dest="C", type=float, default=0.1, help="Inverse L2 strength of the regression.")
         parser.add_argument("--dry-run", action="store_true", help="Evaluate and print; store nothing.")
+        parser.add_argument("--export", metavar="FILE",
+                            help="Also write the trained version (table, metrics, training) as JSON, e.g. the demo's "
+                                 "risk/fixtures/german_scorecard.json that seed_demo loads without the training stack.")
 
     def handle(self, *args, **options):
         # The training libraries are imported here, never by the web process.
@@ -54,6 +57,15 @@ class Command(BaseCommand):
         self.stdout.write(f"Training on {dataset.description} ({len(dataset.y)} rows, bad rate {dataset.y.mean():.1%})…")
         result = train(dataset, params)
         self._print(result)
+        if options["export"]:
+            import json
+            from pathlib import Path
+
+            payload = {"name": options["name"] or dataset.name, "purpose": dataset.purpose, "dataset": dataset.name,
+                       "table": result.table, "metrics": result.metrics, "training": result.training}
+            Path(options["export"]).write_text(json.dumps(payload, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
+                                               encoding="utf-8")
+            self.stdout.write(f"Wrote {options['export']}.")
         if options["dry_run"]:
             self.stdout.write("Dry run: nothing stored.")
             return
