@@ -16,7 +16,8 @@ class NoticesConfig(AppConfig):
 
         from notices.services import notices_queue
 
-        register_step("notices.queue", notices_queue, slot="reminders", chunked=False)
+        # Last slot of the day: the limit reviews' changes of today are in (a re-run then finds nothing new).
+        register_step("notices.queue", notices_queue, slot="bureau_file", chunked=False)
         register(Provider(
             key="notices",
             label="Customer notices",
