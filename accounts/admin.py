@@ -6,8 +6,7 @@ The staff app re-registers ``Customer`` and ``CreditAccount`` with its import an
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -24,9 +23,9 @@ from accounts.models import (
     TemporaryLimit,
 )
 from core.actors import Actor
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
-from core.errors import ApplicationError
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_email
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
@@ -81,7 +80,7 @@ class CustomerCreateForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
+class CustomerAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
     show_full_result_count = False
     search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
@@ -155,13 +154,10 @@ class CustomerAdmin(SimpleHistoryAdmin):
         if change:  # corrections of personal data go through the privacy request flow
             return
         data = form.cleaned_data
-        try:
-            created = services.customer_create(
-                name=data["name"], id_number=data["id_number"], mobile=data["mobile"], address=data.get("address", ""),
-                email=data.get("email", ""), external_id=data.get("external_id", ""),
-            )
-        except ApplicationError as exc:
-            raise DjangoValidationError(exc.message) from exc
+        created = services.customer_create(
+            name=data["name"], id_number=data["id_number"], mobile=data["mobile"], address=data.get("address", ""),
+            email=data.get("email", ""), external_id=data.get("external_id", ""),
+        )
         obj.pk = created.pk
         obj.reference = created.reference
 
@@ -173,7 +169,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CreditProduct)
-class CreditProductAdmin(SimpleHistoryAdmin):
+class CreditProductAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
     list_display = ("code", "name", "active_badge", "default_bill_day")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
@@ -254,7 +250,7 @@ class AccountOpenForm(forms.ModelForm):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(SimpleHistoryAdmin):
+class CreditAccountAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
     list_display = (
         "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",
         "status_badge", "bill_day", "dpd", "bucket",
@@ -332,14 +328,10 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
         if change:
             return
         data = form.cleaned_data
-        try:
-            created = services.account_open(
-                customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
-                bill_day=data["bill_day"], actor=Actor.staff(request.user), reason=data["reason"],
-            )
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            raise DjangoValidationError(exc.message) from exc
+        created = services.account_open(
+            customer=data["customer"], product=data["product"], fixed_limit=data["fixed_limit"],
+            bill_day=data["bill_day"], actor=Actor.staff(request.user), reason=data["reason"],
+        )
         obj.pk, obj.reference = created.pk, created.reference
 
     def save_related(self, request, form, formsets, change):

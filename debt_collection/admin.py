@@ -26,6 +26,7 @@ from import_export.admin import ExportMixin
 
 from accounts import selectors as account_selectors
 from core.actors import Actor
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import badge, form_action, money_column
 from core.business_date import get_business_date
 from core.errors import ApplicationError
@@ -79,7 +80,7 @@ class ReadOnlyMixin:
         return False
 
 
-class ConfigAdminMixin:
+class ConfigAdminMixin(RefusalOnFormMixin):
     """Configuration screens: saves go through ``config_save`` (validated, audited); no deletes."""
 
     def save_model(self, request, obj, form, change):
@@ -521,7 +522,7 @@ class ReminderTemplateAdmin(ConfigAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ChannelPreference)
-class ChannelPreferenceAdmin(admin.ModelAdmin):
+class ChannelPreferenceAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("customer", "channel", "opted_out", "source", "changed_at")
     list_select_related = ("customer",)
     list_filter = ("channel", "opted_out")

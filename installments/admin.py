@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.actors import Actor
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
@@ -116,7 +117,7 @@ class TenorRateInline(admin.TabularInline):
 
 
 @admin.register(ProductTerms)
-class ProductTermsAdmin(SimpleHistoryAdmin):
+class ProductTermsAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
     list_display = ("product", "grace_days", "late_fee_daily_rate", "deferral_daily_rate", "minimum_payment_rate",
                     "due_offset_days", "settlement_policy", "apr_ceiling", "updated_at")
     list_select_related = ("product",)
@@ -189,9 +190,6 @@ class PurchaseAdmin(ReadOnlyAdmin):
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_purchase")
 
     def has_refund_purchase_permission(self, request):
         return request.user.has_perm("installments.refund_purchase")
@@ -273,9 +271,6 @@ class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
                 f"{format_cny(quote.quote.billed_unpaid)} + fee {format_cny(quote.quote.fee)}"
                 f"{' (same day: free)' if quote.same_day else ''}")
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_plan")
-
     def has_settle_plan_permission(self, request):
         return request.user.has_perm("installments.settle_plan")
 
@@ -331,10 +326,10 @@ class StatementAdmin(ReadOnlyAdmin):
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_statement")
+    def has_install_statement_permission(self, request):
+        return request.user.has_perm("installments.install_statement")
 
-    @form_action(InstallForm, description="Bill installment", permissions=["view"])
+    @form_action(InstallForm, description="Bill installment", permissions=["install_statement"])
     def install(self, request, obj, data):
         services.statement_install(statement=obj, tenor=data["tenor"], amount=data["amount"], actor=Actor.staff(request.user))
 
@@ -383,7 +378,7 @@ class RepaymentPostForm(forms.ModelForm):
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(ReadOnlyAdmin):
+class RepaymentAdmin(RefusalOnFormMixin, ReadOnlyAdmin):
     list_display = ("external_ref", "account_ref", "customer", "amount_display", "kind", "channel", "received_on",
                     "status_badge", "credit_display")
     list_select_related = ("account__customer",)
@@ -405,9 +400,6 @@ class RepaymentAdmin(ReadOnlyAdmin):
 
     def has_add_permission(self, request):
         return request.user.has_perm("installments.post_repayment")
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_repayment")
 
     def has_reverse_repayment_permission(self, request):
         return request.user.has_perm("installments.reverse_repayment")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.masking import mask_mobile, mask_name
@@ -74,12 +74,8 @@ def _table(headers, rows) -> str:
 
 
 def _admin_call(modeladmin, request, fn, *args, **kwargs):
-    """Call a service from ``save_model``: a refusal shows its message and stops the save."""
-    try:
-        return fn(*args, **kwargs)
-    except ApplicationError as exc:
-        modeladmin.message_user(request, exc.message, messages.ERROR)
-        raise DjangoValidationError(exc.message) from exc
+    """Call a service from ``save_model``; a refusal is shown on the form (``RefusalOnFormMixin``)."""
+    return fn(*args, **kwargs)
 
 
 # --- Scorecard versions ------------------------------------------------------------------------------
@@ -183,7 +179,7 @@ class ScorecardVersionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ScoreBand)
-class ScoreBandAdmin(admin.ModelAdmin):
+class ScoreBandAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("name", "min_score", "limit_col", "action")
     fields = ("name", "min_score", "limit", "action")
 
@@ -204,7 +200,7 @@ class RiskRuleForm(forms.ModelForm):
 
 
 @admin.register(RiskRule)
-class RiskRuleAdmin(admin.ModelAdmin):
+class RiskRuleAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     form = RiskRuleForm
     list_display = ("code", "stage", "enabled", "outcome", "severity", "params", "description")
     list_filter = ("enabled", "outcome")
@@ -232,7 +228,7 @@ class RiskRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(RiskPolicy)
-class RiskPolicyAdmin(admin.ModelAdmin):
+class RiskPolicyAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("__str__", "review_every_days", "raise_step", "cut_step", "max_limit", "updated_at")
 
     def has_add_permission(self, request):
@@ -255,7 +251,7 @@ class BlacklistAddForm(forms.ModelForm):
 
 
 @admin.register(BlacklistEntry)
-class BlacklistEntryAdmin(admin.ModelAdmin):
+class BlacklistEntryAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("kind", "value_hint", "reason", "is_active", "added_by", "created_at")
     list_filter = ("kind", "is_active")
     list_select_related = ("added_by",)
@@ -494,7 +490,7 @@ class GrantInline(ReadOnlyInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("name", "status_col", "starts_on", "ends_on", "segment_display", "amount_display",
                     "preview_count", "preview_col", "granted_count", "granted_col")
     list_filter = ("status",)

@@ -454,3 +454,6 @@ class CollectionAssignmentExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     @admin.display(description="Assigned to")
     def assignee(self, obj):
         return obj.assignee_display
+
+
+from staff import admin_security, scoping  # noqa: E402,F401  (users, groups, security logs; collectors' scope)
