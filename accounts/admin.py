@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import selectors, services
 from accounts.models import (
@@ -23,6 +22,7 @@ from accounts.models import (
     TemporaryLimit,
 )
 from core.actors import Actor
+from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
@@ -80,7 +80,7 @@ class CustomerCreateForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
+class CustomerAdmin(RefusalOnFormMixin, HistoryAdmin):
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
     show_full_result_count = False
     search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
@@ -169,7 +169,7 @@ class CustomerAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
 
 
 @admin.register(CreditProduct)
-class CreditProductAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
+class CreditProductAdmin(RefusalOnFormMixin, HistoryAdmin):
     list_display = ("code", "name", "active_badge", "default_bill_day")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
@@ -250,7 +250,7 @@ class AccountOpenForm(forms.ModelForm):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
+class CreditAccountAdmin(RefusalOnFormMixin, HistoryAdmin):
     list_display = (
         "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",
         "status_badge", "bill_day", "dpd", "bucket",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import admin, messages
-from simple_history.admin import SimpleHistoryAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
@@ -26,6 +25,7 @@ from import_export.admin import ExportMixin
 
 from accounts import selectors as account_selectors
 from core.actors import Actor
+from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import badge, form_action, money_column
 from core.business_date import get_business_date
@@ -139,7 +139,7 @@ class HolderFilter(admin.SimpleListFilter):
 
 
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(SimpleHistoryAdmin):
+class CollectionCaseAdmin(HistoryAdmin):
     list_display = (
         "reference", "customer_col", "bucket", "dpd", "overdue_col", "balance_col", "broken_promises", "holder_col",
         "pending_promise_col", "last_contact_at", "status_col",

@@ -10,9 +10,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from core.actors import Actor
+from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
@@ -117,7 +117,7 @@ class TenorRateInline(admin.TabularInline):
 
 
 @admin.register(ProductTerms)
-class ProductTermsAdmin(RefusalOnFormMixin, SimpleHistoryAdmin):
+class ProductTermsAdmin(RefusalOnFormMixin, HistoryAdmin):
     list_display = ("product", "grace_days", "late_fee_daily_rate", "deferral_daily_rate", "minimum_payment_rate",
                     "due_offset_days", "settlement_policy", "apr_ceiling", "updated_at")
     list_select_related = ("product",)
@@ -230,7 +230,7 @@ class SettleForm(forms.Form):
 
 
 @admin.register(Plan)
-class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class PlanAdmin(ReadOnlyAdmin, HistoryAdmin):
     list_display = ("reference", "account_ref", "customer", "kind", "principal_display", "tenor", "apr", "rate",
                     "status", "created_on")
     list_select_related = ("account__customer",)
@@ -274,7 +274,7 @@ class PlanAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
     def has_settle_plan_permission(self, request):
         return request.user.has_perm("installments.settle_plan")
 
-    @admin.action(description="Quote early settlement")
+    @admin.action(description="Quote early settlement", permissions=["view"])
     def quote_settlement(self, request, queryset):
         for plan in queryset.select_related("account"):
             try:

@@ -519,7 +519,7 @@ class CampaignAdmin(RefusalOnFormMixin, admin.ModelAdmin):
         return self.RESULT
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or obj.status == Campaign.Status.DRAFT
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status == Campaign.Status.DRAFT)
 
     def save_model(self, request, obj, form, change):
         # A change of the segment or amounts invalidates the preview.

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import admin as accounts_admin
 from accounts.models import CreditAccount, Customer
@@ -20,6 +19,7 @@ from accounts.resources import (
     OverdueAccountExportResource,
     TemporaryLimitExportResource,
 )
+from core.admin_history import HistoryAdmin
 from core.admin_utils import badge, money_column
 from core.errors import ApplicationError
 from staff import resources as staff_resources
@@ -151,7 +151,7 @@ class BucketFilter(admin.SimpleListFilter):
 
 
 @admin.register(OverdueAccount)
-class OverdueAccountAdmin(StaffExportMixin, SimpleHistoryAdmin):
+class OverdueAccountAdmin(StaffExportMixin, HistoryAdmin):
     """Accounts with days past due, worst first: what collections and risk work from."""
 
     resource_classes = [OverdueAccountExportResource]
