@@ -73,11 +73,6 @@ def _table(headers, rows) -> str:
     return format_html('<table class="risk-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
 
 
-def _admin_call(modeladmin, request, fn, *args, **kwargs):
-    """Call a service from ``save_model``; a refusal is shown on the form (``RefusalOnFormMixin``)."""
-    return fn(*args, **kwargs)
-
-
 # --- Scorecard versions ------------------------------------------------------------------------------
 
 
@@ -186,8 +181,8 @@ class ScoreBandAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     limit_col = money_column("limit", "Limit")
 
     def save_model(self, request, obj, form, change):
-        saved = _admin_call(self, request, services.score_band_save, band=obj if change else None, name=obj.name,
-                            min_score=obj.min_score, limit=obj.limit, action=obj.action, user=request.user)
+        saved = services.score_band_save(band=obj if change else None, name=obj.name, min_score=obj.min_score,
+                                         limit=obj.limit, action=obj.action, user=request.user)
         obj.pk = saved.pk
 
 
@@ -219,8 +214,8 @@ class RiskRuleAdmin(RefusalOnFormMixin, admin.ModelAdmin):
         return ("code",) if obj else ()
 
     def save_model(self, request, obj, form, change):
-        saved = _admin_call(self, request, services.risk_rule_update, code=obj.code, enabled=obj.enabled,
-                            outcome=obj.outcome, severity=obj.severity, params=obj.params, user=request.user)
+        saved = services.risk_rule_update(code=obj.code, enabled=obj.enabled, outcome=obj.outcome,
+                                          severity=obj.severity, params=obj.params, user=request.user)
         obj.pk = saved.pk
 
     def has_delete_permission(self, request, obj=None):
@@ -239,7 +234,7 @@ class RiskPolicyAdmin(RefusalOnFormMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         values = {f: form.cleaned_data[f] for f in POLICY_FIELDS if f in form.cleaned_data}
-        _admin_call(self, request, services.risk_policy_save, user=request.user, values=values)
+        services.risk_policy_save(user=request.user, values=values)
 
 
 class BlacklistAddForm(forms.ModelForm):
@@ -272,8 +267,8 @@ class BlacklistEntryAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        entry = _admin_call(self, request, services.blacklist_add, kind=form.cleaned_data["kind"],
-                            value=form.cleaned_data["value"], reason=form.cleaned_data["reason"], user=request.user)
+        entry = services.blacklist_add(kind=form.cleaned_data["kind"], value=form.cleaned_data["value"],
+                                       reason=form.cleaned_data["reason"], user=request.user)
         obj.pk = entry.pk
 
     def has_delete_permission(self, request, obj=None):

@@ -14,8 +14,8 @@ app's admin is registered: each such ``ModelAdmin`` is re-registered as a subcla
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
 
 from accounts.models import CreditAccount, Customer
 from staff.roles import ALL_CUSTOMERS

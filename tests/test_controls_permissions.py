@@ -261,10 +261,10 @@ def test_the_privacy_officer_closes_the_accounts_and_carries_out_a_deletion(clie
 
 
 def test_the_privacy_officer_downloads_an_access_export(client, business_date):
+    from core.actors import Actor
     from privacy.models import DataSubjectRequest, PiiAccessLog
     from privacy.services import data_request_create
     from tests.factories_privacy import WANG, make_customer
-    from core.actors import Actor
 
     officer = login(client, "Privacy officer")
     customer = make_customer()
