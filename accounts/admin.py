@@ -6,11 +6,9 @@ The staff app re-registers ``Customer`` and ``CreditAccount`` with its import an
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import selectors, services
 from accounts.models import (
@@ -26,9 +24,10 @@ from accounts.models import (
 from approvals.admin_mixins import SubmitForm, SubmittedAddMixin, report_submitted
 from core.actors import Actor
 from core.admin_search import PeopleSearchMixin
+from core.admin_history import HistoryAdmin
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
-from core.errors import ApplicationError
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_email
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
@@ -84,7 +83,7 @@ class CustomerCreateForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
+class CustomerAdmin(RefusalOnFormMixin, PeopleSearchMixin, HistoryAdmin):
     customer_path = ""
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
     show_full_result_count = False
@@ -159,13 +158,10 @@ class CustomerAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
         if change:  # corrections of personal data go through the privacy request flow
             return
         data = form.cleaned_data
-        try:
-            created = services.customer_create(
-                name=data["name"], id_number=data["id_number"], mobile=data["mobile"], address=data.get("address", ""),
-                email=data.get("email", ""), external_id=data.get("external_id", ""),
-            )
-        except ApplicationError as exc:
-            raise DjangoValidationError(exc.message) from exc
+        created = services.customer_create(
+            name=data["name"], id_number=data["id_number"], mobile=data["mobile"], address=data.get("address", ""),
+            email=data.get("email", ""), external_id=data.get("external_id", ""),
+        )
         obj.pk = created.pk
         obj.reference = created.reference
 
@@ -177,7 +173,7 @@ class CustomerAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
 
 
 @admin.register(CreditProduct)
-class CreditProductAdmin(SimpleHistoryAdmin):
+class CreditProductAdmin(RefusalOnFormMixin, HistoryAdmin):
     list_display = ("code", "name", "active_badge", "default_bill_day")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
@@ -265,7 +261,7 @@ class AccountOpenForm(SubmitForm):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(SubmittedAddMixin, PeopleSearchMixin, SimpleHistoryAdmin):
+class CreditAccountAdmin(RefusalOnFormMixin, SubmittedAddMixin, PeopleSearchMixin, HistoryAdmin):
     customer_path = "customer__"
     list_display = (
         "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 
 from core.actors import Actor
+from core.admin_refusals import RefusalOnFormMixin
 from core.audit import audit_record
 from core.business_date import set_business_date
 from core.models import AuditEvent, BusinessDate
@@ -48,7 +49,7 @@ class BusinessDateForm(forms.ModelForm):
 
 
 @admin.register(BusinessDate)
-class BusinessDateAdmin(admin.ModelAdmin):
+class BusinessDateAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     form = BusinessDateForm
     list_display = ("date", "updated_at")
 

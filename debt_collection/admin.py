@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import admin, messages
-from simple_history.admin import SimpleHistoryAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
@@ -27,6 +26,8 @@ from import_export.admin import ExportMixin
 from accounts import selectors as account_selectors
 from core.actors import Actor
 from core.admin_search import PeopleSearchMixin
+from core.admin_history import HistoryAdmin
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import badge, form_action, money_column
 from core.business_date import get_business_date
 from core.errors import ApplicationError
@@ -81,7 +82,7 @@ class ReadOnlyMixin:
         return False
 
 
-class ConfigAdminMixin:
+class ConfigAdminMixin(RefusalOnFormMixin):
     """Configuration screens: saves go through ``config_save`` (validated, audited); no deletes."""
 
     def save_model(self, request, obj, form, change):
@@ -140,7 +141,7 @@ class HolderFilter(admin.SimpleListFilter):
 
 
 @admin.register(CollectionCase)
-class CollectionCaseAdmin(PeopleSearchMixin, SimpleHistoryAdmin):
+class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
     customer_path = "customer__"
     list_display = (
         "reference", "customer_col", "bucket", "dpd", "overdue_col", "balance_col", "broken_promises", "holder_col",
@@ -524,7 +525,7 @@ class ReminderTemplateAdmin(ConfigAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ChannelPreference)
-class ChannelPreferenceAdmin(admin.ModelAdmin):
+class ChannelPreferenceAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("customer", "channel", "opted_out", "source", "changed_at")
     list_select_related = ("customer",)
     list_filter = ("channel", "opted_out")

@@ -10,11 +10,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.admin_mixins import SubmitForm, SubmittedAddMixin, report_submitted
 from core.actors import Actor
 from core.admin_search import PeopleSearchMixin
+from core.admin_history import HistoryAdmin
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
@@ -123,7 +124,7 @@ class TenorRateInline(admin.TabularInline):
 
 
 @admin.register(ProductTerms)
-class ProductTermsAdmin(SimpleHistoryAdmin):
+class ProductTermsAdmin(RefusalOnFormMixin, HistoryAdmin):
     list_display = ("product", "grace_days", "late_fee_daily_rate", "deferral_daily_rate", "minimum_payment_rate",
                     "due_offset_days", "settlement_policy", "apr_ceiling", "updated_at")
     list_select_related = ("product",)
@@ -198,9 +199,6 @@ class PurchaseAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_purchase")
-
     def has_refund_purchase_permission(self, request):
         return request.user.has_perm("installments.refund_purchase")
 
@@ -242,7 +240,7 @@ class SettleForm(forms.Form):
 
 
 @admin.register(Plan)
-class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, SimpleHistoryAdmin):
+class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, HistoryAdmin):
     list_display = ("reference", "account_ref", "customer", "kind", "principal_display", "tenor", "apr", "rate",
                     "status", "created_on")
     list_select_related = ("account__customer",)
@@ -285,13 +283,10 @@ class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, SimpleHistoryAdmin):
                 f"{format_cny(quote.quote.billed_unpaid)} + fee {format_cny(quote.quote.fee)}"
                 f"{' (same day: free)' if quote.same_day else ''}")
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_plan")
-
     def has_settle_plan_permission(self, request):
         return request.user.has_perm("installments.settle_plan")
 
-    @admin.action(description=_("Quote early settlement"))
+    @admin.action(description=_("Quote early settlement"), permissions=["view"])
     def quote_settlement(self, request, queryset):
         for plan in queryset.select_related("account"):
             try:
@@ -350,10 +345,10 @@ class StatementAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_statement")
+    def has_install_statement_permission(self, request):
+        return request.user.has_perm("installments.install_statement")
 
-    @form_action(InstallForm, description=_("Bill installment"), permissions=["view"])
+    @form_action(InstallForm, description=_("Bill installment"), permissions=["install_statement"])
     def install(self, request, obj, data):
         services.statement_install(statement=obj, tenor=data["tenor"], amount=data["amount"], actor=Actor.staff(request.user))
 
@@ -411,7 +406,7 @@ class RepaymentPostForm(forms.ModelForm):
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(PeopleSearchMixin, ReadOnlyAdmin):
+class RepaymentAdmin(RefusalOnFormMixin, PeopleSearchMixin, ReadOnlyAdmin):
     list_display = ("external_ref", "account_ref", "customer", "amount_display", "kind", "channel", "received_on",
                     "status_badge", "credit_display")
     list_select_related = ("account__customer",)
@@ -434,9 +429,6 @@ class RepaymentAdmin(PeopleSearchMixin, ReadOnlyAdmin):
 
     def has_add_permission(self, request):
         return request.user.has_perm("installments.post_repayment")
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("installments.view_repayment")
 
     def has_reverse_repayment_permission(self, request):
         return request.user.has_perm("installments.reverse_repayment")

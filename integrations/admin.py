@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.actors import Actor
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, form_action
 from core.errors import ApplicationError
 from integrations import services
@@ -29,8 +30,10 @@ class ApiClientForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["scopes"].choices = scope_choices()
-        if self.instance.pk:
+        # A read-only page (view permission only) has neither field: every field is read-only there.
+        if "scopes" in self.fields:
+            self.fields["scopes"].choices = scope_choices()
+        if self.instance.pk and "name" in self.fields:
             self.fields["name"].disabled = True
 
     def clean_throttle_rate(self):
@@ -60,7 +63,7 @@ class TokenInline(admin.TabularInline):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     form = ApiClientForm
     list_display = ("name", "reference", "scopes_display", "is_active", "live_tokens", "throttle_rate", "created_at")
     list_filter = ("is_active",)
@@ -105,19 +108,16 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         actor = Actor.staff(request.user)
         data = form.cleaned_data
-        try:
-            if change:
-                saved = services.api_client_update(
-                    client=obj, actor=actor, scopes=data["scopes"], description=data["description"],
-                    throttle_rate=data["throttle_rate"],
-                )
-            else:
-                saved = services.api_client_create(
-                    name=data["name"], scopes=data["scopes"], description=data["description"],
-                    throttle_rate=data["throttle_rate"], actor=actor,
-                )
-        except ApplicationError as exc:
-            raise PermissionDenied(exc.message) from exc
+        if change:
+            saved = services.api_client_update(
+                client=obj, actor=actor, scopes=data["scopes"], description=data["description"],
+                throttle_rate=data["throttle_rate"],
+            )
+        else:
+            saved = services.api_client_create(
+                name=data["name"], scopes=data["scopes"], description=data["description"],
+                throttle_rate=data["throttle_rate"], actor=actor,
+            )
         obj.pk = saved.pk
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
 
@@ -159,7 +159,8 @@ class ApiClientAdmin(admin.ModelAdmin):
         context.update(title=f"Issue a token for {client}", form=form)
         return TemplateResponse(request, "admin/integrations/issue_token.html", context)
 
-    @form_action(ReasonForm, description=_("Revoke selected clients (and all their tokens)"), submit_label=_("Revoke"))
+    @form_action(ReasonForm, description=_("Revoke selected clients (and all their tokens)"), permissions=["change"],
+                 submit_label=_("Revoke"))
     def revoke_clients(self, request, obj, data):
         services.api_client_revoke(client=obj, actor=Actor.staff(request.user), reason=data["reason"])
 
@@ -180,7 +181,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @form_action(ReasonForm, description=_("Revoke selected tokens"), submit_label=_("Revoke"))
+    @form_action(ReasonForm, description=_("Revoke selected tokens"), permissions=["change"], submit_label=_("Revoke"))
     def revoke_tokens(self, request, obj, data):
         services.api_token_revoke(token=obj, actor=Actor.staff(request.user), reason=data["reason"])
 

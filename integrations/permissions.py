@@ -1,13 +1,17 @@
 """Scope permission: a view lists ``required_scopes``; a token must grant all of them.
 
 A staff session (``is_staff``, active) may make every read call; write calls (any method but GET,
-HEAD, OPTIONS) need the permission ``integrations.call_write_api`` as well. Views that mark themselves
+HEAD, OPTIONS) need the permission ``integrations.call_write_api`` as well. A staff user who may not
+read every customer (a collector: ``accounts.view_all_customers``) may not use the API at all. Views that mark themselves
 ``staff_session_allowed = False`` (e.g. an agency API) are for tokens only."""
 from __future__ import annotations
 
 from rest_framework import permissions
 
 from integrations.models import ApiToken
+
+#: Held by every role that reads every customer (``staff.roles.ALL_CUSTOMERS``); not by collectors.
+ALL_CUSTOMERS = "accounts.view_all_customers"
 
 
 class HasScope(permissions.BasePermission):
@@ -31,6 +35,9 @@ class HasScope(permissions.BasePermission):
             return False
         if not (user.is_active and user.is_staff):
             self.message = "Only staff may use the API with a session."
+            return False
+        if not user.has_perm(ALL_CUSTOMERS):  # a collector reads their own cases' customers in the admin only
+            self.message = "Your staff account may read only its own cases' customers, in the back office."
             return False
         if request.method not in permissions.SAFE_METHODS and not user.has_perm("integrations.call_write_api"):
             self.message = "Your staff account may not make write calls through the API."

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from accounts.models import Customer
 from core.actors import Actor
+from core.admin_refusals import RefusalOnFormMixin
 from core.business_date import get_business_date
 from core.errors import ApplicationError, PermissionDeniedError
 from privacy import services
@@ -154,7 +155,7 @@ class ConfirmForm(forms.Form):
 
 
 @admin.register(DataSubjectRequest)
-class DataSubjectRequestAdmin(admin.ModelAdmin):
+class DataSubjectRequestAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("reference", "customer_display", "kind", "received_on", "deadline_display", "status", "outcome",
                     "handled_by")
     list_select_related = ("customer", "handled_by")
@@ -221,15 +222,10 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        try:
-            created = services.data_request_create(
-                customer=data["customer"], kind=data["kind"], received_on=data["received_on"],
-                channel=data.get("channel", ""), details=data.get("details", ""), actor=Actor.staff(request.user),
-            )
-        except ApplicationError as exc:
-            from django.core.exceptions import ValidationError as DjangoValidationError
-
-            raise DjangoValidationError(exc.message) from exc
+        created = services.data_request_create(
+            customer=data["customer"], kind=data["kind"], received_on=data["received_on"],
+            channel=data.get("channel", ""), details=data.get("details", ""), actor=Actor.staff(request.user),
+        )
         obj.pk, obj.reference = created.pk, created.reference
 
     def has_delete_permission(self, request, obj=None):
@@ -250,7 +246,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     def _get(self, request, pk: int) -> DataSubjectRequest:
         if not self.has_change_permission(request):
             raise PermissionDenied
-        return get_object_or_404(DataSubjectRequest.objects.select_related("customer"), pk=pk)
+        return get_object_or_404(self.get_queryset(request).select_related("customer"), pk=pk)
 
     def _back(self, obj) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:privacy_datasubjectrequest_change", args=[obj.pk]))
@@ -371,7 +367,7 @@ class PrivacyPolicyForm(forms.ModelForm):
 
 
 @admin.register(PrivacyPolicy)
-class PrivacyPolicyAdmin(admin.ModelAdmin):
+class PrivacyPolicyAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     form = PrivacyPolicyForm
     list_display = ("__str__", "request_response_days", "aml_retention_years", "updated_at")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.masking import mask_mobile, mask_name
@@ -72,15 +72,6 @@ def _table(headers, rows) -> str:
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
     body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows))
     return format_html('<table class="risk-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
-
-
-def _admin_call(modeladmin, request, fn, *args, **kwargs):
-    """Call a service from ``save_model``: a refusal shows its message and stops the save."""
-    try:
-        return fn(*args, **kwargs)
-    except ApplicationError as exc:
-        modeladmin.message_user(request, exc.message, messages.ERROR)
-        raise DjangoValidationError(exc.message) from exc
 
 
 # --- Scorecard versions ------------------------------------------------------------------------------
@@ -184,15 +175,15 @@ class ScorecardVersionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ScoreBand)
-class ScoreBandAdmin(admin.ModelAdmin):
+class ScoreBandAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("name", "min_score", "limit_col", "action")
     fields = ("name", "min_score", "limit", "action")
 
     limit_col = money_column("limit", _("Limit"))
 
     def save_model(self, request, obj, form, change):
-        saved = _admin_call(self, request, services.score_band_save, band=obj if change else None, name=obj.name,
-                            min_score=obj.min_score, limit=obj.limit, action=obj.action, user=request.user)
+        saved = services.score_band_save(band=obj if change else None, name=obj.name, min_score=obj.min_score,
+                                         limit=obj.limit, action=obj.action, user=request.user)
         obj.pk = saved.pk
 
 
@@ -205,7 +196,7 @@ class RiskRuleForm(forms.ModelForm):
 
 
 @admin.register(RiskRule)
-class RiskRuleAdmin(admin.ModelAdmin):
+class RiskRuleAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     form = RiskRuleForm
     list_display = ("code", "stage", "enabled", "outcome", "severity", "params", "description")
     list_filter = ("enabled", "outcome")
@@ -224,8 +215,8 @@ class RiskRuleAdmin(admin.ModelAdmin):
         return ("code",) if obj else ()
 
     def save_model(self, request, obj, form, change):
-        saved = _admin_call(self, request, services.risk_rule_update, code=obj.code, enabled=obj.enabled,
-                            outcome=obj.outcome, severity=obj.severity, params=obj.params, user=request.user)
+        saved = services.risk_rule_update(code=obj.code, enabled=obj.enabled, outcome=obj.outcome,
+                                          severity=obj.severity, params=obj.params, user=request.user)
         obj.pk = saved.pk
 
     def has_delete_permission(self, request, obj=None):
@@ -233,7 +224,7 @@ class RiskRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(RiskPolicy)
-class RiskPolicyAdmin(admin.ModelAdmin):
+class RiskPolicyAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("__str__", "review_every_days", "raise_step", "cut_step", "max_limit", "updated_at")
 
     def has_add_permission(self, request):
@@ -244,7 +235,7 @@ class RiskPolicyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         values = {f: form.cleaned_data[f] for f in POLICY_FIELDS if f in form.cleaned_data}
-        _admin_call(self, request, services.risk_policy_save, user=request.user, values=values)
+        services.risk_policy_save(user=request.user, values=values)
 
 
 class BlacklistAddForm(forms.ModelForm):
@@ -256,7 +247,7 @@ class BlacklistAddForm(forms.ModelForm):
 
 
 @admin.register(BlacklistEntry)
-class BlacklistEntryAdmin(admin.ModelAdmin):
+class BlacklistEntryAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("kind", "value_hint", "reason", "is_active", "added_by", "created_at")
     list_filter = ("kind", "is_active")
     list_select_related = ("added_by",)
@@ -277,8 +268,8 @@ class BlacklistEntryAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        entry = _admin_call(self, request, services.blacklist_add, kind=form.cleaned_data["kind"],
-                            value=form.cleaned_data["value"], reason=form.cleaned_data["reason"], user=request.user)
+        entry = services.blacklist_add(kind=form.cleaned_data["kind"], value=form.cleaned_data["value"],
+                                       reason=form.cleaned_data["reason"], user=request.user)
         obj.pk = entry.pk
 
     def has_delete_permission(self, request, obj=None):
@@ -495,7 +486,7 @@ class GrantInline(ReadOnlyInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     list_display = ("name", "status_col", "starts_on", "ends_on", "segment_display", "amount_display",
                     "preview_count", "preview_col", "granted_count", "granted_col")
     list_filter = ("status",)
@@ -524,7 +515,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return self.RESULT
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None or obj.status == Campaign.Status.DRAFT
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status == Campaign.Status.DRAFT)
 
     def save_model(self, request, obj, form, change):
         # A change of the segment or amounts invalidates the preview.

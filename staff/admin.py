@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import admin as accounts_admin
 from accounts.models import CreditAccount, Customer
@@ -21,6 +20,7 @@ from accounts.resources import (
     TemporaryLimitExportResource,
 )
 from core.admin_search import PeopleSearchMixin
+from core.admin_history import HistoryAdmin
 from core.admin_utils import badge, money_column
 from core.errors import ApplicationError
 from staff import resources as staff_resources
@@ -155,7 +155,7 @@ class BucketFilter(admin.SimpleListFilter):
 
 
 @admin.register(OverdueAccount)
-class OverdueAccountAdmin(PeopleSearchMixin, StaffExportMixin, SimpleHistoryAdmin):
+class OverdueAccountAdmin(PeopleSearchMixin, StaffExportMixin, HistoryAdmin):
     customer_path = "customer__"
     """Accounts with days past due, worst first: what collections and risk work from."""
 
@@ -494,3 +494,6 @@ class CollectionAssignmentExportAdmin(StaffExportMixin, ReadOnlyAdmin):
     @admin.display(description=_("Assigned to"))
     def assignee(self, obj):
         return obj.assignee_display
+
+
+from staff import admin_security, scoping  # noqa: E402,F401  (users, groups, security logs; collectors' scope)

@@ -17,6 +17,7 @@ DEMO_USERS = {
     "risk_analyst": "risk",
     "auditor": "auditor",
     "administrator": "administrator",
+    "privacy_officer": "privacy",
 }
 
 

@@ -18,6 +18,12 @@ from fnmatch import fnmatchcase
 from django.db import transaction
 
 FULL_PII = "accounts.view_full_pii"
+#: Reading every customer and account. Held by each role that reads customers (``accounts.view_*``),
+#: not by the collector: without it a user sees only the customers, accounts, purchases, statements
+#: and repayments of the collection cases assigned to them (``staff/scoping.py``).
+ALL_CUSTOMERS = "accounts.view_all_customers"
+#: Converting a bill into an installment plan (fees are charged): money moves, so its own permission.
+INSTALL_STATEMENT = "installments.install_statement"
 
 #: Permissions the import/export screens check (``IMPORT_EXPORT_*_PERMISSION_CODE``) on models that
 #: live in other apps. Django creates permissions from a model's ``Meta.permissions``; these are
@@ -26,8 +32,10 @@ EXTRA_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "accounts.customer": (
         ("import_customer", "Can import customers with their accounts and limits"),
         ("export_customer", "Can export customers (masked unless the user may see personal data)"),
+        ("view_all_customers", "Can read every customer and account, not only those of own collection cases"),
     ),
     "accounts.creditaccount": (("export_creditaccount", "Can export credit accounts"),),
+    "installments.statement": (("install_statement", "Can convert a bill into an installment plan"),),
 }
 
 # Reusable pattern groups.
@@ -77,7 +85,7 @@ ROLES: tuple[Role, ...] = (
         include=(
             *READ_CUSTOMERS, *READ_ENGINE,
             "installments.post_*", "installments.refund_*", "installments.waive_*", "installments.settle_*",
-            "installments.reverse_*",
+            "installments.reverse_*", INSTALL_STATEMENT,
             "ledger.reconcile_*", "ledger.add_journalentry",
             "cob.view_*",
             "accounts.export_creditaccount",
@@ -144,18 +152,35 @@ ROLES: tuple[Role, ...] = (
     Role(
         key="administrator",
         name="Administrator",
-        does="Manages staff users and roles, products and policies, re-runs close of business; reads everything. "
-        "Posts no money and sees no unmasked personal data (separation of duties).",
+        does="Manages staff users (not their roles or superuser status: a superuser's), API clients, products "
+        "and policies, re-runs close of business; reads everything. Posts no money and sees no unmasked "
+        "personal data (separation of duties).",
         include=(
             "*.view_*",
-            "auth.*", "axes.*",
+            "auth.*",
             *POLICY_CONFIG,
             "core.change_businessdate",
             "cob.rerun_cobrun",
             "notices.add_noticetemplate", "notices.change_noticetemplate",
             "privacy.unlock_loginlockout",
+            "integrations.add_apiclient", "integrations.change_apiclient", "integrations.change_apitoken",
         ),
-        exclude=(FULL_PII, "sessions.*", "auth.delete_permission", "auth.add_permission", "auth.change_permission"),
+        exclude=(FULL_PII, "sessions.*", "auth.*_permission", "auth.add_group", "auth.change_group",
+                 "auth.delete_group"),
+    ),
+    Role(
+        key="privacy_officer",
+        name="Privacy officer",
+        does="Handles customers' personal-information requests (PIPL): access exports, corrections, deletions "
+        "and rejections; closes a customer's accounts so that a deletion can be carried out.",
+        include=(
+            *READ_CUSTOMERS,
+            "privacy.view_*", "privacy.add_datasubjectrequest", "privacy.change_datasubjectrequest",
+            "privacy.export_personal_data",
+            "accounts.close_account",
+            "core.view_auditevent",
+        ),
+        exclude=(FULL_PII,),
     ),
 )
 

@@ -171,9 +171,14 @@ def test_client_service_user_cannot_log_in(staff):
 
 
 def test_staff_session_may_read(account, staff_user):
+    """…if the user may read every customer (``accounts.view_all_customers``; a collector, who reads
+    only their own cases' customers, may not use the API)."""
     http = APIClient()
     http.force_login(staff_user)
+    assert_error(http.get(url(account)), 403, "permission_denied")
 
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_all_customers"))
+    http.force_login(type(staff_user).objects.get(pk=staff_user.pk))
     assert http.get(url(account)).status_code == 200
 
 
@@ -186,6 +191,8 @@ def test_non_staff_session_is_403(account, django_user_model):
 
 
 def test_staff_session_write_needs_the_permission(account, staff_user):
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_all_customers"))
+    staff_user = type(staff_user).objects.get(pk=staff_user.pk)
     http = APIClient(enforce_csrf_checks=False)
     http.force_login(staff_user)
     payload = {"principal": "100.00", "tenor": 3}

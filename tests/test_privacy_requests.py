@@ -29,12 +29,10 @@ def customer(business_date):
 
 
 @pytest.fixture
-def exporter(django_user_model):
-    user = django_user_model.objects.create_user("dpo", password=None, is_staff=True)
-    for app, code in (("privacy", "export_personal_data"), ("privacy", "change_datasubjectrequest"),
-                      ("privacy", "view_datasubjectrequest")):
-        user.user_permissions.add(Permission.objects.get(codename=code, content_type__app_label=app))
-    return django_user_model.objects.get(pk=user.pk)
+def exporter(db):
+    from tests.factories_staff import role_user
+
+    return role_user("Privacy officer", "dpo")
 
 
 def request_of(customer, kind, staff, **kwargs):
@@ -229,7 +227,8 @@ def test_the_export_downloads_from_the_admin(client, customer_with_history, staf
 
 def test_the_export_download_is_403_without_the_permission(client, customer, staff, django_user_model):
     user = django_user_model.objects.create_user("viewer", password=None, is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="change_datasubjectrequest"))
+    user.user_permissions.add(Permission.objects.get(codename="change_datasubjectrequest"),
+                              Permission.objects.get(codename="view_all_customers"))
     req = request_of(customer, "access", staff)
     client.force_login(user)
     response = client.post(reverse("admin:privacy_datasubjectrequest_export", args=[req.pk]))

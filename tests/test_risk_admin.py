@@ -142,7 +142,9 @@ def test_staff_without_the_queue_permission_do_not_see_its_actions(client, djang
     german_version()
     (application,) = _declined(1)
     user = django_user_model.objects.create_user("viewer", password="x-Very-long-pass-1", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_reviewcase"))
+    # Reading other people's customers needs view_all_customers (without it: only own collection cases').
+    user.user_permissions.add(Permission.objects.get(codename="view_reviewcase"),
+                              Permission.objects.get(codename="view_all_customers"))
     client.force_login(user)
     _, body = _queries(client, reverse("admin:risk_reviewcase_changelist"))
     assert application.review_cases.get().reference in body

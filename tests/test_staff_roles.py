@@ -28,8 +28,9 @@ def perms_of(name: str) -> set[str]:
 def test_the_data_migration_and_the_role_list_name_the_same_groups(db):
     import importlib
 
-    migration = importlib.import_module("staff.migrations.0002_role_groups")
-    assert list(migration.ROLE_NAMES) == ROLE_NAMES
+    migrations = ("0002_role_groups", "0005_perms_privacy_officer_group")
+    names = [n for m in migrations for n in importlib.import_module(f"staff.migrations.{m}").ROLE_NAMES]
+    assert names == ROLE_NAMES
     assert sorted(Group.objects.filter(name__in=ROLE_NAMES).values_list("name", flat=True)) == sorted(ROLE_NAMES)
 
 
@@ -59,9 +60,17 @@ def test_auditor_holds_view_permissions_only_and_no_unmasking(db):
         ("Risk analyst", {"risk.change_riskrule", "risk.activate_scorecardversion", "staff.view_dashboard",
                           "staff.export_overdueaccount"},
          {"risk.delete_riskrule", "risk.work_reviewcase", "accounts.adjust_limit", "staff.import_bankrepaymentfile"}),
-        ("Administrator", {"auth.add_user", "auth.change_group", "accounts.change_creditproduct",
-                           "privacy.change_privacypolicy", "cob.rerun_cobrun"},
-         {"staff.import_bankrepaymentfile", "accounts.freeze_account", "accounts.view_full_pii", "auth.change_permission"}),
+        ("Administrator", {"auth.add_user", "auth.change_user", "accounts.change_creditproduct",
+                           "privacy.change_privacypolicy", "cob.rerun_cobrun", "integrations.add_apiclient",
+                           "integrations.change_apiclient", "integrations.change_apitoken"},
+         {"staff.import_bankrepaymentfile", "accounts.freeze_account", "accounts.view_full_pii", "auth.change_permission",
+          "auth.add_group", "auth.change_group", "auth.delete_group", "axes.delete_accessattempt",
+          "axes.delete_accesslog", "installments.install_statement"}),
+        ("Privacy officer", {"privacy.add_datasubjectrequest", "privacy.change_datasubjectrequest",
+                             "privacy.export_personal_data", "accounts.close_account", "accounts.view_all_customers"},
+         {"accounts.view_full_pii", "accounts.adjust_limit", "privacy.change_privacypolicy",
+          "privacy.delete_datasubjectrequest", "installments.install_statement"}),
+        ("Collector", {"accounts.view_customer"}, {"accounts.view_all_customers", "installments.install_statement"}),
     ],
 )
 def test_each_role_holds_what_its_work_needs_and_nothing_it_does_not(db, role, has, has_not):
@@ -117,7 +126,9 @@ OPEN = {
     "Auditor": ["accounts_customer_changelist", "staff_bankrepaymentfile_changelist", "staff_importjob_changelist",
                 "auth_user_changelist", "core_auditevent_changelist", "collections_agency_changelist"],
     "Administrator": ["auth_user_changelist", "auth_group_changelist", "accounts_creditproduct_add",
-                      "accounts_customer_changelist"],
+                      "accounts_customer_changelist", "integrations_apiclient_add"],
+    "Privacy officer": ["privacy_datasubjectrequest_changelist", "privacy_datasubjectrequest_add",
+                        "accounts_customer_changelist", "accounts_creditaccount_changelist"],
 }
 REFUSED = {
     "Credit officer": ["staff_bankrepaymentfile_import", "auth_user_changelist", "staff_repaymentexport_export",
@@ -131,14 +142,17 @@ REFUSED = {
                      "accounts_customer_add"],
     "Auditor": ["staff_bankrepaymentfile_import", "accounts_customer_import", "accounts_customer_export",
                 "staff_statementexport_export", "accounts_customer_add", "auth_user_add"],
-    "Administrator": ["staff_bankrepaymentfile_import", "accounts_customer_import", "staff_repaymentexport_export"],
+    "Administrator": ["staff_bankrepaymentfile_import", "accounts_customer_import", "staff_repaymentexport_export",
+                      "auth_group_add"],
+    "Privacy officer": ["staff_bankrepaymentfile_import", "accounts_customer_import", "auth_user_changelist",
+                        "accounts_customer_add", "staff_overdueaccount_changelist"],
 }
 DASHBOARD = {"Credit officer": False, "Finance": True, "Collector": False, "Collections manager": True,
-             "Risk analyst": True, "Auditor": True, "Administrator": True}
+             "Risk analyst": True, "Auditor": True, "Administrator": True, "Privacy officer": False}
 ACCOUNT_ACTIONS = {
     "Credit officer": {"adjust_limit", "grant_temporary_limit", "freeze", "unfreeze"},
     "Finance": set(), "Collector": set(), "Collections manager": set(), "Risk analyst": set(), "Auditor": set(),
-    "Administrator": set(),
+    "Administrator": set(), "Privacy officer": {"close"},
 }
 
 
@@ -199,14 +213,18 @@ def test_an_import_posted_by_a_role_without_the_permission_is_refused_and_posts_
 def test_every_role_may_read_the_api_with_its_session_and_none_may_write(client, business_date, role):
     """The integration API is the storefront's (tokens with scopes). Staff sessions may read; writes
     need ``integrations.call_write_api``, which no role holds (money moves through the admin's
-    screens and their services)."""
+    screens and their services). A collector reads only their own cases' customers, in the admin:
+    the API (any customer by reference) is refused to them."""
     from installments.models import Repayment
 
     user = _role_client(client, role)
     assert not user.has_perm("integrations.call_write_api")
     account = CreditAccountFactory()
     read = client.get(f"/api/v1/accounts/{account.reference}/")
-    assert read.status_code == 200 and read.json()["id"] == account.reference
+    if role == "Collector":
+        assert read.status_code == 403 and read.json()["error"]["code"] == "permission_denied"
+    else:
+        assert read.status_code == 200 and read.json()["id"] == account.reference
     write = client.post("/api/v1/repayments/", {"account_id": account.reference, "amount": "10.00",
                                                  "external_ref": f"api-{role}", "channel": "bank_transfer"},
                         content_type="application/json", HTTP_IDEMPOTENCY_KEY=f"k-{role}")
