@@ -84,7 +84,7 @@ class CustomerCreateForm(forms.ModelForm):
 
 @admin.register(Customer)
 class CustomerAdmin(RefusalOnFormMixin, PeopleSearchMixin, HistoryAdmin):
-    customer_path = ""
+    search_customer_prefix = ""
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
     show_full_result_count = False
     search_fields = ("=reference", "=id_number_last4", "=mobile", "name", "=accounts__reference")
@@ -262,7 +262,7 @@ class AccountOpenForm(SubmitForm):
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(RefusalOnFormMixin, SubmittedAddMixin, PeopleSearchMixin, HistoryAdmin):
-    customer_path = "customer__"
+    search_customer_prefix = "customer__"
     list_display = (
         "reference", "customer_masked", "product", "fixed_limit_col", "temporary_col", "used_col", "available_col",
         "status_badge", "bill_day", "dpd", "bucket",

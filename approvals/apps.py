@@ -11,3 +11,15 @@ class ApprovalsConfig(AppConfig):
 
     name = "approvals"
     verbose_name = "Approvals (maker-checker)"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_ensure_policies, sender=self, dispatch_uid="approvals_policies_ensure")
+
+
+def _ensure_policies(sender, using="default", **kwargs) -> None:
+    """After ``migrate``: one thresholds row per registered kind, so that reading the screen never writes."""
+    from approvals.services import approval_policies_ensure
+
+    approval_policies_ensure()

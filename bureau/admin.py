@@ -116,5 +116,6 @@ class BureauPolicyAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        services.policy_get()
+        if self.has_change_permission(request):  # the one row, made by the first person who may edit it
+            services.policy_get()
         return super().changelist_view(request, extra_context)

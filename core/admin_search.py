@@ -2,7 +2,7 @@
 hash, never the clear text) and a mobile number typed with spaces or dashes. Anything else goes to the
 admin's ordinary ``search_fields``.
 
-``customer_path`` is the lookup from the admin's model to the customer ("" for the customer itself,
+``search_customer_prefix`` is the lookup from the admin's model to the customer ("" for the customer itself,
 ``"customer__"``, ``"account__customer__"``)."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from core.search import as_id_number, as_mobile
 
 
 class PeopleSearchMixin:
-    customer_path: str = "account__customer__"
+    search_customer_prefix: str = "account__customer__"
 
     def get_search_results(self, request, queryset, search_term):
         id_number = as_id_number(search_term)
         if id_number:
-            return queryset.filter(**{f"{self.customer_path}id_number_hash": pii_hash(id_number)}), False
+            return queryset.filter(**{f"{self.search_customer_prefix}id_number_hash": pii_hash(id_number)}), False
         mobile = as_mobile(search_term)
         if mobile:
-            return queryset.filter(**{f"{self.customer_path}mobile": mobile}), False
+            return queryset.filter(**{f"{self.search_customer_prefix}mobile": mobile}), False
         return super().get_search_results(request, queryset, search_term.strip())

@@ -142,7 +142,7 @@ class HolderFilter(admin.SimpleListFilter):
 
 @admin.register(CollectionCase)
 class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
-    customer_path = "customer__"
+    search_customer_prefix = "customer__"
     list_display = (
         "reference", "customer_col", "bucket", "dpd", "overdue_col", "balance_col", "broken_promises", "holder_col",
         "pending_promise_col", "last_contact_at", "status_col",

@@ -156,7 +156,7 @@ class BucketFilter(admin.SimpleListFilter):
 
 @admin.register(OverdueAccount)
 class OverdueAccountAdmin(PeopleSearchMixin, StaffExportMixin, HistoryAdmin):
-    customer_path = "customer__"
+    search_customer_prefix = "customer__"
     """Accounts with days past due, worst first: what collections and risk work from."""
 
     resource_classes = [OverdueAccountExportResource]

@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 
 from accounts.models import CreditAccount, Customer
 from core.admin_utils import badge
-from debt_collection import selectors as collection_selectors
 from staff.workspace import workspace_for
 
 #: The account actions offered as buttons, in order, with the account states they make sense in.
@@ -77,14 +76,6 @@ class WorkspaceAdminMixin:
     collector (who works cases without managing them) sees only the customers of their own cases."""
 
     change_form_template = "admin/staff/workspace_change_form.html"
-    #: the lookup from the admin's model to the customer ("" for the customer itself)
-    customer_path = ""
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if collection_selectors.collector_scope_applies(request.user):
-            queryset = queryset.filter(**{f"{self.customer_path}id__in": collection_selectors.customer_ids_of_collector(request.user)})
-        return queryset
 
     def workspace_subject(self, obj) -> tuple[Customer, CreditAccount | None]:
         raise NotImplementedError
@@ -112,7 +103,6 @@ class WorkspaceAdminMixin:
 
 
 class CreditAccountWorkspaceMixin(WorkspaceAdminMixin):
-    customer_path = "customer__"
     #: the list actions that are also buttons on the page
     object_actions = tuple(name for name, _states in ACCOUNT_BUTTONS)
 
@@ -142,7 +132,6 @@ class CreditAccountWorkspaceMixin(WorkspaceAdminMixin):
 
 
 class CustomerWorkspaceMixin(WorkspaceAdminMixin):
-    customer_path = ""
 
     def workspace_subject(self, obj):
         return obj, None

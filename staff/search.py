@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CreditAccount, Customer
 from core.search import Query, parse_query
-from debt_collection import selectors as collection_selectors
+from staff.scoping import own_customer_ids
 from debt_collection.models import CollectionCase
 from installments.models import Plan, Purchase, Repayment, Statement
 
@@ -145,7 +145,7 @@ def staff_search(*, request, text: str) -> tuple[Query, list[Group]]:
     groups: list[Group] = []
     if not query.text:
         return query, groups
-    collector_scope = collection_selectors.collector_scope_applies(request.user)
+    own = own_customer_ids(request.user)  # None: every customer (staff/scoping.py, the README's matrix)
     for target in TARGETS:
         model_admin = admin.site._registry.get(target.model)
         if model_admin is None or not model_admin.has_view_permission(request):
@@ -154,9 +154,8 @@ def staff_search(*, request, text: str) -> tuple[Query, list[Group]]:
         if where is None:
             continue
         queryset: QuerySet = model_admin.get_queryset(request).filter(where)
-        if collector_scope:  # a collector finds only the people of the cases assigned to them
-            queryset = queryset.filter(**{f"{target.customer_path}id__in":
-                                          collection_selectors.customer_ids_of_collector(request.user)})
+        if own is not None:  # a collector finds only the people of the cases assigned to them
+            queryset = queryset.filter(**{f"{target.customer_path}id__in": own})
         if target.select_related:
             queryset = queryset.select_related(*target.select_related)
         rows = list(queryset.order_by(*target.ordering).distinct()[:PER_GROUP])
