@@ -13,7 +13,8 @@ them; the same pattern as ``risk.hooks`` and ``installments.hooks``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 
 @dataclass(frozen=True)

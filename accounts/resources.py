@@ -6,7 +6,7 @@ Imports that create customers, accounts and limits call ``accounts.services`` an
 staff screens (``staff/resources.py``)."""
 from __future__ import annotations
 
-from import_export import fields, resources
+from import_export import fields
 
 from accounts.models import CreditAccount, Customer, TemporaryLimit
 from core.exports import LabelledModelResource

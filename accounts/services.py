@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Iterable
+from collections.abc import Iterable
 
 from dateutil.relativedelta import relativedelta
 from django.core.exceptions import ValidationError as DjangoValidationError

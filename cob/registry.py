@@ -147,7 +147,7 @@ class StepRegistry:
         return [step for step in self.steps() if step.due_on(on)]
 
     @contextmanager
-    def isolated(self, steps: Sequence[Step] | None = None) -> Iterator["StepRegistry"]:
+    def isolated(self, steps: Sequence[Step] | None = None) -> Iterator[StepRegistry]:
         """Temporarily replace the registered steps (tests, the benchmark)."""
         saved = dict(self._steps), list(self._order)
         self._steps, self._order = {}, []

@@ -11,13 +11,13 @@ class Actor:
     rule: str = ""
 
     @classmethod
-    def staff(cls, user) -> "Actor":
+    def staff(cls, user) -> Actor:
         if user is None or not getattr(user, "pk", None):
             raise ValueError("a staff actor needs a saved user")
         return cls(user=user)
 
     @classmethod
-    def system(cls, rule: str) -> "Actor":
+    def system(cls, rule: str) -> Actor:
         if not rule:
             raise ValueError("a system actor names the rule or model version that decided")
         return cls(rule=rule)

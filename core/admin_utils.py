@@ -3,7 +3,7 @@ service per selected object, and money columns formatted the same everywhere."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages

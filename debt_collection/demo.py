@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
-from typing import Sequence
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth import get_user_model

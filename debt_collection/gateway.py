@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-import socket
 import sys
 import threading
 from dataclasses import asdict, dataclass
@@ -121,7 +120,7 @@ class EmailBackend(BaseBackend):
             if 500 <= exc.smtp_code < 600:
                 raise PermanentGatewayError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
             raise TransientGatewayError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-        except (smtplib.SMTPException, socket.error, TimeoutError) as exc:
+        except (OSError, smtplib.SMTPException, TimeoutError) as exc:
             raise TransientGatewayError(f"mail server unavailable: {exc}") from exc
         if not sent:
             raise TransientGatewayError("the mail backend sent nothing")

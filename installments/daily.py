@@ -17,7 +17,7 @@ delinquency (DPD, buckets, late and deferral fees) → freezes → write-offs.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -240,7 +240,7 @@ def _statements_for_product(on: dt.date, terms: ProductTerms, account_ids) -> in
         actor=SYSTEM, balance=(Codes.FEE_INCOME, "credit"),
         selects=[(
             f"""SELECT '{Codes.RECEIVABLE_FEES}' AS ledger_account_id, l.account_id AS credit_account_id,
-                       {_money(f'SUM(l.fee - l.fee_waived)')} AS debit, 0 AS credit
+                       {_money('SUM(l.fee - l.fee_waived)')} AS debit, 0 AS credit
                 FROM {T_LINE} l WHERE l.statement_id IN ({drafts}) AND l.billed_on = %s
                 GROUP BY l.account_id""",
             [*dparams, d_on],

@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Callable
+from collections.abc import Callable
 
 
 class RiskOutcome(StrEnum):
@@ -35,15 +35,15 @@ class RiskDecision:
     reasons: tuple[str, ...] = ()
 
     @classmethod
-    def approve(cls) -> "RiskDecision":
+    def approve(cls) -> RiskDecision:
         return cls(RiskOutcome.APPROVE)
 
     @classmethod
-    def decline(cls, *reasons: str) -> "RiskDecision":
+    def decline(cls, *reasons: str) -> RiskDecision:
         return cls(RiskOutcome.DECLINE, tuple(reasons) or ("risk_declined",))
 
     @classmethod
-    def review(cls, *reasons: str) -> "RiskDecision":
+    def review(cls, *reasons: str) -> RiskDecision:
         return cls(RiskOutcome.REVIEW, tuple(reasons) or ("risk_review",))
 
 

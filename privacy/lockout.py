@@ -47,7 +47,7 @@ def locked_until(attempt: AccessAttempt) -> dt.datetime | None:
         return None
     cool_off = get_cool_off()
     if cool_off is None:  # locked until someone unlocks it
-        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
     until = attempt.attempt_time + cool_off
     return until if until > timezone.now() else None
 

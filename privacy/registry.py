@@ -31,7 +31,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from django.apps import apps
 from django.conf import settings
@@ -60,12 +61,12 @@ class RecordSet:
     fields: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     description: str = ""
-    queryset: Callable[[Any], "QuerySet"] | None = None
+    queryset: Callable[[Any], QuerySet] | None = None
 
     def get_model(self) -> type[models.Model]:
         return apps.get_model(self.model)
 
-    def rows(self, customer) -> "QuerySet":
+    def rows(self, customer) -> QuerySet:
         if self.queryset is not None:
             return self.queryset(customer)
         model = self.get_model()

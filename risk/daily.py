@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -90,7 +90,7 @@ def review_policy(policy: RiskPolicy) -> ReviewPolicy:
     )
 
 
-def _reviewable() -> "QuerySet[CreditAccount]":  # noqa: F821
+def _reviewable() -> QuerySet[CreditAccount]:  # noqa: F821
     # Staff's manual freezes are left alone; a customer whose processing is restricted (PIPL: storage
     # only) or who was anonymised is not profiled.
     return CreditAccount.objects.filter(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 from core.money import ZERO
 from risk.rules import DECLINE, Band, band_for

@@ -34,7 +34,7 @@ def load_fixture() -> dict:
     return json.loads(FIXTURE.read_text(encoding="utf-8"))
 
 
-def scorecard_ensure(*, user) -> "object":
+def scorecard_ensure(*, user) -> object:
     """The German scorecard as the active application scorecard (stored and activated once)."""
     from risk.models import ScorecardVersion
     from risk.services import scorecard_version_activate, scorecard_version_create

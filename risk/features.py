@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from core.errors import ValidationError
 from core.identity import age_on, id_birth_date

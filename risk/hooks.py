@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable
+from collections.abc import Callable
 
 from django.db import transaction
 

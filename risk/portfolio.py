@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import Count, Q, Sum

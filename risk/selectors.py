@@ -3,7 +3,7 @@ look-ups, the latest score of an account, and the queues."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.db.models import OuterRef, QuerySet, Subquery
 

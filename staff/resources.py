@@ -8,7 +8,6 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, Sum
 from import_export import fields as ie_fields
-from import_export import resources as ie_resources
 from import_export.results import RowResult
 
 from accounts import selectors as account_selectors

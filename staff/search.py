@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet

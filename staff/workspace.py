@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from django.utils.translation import gettext_lazy as _
 
@@ -60,7 +61,7 @@ class AccountLine:
     buttons: list = field(default_factory=list)
 
     @classmethod
-    def of(cls, account: CreditAccount) -> "AccountLine":
+    def of(cls, account: CreditAccount) -> AccountLine:
         temporary = getattr(account, "temporary_total", None) or ZERO
         total = account.fixed_limit + temporary
         return cls(account=account, temporary=temporary, total_limit=total,

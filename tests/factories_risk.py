@@ -5,7 +5,6 @@ the application tests score with that real table."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 

@@ -1,5 +1,4 @@
 """The accounts admin: pages render with a bounded number of queries; actions call services."""
-import datetime as dt
 from decimal import Decimal
 
 import pytest

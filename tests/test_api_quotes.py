@@ -1,7 +1,6 @@
 """POST /api/v1/quotes/: the PRODUCT §5 worked examples exactly, due dates with an account, refusals."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest

@@ -18,7 +18,6 @@ from bureau.models import BureauFile, BureauPolicy, BureauRecord, Classification
 from bureau.selectors import classify
 from core.audit import AuditEvent
 from debt_collection import gateway
-from debt_collection.models import ChannelPreference
 from installments.models import Charge
 from installments.services import purchase_authorize, repayment_post
 from notices.models import Notice

@@ -10,13 +10,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import CreditAccount, TemporaryLimit
 from cob import pipeline
-from cob.models import CobChunk, CobRun, CobStepRun, RunState
+from cob.models import CobChunk, CobRun, RunState
 from cob.registry import SLOTS, Step, StepRegistry, id_bounds, monthly, registry, weekly
 from cob.services import CobStepFailed, cob_run_open, cob_run_retry
 from core.audit import AuditEvent

@@ -37,8 +37,8 @@ def test_quiet_hours_boundaries(hhmm, quiet):
 
 
 def test_quiet_hours_use_beijing_time_whatever_the_zone_of_the_datetime():
-    utc_1400 = dt.datetime(2026, 1, 5, 14, 0, tzinfo=dt.timezone.utc)  # = 22:00 in Shanghai
-    utc_1359 = dt.datetime(2026, 1, 5, 13, 59, tzinfo=dt.timezone.utc)
+    utc_1400 = dt.datetime(2026, 1, 5, 14, 0, tzinfo=dt.UTC)  # = 22:00 in Shanghai
+    utc_1359 = dt.datetime(2026, 1, 5, 13, 59, tzinfo=dt.UTC)
     assert in_quiet_hours(utc_1400, **Q) and not in_quiet_hours(utc_1359, **Q)
 
 

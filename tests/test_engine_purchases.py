@@ -1,7 +1,6 @@
 """Purchases, repayments, refunds, settlements, bill installments and terms: the rules and every refusal.
 Each failure path asserts that nothing changed."""
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
@@ -11,7 +10,7 @@ from core.errors import ApplicationError, BusinessRuleError, ConflictError, Vali
 from installments import hooks
 from installments.calc import quote
 from installments.daily import run_through
-from installments.models import Plan, ProductTerms, Purchase, ScheduleLine, Statement, TenorRate
+from installments.models import Plan, ProductTerms, Purchase, Statement, TenorRate
 from installments.services import (
     PricingCeilingError, PurchaseDeclinedError, plan_settle, product_terms_update, purchase_authorize,
     purchase_refund, purchase_review_approve, purchase_review_decline, repayment_post, statement_install,

@@ -3,13 +3,12 @@
 Defaults: bill day 1, due date = bill date + 9, grace 3 days, late fee 0.05 %/day (min 0.01),
 deferral fee 0.05 %/day, minimum payment 10 % of revolving + everything else due."""
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
 from accounts.models import BucketChange, CreditAccount, StatusChange
 from installments.daily import run_day, run_through
-from installments.models import Charge, Plan, Purchase, Repayment, ScheduleLine, Statement
+from installments.models import Charge, Plan, Purchase, ScheduleLine, Statement
 from installments.services import (
     plan_settle, plan_settlement_quote, product_terms_update, purchase_authorize, purchase_refund, repayment_post,
     repayment_reverse, statement_install,

@@ -14,7 +14,6 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.services import account_change_fixed_limit, temporary_limit_grant
-from core.actors import Actor
 from debt_collection import gateway
 from debt_collection.models import ChannelPreference
 from installments.models import Plan

@@ -71,11 +71,11 @@ def test_the_export_holds_every_record_of_a_full_history(history, exporter, staf
     case = CollectionCase.objects.get(account=account)
     third = ThirdParty.objects.create(customer=customer, name="王大明", relation="brother", mobile="13700001111")
     ContactAttempt.objects.create(case=case, customer=customer, channel="sms", outcome="no_answer", user=staff.user,
-                                  occurred_at=dt.datetime(2026, 2, 20, 10, 0, tzinfo=dt.timezone.utc),
+                                  occurred_at=dt.datetime(2026, 2, 20, 10, 0, tzinfo=dt.UTC),
                                   note="called about the February bill")
     ContactAttempt.objects.create(case=case, customer=customer, channel="voice", party="third_party",
                                   third_party=third, outcome="reached", user=staff.user,
-                                  occurred_at=dt.datetime(2026, 2, 20, 11, 0, tzinfo=dt.timezone.utc))
+                                  occurred_at=dt.datetime(2026, 2, 20, 11, 0, tzinfo=dt.UTC))
 
     document, payload = services.personal_data_export(customer=customer, user=exporter, reason="access request")
     records, text = document["records"], payload.decode()

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts import services as account_services
-from accounts.models import Consent, Customer, LimitChange, StatusChange, TemporaryLimit, BucketChange
+from accounts.models import Consent, Customer, LimitChange
 from accounts.selectors import customer_find_by_id_number, customer_has_consent
 from core.errors import BusinessRuleError, ConflictError, PermissionDeniedError, ValidationError
 from core.models import AuditEvent

@@ -28,7 +28,7 @@ from risk.models import (
 from risk.services import application_submit
 from tests.factories import CreditProductFactory
 from tests.factories_installments import open_account
-from tests.factories_risk import application_payload, german_row_scoring, german_version, scorecard_version
+from tests.factories_risk import application_payload, german_row_scoring, german_version
 
 pytestmark = pytest.mark.django_db
 

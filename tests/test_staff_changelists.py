@@ -71,7 +71,7 @@ def build_world():
 
     CaseAssignment.objects.create(case=case, collector=collector, bucket=case.bucket, started_on=dt.date(2026, 1, 5))
     contact = ContactAttempt.objects.create(
-        case=case, customer=case.customer, channel="phone", occurred_at=dt.datetime(2026, 1, 5, 2, tzinfo=dt.timezone.utc),
+        case=case, customer=case.customer, channel="phone", occurred_at=dt.datetime(2026, 1, 5, 2, tzinfo=dt.UTC),
         outcome="promise_to_pay", user=collector.user)
     PromiseToPay.objects.create(case=case, contact=contact, amount=Decimal("100.00"), made_on=dt.date(2026, 1, 5),
                                 promised_on=dt.date(2026, 1, 9), user=collector.user)
@@ -103,7 +103,7 @@ def _value_for(field: models.Field):
     if isinstance(field, (models.IntegerField, models.FloatField)):
         return 1
     if isinstance(field, models.DateTimeField):
-        return dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.timezone.utc)
+        return dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC)
     if isinstance(field, models.DateField):
         return dt.date(2026, 1, 5)
     if isinstance(field, models.JSONField):

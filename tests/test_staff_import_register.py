@@ -4,7 +4,6 @@ headers, choice labels, money with two decimals, XLSX numbers in a 0.00 format, 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from decimal import Decimal
 

@@ -19,13 +19,13 @@ class Author:
     agency: Agency | None = None
 
     @classmethod
-    def staff(cls, user) -> "Author":
+    def staff(cls, user) -> Author:
         if user is None or not getattr(user, "pk", None):
             raise ValueError("a staff author needs a saved user")
         return cls(user=user)
 
     @classmethod
-    def for_agency(cls, agency: Agency, *, user=None) -> "Author":
+    def for_agency(cls, agency: Agency, *, user=None) -> Author:
         return cls(user=user, agency=agency)
 
     @property

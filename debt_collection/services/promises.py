@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
-from typing import Sequence
+from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q

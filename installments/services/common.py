@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
-from typing import Iterable
+from collections.abc import Iterable
 
 from dateutil.relativedelta import relativedelta
 from django.db import transaction

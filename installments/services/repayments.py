@@ -7,7 +7,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 
 from accounts.models import CreditAccount
 from accounts.services import lock_account

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Mapping
+from collections.abc import Mapping
 
 from django.db import transaction
 
