@@ -15,6 +15,7 @@ from approvals import services
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.registry import registered_kinds
 from core.actors import Actor
+from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, badge, form_action, money_column
 
 STATUS_BADGE = {"pending": "held", "approved": "active", "rejected": "declined"}
@@ -101,7 +102,7 @@ class ApprovalPolicyForm(forms.ModelForm):
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(admin.ModelAdmin):
+class ApprovalPolicyAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     form = ApprovalPolicyForm
     list_display = ("kind", "kind_label", "amount_above", "share_above", "updated_at")
     fields = ("kind", "amount_above", "share_above")

@@ -522,7 +522,7 @@ class WriteOffForm(_AccountReferenceForm):
 
 
 @admin.register(WriteOff)
-class WriteOffAdmin(SubmittedAddMixin, ReadOnlyAdmin):
+class WriteOffAdmin(RefusalOnFormMixin, SubmittedAddMixin, ReadOnlyAdmin):
     """The close of business's write-offs at DPD 180, and write-offs by hand (an overdue account, with
     a reason; above the threshold — by default always — a second person approves)."""
 
@@ -558,7 +558,7 @@ class WaiverForm(_AccountReferenceForm):
 
 
 @admin.register(Waiver)
-class WaiverAdmin(SubmittedAddMixin, ReadOnlyAdmin):
+class WaiverAdmin(RefusalOnFormMixin, SubmittedAddMixin, ReadOnlyAdmin):
     """Finance waives late and deferral fees with a reason (journal: Dr fee income, Cr receivable);
     above the waiver threshold a second person approves."""
 

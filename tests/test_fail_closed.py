@@ -80,7 +80,13 @@ def test_the_dev_server_script_runs_its_worker_and_server_on_the_development_set
     each of its two processes (the Celery worker with beat, then runserver) is started with."""
     record = tmp_path / "started.txt"
     fake_python = tmp_path / "python"
-    fake_python.write_text(f'#!/bin/sh\necho "$DJANGO_SETTINGS_MODULE $1 $2" >> {record}\n')
+    # runserver (started second, in the foreground) waits until the background worker has been recorded:
+    # the script's exit trap stops the worker as soon as runserver returns.
+    fake_python.write_text(
+        f'#!/bin/sh\necho "$DJANGO_SETTINGS_MODULE $1 $2" >> {record}\n'
+        f'if [ "$2" = runserver ]; then i=0; while ! grep -q celery {record} && [ $i -lt 100 ]; do sleep 0.1; '
+        f'i=$((i+1)); done; fi\n'
+    )
     fake_python.chmod(0o755)
     result = run(["bash", str(ROOT / "scripts" / "devserver.sh")], clean_env(PYTHON=str(fake_python), PORT="8765"),
                  cwd=tmp_path)

@@ -36,6 +36,9 @@ def _cases(n: int, seed: int):
 
 def _account_with_line(base: Decimal, *, status: str, since: dt.date, field: str) -> CreditAccount:
     """An account whose one revolving line of ``base`` is billed and ``status`` since ``since``."""
+    from risk.models import RiskPolicy
+
+    RiskPolicy.objects.update_or_create(singleton=1, defaults={"max_limit": Decimal("9999999999.99")})  # big lines
     account = open_account(limit="5000000.00", opened_on=dt.date(2025, 1, 1))
     purchase_authorize(account=account, amount=base, merchant_order_id="p", tenor=None, actor=SYSTEM)
     ScheduleLine.objects.filter(account=account).update(status=status, billed_on=since - dt.timedelta(days=9),
