@@ -74,7 +74,8 @@ def account_amounts_sql(accounts_sql: str) -> tuple[str, list]:
     """The same amounts as :func:`account_amounts`, as one SQL query for set-based steps:
     ``SELECT account_id, past_due, billed_unpaid, balance`` (one row per account that owes anything) for the accounts
     whose ids ``accounts_sql`` selects (a constant SQL subquery, e.g. over a temporary table)."""
-    lines, charges = _amount_querysets(Q(account_id__in=RawSQL(accounts_sql, [])))
+    # RawSQL is safe here: accounts_sql is a constant subquery over a temporary table named in the code
+    lines, charges = _amount_querysets(Q(account_id__in=RawSQL(accounts_sql, [])))  # nosec B611
     lines_sql, lines_params = lines.query.sql_with_params()
     charges_sql, charges_params = charges.query.sql_with_params()
     sql = (
