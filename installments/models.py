@@ -625,9 +625,9 @@ class Waiver(BaseModel):
     the journal (Dr fee income, Cr the fee receivable) and taken off what the customer owes."""
 
     class Kind(models.TextChoices):
-        LATE_FEE = "late_fee", "Late fees"
-        DEFERRAL_FEE = "deferral_fee", "Deferral fees"
-        FEES = "fees", "Late and deferral fees"
+        LATE_FEE = "late_fee", _("Late fees")
+        DEFERRAL_FEE = "deferral_fee", _("Deferral fees")
+        FEES = "fees", _("Late and deferral fees")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="waivers")
     statement = models.ForeignKey(Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="waivers",

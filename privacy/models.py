@@ -163,6 +163,6 @@ class LoginLockout(AccessAttempt):
 
     class Meta:
         proxy = True
-        verbose_name = "login lock-out"
-        verbose_name_plural = "login lock-outs"
+        verbose_name = _("login lock-out")
+        verbose_name_plural = _("login lock-outs")
         permissions = [("unlock_loginlockout", "Can unlock a locked-out login")]

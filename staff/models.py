@@ -186,10 +186,10 @@ class ImportRecord(models.Model):
     as long as the records it created; the file itself is not kept (it may hold personal data)."""
 
     class Outcome(models.TextChoices):
-        DRY_RUN_REFUSED = "dry_run_refused", "Dry run refused: nothing saved"
-        DRY_RUN_PASSED = "dry_run_passed", "Dry run passed"
-        IMPORTED = "imported", "Imported"
-        FAILED = "failed", "Import failed: nothing saved"
+        DRY_RUN_REFUSED = "dry_run_refused", _("Dry run refused: nothing saved")
+        DRY_RUN_PASSED = "dry_run_passed", _("Dry run passed")
+        IMPORTED = "imported", _("Imported")
+        FAILED = "failed", _("Import failed: nothing saved")
 
     kind = models.CharField(max_length=60, help_text="Which import (the screen it was started from).")
     title = models.CharField(max_length=100)
@@ -209,8 +209,8 @@ class ImportRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "import register entry"
-        verbose_name_plural = "import register"
+        verbose_name = _("import register entry")
+        verbose_name_plural = _("import register")
         constraints = [
             models.CheckConstraint(condition=Q(total_amount__isnull=True) | Q(total_amount__gte=0),
                                    name="import_record_total_gte_0"),
