@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ApprovalsConfig(AppConfig):
@@ -10,7 +11,7 @@ class ApprovalsConfig(AppConfig):
     thresholds — in ``approvals.registry`` from its ``AppConfig.ready()``; this app never imports them."""
 
     name = "approvals"
-    verbose_name = "Approvals (maker-checker)"
+    verbose_name = _("Approvals (maker-checker)")
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.models import BaseModel
 from core.money import MoneyField, RateField
@@ -26,8 +27,8 @@ class ApprovalPolicy(models.Model):
 
     class Meta:
         ordering = ["kind"]
-        verbose_name = "approval threshold"
-        verbose_name_plural = "approval thresholds"
+        verbose_name = _("approval threshold")
+        verbose_name_plural = _("approval thresholds")
         constraints = [
             models.CheckConstraint(condition=Q(amount_above__isnull=True) | Q(amount_above__gte=0),
                                    name="approval_policy_amount_gte_0"),

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BureauConfig(AppConfig):
@@ -9,7 +10,7 @@ class BureauConfig(AppConfig):
     imports it: it plugs its steps into close of business and its records into the privacy registry."""
 
     name = "bureau"
-    verbose_name = "Credit-bureau reporting"
+    verbose_name = _("Credit-bureau reporting")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from core.crypto import EncryptedTextField
 from core.models import BaseModel
@@ -32,8 +33,8 @@ class BureauPolicy(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "bureau reporting policy"
-        verbose_name_plural = "bureau reporting policy"
+        verbose_name = _("bureau reporting policy")
+        verbose_name_plural = _("bureau reporting policy")
         constraints = [
             models.CheckConstraint(
                 condition=Q(special_mention_from_dpd__gte=1)

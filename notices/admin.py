@@ -3,6 +3,7 @@ of business), and the wording staff maintain per kind."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from core.admin_utils import badge
 from debt_collection.forms import ReminderTemplateForm
@@ -28,7 +29,7 @@ class NoticeAdmin(admin.ModelAdmin):
     exclude = ("recipient",)
     show_full_result_count = False
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_display(self, obj):
         colour = {"sent": "paid", "queued": "open", "failed": "overdue", "suppressed": "closed"}[obj.status]
         return badge(colour, obj.get_status_display())

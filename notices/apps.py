@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class NoticesConfig(AppConfig):
@@ -7,7 +8,7 @@ class NoticesConfig(AppConfig):
     step into close of business; nothing below imports it."""
 
     name = "notices"
-    verbose_name = "Customer notices"
+    verbose_name = _("Customer notices")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
