@@ -84,7 +84,7 @@ DEFAULT_TEXTS: dict[str, tuple[str, str]] = {
 #: A failed notice is tried again after this long, up to MAX_ATTEMPTS times.
 RETRY_AFTER = dt.timedelta(minutes=30)
 MAX_ATTEMPTS = 5
-#: Limit changes and temporary limits recorded this recently and not yet told about are told about.
+#: With no earlier close of business, limit changes and temporary limits recorded this recently are told about.
 LOOK_BACK = dt.timedelta(days=7)
 
 
@@ -163,8 +163,18 @@ def notices_create(*, on: dt.date, events: Iterable[NoticeEvent]) -> int:
     return len(notices)
 
 
+def _changes_since(on: dt.date) -> dt.datetime:
+    """Limit changes and temporary limits made since the previous day's close finished belong to this day
+    (the close of ``on`` tells about them); with no earlier close, the last ``LOOK_BACK``."""
+    from cob.models import CobRun, RunState
+
+    previous = (CobRun.objects.filter(business_date__lt=on, state=RunState.DONE, finished_at__isnull=False)
+                .order_by("-business_date", "-attempt").values_list("finished_at", flat=True).first())
+    return previous or timezone.now() - LOOK_BACK
+
+
 def _day_events(*, on: dt.date) -> list[NoticeEvent]:
-    since = timezone.now() - LOOK_BACK
+    since = _changes_since(on)
     events: list[NoticeEvent] = []
     for change in LimitChange.objects.filter(kind=LimitChange.Kind.FIXED, created_at__gte=since).exclude(
         new_limit=F("old_limit")

@@ -158,3 +158,20 @@ def test_what_the_customer_was_told_is_in_their_timeline(business_date, outbox, 
     told = [e for e in timeline_for(accounts=[account]) if e.category == "notice"]
     assert sorted(e.summary for e in told) == ["Credit line opened by sms: Sent", "Limit cut by sms: Sent"]
     assert {e.at for e in told} == {at("2026-01-06", "08:00")}
+
+
+def test_the_day_tells_about_changes_since_the_previous_close_only(business_date, outbox, staff):
+    from accounts.models import LimitChange
+    from cob.models import CobRun
+
+    account = open_account(limit="10000.00")
+    call_command("cob", through="2026-01-06", no_progress=True, stdout=io.StringIO())
+    assert Notice.objects.filter(kind="limit_granted").count() == 1  # told by the close of 2026-01-05
+    closed = CobRun.objects.get(business_date=day("2026-01-06")).finished_at
+    account_change_fixed_limit(account=account, new_limit=D("9000.00"), actor=staff, reason="before the close")
+    LimitChange.objects.filter(new_limit=D("9000.00")).update(created_at=closed - dt.timedelta(seconds=1))
+    account_change_fixed_limit(account=account, new_limit=D("8000.00"), actor=staff, reason="during the day")
+    # The close of 2026-01-07 tells about the day's change; one older than the previous close is not this day's.
+    assert notices_queue(on=day("2026-01-07")) == 1
+    told = Notice.objects.get(kind="limit_cut")  # only one: the change before the close is not told
+    assert "during the day" in told.body and "before the close" not in told.body
