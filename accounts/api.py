@@ -17,6 +17,16 @@ from integrations.scopes import ACCOUNTS_READ
 ACCOUNT_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The account's public reference.")
 
 
+#: Functions ``fn(account, total_limit, available) -> dict`` adding fields to the account's view; an app
+#: above accounts (cash loans) registers one in ``AppConfig.ready()``, so the imports keep pointing one way.
+_VIEW_EXTRAS: list = []
+
+
+def register_account_view_extra(fn) -> None:
+    if fn not in _VIEW_EXTRAS:
+        _VIEW_EXTRAS.append(fn)
+
+
 def account_by_reference(reference: str, *, queryset=None) -> CreditAccount:
     account = (queryset if queryset is not None else CreditAccount.objects).filter(reference=reference).first()
     if account is None:
@@ -33,6 +43,10 @@ def account_view_data(account: CreditAccount) -> dict:
     )
     temporary_total = sum((row["amount"] for row in temporary), ZERO)
     total = account.fixed_limit + temporary_total
+    available = max(total - account.used_amount - account.held_amount, ZERO)
+    extras: dict = {}
+    for fn in _VIEW_EXTRAS:
+        extras.update(fn(account, total, available))
     return {
         "reference": account.reference,
         "customer": account.customer,
@@ -43,9 +57,10 @@ def account_view_data(account: CreditAccount) -> dict:
         )},
         "temporary_limit": temporary_total,
         "total_limit": total,
-        "available": max(total - account.used_amount - account.held_amount, ZERO),
+        "available": available,
         "temporary_limits": temporary,
         "as_of": on,
+        **extras,
     }
 
 

@@ -29,6 +29,11 @@ class AccountOutSerializer(serializers.Serializer):
     held_amount = MoneyField(help_text="Purchases held for a risk review: reserved until they are released.")
     available = MoneyField(help_text="Total limit − used − held, never below 0.00.")
     credit_balance = MoneyField(help_text="Overpayments held for the customer (they pay the next bill).")
+    cash_limit = MoneyField(default="0.00", help_text="Cash-loan sub-limit: the product's cash share of the total limit "
+                            "(0.00 when the product lends no cash).")
+    cash_used = MoneyField(default="0.00", help_text="Unpaid principal of the account's cash loans (counts in used_amount too).")
+    cash_available = MoneyField(default="0.00", help_text="What a cash loan may draw now: the lesser of the cash sub-limit "
+                                "left and the line's available amount, never below 0.00.")
     temporary_limits = TemporaryLimitOutSerializer(many=True, help_text="Temporary limits active on the business date.")
     bill_day = serializers.IntegerField(min_value=1, max_value=28, help_text="Day of the month the statement is generated (1–28).")
     opened_on = serializers.DateField(help_text="Business date the account was opened.")

@@ -53,6 +53,33 @@ FEE_OPEN = "({a}.fee - {a}.fee_paid - {a}.fee_waived - {a}.fee_written_off)"
 CHARGE_OPEN = "({a}.amount - {a}.paid - {a}.waived - {a}.written_off)"
 
 
+#: Cash-loan lines (issue 16) post to their own ledger accounts; the set-based posters split them off.
+_NOT_CASH = f"NOT EXISTS (SELECT 1 FROM {T_PLAN} cp WHERE cp.id = l.plan_id AND cp.kind = 'cash_loan')"
+
+
+def _cash_interest_billed(drafts: str, params: list) -> list:
+    """The interest of cash-loan lines billed now: receivable per account, income in total."""
+    base = f"""FROM {T_LINE} l JOIN {T_PLAN} cp ON cp.id = l.plan_id AND cp.kind = 'cash_loan'
+               WHERE l.statement_id IN ({drafts}) AND l.billed_on = %s"""
+    return [
+        (f"""SELECT '{Codes.CASH_LOAN_INTEREST}' AS ledger_account_id, l.account_id AS credit_account_id,
+                    {_money('SUM(l.fee - l.fee_waived)')} AS debit, 0 AS credit {base} GROUP BY l.account_id""", params),
+        (f"""SELECT '{Codes.CASH_LOAN_INTEREST_INCOME}' AS ledger_account_id, NULL AS credit_account_id,
+                    0 AS debit, {_money('SUM(l.fee - l.fee_waived)')} AS credit {base}""", params),
+    ]
+
+
+def _cash_open(part: str, w: str, *, bare: bool = False) -> str:
+    """Open cash-loan principal (``p``) or billed interest (``f``) of the account of write-off row ``w``,
+    before the lines are written off; ``bare`` for the amount alone (else in parentheses for subtraction)."""
+    expr = ("cl.principal - cl.principal_paid - cl.principal_reduced - cl.principal_written_off" if part == "p"
+            else "cl.fee - cl.fee_paid - cl.fee_waived - cl.fee_written_off")
+    billed = "" if part == "p" else " AND cl.billed_on IS NOT NULL"
+    sql = (f"""COALESCE((SELECT SUM({expr}) FROM {T_LINE} cl JOIN {T_PLAN} cp ON cp.id = cl.plan_id AND cp.kind = 'cash_loan'
+              WHERE cl.account_id = {w}.account_id AND cl.status IN ('pending', 'due', 'deferred', 'overdue'){billed}), 0)""")
+    return _money(sql) if bare else f"({_money(sql)})"
+
+
 def _p_open(a: str) -> str:
     return PRINCIPAL_OPEN.format(a=a)
 
@@ -241,10 +268,10 @@ def _statements_for_product(on: dt.date, terms: ProductTerms, account_ids) -> in
         selects=[(
             f"""SELECT '{Codes.RECEIVABLE_FEES}' AS ledger_account_id, l.account_id AS credit_account_id,
                        {_money('SUM(l.fee - l.fee_waived)')} AS debit, 0 AS credit
-                FROM {T_LINE} l WHERE l.statement_id IN ({drafts}) AND l.billed_on = %s
+                FROM {T_LINE} l WHERE l.statement_id IN ({drafts}) AND l.billed_on = %s AND {_NOT_CASH}
                 GROUP BY l.account_id""",
             [*dparams, d_on],
-        )],
+        ), *_cash_interest_billed(drafts, [*dparams, d_on])],
     )
     if entry is not None:
         _exec(
@@ -663,10 +690,13 @@ def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     new = f"SELECT w.account_id FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL {chunk_w}"
     nparams = [d_on, *ids]
     selects = [
-        (f"""SELECT '{code}' AS ledger_account_id, w.account_id AS credit_account_id, 0 AS debit, w.{col} AS credit
+        (f"""SELECT '{code}' AS ledger_account_id, w.account_id AS credit_account_id, 0 AS debit, {col} AS credit
              FROM {W} w WHERE w.on_date = %s AND w.journal_entry_id IS NULL {chunk_w}""", nparams)
-        for code, col in ((Codes.RECEIVABLE_PRINCIPAL, "principal"), (Codes.RECEIVABLE_FEES, "fees"),
-                          (Codes.RECEIVABLE_LATE_FEES, "late_fees"), (Codes.RECEIVABLE_DEFERRAL_FEES, "deferral_fees"))
+        for code, col in ((Codes.RECEIVABLE_PRINCIPAL, _money(f"w.principal - {_cash_open('p', 'w')}")),
+                          (Codes.RECEIVABLE_FEES, _money(f"w.fees - {_cash_open('f', 'w')}")),
+                          (Codes.RECEIVABLE_LATE_FEES, "w.late_fees"), (Codes.RECEIVABLE_DEFERRAL_FEES, "w.deferral_fees"),
+                          (Codes.CASH_LOAN_PRINCIPAL, _cash_open("p", "w", bare=True)),
+                          (Codes.CASH_LOAN_INTEREST, _cash_open("f", "w", bare=True)))
     ]
     entry = journal_post_select(kind=JournalEntry.Kind.WRITE_OFF, on=on, memo=f"Write-offs {on}", source=f"cob:write_off:{on}",
                                 actor=SYSTEM, selects=selects, balance=(Codes.CREDIT_LOSS, "debit"))

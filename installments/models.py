@@ -168,6 +168,7 @@ class Plan(BaseModel):
         REVOLVING = "revolving", _("Revolving purchase")
         PURCHASE_INSTALLMENT = "purchase_installment", _("Purchase installment")
         BILL_INSTALLMENT = "bill_installment", _("Bill installment")
+        CASH_LOAN = "cash_loan", _("Cash loan")
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")

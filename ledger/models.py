@@ -58,8 +58,12 @@ class Codes:
     DEFERRAL_FEE_INCOME = "4200"
     RECOVERY_INCOME = "4900"
     CREDIT_LOSS = "5000"
+    CASH_LOAN_PRINCIPAL = "1200"  # cash loans (issue 16): principal drawn to a bank card
+    CASH_LOAN_INTEREST = "1210"  # cash loans: billed interest
+    CASH_LOAN_INTEREST_INCOME = "4300"
 
-    RECEIVABLES = (RECEIVABLE_PRINCIPAL, RECEIVABLE_FEES, RECEIVABLE_LATE_FEES, RECEIVABLE_DEFERRAL_FEES)
+    RECEIVABLES = (RECEIVABLE_PRINCIPAL, RECEIVABLE_FEES, RECEIVABLE_LATE_FEES, RECEIVABLE_DEFERRAL_FEES,
+                   CASH_LOAN_PRINCIPAL, CASH_LOAN_INTEREST)
 
 
 class JournalEntry(models.Model):
@@ -78,6 +82,7 @@ class JournalEntry(models.Model):
         WRITE_OFF = "write_off", _("Write-off")
         RECOVERY = "recovery", _("Recovery")
         REVERSAL = "reversal", _("Reversal")
+        CASH_LOAN = "cash_loan", _("Cash-loan drawdown")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     posted_on = models.DateField(help_text=_("Business date of the movement."))

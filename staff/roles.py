@@ -40,10 +40,11 @@ EXTRA_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
 
 # Reusable pattern groups.
 READ_CUSTOMERS = ("accounts.view_*",)
-READ_ENGINE = ("installments.view_*", "ledger.view_*")
+READ_ENGINE = ("installments.view_*", "ledger.view_*", "cashloans.view_*")
 POLICY_CONFIG = (
     "accounts.add_creditproduct", "accounts.change_creditproduct",
     "*.add_*policy", "*.change_*policy",
+    "cashloans.add_cashloanproduct", "cashloans.change_cashloanproduct",
 )
 
 
@@ -72,7 +73,7 @@ ROLES: tuple[Role, ...] = (
             "accounts.add_customer", "accounts.add_creditaccount", "accounts.adjust_limit", "accounts.freeze_account",
             "accounts.import_customer", "accounts.export_customer",
             "risk.view_*", "risk.work_reviewcase", "risk.grant_campaign",
-            "installments.view_*", "installments.review_purchase",
+            "installments.view_*", "installments.review_purchase", "cashloans.view_*",
             "staff.view_temporarylimitcampaign", "staff.import_temporarylimitcampaign",
             "staff.view_importjob", "staff.view_importrecord",
             "bureau.view_*", "bureau.download_bureaufile", "bureau.reissue_bureaufile", "notices.view_notice",

@@ -25,6 +25,10 @@ def ensure_reference_data() -> None:
         importlib.import_module("ledger.migrations.0002_chart").create_chart(apps, None)
     if not CreditProduct.objects.filter(code="baitiao", terms__isnull=False).exists():
         importlib.import_module("installments.migrations.0003_default_product").create_default_product(apps, None)
+    if not LedgerAccount.objects.filter(code="1200").exists():
+        importlib.import_module("ledger.migrations.0003_cash_loan_accounts").create_accounts(apps, None)
+    if not CreditProduct.objects.filter(code="baitiao", cash_loan_product__isnull=False).exists():
+        importlib.import_module("cashloans.migrations.0002_default_cash_product").create_default(apps, None)
 
 
 def baitiao() -> CreditProduct:

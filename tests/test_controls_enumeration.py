@@ -54,6 +54,8 @@ ACTIONS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("installments.purchase", "decline_held"): "installments.review_purchase",
     ("installments.plan", "quote_settlement"): READ_ONLY,
     ("installments.plan", "settle"): "installments.settle_plan",
+    ("cashloans.cashloan", "quote_settlement"): READ_ONLY,
+    ("cashloans.cashloan", "settle"): "installments.settle_plan",
     ("installments.statement", "install"): "installments.install_statement",
     ("installments.repayment", "reverse"): "installments.reverse_repayment",
     ("risk.scorecardversion", "activate"): "risk.activate_scorecardversion",

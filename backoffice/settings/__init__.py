@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "installments",
+    "cashloans",
     "cob",
     "debt_collection",
     "risk",

@@ -38,6 +38,25 @@ CHARGE_CODE = {
     Charge.Kind.SETTLEMENT_FEE: Codes.RECEIVABLE_FEES,
 }
 
+#: A plan's ledger codes: (principal receivable, fee receivable, fee income). Cash loans keep their own
+#: accounts (issue 16); every other kind uses the installment ones.
+DEFAULT_PLAN_CODES = (Codes.RECEIVABLE_PRINCIPAL, Codes.RECEIVABLE_FEES, Codes.FEE_INCOME)
+PLAN_CODES = {
+    Plan.Kind.CASH_LOAN.value: (Codes.CASH_LOAN_PRINCIPAL, Codes.CASH_LOAN_INTEREST, Codes.CASH_LOAN_INTEREST_INCOME),
+}
+
+
+def plan_codes(kind: str | None) -> tuple[str, str, str]:
+    return PLAN_CODES.get(kind or "", DEFAULT_PLAN_CODES)
+
+
+def line_plan_kind(line: ScheduleLine) -> str:
+    """The kind of a line's plan: annotated by :func:`open_dues` (``plan_kind``), else read."""
+    kind = getattr(line, "plan_kind", None)
+    if kind is None:
+        kind = Plan.objects.filter(pk=line.plan_id).values_list("kind", flat=True).first()
+    return kind or ""
+
 
 def plus(field: str, delta) -> Round:
     """``field + delta`` rounded to the cent in SQL (SQLite keeps decimals as floats: 0.30 − 0.10 − 0.20
@@ -112,9 +131,9 @@ def open_dues(account_id: int) -> tuple[list[Due], dict]:
         key = ("charge", charge.pk)
         rows[key] = charge
         dues.append(Due(key=key, kind=CHARGE_KIND[charge.kind], due_date=charge.accrued_on, amount=charge.open_amount))
-    lines = ScheduleLine.objects.filter(account_id=account_id, status__in=ScheduleLine.OPEN_BILLED).order_by(
-        "due_date", "is_revolving", "plan_id", "period"
-    )
+    lines = ScheduleLine.objects.filter(account_id=account_id, status__in=ScheduleLine.OPEN_BILLED).annotate(
+        plan_kind=F("plan__kind")
+    ).order_by("due_date", "is_revolving", "plan_id", "period")
     for line in lines:
         if line.fee_open > 0:
             key = ("fee", line.pk)
@@ -172,14 +191,15 @@ def apply_paid(
             allocations.append(Allocation(account=account, source=source, repayment=repayment, statement=statement,
                                           charge=row, kind=alloc_kind, amount=amount, on_date=on))
         else:
+            principal_code, fee_code, _ = plan_codes(line_plan_kind(row))
             if kind_tag == "fee":
                 row.fee_paid += amount
                 alloc_kind = Allocation.Kind.INSTALLMENT_FEE
-                by_code[Codes.RECEIVABLE_FEES] += amount
+                by_code[fee_code] += amount
             else:
                 row.principal_paid += amount
                 alloc_kind = Allocation.Kind.PRINCIPAL
-                by_code[Codes.RECEIVABLE_PRINCIPAL] += amount
+                by_code[principal_code] += amount
             touched_lines[row.pk] = row
             allocations.append(Allocation(account=account, source=source, repayment=repayment, statement=statement,
                                           line=row, kind=alloc_kind, amount=amount, on_date=on))

@@ -22,7 +22,9 @@ from core.money import ZERO
 from installments.models import (
     Charge, Plan, Purchase, Refund, ScheduleLine, Statement, StatementLine, Waiver, WriteOff,
 )
-from installments.services.common import CHARGE_CODE, apply_account_deltas, positive_money, require_reason
+from installments.services.common import (
+    CHARGE_CODE, apply_account_deltas, line_plan_kind, plan_codes, positive_money, require_reason,
+)
 from installments.services.refunds import purchase_refund
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, journal_post
@@ -136,11 +138,18 @@ def account_write_off(*, account: CreditAccount, actor: Actor, reason: str) -> W
     if account.dpd <= 0:
         raise BusinessRuleError("Only an overdue account is written off by hand.", code="account_not_overdue")
     today = get_business_date()
-    lines = list(ScheduleLine.objects.filter(account=account, status__in=ScheduleLine.OPEN))
+    lines = list(ScheduleLine.objects.filter(account=account, status__in=ScheduleLine.OPEN).annotate(plan_kind=F("plan__kind")))
     charges = [c for c in Charge.objects.filter(account=account) if c.open_amount > 0]
     principal = sum((ln.principal_open for ln in lines), ZERO)
     fees = sum((ln.fee_open for ln in lines if ln.billed_on), ZERO)
     parts = {Codes.RECEIVABLE_LATE_FEES: ZERO, Codes.RECEIVABLE_DEFERRAL_FEES: ZERO, Codes.RECEIVABLE_FEES: fees}
+    by_principal_code: dict[str, Decimal] = {}  # cash-loan lines keep their own ledger codes (issue 16)
+    for ln in lines:
+        principal_code, fee_code, _ = plan_codes(line_plan_kind(ln))
+        by_principal_code[principal_code] = by_principal_code.get(principal_code, ZERO) + ln.principal_open
+        if ln.billed_on and fee_code != Codes.RECEIVABLE_FEES:
+            parts[Codes.RECEIVABLE_FEES] -= ln.fee_open
+            parts[fee_code] = parts.get(fee_code, ZERO) + ln.fee_open
     for charge in charges:
         parts[CHARGE_CODE[charge.kind]] += charge.open_amount
     total = principal + sum(parts.values(), ZERO)
@@ -158,12 +167,12 @@ def account_write_off(*, account: CreditAccount, actor: Actor, reason: str) -> W
     for charge in charges:
         Charge.objects.filter(pk=charge.pk).update(written_off=Round(F("written_off") + charge.open_amount, 2))
     Plan.objects.filter(account=account, status=Plan.Status.ACTIVE).update(status=Plan.Status.WRITTEN_OFF, closed_on=today)
-    legs = [Dr(Codes.CREDIT_LOSS, total), Cr(Codes.RECEIVABLE_PRINCIPAL, principal, account.pk)]
+    legs = [Dr(Codes.CREDIT_LOSS, total)] + [Cr(code, value, account.pk) for code, value in by_principal_code.items()]
     legs += [Cr(code, value, account.pk) for code, value in parts.items()]
     entry = journal_post(kind=JournalEntry.Kind.WRITE_OFF, on=today, legs=legs, memo=f"Write-off by hand: {reason}"[:200],
                          source=f"write_off:{account.reference}", actor=actor)
     write_off = WriteOff.objects.create(
-        account=account, on_date=today, dpd=account.dpd, principal=principal, fees=parts[Codes.RECEIVABLE_FEES],
+        account=account, on_date=today, dpd=account.dpd, principal=principal, fees=fees,
         late_fees=parts[Codes.RECEIVABLE_LATE_FEES], deferral_fees=parts[Codes.RECEIVABLE_DEFERRAL_FEES],
         journal_entry=entry,
     )

@@ -20,7 +20,7 @@ from installments.models import (
     Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, WriteOff,
 )
 from installments.services.common import (
-    apply_account_deltas, apply_paid, get_terms, open_dues, plus, positive_money, receivable_legs, reopen_status,
+    apply_account_deltas, apply_paid, get_terms, line_plan_kind, open_dues, plan_codes, plus, positive_money, receivable_legs, reopen_status,
     require_reason,
 )
 from installments.services.common import repayment_ceiling_check  # issue 13: input bounds
@@ -235,7 +235,11 @@ def _take_back_credit(account: CreditAccount, shortfall: Decimal, on: dt.date, a
         if take <= 0:
             continue
         _undo_allocation(alloc, take, on, None)
-        by_code[code_of[alloc.kind]] += take
+        code = code_of[alloc.kind]
+        if alloc.line_id:  # a cash loan's line keeps its own codes
+            principal_code, fee_code, _ = plan_codes(line_plan_kind(alloc.line))
+            code = principal_code if alloc.kind == Allocation.Kind.PRINCIPAL else fee_code
+        by_code[code] += take
         shortfall -= take
     if shortfall > 0:  # pragma: no cover - the credit balance can only have gone to dues
         raise BusinessRuleError("The credit balance cannot be traced.", code="credit_untraceable")
@@ -274,8 +278,9 @@ def repayment_reverse(*, repayment: Repayment, actor: Actor, reason: str) -> Rep
         if alloc.line_id:
             touched.add(alloc.line_id)
         _undo_allocation(alloc, alloc.amount, today, repayment, reopen=False)
-    for adj in repayment.adjustments.filter(undone=False).select_related("line"):
-        line = adj.line
+    same_line: dict[int, ScheduleLine] = {}  # a line with two adjustments (a cash loan's) is one object
+    for adj in repayment.adjustments.filter(undone=False).select_related("line").order_by("id"):
+        line = same_line.setdefault(adj.line_id, adj.line)
         if adj.kind == Adjustment.Kind.SETTLEMENT_WAIVER:
             line.fee_waived -= adj.fee
         elif adj.kind == Adjustment.Kind.EARLY_BILLING:

@@ -11,9 +11,10 @@ from core.actors import Actor
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
 from core.money import ZERO
-from installments.calc import SettlementQuote, settlement_quote
+from installments.calc import SettlementPolicy, SettlementQuote, settlement_quote
+from installments.cash_calc import DAYS_PER_PERIOD, accrued_interest
 from installments.models import Adjustment, Allocation, Plan, Repayment, ScheduleLine
-from installments.services.common import apply_account_deltas, get_terms
+from installments.services.common import apply_account_deltas, get_terms, plan_codes
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, journal_post
 
@@ -35,6 +36,7 @@ class PlanSettlement:
 
 def _parts(plan: Plan, lines: list[ScheduleLine], today) -> PlanSettlement:
     terms = get_terms(plan.account.product_id)
+    policy = terms.settlement_policy
     same_day = plan.created_on == today
     billed = [line for line in lines if line.billed_on]
     pending = [line for line in lines if not line.billed_on]
@@ -42,16 +44,32 @@ def _parts(plan: Plan, lines: list[ScheduleLine], today) -> PlanSettlement:
     billed_fee = sum((line.fee_open for line in billed), ZERO)
     remaining_principal = sum((line.principal_open for line in pending), ZERO)
     next_fee = min(pending, key=lambda line: line.period).fee_open if pending else ZERO
+    if plan.kind == Plan.Kind.CASH_LOAN:  # issue 16: interest accrued to date only, never a future period's
+        policy = SettlementPolicy.CHARGE_NEXT_FEE.value
+        next_fee = _cash_accrued(plan, pending, remaining_principal, today)
     quote = settlement_quote(
         remaining_principal=remaining_principal,
         billed_unpaid=billed_principal + (ZERO if same_day else billed_fee),
-        next_period_fee=next_fee, policy=terms.settlement_policy, same_day=same_day,
+        next_period_fee=next_fee, policy=policy, same_day=same_day,
     )
     return PlanSettlement(
-        quote=quote, same_day=same_day, policy=terms.settlement_policy,
+        quote=quote, same_day=same_day, policy=policy,
         billed_fee_waived=billed_fee if same_day else ZERO,
         future_fees_waived=sum((line.fee_open for line in pending), ZERO) - quote.fee,
     )
+
+
+def _cash_accrued(plan: Plan, pending: list[ScheduleLine], outstanding, today) -> Decimal:
+    """A cash loan's interest accrued by the day on its unbilled principal since the current period began
+    (the drawdown, or the previous period's due date), at most that period's interest. The plan's
+    ``fee_rate`` is the monthly rate, daily × 30 (``installments.cash_calc``)."""
+    if not pending:
+        return ZERO
+    nxt = min(pending, key=lambda line: line.period)
+    since = plan.created_on
+    if nxt.period > 1:
+        since = plan.lines.filter(period=nxt.period - 1).values_list("due_date", flat=True).first() or since
+    return accrued_interest(outstanding, plan.fee_rate / DAYS_PER_PERIOD, since, today, cap=nxt.fee_open)
 
 
 def _open_lines(plan: Plan) -> list[ScheduleLine]:
@@ -79,6 +97,7 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
     if plan.kind == Plan.Kind.REVOLVING:
         raise BusinessRuleError("A revolving purchase is repaid, not settled.", code="plan_not_installment")
     today = get_business_date()
+    principal_code, fee_code, income_code = plan_codes(plan.kind)
     lines = _open_lines(plan)
     parts = _parts(plan, lines, today)
     if parts.total <= 0:
@@ -99,15 +118,21 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
     charge_next = not parts.same_day and parts.quote.fee > 0
     next_line = min((line for line in lines if not line.billed_on), key=lambda line: line.period, default=None)
     if charge_next:
-        fee = next_line.fee_open
+        fee = parts.quote.fee  # the next period's fee; a cash loan's interest accrued so far
         next_line.billed_on = today
         adjustments.append(Adjustment(line=next_line, kind=Adjustment.Kind.EARLY_BILLING, fee=fee, repayment=repayment, on_date=today))
-        legs = [Dr(Codes.RECEIVABLE_FEES, fee, account.pk), Cr(Codes.FEE_INCOME, fee)]
+        legs = [Dr(fee_code, fee, account.pk), Cr(income_code, fee)]
         journal_post(kind=JournalEntry.Kind.FEE_BILLED, on=today, legs=legs, memo="Settlement: next period's fee",
                      source=source, actor=actor)
         all_legs += legs
     for line in lines:
         fee_open = line.fee_open
+        if charge_next and line is next_line and fee_open > fee:  # a cash loan: the unearned interest is waived
+            unearned = fee_open - fee
+            adjustments.append(Adjustment(line=line, kind=Adjustment.Kind.SETTLEMENT_WAIVER, fee=unearned,
+                                          was_billed=False, repayment=repayment, on_date=today))
+            line.fee_waived += unearned
+            fee_open = fee
         if fee_open:
             if line.billed_on and not parts.same_day:
                 allocations.append(Allocation(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
@@ -131,14 +156,14 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
         line.closed_on = today
         line.save(update_fields=["fee_paid", "fee_waived", "principal_paid", "status", "closed_on", "billed_on"])
     if waived_billed:
-        legs = [Dr(Codes.FEE_INCOME, waived_billed), Cr(Codes.RECEIVABLE_FEES, waived_billed, account.pk)]
+        legs = [Dr(income_code, waived_billed), Cr(fee_code, waived_billed, account.pk)]
         journal_post(kind=JournalEntry.Kind.WAIVER, on=today, legs=legs, memo="Same-day settlement: fees waived",
                      source=source, actor=actor)
         all_legs += legs
     if paid_principal + paid_fee != parts.total:  # pragma: no cover - the quote is made of exactly these parts
         raise BusinessRuleError("Settlement does not add up.", code="settlement_mismatch")
-    legs = [Dr(Codes.CASH, parts.total), Cr(Codes.RECEIVABLE_PRINCIPAL, paid_principal, account.pk),
-            Cr(Codes.RECEIVABLE_FEES, paid_fee, account.pk)]
+    legs = [Dr(Codes.CASH, parts.total), Cr(principal_code, paid_principal, account.pk),
+            Cr(fee_code, paid_fee, account.pk)]
     entry = journal_post(kind=JournalEntry.Kind.SETTLEMENT, on=today, legs=legs, memo=f"Early settlement of {plan.reference}",
                          source=source, actor=actor)
     all_legs += legs
