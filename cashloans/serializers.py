@@ -14,7 +14,8 @@ ACCOUNT_REF_HELP = "The account's public reference."
 class CashQuoteInSerializer(serializers.Serializer):
     account = serializers.CharField(max_length=16, help_text=ACCOUNT_REF_HELP)
     amount = AmountField(help_text='Amount to borrow, e.g. "10000.00".')
-    tenor = serializers.ChoiceField(choices=CASH_TENORS, help_text="Number of monthly installments: 3, 6 or 12.")
+    tenor = serializers.IntegerField(min_value=1, max_value=CASH_TENORS[-1],
+                                     help_text="Number of monthly installments: 3, 6 or 12 (as the product offers).")
 
 
 class CashLoanInSerializer(CashQuoteInSerializer):

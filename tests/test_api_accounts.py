@@ -36,6 +36,8 @@ def test_limits_used_and_available_on_the_business_date(http, business_date, sys
         "used_amount": "9500.50", "held_amount": "0.00", "available": "3499.50", "credit_balance": "0.00",
         "temporary_limits": [{"amount": "3000.00", "starts_on": "2026-06-01", "ends_on": "2026-06-20", "campaign": "618"}],
         "bill_day": 12, "opened_on": "2026-01-01", "closed_on": None, "dpd": 0, "bucket": "M0", "as_of": "2026-06-10",
+        # cash loans (issue 16): half the total line, capped by what the line has left
+        "cash_limit": "6500.00", "cash_used": "0.00", "cash_available": "3499.50",
     }
 
     business_date("2026-06-21")  # the campaign ended: available is shown as 0, never negative
@@ -71,7 +73,7 @@ def test_read_in_a_fixed_number_of_queries(http, django_assert_num_queries):
     account = CreditAccountFactory()
     http.get(f"/api/v1/accounts/{account.reference}/")  # token's last_used_at written once a minute
 
-    with django_assert_num_queries(4):  # token+client, account, business date, temporary limits
+    with django_assert_num_queries(5):  # token+client, account, business date, temporary limits, cash product + cash used
         assert http.get(f"/api/v1/accounts/{account.reference}/").status_code == 200
 
 

@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # A plan's status appears on plans and on cash loans (issue 16): one named enum for both.
+    "ENUM_NAME_OVERRIDES": {"PlanStatusEnum": "installments.models.Plan.Status"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "integrations.schema.add_error_responses",
