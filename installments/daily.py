@@ -64,7 +64,7 @@ def _cash_interest_billed(drafts: str, params: list) -> list:
     return [
         (f"""SELECT '{Codes.CASH_LOAN_INTEREST}' AS ledger_account_id, l.account_id AS credit_account_id,
                     {_money('SUM(l.fee - l.fee_waived)')} AS debit, 0 AS credit {base} GROUP BY l.account_id""", params),
-        (f"""SELECT '{Codes.CASH_LOAN_INTEREST_INCOME}' AS ledger_account_id, NULL AS credit_account_id,
+        (f"""SELECT '{Codes.CASH_LOAN_INTEREST_INCOME}' AS ledger_account_id, CAST(NULL AS BIGINT) AS credit_account_id,
                     0 AS debit, {_money('SUM(l.fee - l.fee_waived)')} AS credit {base}""", params),
     ]
 
