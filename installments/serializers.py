@@ -66,7 +66,7 @@ class ScheduleLineOutSerializer(serializers.Serializer):
 class PlanOutSerializer(serializers.Serializer):
     id = serializers.CharField(source="reference", help_text="The plan's public reference.")
     account = serializers.CharField(source="account.reference", help_text=ACCOUNT_REF_HELP)
-    kind = serializers.ChoiceField(choices=Plan.Kind.choices, help_text="revolving, purchase_installment or bill_installment.")
+    kind = serializers.ChoiceField(choices=Plan.Kind.choices, help_text="revolving, purchase_installment, bill_installment or cash_loan.")
     status = serializers.ChoiceField(choices=Plan.Status.choices, help_text="State of the plan.")
     apr_nominal = PercentField(source="apr_nominal_pct", help_text="Annualised rate by IRR, nominal, percent.")
     apr_effective = PercentField(source="apr_effective_pct", help_text="Annualised rate by IRR, effective, percent.")
