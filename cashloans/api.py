@@ -50,7 +50,7 @@ class CashQuoteCreate(APIView):
             "Equal installments (等额本息) at the product's daily rate × 30 a month; each period's interest is "
             "the outstanding principal × that rate, the last installment absorbs the rounding. The APR is the "
             "annualised IRR (PBoC 2021 No. 3). Due dates are those of the account's next statements for a "
-            "drawdown today. 400 `cash_amount_out_of_range`, `invalid_tenor`; 422 `cash_loan_not_offered`, "
+            "drawdown today. 422 `cash_amount_out_of_range`, `invalid_tenor`, `cash_loan_not_offered`, "
             "`apr_above_ceiling`."
         ),
         request=CashQuoteInSerializer,
@@ -88,8 +88,8 @@ class CashLoanCreate(APIView):
             "Checks the amount against the line's available amount and the cash sub-limit (the product's share "
             "of the total limit, less the unpaid principal of earlier cash loans), creates an installment plan "
             "of equal installments billed on the monthly statements, and pays the amount to the card (only its "
-            "last 4 digits are kept). 400 `cash_amount_out_of_range`, `invalid_tenor`, `invalid_card_number`; "
-            "422 `insufficient_limit`, `insufficient_cash_limit`, `account_not_active`, `cash_loan_not_offered`."
+            "last 4 digits are kept). 422 `insufficient_limit`, `insufficient_cash_limit`, `account_not_active`, "
+            "`cash_amount_out_of_range`, `invalid_tenor`, `cash_loan_not_offered`."
         ),
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request=CashLoanInSerializer,

@@ -20,8 +20,8 @@ class CashQuoteInSerializer(serializers.Serializer):
 
 class CashLoanInSerializer(CashQuoteInSerializer):
     card_number = serializers.RegexField(
-        r"^[0-9 ]{12,23}$", max_length=23, write_only=True,
-        help_text="The customer's bank card the cash is paid to (12–19 digits); only its last 4 digits are kept.",
+        r"^[0-9]{12,19}$", max_length=19, write_only=True,
+        help_text="The customer's bank card the cash is paid to (12–19 digits, no spaces); only its last 4 digits are kept.",
     )
 
 

@@ -88,12 +88,12 @@ def _product(account: CreditAccount) -> CashLoanProduct:
 def _checked_schedule(product: CashLoanProduct, amount, tenor) -> CashSchedule:
     amount = positive_money(amount)
     if amount < product.min_amount or amount > product.max_amount:
-        raise ValidationError(
+        raise BusinessRuleError(
             f"A cash loan is between {product.min_amount} and {product.max_amount}.", code="cash_amount_out_of_range",
             details={"min_amount": str(product.min_amount), "max_amount": str(product.max_amount), "amount": str(amount)},
         )
     if isinstance(tenor, bool) or not isinstance(tenor, int) or tenor not in product.tenors:
-        raise ValidationError(f"Tenor {tenor} is not offered; choose one of {sorted(product.tenors)}.", code="invalid_tenor",
+        raise BusinessRuleError(f"Tenor {tenor} is not offered; choose one of {sorted(product.tenors)}.", code="invalid_tenor",
                               details={"tenors": sorted(product.tenors)})
     schedule = cash_schedule(amount, tenor, product.daily_rate)
     if schedule.apr.monthly_irr * 12 > product.apr_ceiling:

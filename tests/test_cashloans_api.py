@@ -93,15 +93,15 @@ def test_drawdown_needs_an_idempotency_key(http, account):
 
 
 @pytest.mark.parametrize(("change", "status", "code"), [
-    ({"amount": "100.00"}, 400, "cash_amount_out_of_range"),
+    ({"amount": "100.00"}, 422, "cash_amount_out_of_range"),
     ({"amount": "12000.00"}, 422, "insufficient_cash_limit"),
     ({"tenor": 24}, 400, "invalid"),
-    ({"tenor": 9}, 400, "invalid_tenor"),
+    ({"tenor": 9}, 422, "invalid_tenor"),
     ({"card_number": "12ab"}, 400, "invalid"),
-    ({"card_number": "1234 5678 90"}, 400, "invalid_card_number"),
+    ({"card_number": "6222 0202 0011 2233"}, 400, "invalid"),
     ({"amount": 1000}, 400, "invalid"),
     ({"account": "NOPE"}, 404, "account_not_found"),
-], ids=["below-min", "above-cash-limit", "tenor-24", "tenor-9", "card-letters", "card-short", "amount-number", "no-account"])
+], ids=["below-min", "above-cash-limit", "tenor-24", "tenor-9", "card-letters", "card-spaces", "amount-number", "no-account"])
 def test_refusals_have_a_clear_code_and_change_nothing(http, account, change, status, code):
     before = money_snapshot()
     response = post(http, "/api/v1/cash-loans/", body(account, **change))
