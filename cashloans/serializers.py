@@ -12,7 +12,7 @@ ACCOUNT_REF_HELP = "The account's public reference."
 
 
 class CashQuoteInSerializer(serializers.Serializer):
-    account = serializers.CharField(max_length=16, help_text=ACCOUNT_REF_HELP)
+    account = serializers.RegexField(r"^[0-9A-Za-z]{1,16}$", max_length=16, help_text=ACCOUNT_REF_HELP)
     amount = AmountField(help_text='Amount to borrow, e.g. "10000.00".')
     tenor = serializers.IntegerField(min_value=1, max_value=CASH_TENORS[-1],
                                      help_text="Number of monthly installments: 3, 6 or 12 (as the product offers).")
