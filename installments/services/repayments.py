@@ -20,8 +20,8 @@ from installments.models import (
     Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, WriteOff,
 )
 from installments.services.common import (
-    apply_account_deltas, apply_paid, get_terms, line_plan_kind, open_dues, plan_codes, plus, positive_money, receivable_legs, reopen_status,
-    require_reason,
+    apply_account_deltas, apply_paid, get_terms, line_plan_kind, open_dues, plan_codes, plus, positive_money,
+    receivable_legs, reopen_status, require_reason,
 )
 from installments.services.common import repayment_ceiling_check  # issue 13: input bounds
 from installments.services.rejudge import account_rejudge
