@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from cashloans import services
-from cashloans.models import CashLoan, CashLoanProduct
+from cashloans.models import AccountCashLimit, CashLoan, CashLoanProduct
 from core.actors import Actor
 from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
@@ -96,3 +96,29 @@ class CashLoanAdmin(ReadOnlyAdmin):
     @form_action(SettleForm, description=_("Repay early (customer paid the quote)"), permissions=["settle_plan"])
     def settle(self, request, obj, data):
         services.cash_loan_settle(loan=obj, actor=Actor.staff(request.user), external_ref=data["external_ref"])
+
+
+@admin.register(AccountCashLimit)
+class AccountCashLimitAdmin(RefusalOnFormMixin, HistoryAdmin):
+    """A credit officer sets one account's cash sub-limit, with a reason (saved through the service)."""
+
+    list_display = ("account_ref", "customer", "cash_limit_display", "reason", "updated_at")
+    list_select_related = ("account__customer",)
+    search_fields = ("=account__reference", "=account__customer__reference")
+    fields = ("account", "cash_limit", "reason")
+    raw_id_fields = ("account",)
+
+    account_ref = account_column()
+    customer = customer_column()
+    cash_limit_display = money_column("cash_limit", _("Cash limit"))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("account",) if obj else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = services.account_cash_limit_set(account=obj.account, cash_limit=obj.cash_limit,
+                                                actor=Actor.staff(request.user), reason=obj.reason)
+        obj.pk = saved.pk

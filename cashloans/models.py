@@ -98,3 +98,24 @@ class CashLoan(BaseModel):
 
     def __str__(self) -> str:
         return f"Cash loan {self.reference}"
+
+
+class AccountCashLimit(models.Model):
+    """A credit officer's override of one account's cash sub-limit (e.g. lowered for a cash-out risk):
+    replaces the product's share of the line, never above the total limit. Changed through the service,
+    with a reason, audited; the history keeps every value."""
+
+    account = models.OneToOneField(CreditAccount, on_delete=models.PROTECT, related_name="cash_limit_override")
+    cash_limit = MoneyField(help_text=_("The account's cash sub-limit, instead of the product's share of the line."))
+    reason = models.CharField(max_length=500)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("account cash limit")
+        verbose_name_plural = _("account cash limits")
+        constraints = [models.CheckConstraint(condition=Q(cash_limit__gte=0), name="account_cash_limit_gte_0")]
+
+    def __str__(self) -> str:
+        return f"Cash limit of {self.account}: {self.cash_limit}"

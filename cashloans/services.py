@@ -12,8 +12,8 @@ from django.db import transaction
 from accounts.models import CreditAccount
 from accounts.selectors import account_limits
 from accounts.services import lock_account
-from cashloans.models import CASH_TENORS, CashLoan, CashLoanProduct
-from cashloans.selectors import cash_limit_of, cash_product_for, cash_used
+from cashloans.models import CASH_TENORS, AccountCashLimit, CashLoan, CashLoanProduct
+from cashloans.selectors import cash_limit_of, cash_override_of, cash_product_for, cash_used
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -22,7 +22,9 @@ from core.money import ZERO
 from installments.calc import CalcInputError
 from installments.cash_calc import CashSchedule, cash_schedule, product_cash_apr
 from installments.models import Plan, Repayment, ScheduleLine
-from installments.services.common import apply_account_deltas, get_terms, line_due_dates, next_bill_date, positive_money
+from installments.services.common import (
+    apply_account_deltas, get_terms, line_due_dates, next_bill_date, positive_money, require_reason,
+)
 from installments.services.settlements import PlanSettlement, plan_settle, plan_settlement_quote
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, journal_post
@@ -143,7 +145,7 @@ def cash_loan_draw(*, account: CreditAccount, amount, tenor: int, card_number: s
         raise BusinessRuleError("Not enough credit line available.", code="insufficient_limit",
                                 details={"available": str(available), "amount": str(amount)})
     used = cash_used(account_id=account.pk)
-    cash_left = max(cash_limit_of(product, total) - used, ZERO)
+    cash_left = max(cash_limit_of(product, total, cash_override_of(account.pk)) - used, ZERO)
     if amount > cash_left:
         raise BusinessRuleError("Not enough of the cash sub-limit available.", code="insufficient_cash_limit",
                                 details={"cash_available": str(cash_left), "amount": str(amount)})
@@ -186,3 +188,24 @@ def cash_loan_settle(*, loan: CashLoan, actor: Actor, external_ref: str = "") ->
     """Repay a cash loan early through the engine's plan settlement (which, for a cash loan, charges the
     interest accrued by the day and waives every future period's interest)."""
     return plan_settle(plan=loan.plan, actor=actor, external_ref=external_ref)
+
+
+@transaction.atomic
+def account_cash_limit_set(*, account: CreditAccount, cash_limit, actor: Actor, reason: str) -> AccountCashLimit:
+    """Set one account's cash sub-limit (a credit officer's decision, with a reason): it replaces the
+    product's share of the line, capped at the total limit when used. Cash already drawn stays drawn; a
+    limit below it only stops new drawdowns. Audited with the old and new value."""
+    reason = require_reason(reason)
+    if not (isinstance(cash_limit, (Decimal, int)) and not isinstance(cash_limit, bool) and cash_limit == 0):
+        cash_limit = positive_money(cash_limit, "cash_limit")  # 0 (no cash at all) or a positive amount
+    cash_limit = Decimal(cash_limit)
+    account = lock_account(account.pk)
+    row = AccountCashLimit.objects.filter(account=account).first()
+    old = str(row.cash_limit) if row else None
+    if row is None:
+        row = AccountCashLimit(account=account)
+    row.cash_limit = cash_limit.quantize(Decimal("0.01"))
+    row.reason = reason
+    row.save()
+    audit_record(actor=actor, action="cash_limit_set", obj=account, reason=reason, old=old, new=str(row.cash_limit))
+    return row

@@ -117,6 +117,7 @@ NAMES = [
     _('case assignments'),
     _('case escalation'),
     _('case escalations'),
+    _('cash limit'),
     _('cash share'),
     _('category'),
     _('changed at'),

@@ -74,6 +74,7 @@ ROLES: tuple[Role, ...] = (
             "accounts.import_customer", "accounts.export_customer",
             "risk.view_*", "risk.work_reviewcase", "risk.grant_campaign",
             "installments.view_*", "installments.review_purchase", "cashloans.view_*",
+            "cashloans.add_accountcashlimit", "cashloans.change_accountcashlimit",
             "staff.view_temporarylimitcampaign", "staff.import_temporarylimitcampaign",
             "staff.view_importjob", "staff.view_importrecord",
             "bureau.view_*", "bureau.download_bureaufile", "bureau.reissue_bureaufile", "notices.view_notice",

@@ -361,3 +361,50 @@ def test_reversing_an_early_repayment_reopens_the_loan_exactly(account, business
     assert fresh(account).used_amount == D("10000.00")
     assert (balance("1200"), balance("1210"), balance("4300")) == (D("10000.00"), 0, 0)
     books_clean()
+
+
+# --- one account's cash sub-limit ------------------------------------------------------------------
+
+
+def test_a_credit_officer_override_replaces_the_share_and_is_audited(account, staff):
+    from cashloans.services import account_cash_limit_set
+    from core.models import AuditEvent
+
+    account_cash_limit_set(account=account, cash_limit=D("2000.00"), actor=staff, reason="cash-out risk")
+    with pytest.raises(ApplicationError) as exc:
+        draw(account, "2000.01", 3)
+    assert (exc.value.code, exc.value.details["cash_available"]) == ("insufficient_cash_limit", "2000.00")
+    draw(account, "2000.00", 3)
+    account_cash_limit_set(account=account, cash_limit=D("50000.00"), actor=staff, reason="trusted")  # capped at the line
+    with pytest.raises(ApplicationError) as exc:
+        draw(account, "18000.01", 12)
+    assert exc.value.code == "insufficient_limit"  # the line (18,000.00 left) binds before the capped cash limit
+    draw(account, "18000.00", 12)
+    assert fresh(account).used_amount == D("20000.00")
+    event = AuditEvent.objects.filter(action="cash_limit_set").order_by("id").last()
+    assert (event.old, event.new, event.reason) == ("2000.00", "50000.00", "trusted")
+    books_clean()
+
+
+@pytest.mark.parametrize(("value", "reason", "code"), [
+    (D("-1.00"), "x", "invalid_amount"), (D("1.001"), "x", "invalid_amount"), (D("100.00"), " ", "reason_required"),
+], ids=["negative", "fraction-of-cent", "no-reason"])
+def test_override_refuses_bad_input_and_changes_nothing(account, staff, value, reason, code):
+    from cashloans.models import AccountCashLimit
+    from cashloans.services import account_cash_limit_set
+
+    with pytest.raises(ApplicationError) as exc:
+        account_cash_limit_set(account=account, cash_limit=value, actor=staff, reason=reason)
+    assert exc.value.code == code and not AccountCashLimit.objects.exists()
+
+
+def test_override_of_zero_stops_cash_and_the_account_api_shows_it(account, staff):
+    from cashloans.selectors import cash_limits_view
+    from cashloans.services import account_cash_limit_set
+
+    account_cash_limit_set(account=account, cash_limit=D("0"), actor=staff, reason="no cash")
+    with pytest.raises(ApplicationError) as exc:
+        draw(account, "500.00", 3)
+    assert exc.value.code == "insufficient_cash_limit"
+    assert cash_limits_view(fresh(account), D("20000.00"), D("20000.00")) == {
+        "cash_limit": D("0.00"), "cash_used": D("0.00"), "cash_available": D("0.00")}

@@ -102,3 +102,20 @@ def test_no_one_deletes_a_product_or_a_loan(loan):
     product = CashLoanProduct.objects.get(product=baitiao())
     assert client.get(reverse("admin:cashloans_cashloanproduct_delete", args=[product.pk])).status_code == 403
     assert CashLoan.objects.count() == 1
+
+
+@pytest.mark.parametrize("role_name", ROLE_NAMES)
+def test_account_cash_limit_set_only_by_a_credit_officer(loan, role_name):
+    from cashloans.models import AccountCashLimit
+
+    client = client_for(role_name)
+    response = client.post(reverse("admin:cashloans_accountcashlimit_add"),
+                           {"account": loan.account_id, "cash_limit": "3000.00", "reason": "cash-out risk"})
+    row = AccountCashLimit.objects.filter(account_id=loan.account_id).first()
+    if role_name == "Credit officer":
+        assert response.status_code == 302 and row.cash_limit == D("3000.00") and row.reason == "cash-out risk"
+        refused = client.post(reverse("admin:cashloans_accountcashlimit_change", args=[row.pk]),
+                              {"cash_limit": "-5.00", "reason": "x"})
+        assert refused.status_code == 200 and AccountCashLimit.objects.get(pk=row.pk).cash_limit == D("3000.00")
+    else:
+        assert response.status_code == 403 and row is None
