@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import CreditAccount, LimitChange, TemporaryLimit
 from core import business_date
 from core.masking import mask_name
-from debt_collection import gateway
+from debt_collection import gateway, setsql
 from debt_collection.models import ChannelPreference
 from debt_collection.services import template_compile
 from debt_collection.rules import COLLECTIONS_TZ, next_allowed_time
@@ -131,14 +131,17 @@ def notices_create(*, on: dt.date, events: Iterable[NoticeEvent]) -> int:
     events = list(events)
     if not events:
         return 0
-    existing = set(Notice.objects.filter(event_key__in=[e.event_key for e in events]).values_list("kind", "event_key"))
+    keys, key_params = setsql.any_of("event_key", {e.event_key for e in events})
+    existing = set(setsql.rows(f"SELECT kind, event_key FROM {Notice._meta.db_table} WHERE {keys}", key_params))
     events = [e for e in events if (e.kind, e.event_key) not in existing]
     if not events:
         return 0
     opted: dict[int, set[str]] = {}
-    for customer_id, channel in ChannelPreference.objects.filter(
-        customer_id__in={e.account.customer_id for e in events}, opted_out=True
-    ).values_list("customer_id", "channel"):
+    customers, customer_params = setsql.any_of("customer_id", {e.account.customer_id for e in events})
+    for customer_id, channel in setsql.rows(
+        f"SELECT customer_id, channel FROM {ChannelPreference._meta.db_table} WHERE opted_out AND {customers}",
+        customer_params,
+    ):
         opted.setdefault(customer_id, set()).add(channel)
     scheduled_for = dt.datetime.combine(on + dt.timedelta(days=1), quiet_hours_policy().quiet_hours_end,
                                         tzinfo=COLLECTIONS_TZ)
@@ -159,7 +162,7 @@ def notices_create(*, on: dt.date, events: Iterable[NoticeEvent]) -> int:
                                **{k: _plain(v) for k, v in event.context.items()}}, autoescape=False)
             notice.subject, notice.body = text[0].render(context).strip(), text[1].render(context).strip()
         notices.append(notice)
-    Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=2000)
+    setsql.insert_objects(notices, ignore_conflicts=True)  # a concurrent run's notice is kept, not doubled
     return len(notices)
 
 
