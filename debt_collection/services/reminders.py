@@ -9,11 +9,14 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Q
 from django.template import Context, Template, TemplateSyntaxError
 from django.template.base import TextNode, Variable, VariableNode, render_value_in_context
+from django.template.defaulttags import IfNode, TemplateLiteral
+from django.utils import translation
 from django.utils import timezone
 
 from accounts.models import CreditAccount, Customer
@@ -41,45 +44,120 @@ CHANNEL_LABELS = {c.value: c.label for c in REMINDER_CHANNELS}
 # --- Templates ------------------------------------------------------------------------------------
 
 
-class MessageTemplate(Template):
-    """A Django template that renders the common case — text and plain ``{{ name }}`` variables, no
-    filters, tags or dotted look-ups — without walking Django's node machinery: each variable's value
-    from the context goes through the same ``render_value_in_context`` (localisation, escaping as the
-    context says). Anything else, or a variable missing from the context, renders the Django way.
-    Close of business renders tens of thousands of reminder and notice messages a day."""
-
-    def __init__(self, template_string: str):
-        super().__init__(template_string)
-        parts: list[tuple[bool, str]] | None = []
-        for node in self.nodelist:
-            if isinstance(node, TextNode):
-                parts.append((False, node.s))
-                continue
-            expression = getattr(node, "filter_expression", None)
-            var = getattr(expression, "var", None)
-            if (not isinstance(node, VariableNode) or expression.filters or not isinstance(var, Variable)
-                    or var.literal is not None or var.translate or len(var.lookups or ()) != 1):
-                parts = None
-                break
-            parts.append((True, var.lookups[0]))
-        self._parts = parts
-
-    def render(self, context=None):
-        if self._parts is None or context is None:
-            return super().render(context)
-        out = []
-        for is_var, text in self._parts:
-            if not is_var:
-                out.append(text)
-                continue
-            value = context.get(text, _MISSING)
-            if value is _MISSING or callable(value):
-                return super().render(context)
-            out.append(render_value_in_context(value, context))
-        return "".join(out)
+#: Filters whose output depends only on their input and literal arguments (and on the language, time
+#: zone and escaping in force, which :class:`MessageTemplate`'s cache keys on).
+PURE_FILTERS = frozenset({"date", "time", "floatformat", "default", "default_if_none", "upper", "lower", "title",
+                          "stringformat", "yesno", "cut", "add"})
 
 
 _MISSING = object()
+_KEPT_TYPES = frozenset({str, int, float, bool, Decimal, dt.date, dt.datetime, type(None)})
+
+
+class _Fallback(Exception):
+    """Render this one the Django way."""
+
+
+class MessageTemplate(Template):
+    """A Django template that renders the common case of a message — text, ``{{ name }}`` variables
+    (with pure filters of literal arguments: ``{{ due_date|date:'Y-m-d' }}``) and ``{% if name %} … {% else
+    %} … {% endif %}`` — without walking Django's node machinery for every message: a variable's output is
+    computed by Django (the node's own ``FilterExpression`` and ``render_value_in_context``) once per
+    distinct value and kept. Anything else, or a variable missing from the context, renders the Django
+    way. Close of business renders tens of thousands of reminder and notice messages a day."""
+
+    def __init__(self, template_string: str):
+        super().__init__(template_string)
+        self._ops = self._compile(self.nodelist)
+        self._parts = self._ops  # (kept for the tests: None when this template always renders the Django way)
+        self._cache: dict = {}
+
+    @classmethod
+    def _simple_name(cls, expression) -> str | None:
+        var = getattr(expression, "var", None)
+        if (not isinstance(var, Variable) or var.literal is not None or var.translate
+                or len(var.lookups or ()) != 1):
+            return None
+        return var.lookups[0]
+
+    @staticmethod
+    def _literal(lookup: bool, arg) -> bool:
+        """A filter argument that is a constant ('Y-m-d', 2), not a look-up in the context."""
+        return not lookup or (isinstance(arg, Variable) and arg.lookups is None and not arg.translate)
+
+    @classmethod
+    def _compile(cls, nodelist):
+        ops = []
+        for node in nodelist:
+            if isinstance(node, TextNode):
+                ops.append(("text", node.s))
+            elif isinstance(node, VariableNode):
+                expression = node.filter_expression
+                name = cls._simple_name(expression)
+                if name is None or any(getattr(func, "__name__", "") not in PURE_FILTERS
+                                       or not all(cls._literal(lookup, a) for lookup, a in args)
+                                       for func, args in expression.filters):
+                    return None
+                ops.append(("var", (name, node)))
+            elif isinstance(node, IfNode):
+                branches = []
+                for condition, branch in node.conditions_nodelists:
+                    name = None
+                    if condition is not None:
+                        if not isinstance(condition, TemplateLiteral) or condition.value.filters:
+                            return None
+                        name = cls._simple_name(condition.value)
+                        if name is None:
+                            return None
+                    compiled = cls._compile(branch)
+                    if compiled is None:
+                        return None
+                    branches.append((name, compiled))
+                ops.append(("if", branches))
+            else:
+                return None
+        return ops
+
+    def render(self, context=None):
+        if self._ops is None or context is None:
+            return super().render(context)
+        env = (context.autoescape, context.use_l10n, context.use_tz, translation.get_language(),
+               timezone.get_current_timezone_name())
+        out: list[str] = []
+        try:
+            self._run(self._ops, context, env, out)
+        except _Fallback:
+            return super().render(context)
+        return "".join(out)
+
+    def _run(self, ops, context, env, out: list[str]) -> None:
+        for op, arg in ops:
+            if op == "text":
+                out.append(arg)
+            elif op == "var":
+                name, node = arg
+                value = context.get(name, _MISSING)
+                if value is _MISSING or callable(value):
+                    raise _Fallback
+                key, hit = None, None
+                if type(value) in _KEPT_TYPES:  # repr: Decimal("1.0") and Decimal("1.00") are equal but print apart
+                    key = (id(node), env, type(value), repr(value))
+                    hit = self._cache.get(key)
+                if hit is None:
+                    hit = render_value_in_context(node.filter_expression.resolve(context), context)
+                    if key is not None:
+                        self._cache[key] = hit
+                out.append(hit)
+            else:
+                for name, branch in arg:
+                    if name is not None:
+                        value = context.get(name, _MISSING)
+                        if value is _MISSING or callable(value):
+                            raise _Fallback
+                        if not value:
+                            continue
+                    self._run(branch, context, env, out)
+                    break
 
 
 def template_compile(body: str) -> Template:
