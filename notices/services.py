@@ -181,7 +181,7 @@ def _day_events(*, on: dt.date) -> list[NoticeEvent]:
     events: list[NoticeEvent] = []
     for change in LimitChange.objects.filter(kind=LimitChange.Kind.FIXED, created_at__gte=since).exclude(
         new_limit=F("old_limit")
-    ).select_related("account__customer"):
+    ).select_related("account__customer").defer("account__customer__id_number"):
         if change.old_limit == 0:
             kind = NoticeKind.LIMIT_GRANTED
         else:
@@ -191,25 +191,25 @@ def _day_events(*, on: dt.date) -> list[NoticeEvent]:
             "reason": change.reason or "credit review"}))
     for limit in TemporaryLimit.objects.filter(created_at__gte=since, status=TemporaryLimit.Status.ACTIVE).select_related(
         "account__customer"
-    ):
+    ).defer("account__customer__id_number"):
         events.append(NoticeEvent(limit.account, NoticeKind.TEMPORARY_GRANTED, f"temporary-limit:{limit.pk}", {
             "amount": limit.amount, "starts_on": limit.starts_on, "ends_on": limit.ends_on}))
     for limit in TemporaryLimit.objects.filter(ends_on=on + dt.timedelta(days=3), status=TemporaryLimit.Status.ACTIVE
-                                               ).select_related("account__customer"):
+                                               ).select_related("account__customer").defer("account__customer__id_number"):
         events.append(NoticeEvent(limit.account, NoticeKind.TEMPORARY_EXPIRING, f"temporary-limit:{limit.pk}", {
             "amount": limit.amount, "ends_on": limit.ends_on}))
     for statement in Statement.objects.filter(bill_date=on).exclude(status=Statement.Status.DRAFT).select_related(
         "account__customer"
-    ):
+    ).defer("account__customer__id_number"):
         events.append(NoticeEvent(statement.account, NoticeKind.STATEMENT_ISSUED, f"statement:{statement.pk}", {
             "bill_date": statement.bill_date, "due_date": statement.due_date,
             "closing_balance": statement.closing_balance, "minimum_payment": statement.minimum_payment}))
-    for plan in Plan.objects.filter(created_on=on).select_related("account__customer"):
+    for plan in Plan.objects.filter(created_on=on).select_related("account__customer").defer("account__customer__id_number"):
         events.append(NoticeEvent(plan.account, NoticeKind.PLAN_CREATED, f"plan:{plan.pk}", {
             "principal": plan.principal, "tenor": plan.tenor, "fee_per_period": plan.fee_per_period,
             "apr": plan.apr_effective_pct}))
     for plan in Plan.objects.filter(closed_on=on, status__in=[Plan.Status.PAID_OFF, Plan.Status.SETTLED]
-                                    ).select_related("account__customer"):
+                                    ).select_related("account__customer").defer("account__customer__id_number"):
         events.append(NoticeEvent(plan.account, NoticeKind.PLAN_SETTLED, f"plan:{plan.pk}", {
             "principal": plan.principal, "closed_on": plan.closed_on}))
     return [e for e in events if e.account.status != CreditAccount.Status.CLOSED or e.kind == NoticeKind.LIMIT_CUT]

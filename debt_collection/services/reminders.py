@@ -271,7 +271,8 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
     if not dues:
         return 0
     account_ids_hit = {due.account_id for due in dues}
-    accounts = {a.pk: a for a in CreditAccount.objects.filter(pk__in=account_ids_hit).select_related("customer")}
+    accounts = {a.pk: a for a in CreditAccount.objects.filter(pk__in=account_ids_hit).select_related("customer")
+                .defer("customer__id_number")}  # (encrypted: decrypting it costs, and a message never shows it)
     templates = _templates()
     compiled: dict[str, Template] = {}
     opted_out = _opted_out({a.customer_id for a in accounts.values()})
