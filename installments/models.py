@@ -247,6 +247,11 @@ class ScheduleLine(models.Model):
 
     class Meta:
         ordering = ["plan_id", "period"]
+        indexes = [
+            # Close of business reads a chunk's overdue and deferred lines (DPD, late and deferral fees): a
+            # few among all the lines, paid and pending ones included.
+            models.Index(fields=["account"], condition=Q(status__in=["overdue", "deferred"]), name="line_past_due_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["plan", "period"], name="one_line_per_plan_period"),
             models.CheckConstraint(condition=Q(principal__gte=0, fee__gte=0), name="line_amounts_gte_0"),
