@@ -268,8 +268,10 @@ def _statements_for_product(on: dt.date, terms: ProductTerms, account_ids) -> in
     from installments.services.repayments import credit_balance_apply
 
     chunk_set = account_ids if account_ids is None or _is_range(account_ids) else set(account_ids)
-    for statement in Statement.objects.filter(status=Statement.Status.DRAFT, bill_date=on,
-                                              account__credit_balance__gt=0).select_related("account"):
+    drafts_with_credit = Statement.objects.filter(status=Statement.Status.DRAFT, bill_date=on, account__credit_balance__gt=0)
+    if _is_range(account_ids):
+        drafts_with_credit = drafts_with_credit.filter(account_id__gte=account_ids.start, account_id__lt=account_ids.stop)
+    for statement in drafts_with_credit.select_related("account"):
         if account_ids is not None and statement.account_id not in chunk_set:
             continue
         credit_balance_apply(account=statement.account, on=on, statement=statement, actor=SYSTEM)
