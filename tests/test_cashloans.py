@@ -408,3 +408,16 @@ def test_override_of_zero_stops_cash_and_the_account_api_shows_it(account, staff
     assert exc.value.code == "insufficient_cash_limit"
     assert cash_limits_view(fresh(account), D("20000.00"), D("20000.00")) == {
         "cash_limit": D("0.00"), "cash_used": D("0.00"), "cash_available": D("0.00")}
+
+
+def test_privacy_export_and_full_anonymisation_cover_cash_loans(account):
+    from cashloans.apps import cash_loans_anonymise
+    from privacy.registry import get_provider
+
+    loan = draw(account)
+    provider = get_provider("cashloans")
+    assert {"cashloans.cashloan", "cashloans.accountcashlimit"} <= provider.covered_models()
+    assert cash_loans_anonymise(account.customer, retained=True) == 0
+    assert CashLoan.objects.get(pk=loan.pk).card_masked == "**** **** **** 3445"
+    assert cash_loans_anonymise(account.customer, retained=False) == 1
+    assert CashLoan.objects.get(pk=loan.pk).card_masked == "**** **** **** ****"
