@@ -5,7 +5,8 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Subquery, Sum, prefetch_related_objects
+from django.db.models import BigIntegerField, DateField, F, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import CreditAccount, TemporaryLimit
@@ -16,7 +17,7 @@ from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, NotFoundError, ValidationError
 from core.models import BusinessDate
-from core.money import ZERO
+from core.money import ZERO, MoneyField
 from installments import hooks
 from installments.calc import TENORS, quote
 from installments.models import Plan, ProductTerms, Purchase, ScheduleLine
@@ -177,20 +178,36 @@ def _decline_held(purchase: Purchase, account: CreditAccount, *, codes: list[str
 def _locked_account(*, account: CreditAccount | None, reference: str | None, merchant_order_id: str):
     """Row-lock the account (and only it) in one query that also brings its product and terms, the
     business date, the temporary limits active on it and this merchant order's earlier purchase, if
-    any. ``None`` when no account has this reference."""
-    business_date = BusinessDate.objects.filter(singleton=1).values("date")[:1]
-    temporary = (
-        TemporaryLimit.objects.filter(account_id=OuterRef("pk"), status=TemporaryLimit.Status.ACTIVE,
-                                      starts_on__lte=Subquery(business_date), ends_on__gte=Subquery(business_date))
-        .values("account_id").annotate(total=Sum("amount")).values("total")
+    any. ``None`` when no account has this reference.
+
+    The three look-ups are written as SQL subqueries (the ORM's ``Subquery`` builds the same SQL but
+    costs more CPU to compile than the rest of the authorisation's queries together)."""
+    table = CreditAccount._meta.db_table
+    accounts = (
+        CreditAccount.objects.select_for_update(of=("self",)).select_related("product", "product__terms")
+        .annotate(
+            locked_on=RawSQL(_BUSINESS_DATE_SQL, (), output_field=DateField()),
+            locked_temporary_total=RawSQL(_TEMPORARY_TOTAL_SQL.format(account=table),
+                                          (TemporaryLimit.Status.ACTIVE,), output_field=MoneyField()),
+            earlier_purchase_id=RawSQL(_EARLIER_PURCHASE_SQL.format(account=table), (merchant_order_id,),
+                                       output_field=BigIntegerField()),
+        )
     )
-    earlier = Purchase.objects.filter(account_id=OuterRef("pk"), merchant_order_id=merchant_order_id).values("pk")[:1]
-    accounts = (CreditAccount.objects.select_for_update(of=("self",)).select_related("product", "product__terms")
-                .annotate(locked_on=Subquery(business_date), locked_temporary_total=Subquery(temporary),
-                          earlier_purchase_id=Subquery(earlier)))
     if reference is not None:
         return accounts.filter(reference=reference).first()
     return accounts.get(pk=account.pk)
+
+
+_BUSINESS_DATE_SQL = f"SELECT d.date FROM {BusinessDate._meta.db_table} d WHERE d.singleton = 1"
+_TEMPORARY_TOTAL_SQL = (
+    f"SELECT SUM(t.amount) FROM {TemporaryLimit._meta.db_table} t, {BusinessDate._meta.db_table} d "
+    "WHERE d.singleton = 1 AND t.account_id = {account}.id AND t.status = %s "
+    "AND t.starts_on <= d.date AND t.ends_on >= d.date"
+)
+_EARLIER_PURCHASE_SQL = (
+    f"SELECT p.id FROM {Purchase._meta.db_table} p "
+    "WHERE p.account_id = {account}.id AND p.merchant_order_id = %s LIMIT 1"
+)
 
 
 def _authorize(*, account, reference, amount, merchant_order_id, category, tenor, device_id, actor) -> Purchase:
