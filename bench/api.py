@@ -6,7 +6,8 @@
    migrates it and seeds ``--accounts`` credit lines (fixed limit 5,000.00 each) and one API client.
    Then profiles ONE purchase authorisation in this process through the same view and services (after a
    warm-up purchase): its queries grouped by phase (token look-up, idempotency record, account lock, risk
-   rules, journal, …) with their database time, and the wall time.
+   rules, journal, …) with their database time, and the wall time; then 50 more for the CPU milliseconds
+   one authorisation costs in the Django process.
 2. Starts gunicorn (``--workers`` sync workers) on a free loopback port.
 3. Runs locust headless on loopback: ``--users`` concurrent clients for ``--seconds`` seconds, each in a
    closed loop of purchase authorisations (70 %; a third of them on ten "hot" accounts, which run out of
@@ -16,9 +17,10 @@
    a client that lost its key).
 4. Prints requests/s, p50/p95/p99 latency, errors, then checks the database: no account above its
    limit, no repayment reference posted twice, every replay answered with the first response, and the
-   books balanced. Exits 1 when any of those fails. The last line holds the figures: requests/s,
-   purchases/s, p50/p99, queries per purchase, the integrity counts and the load average (1/5/15 min)
-   right after the load and at the end.
+   books balanced, and the CPU spent per request during the load by gunicorn's workers and by the whole
+   machine (``/proc``). Exits 1 when any check fails. The last line holds the figures: requests/s,
+   purchases/s, p50/p99, queries per purchase, the CPU figures, the integrity counts and the load average
+   (1/5/15 min) right after the load and at the end.
 
 Expected refusals are not errors: a declined purchase (422 with its reason codes: ``insufficient_limit``
 when the line is used up, or a risk rule such as ``purchase_velocity`` on a hot account) and 200 (a

@@ -182,15 +182,15 @@ def _locked_account(*, account: CreditAccount | None, reference: str | None, mer
 
     The three look-ups are written as SQL subqueries (the ORM's ``Subquery`` builds the same SQL but
     costs more CPU to compile than the rest of the authorisation's queries together)."""
-    table = CreditAccount._meta.db_table
+    # The SQL is fixed text (table names from the models); the merchant order and status are parameters.
     accounts = (
         CreditAccount.objects.select_for_update(of=("self",)).select_related("product", "product__terms")
         .annotate(
-            locked_on=RawSQL(_BUSINESS_DATE_SQL, (), output_field=DateField()),
-            locked_temporary_total=RawSQL(_TEMPORARY_TOTAL_SQL.format(account=table),
-                                          (TemporaryLimit.Status.ACTIVE,), output_field=MoneyField()),
-            earlier_purchase_id=RawSQL(_EARLIER_PURCHASE_SQL.format(account=table), (merchant_order_id,),
-                                       output_field=BigIntegerField()),
+            locked_on=RawSQL(_BUSINESS_DATE_SQL, (), output_field=DateField()),  # nosec B611
+            locked_temporary_total=RawSQL(  # nosec B611
+                _TEMPORARY_TOTAL_SQL, (TemporaryLimit.Status.ACTIVE,), output_field=MoneyField()),
+            earlier_purchase_id=RawSQL(  # nosec B611
+                _EARLIER_PURCHASE_SQL, (merchant_order_id,), output_field=BigIntegerField()),
         )
     )
     if reference is not None:
@@ -198,15 +198,16 @@ def _locked_account(*, account: CreditAccount | None, reference: str | None, mer
     return accounts.get(pk=account.pk)
 
 
-_BUSINESS_DATE_SQL = f"SELECT d.date FROM {BusinessDate._meta.db_table} d WHERE d.singleton = 1"
-_TEMPORARY_TOTAL_SQL = (
+_ACCOUNT_TABLE = CreditAccount._meta.db_table  # the outer query's table (Django does not alias it)
+_BUSINESS_DATE_SQL = f"SELECT d.date FROM {BusinessDate._meta.db_table} d WHERE d.singleton = 1"  # nosec B608
+_TEMPORARY_TOTAL_SQL = (  # nosec B608
     f"SELECT SUM(t.amount) FROM {TemporaryLimit._meta.db_table} t, {BusinessDate._meta.db_table} d "
-    "WHERE d.singleton = 1 AND t.account_id = {account}.id AND t.status = %s "
+    f"WHERE d.singleton = 1 AND t.account_id = {_ACCOUNT_TABLE}.id AND t.status = %s "
     "AND t.starts_on <= d.date AND t.ends_on >= d.date"
 )
-_EARLIER_PURCHASE_SQL = (
+_EARLIER_PURCHASE_SQL = (  # nosec B608
     f"SELECT p.id FROM {Purchase._meta.db_table} p "
-    "WHERE p.account_id = {account}.id AND p.merchant_order_id = %s LIMIT 1"
+    f"WHERE p.account_id = {_ACCOUNT_TABLE}.id AND p.merchant_order_id = %s LIMIT 1"
 )
 
 
