@@ -89,12 +89,13 @@ def create_plan(
     return plan
 
 
-def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor) -> Purchase:
+def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor,
+          add_ons: tuple[str, ...] = ()) -> Purchase:
     purchase.status = Purchase.Status.APPROVED
     purchase.posted_on = on
     purchase.cycle_bill_date = next_bill_date(on, account.bill_day)
     purchase.save()
-    create_plan(
+    plan = create_plan(
         account=account,
         kind=Plan.Kind.PURCHASE_INSTALLMENT if purchase.tenor else Plan.Kind.REVOLVING,
         principal=purchase.amount, tenor=purchase.tenor, terms=terms, first_bill_date=purchase.cycle_bill_date,
@@ -104,6 +105,8 @@ def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: d
     journal_post(kind=JournalEntry.Kind.PURCHASE, on=on, legs=legs, memo=f"Purchase {purchase.merchant_order_id}",
                  source=f"purchase:{purchase.reference}", actor=actor)
     apply_account_deltas(account, legs)
+    if add_ons:
+        hooks.plan_add_ons_attach(plan=plan, add_ons=add_ons, actor=actor)
     return purchase
 
 
@@ -158,7 +161,7 @@ def _decline_held(purchase: Purchase, account: CreditAccount, *, codes: list[str
 
 
 @transaction.atomic
-def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id, actor) -> Purchase:
+def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id, actor, add_ons=()) -> Purchase:
     # The account row (and only it) is locked first, with its product in the same query; a retried
     # merchant order is then answered from the first purchase.
     account = (CreditAccount.objects.select_for_update(of=("self",)).select_related("product")
@@ -202,7 +205,7 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
                 purchase.save()
                 _hold_move(account, purchase.amount)
             else:
-                _post(purchase, account, terms, today, actor)
+                _post(purchase, account, terms, today, actor, add_ons)
     except IntegrityError:
         existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
         if existing is None:
@@ -223,6 +226,7 @@ def purchase_authorize(
     tenor: int | None = None,
     device_id: str = "",
     actor: Actor,
+    add_ons: tuple[str, ...] = (),
 ) -> Purchase:
     """Authorise and post a purchase (PRODUCT §4).
 
@@ -239,8 +243,13 @@ def purchase_authorize(
         raise ValidationError("merchant_order_id is required (at most 64 characters).", code="invalid_merchant_order_id")
     if tenor is not None and (isinstance(tenor, bool) or not isinstance(tenor, int) or tenor not in TENORS):
         raise BusinessRuleError(f"Tenor {tenor!r} is not offered; choose one of {list(TENORS)}.", code="invalid_tenor")
+    add_ons = tuple(add_ons or ())
+    if add_ons and tenor is None:
+        raise ValidationError("An add-on (insurance) is sold with an installment plan only: give a tenor.",
+                              code="add_on_needs_installment", details={"add_ons": list(add_ons)})
     purchase = _authorize(account=account, amount=amount, merchant_order_id=merchant_order_id,
-                          category=(category or "")[:40], tenor=tenor, device_id=(device_id or "")[:64], actor=actor)
+                          category=(category or "")[:40], tenor=tenor, device_id=(device_id or "")[:64], actor=actor,
+                          add_ons=add_ons)
     if purchase.status == Purchase.Status.DECLINED:
         raise PurchaseDeclinedError(purchase, replay=purchase.is_replay)
     return purchase

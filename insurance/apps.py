@@ -1,0 +1,23 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InsuranceConfig(AppConfig):
+    """Consumer-credit insurance sold with installment plans (issue 16). It sits above the credit engine:
+    it plugs its premium billing into statement generation and its add-on into plan creation through
+    ``installments.hooks``, and its claims into the approvals app; nothing below imports it."""
+
+    name = "insurance"
+    verbose_name = _("Consumer-credit insurance")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from installments.hooks import PlanAddOn, register_plan_add_on, register_statement_biller
+
+        from insurance.services import (
+            ADD_ON, policy_attach, policy_describe, premiums_bill, quote_insurance, register_approval_kinds,
+        )
+
+        register_statement_biller("insurance.premiums", premiums_bill)
+        register_plan_add_on(PlanAddOn(name=ADD_ON, attach=policy_attach, quote=quote_insurance, describe=policy_describe))
+        register_approval_kinds()
