@@ -21,3 +21,15 @@ class InsuranceConfig(AppConfig):
         register_statement_biller("insurance.premiums", premiums_bill)
         register_plan_add_on(PlanAddOn(name=ADD_ON, attach=policy_attach, quote=quote_insurance, describe=policy_describe))
         register_approval_kinds()
+        from privacy.registry import Provider, RecordSet, register
+
+        register(Provider(
+            key="insurance",
+            label="Consumer-credit insurance",
+            records=(
+                RecordSet("insurance_policies", "insurance.InsurancePolicy", customer_path="account__customer",
+                          description="Insurance sold with the customer's installment plans: premiums, cancellation."),
+                RecordSet("insurance_claims", "insurance.InsuranceClaim", customer_path="policy__account__customer",
+                          description="Claims on those policies (death, disability, unemployment) and their payment."),
+            ),
+        ))

@@ -173,6 +173,8 @@ def premiums_bill(*, on: dt.date, drafts: str, params: list) -> int:
     from installments.daily import SYSTEM, T_ACC, T_CHG, T_LINE, T_PLAN, _cents, _date, _exec, _from_cents, _money, _now
 
     T_POL = InsurancePolicy._meta.db_table
+    if not InsurancePolicy.objects.filter(status=InsurancePolicy.Status.ACTIVE).exists():
+        return 0  # nothing insured: no journal entry opened (and deleted) on every bill day
     accrued = _date(on - dt.timedelta(days=1))
     entry = journal_entry_open(kind=JournalEntry.Kind.PREMIUM_BILLED, on=on, memo=f"Insurance premiums billed {on}",
                                source=f"cob:premiums:{on}", actor=SYSTEM)
