@@ -55,7 +55,7 @@ def _available(account_id: int) -> Decimal:
 
 
 def _plans():
-    return Plan.objects.select_related("account").prefetch_related(
+    return Plan.objects.select_related("account", *hooks.plan_add_on_relations()).prefetch_related(
         Prefetch("lines", queryset=ScheduleLine.objects.order_by("period"))
     )
 

@@ -19,7 +19,8 @@ class InsuranceConfig(AppConfig):
         )
 
         register_statement_biller("insurance.premiums", premiums_bill)
-        register_plan_add_on(PlanAddOn(name=ADD_ON, attach=policy_attach, quote=quote_insurance, describe=policy_describe))
+        register_plan_add_on(PlanAddOn(name=ADD_ON, attach=policy_attach, quote=quote_insurance, describe=policy_describe,
+                                       relation="insurance_policy"))
         register_approval_kinds()
         from privacy.registry import Provider, RecordSet, register
 

@@ -78,8 +78,9 @@ def quote_insurance(*, principal: Decimal, tenor: int, terms: ProductTerms, quot
 
 
 def policy_describe(plan: Plan) -> dict | None:
-    policy = InsurancePolicy.objects.filter(plan_id=plan.pk).first()
-    if policy is None:
+    try:
+        policy = plan.insurance_policy  # joined by the API's plan reads (no query more)
+    except InsurancePolicy.DoesNotExist:
         return None
     return {"id": policy.reference, "status": policy.status, "premium_per_period": policy.premium_per_period,
             "total_premium": policy.total_premium, "cooling_off_until": policy.cooling_off_until,

@@ -375,3 +375,22 @@ def test_a_written_off_account_writes_off_its_unpaid_premiums_too():
     account.refresh_from_db()
     assert account.used_amount == 0
     books_clean()
+
+
+def test_a_reversed_repayment_reopens_the_premium_it_paid():
+    from installments.services import repayment_reverse
+
+    account = open_account(limit="20000.00", opened_on=dt.date(2026, 1, 1))
+    buy(account)
+    run_through(dt.date(2026, 2, 3))
+    account.refresh_from_db()
+    used = account.used_amount
+    repayment = pay(account, "536.00", "r-1")
+
+    repayment_reverse(repayment=repayment, actor=SYSTEM, reason="bounced")
+
+    account.refresh_from_db()
+    charge = Charge.objects.get(kind=Charge.Kind.PREMIUM)
+    assert (charge.paid, charge.open_amount) == (D("0.00"), D("6.00"))
+    assert account.used_amount == used and balance(Codes.RECEIVABLE_PREMIUM, account) == D("6.00")
+    books_clean()
