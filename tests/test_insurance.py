@@ -394,3 +394,17 @@ def test_a_reversed_repayment_reopens_the_premium_it_paid():
     assert (charge.paid, charge.open_amount) == (D("0.00"), D("6.00"))
     assert account.used_amount == used and balance(Codes.RECEIVABLE_PREMIUM, account) == D("6.00")
     books_clean()
+
+
+def test_a_write_off_by_hand_writes_off_unpaid_premiums_too(django_user_model):
+    from installments.services.controls import account_write_off
+
+    account = open_account(limit="20000.00", opened_on=dt.date(2026, 1, 1))
+    buy(account, amount="1200.00", tenor=3)
+    run_through(dt.date(2026, 2, 20))  # overdue since 10 Feb, premium 1.20 unpaid
+
+    write_off = account_write_off(account=account, actor=SYSTEM, reason="deceased")
+
+    assert write_off.premiums == D("1.20") and write_off.total == D("1200.00") + D("7.20") + write_off.late_fees + D("1.20")
+    assert balance(Codes.RECEIVABLE_PREMIUM, account) == 0
+    books_clean()
