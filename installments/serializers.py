@@ -237,6 +237,7 @@ class StatementOutSerializer(serializers.Serializer):
     installments_fee = MoneyField(help_text="Installment fees falling due this cycle.")
     deferral_fees = MoneyField(help_text="Deferral fees billed.")
     late_fees = MoneyField(help_text="Late fees billed.")
+    premiums = MoneyField(help_text="Consumer-credit insurance premiums billed with the cycle's installments.")
     payments_amount = MoneyField(help_text="Payments received in the cycle.")
     refunds_amount = MoneyField(help_text="Refunds credited in the cycle.")
     credit_applied = MoneyField(help_text="Credit balance applied.")

@@ -136,3 +136,16 @@ def test_the_premium_billed_shows_on_the_policy(http, account):
     body = http.get(f"/api/v1/insurance-policies/{response.json()['plan']['insurance']['id']}/").json()
 
     assert body["premiums_billed"] == "6.00" and Charge.objects.filter(kind="premium").count() == 1
+
+
+def test_the_statement_shows_the_premium(http, account):
+    post(http, "/api/v1/purchases/", {"account": account.reference, "amount": "6000.00", "merchant_order_id": "JD-1",
+                                     "tenor": 12, "insurance": True})
+    run_through(dt.date(2026, 2, 1))
+
+    body = http.get(f"/api/v1/accounts/{account.reference}/statements/").json()
+
+    statement = body["results"][0]
+    assert (statement["premiums"], statement["closing_balance"], statement["minimum_payment"]) == ("6.00", "536.00", "536.00")
+    assert [(line["kind"], line["amount"]) for line in statement["lines"]] == [
+        ("opening", "0.00"), ("installment", "530.00"), ("premium", "6.00"), ("closing", "536.00")]
