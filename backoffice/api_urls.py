@@ -7,6 +7,7 @@ from integrations.api import not_found
 urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("installments.urls")),
+    path("", include("insurance.urls")),
     path("", include("risk.urls")),
     path("agency/", include("debt_collection.urls")),
     re_path(r"^.*$", not_found),

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "installments",
+    "insurance",
     "cob",
     "debt_collection",
     "risk",

@@ -26,16 +26,19 @@ RECEIVABLE_CODE = {
     AllocationKind.INSTALLMENT_FEE: Codes.RECEIVABLE_FEES,
     AllocationKind.LATE_FEE: Codes.RECEIVABLE_LATE_FEES,
     AllocationKind.DEFERRAL_FEE: Codes.RECEIVABLE_DEFERRAL_FEES,
+    AllocationKind.PREMIUM: Codes.RECEIVABLE_PREMIUM,
 }
 CHARGE_KIND = {
     Charge.Kind.LATE_FEE: AllocationKind.LATE_FEE,
     Charge.Kind.DEFERRAL_FEE: AllocationKind.DEFERRAL_FEE,
     Charge.Kind.SETTLEMENT_FEE: AllocationKind.INSTALLMENT_FEE,
+    Charge.Kind.PREMIUM: AllocationKind.PREMIUM,
 }
 CHARGE_CODE = {
     Charge.Kind.LATE_FEE: Codes.RECEIVABLE_LATE_FEES,
     Charge.Kind.DEFERRAL_FEE: Codes.RECEIVABLE_DEFERRAL_FEES,
     Charge.Kind.SETTLEMENT_FEE: Codes.RECEIVABLE_FEES,
+    Charge.Kind.PREMIUM: Codes.RECEIVABLE_PREMIUM,
 }
 
 

@@ -106,7 +106,8 @@ def _with_created_lines(plan: Plan) -> Plan:
     return plan
 
 
-def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor) -> Purchase:
+def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor,
+          add_ons: tuple[str, ...] = ()) -> Purchase:
     """Approve and post ``purchase`` on ``account``, which the caller row-locked in this transaction."""
     purchase.status = Purchase.Status.APPROVED
     purchase.posted_on = on
@@ -122,6 +123,7 @@ def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: d
     journal_post(kind=JournalEntry.Kind.PURCHASE, on=on, legs=legs, memo=f"Purchase {purchase.merchant_order_id}",
                  source=f"purchase:{purchase.reference}", actor=actor)
     apply_account_deltas(account, legs, locked=True)
+    hooks.plan_add_ons_attach(plan=purchase.plan_created, add_ons=add_ons, actor=actor)
     return purchase
 
 
@@ -211,7 +213,8 @@ _EARLIER_PURCHASE_SQL = (  # nosec B608
 )
 
 
-def _authorize(*, account, reference, amount, merchant_order_id, category, tenor, device_id, actor) -> Purchase:
+def _authorize(*, account, reference, amount, merchant_order_id, category, tenor, device_id, actor,
+               add_ons=()) -> Purchase:
     # One savepoint: a refusal raised here (unknown account, another purchase under this merchant order,
     # a tenor not offered) rolls back to it, so the caller's transaction can still record the answer.
     with transaction.atomic():
@@ -264,7 +267,7 @@ def _authorize(*, account, reference, amount, merchant_order_id, category, tenor
             purchase.save()
             _hold_move(account, purchase.amount)
         else:
-            _post(purchase, account, terms, today, actor)
+            _post(purchase, account, terms, today, actor, add_ons)
     purchase.is_replay = False
     # What is left to spend once this purchase is in (the account row is still ours): the answer shows it.
     purchase.available_after = max(total_limit - account.used_amount - account.held_amount, ZERO)
@@ -281,6 +284,7 @@ def purchase_authorize(
     tenor: int | None = None,
     device_id: str = "",
     actor: Actor,
+    add_ons: tuple[str, ...] = (),
 ) -> Purchase:
     """Authorise and post a purchase (PRODUCT §4).
 
@@ -301,9 +305,13 @@ def purchase_authorize(
         raise ValidationError("merchant_order_id is required (at most 64 characters).", code="invalid_merchant_order_id")
     if tenor is not None and (isinstance(tenor, bool) or not isinstance(tenor, int) or tenor not in TENORS):
         raise BusinessRuleError(f"Tenor {tenor!r} is not offered; choose one of {list(TENORS)}.", code="invalid_tenor")
+    add_ons = tuple(add_ons or ())
+    if add_ons and tenor is None:
+        raise ValidationError("An add-on (insurance) is sold with an installment plan only: give a tenor.",
+                              code="add_on_needs_installment", details={"add_ons": list(add_ons)})
     kwargs = {"account": account, "reference": account_reference, "amount": amount,
               "merchant_order_id": merchant_order_id, "category": (category or "")[:40], "tenor": tenor,
-              "device_id": (device_id or "")[:64], "actor": actor}
+              "device_id": (device_id or "")[:64], "actor": actor, "add_ons": add_ons}
     try:
         purchase = _authorize(**kwargs)
     except IntegrityError:
