@@ -39,11 +39,38 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
     # Browser tests (pytest-django's ``live_server``) run last of all: their teardown flush re-runs the
     # post_migrate handlers (content types, permissions), whose fresh rows would collide with what a
-    # later serialized-rollback test restores on PostgreSQL. (Done here, not in pytest_collection_finish:
+    # later serialized-rollback test restores on PostgreSQL. Within each of pytest-django's groups the
+    # slowest files go first, so that on xdist workers (which take files in this order) no long file is
+    # left for the end while the other worker idles. (Done here, not in pytest_collection_finish:
     # pytest-xdist sends each worker's collected order to the scheduler from that hook.)
-    browser = [item for item in items if "browser" in item.keywords]
-    if browser:
-        items[:] = [item for item in items if "browser" not in item.keywords] + browser
+    items.sort(key=lambda item: (_phase(item), _heavy_rank(item)))
+
+
+#: The slowest files (``--durations``), slowest first: started first within their group.
+HEAVY_FILES = (
+    "test_controls_enumeration.py", "test_staff_import_jobs.py", "test_valuedate_payments.py",
+    "test_valuedate_reversals.py", "test_schemathesis.py", "test_staff_changelists.py", "test_fail_closed.py",
+    "test_cob_rerun.py", "test_collections_portfolio.py", "test_valuedate_parity.py", "test_cob_scenario.py",
+)
+
+
+def _heavy_rank(item) -> int:
+    name = item.path.name
+    return HEAVY_FILES.index(name) if name in HEAVY_FILES else len(HEAVY_FILES)
+
+
+def _phase(item) -> int:
+    """pytest-django's order (plain database tests, transactional ones, no database), browser tests last."""
+    from pytest_django.fixtures import validate_django_db
+
+    if "browser" in item.keywords:
+        return 3
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    transactional = bool(marker) and any(validate_django_db(marker)[:2])  # transaction, reset_sequences
+    if transactional or "transactional_db" in fixtures:
+        return 1
+    return 0 if marker or "db" in fixtures else 2
 
 
 def pytest_runtest_logreport(report):
