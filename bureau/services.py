@@ -17,6 +17,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.errors import BusinessRuleError, PermissionDeniedError, ValidationError
 from notices.models import Notice, NoticeKind
+from debt_collection.services.reminders import MESSAGE_ACCOUNT_FIELDS
 from notices.services import NoticeEvent, notices_create
 
 SYSTEM = Actor.system("bureau.monthly_file")
@@ -46,7 +47,7 @@ def bureau_notices_queue(*, on: dt.date) -> int:
     noticed = Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, account_id=OuterRef("pk"))
     accounts = (
         CreditAccount.objects.exclude(dpd=0, written_off_on__isnull=True).filter(~Exists(noticed))
-        .select_related("customer").order_by("pk")
+        .select_related("customer").only(*MESSAGE_ACCOUNT_FIELDS).order_by("pk")
     )
     return notices_create(on=on, events=[
         NoticeEvent(account, NoticeKind.BUREAU_PRE_NOTICE, pre_notice_key(account.pk)) for account in accounts

@@ -73,6 +73,18 @@ def scope(column: str, account_ids: Sequence[int] | None, *, table: str) -> tupl
     return f" AND {column} IN (SELECT id FROM {table})", []
 
 
+def any_of(column: str, values) -> tuple[str, list]:
+    """SQL condition ``column`` is one of ``values``: one array parameter on PostgreSQL (``= ANY(%s)``:
+    the same short statement whatever the count, no list of thousands of placeholders to build and
+    convert), an ``IN`` list elsewhere (empty: false)."""
+    values = list(values)
+    if pg():
+        return f"{column} = ANY(%s)", [values]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
 def flag(condition: str) -> str:
     """A condition as 1/0 (SQLite has no boolean column type)."""
     return f"(CASE WHEN {condition} THEN 1 ELSE 0 END)"
@@ -133,33 +145,83 @@ def _plain(field):
     return None
 
 
-def insert_objects(objs: Sequence[models.Model], *, batch_size: int = 1000) -> None:
-    """Insert unsaved instances of one model in multi-row ``INSERT … RETURNING id`` statements and set
-    their primary keys — what ``bulk_create`` does, without its per-value field machinery for text and
-    integer columns (dates, times and money still go through the field's ``get_db_prep_save``).
-    ``auto_now``/``auto_now_add`` columns get the current time."""
+def insert_objects(objs: Sequence[models.Model], *, batch_size: int = 1000, ignore_conflicts: bool = False) -> None:
+    """Insert unsaved instances of one model and set their primary keys — what ``bulk_create`` does,
+    faster. ``auto_now``/``auto_now_add`` columns get the current time.
+
+    On PostgreSQL the keys are drawn from the table's sequence first and the rows go in with one ``COPY``
+    (no SQL text or parameter list to build: ~5× faster than multi-row ``INSERT`` for thousands of rows).
+    With ``ignore_conflicts`` they are copied into a temporary table and moved with ``INSERT … SELECT …
+    ON CONFLICT DO NOTHING`` (as ``bulk_create(ignore_conflicts=True)``, the keys are then not set).
+    Elsewhere (SQLite) multi-row ``INSERT … RETURNING`` statements, without ``bulk_create``'s per-value
+    field machinery for text and integer columns (dates, times and money still go through the field's
+    ``get_db_prep_save``)."""
     if not objs:
         return
     model = type(objs[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     stamp = timezone.now()
     stamped = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    for obj in objs:
+        for attname in stamped:
+            setattr(obj, attname, stamp)
+    if pg():
+        _copy_objects(model, fields, objs, ignore_conflicts=ignore_conflicts)
+        return
     converters = [_plain(f) or (lambda v, f=f: f.get_db_prep_save(v, connection)) for f in fields]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     pk = connection.ops.quote_name(model._meta.pk.column)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     for start in range(0, len(objs), batch_size):
         batch = objs[start:start + batch_size]
         params = []
         for obj in batch:
-            for attname in stamped:
-                setattr(obj, attname, stamp)
             params.extend(convert(getattr(obj, f.attname)) for f, convert in zip(fields, converters))
-        ids = rows(f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([placeholders] * len(batch))} "
-                   f"RETURNING {pk}", params)
+        sql = f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([placeholders] * len(batch))}{conflict}"
+        if ignore_conflicts:
+            execute(sql, params)
+            continue
+        ids = rows(f"{sql} RETURNING {pk}", params)
         for obj, (new_id,) in zip(batch, ids):
             obj.pk = new_id
             obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _copy_value(field):
+    """How a value of ``field`` goes into ``COPY`` (psycopg dumps str, int, Decimal, date, datetime, bool)."""
+    plain = _plain(field)
+    if plain is not None or isinstance(field, (models.BooleanField, models.DecimalField, models.DateTimeField,
+                                               models.DateField, models.FloatField)):
+        return plain or (lambda v: v)
+    return lambda v: field.get_db_prep_save(v, connection)
+
+
+def _copy_objects(model, fields, objs, *, ignore_conflicts: bool) -> None:
+    table, pk = model._meta.db_table, model._meta.pk
+    quote = connection.ops.quote_name
+    converters = [_copy_value(f) for f in fields]
+    columns = [pk.column, *(f.column for f in fields)]
+    column_list = ", ".join(quote(c) for c in columns)
+    ids = [row[0] for row in rows(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, pk.column, len(objs)]
+    )]
+    target = table
+    if ignore_conflicts:
+        target = f"copy_{table}"
+        execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} AS SELECT {column_list} FROM {table} LIMIT 0")
+        clear(target)
+    with connection.cursor() as cursor, connection.wrap_database_errors:  # psycopg's errors as Django's
+        with cursor.cursor.copy(f"COPY {target} ({column_list}) FROM STDIN") as copy:
+            for new_id, obj in zip(ids, objs):
+                copy.write_row([new_id, *(convert(getattr(obj, f.attname)) for f, convert in zip(fields, converters))])
+    if ignore_conflicts:
+        execute(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {target} ON CONFLICT DO NOTHING")
+        clear(target)
+        return
+    for obj, new_id in zip(objs, ids):
+        obj.pk = new_id
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 def references(table: str, count: int) -> None:

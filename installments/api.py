@@ -177,7 +177,9 @@ class QuoteCreate(APIView):
 def _purchase_out(purchase: Purchase) -> dict:
     """The answer about a purchase the service just returned: no second read of the purchase, and the
     available limit as the service left it (read again only for a replay)."""
-    plan = _plans().filter(purchase=purchase).first()
+    plan = getattr(purchase, "plan_created", None)  # with its lines: nothing read back
+    if plan is None:
+        plan = _plans().filter(purchase=purchase).first()
     available = getattr(purchase, "available_after", None)
     if available is None:
         available = account_available(account=purchase.account, on=get_business_date())
@@ -231,9 +233,8 @@ class PurchaseCreate(APIView):
         data = PurchaseInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        account = account_by_reference(v["account"], queryset=CreditAccount.objects.select_related("product"))
         purchase = services.purchase_authorize(
-            account=account, amount=v["amount"], merchant_order_id=v["merchant_order_id"], tenor=v.get("tenor"),
+            account_reference=v["account"], amount=v["amount"], merchant_order_id=v["merchant_order_id"], tenor=v.get("tenor"),
             category=v["category"], device_id=v["device_id"], actor=actor_for(request),
         )
         if getattr(purchase, "is_replay", False):

@@ -64,6 +64,7 @@ class PurchaseContext:
     total_limit: Decimal
     used_amount: Decimal
     extra: dict = field(default_factory=dict)
+    fixed_limit: Decimal | None = None  # the account's fixed limit (None: a check reads it if it needs it)
 
 
 PurchaseCheck = Callable[[PurchaseContext], RiskDecision]

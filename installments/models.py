@@ -247,6 +247,11 @@ class ScheduleLine(models.Model):
 
     class Meta:
         ordering = ["plan_id", "period"]
+        indexes = [
+            # Close of business reads a chunk's overdue and deferred lines (DPD, late and deferral fees): a
+            # few among all the lines, paid and pending ones included.
+            models.Index(fields=["account"], condition=Q(status__in=["overdue", "deferred"]), name="line_past_due_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["plan", "period"], name="one_line_per_plan_period"),
             models.CheckConstraint(condition=Q(principal__gte=0, fee__gte=0), name="line_amounts_gte_0"),
@@ -326,7 +331,12 @@ class Statement(models.Model):
 
     class Meta:
         ordering = ["-bill_date", "-id"]
-        indexes = [models.Index(fields=["due_date"])]
+        indexes = [
+            models.Index(fields=["due_date"]),
+            # Close of business judges (and collections reminds about) the open statements of a chunk of
+            # accounts: a few among every bill ever issued.
+            models.Index(fields=["account", "due_date"], condition=Q(status="open"), name="statement_open_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["account", "bill_date"], name="one_statement_per_account_cycle"),
             models.CheckConstraint(condition=Q(due_date__gt=F("bill_date")), name="statement_due_after_bill"),

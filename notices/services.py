@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import CreditAccount, LimitChange, TemporaryLimit
 from core import business_date
 from core.masking import mask_name
-from debt_collection import gateway
+from debt_collection import gateway, setsql
 from debt_collection.models import ChannelPreference
 from debt_collection.services import template_compile
 from debt_collection.rules import COLLECTIONS_TZ, next_allowed_time
@@ -131,14 +131,17 @@ def notices_create(*, on: dt.date, events: Iterable[NoticeEvent]) -> int:
     events = list(events)
     if not events:
         return 0
-    existing = set(Notice.objects.filter(event_key__in=[e.event_key for e in events]).values_list("kind", "event_key"))
+    keys, key_params = setsql.any_of("event_key", {e.event_key for e in events})
+    existing = set(setsql.rows(f"SELECT kind, event_key FROM {Notice._meta.db_table} WHERE {keys}", key_params))
     events = [e for e in events if (e.kind, e.event_key) not in existing]
     if not events:
         return 0
     opted: dict[int, set[str]] = {}
-    for customer_id, channel in ChannelPreference.objects.filter(
-        customer_id__in={e.account.customer_id for e in events}, opted_out=True
-    ).values_list("customer_id", "channel"):
+    customers, customer_params = setsql.any_of("customer_id", {e.account.customer_id for e in events})
+    for customer_id, channel in setsql.rows(
+        f"SELECT customer_id, channel FROM {ChannelPreference._meta.db_table} WHERE opted_out AND {customers}",
+        customer_params,
+    ):
         opted.setdefault(customer_id, set()).add(channel)
     scheduled_for = dt.datetime.combine(on + dt.timedelta(days=1), quiet_hours_policy().quiet_hours_end,
                                         tzinfo=COLLECTIONS_TZ)
@@ -159,7 +162,7 @@ def notices_create(*, on: dt.date, events: Iterable[NoticeEvent]) -> int:
                                **{k: _plain(v) for k, v in event.context.items()}}, autoescape=False)
             notice.subject, notice.body = text[0].render(context).strip(), text[1].render(context).strip()
         notices.append(notice)
-    Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=2000)
+    setsql.insert_objects(notices, ignore_conflicts=True)  # a concurrent run's notice is kept, not doubled
     return len(notices)
 
 
@@ -178,7 +181,7 @@ def _day_events(*, on: dt.date) -> list[NoticeEvent]:
     events: list[NoticeEvent] = []
     for change in LimitChange.objects.filter(kind=LimitChange.Kind.FIXED, created_at__gte=since).exclude(
         new_limit=F("old_limit")
-    ).select_related("account__customer"):
+    ).select_related("account__customer").defer("account__customer__id_number"):
         if change.old_limit == 0:
             kind = NoticeKind.LIMIT_GRANTED
         else:
@@ -188,25 +191,25 @@ def _day_events(*, on: dt.date) -> list[NoticeEvent]:
             "reason": change.reason or "credit review"}))
     for limit in TemporaryLimit.objects.filter(created_at__gte=since, status=TemporaryLimit.Status.ACTIVE).select_related(
         "account__customer"
-    ):
+    ).defer("account__customer__id_number"):
         events.append(NoticeEvent(limit.account, NoticeKind.TEMPORARY_GRANTED, f"temporary-limit:{limit.pk}", {
             "amount": limit.amount, "starts_on": limit.starts_on, "ends_on": limit.ends_on}))
     for limit in TemporaryLimit.objects.filter(ends_on=on + dt.timedelta(days=3), status=TemporaryLimit.Status.ACTIVE
-                                               ).select_related("account__customer"):
+                                               ).select_related("account__customer").defer("account__customer__id_number"):
         events.append(NoticeEvent(limit.account, NoticeKind.TEMPORARY_EXPIRING, f"temporary-limit:{limit.pk}", {
             "amount": limit.amount, "ends_on": limit.ends_on}))
     for statement in Statement.objects.filter(bill_date=on).exclude(status=Statement.Status.DRAFT).select_related(
         "account__customer"
-    ):
+    ).defer("account__customer__id_number"):
         events.append(NoticeEvent(statement.account, NoticeKind.STATEMENT_ISSUED, f"statement:{statement.pk}", {
             "bill_date": statement.bill_date, "due_date": statement.due_date,
             "closing_balance": statement.closing_balance, "minimum_payment": statement.minimum_payment}))
-    for plan in Plan.objects.filter(created_on=on).select_related("account__customer"):
+    for plan in Plan.objects.filter(created_on=on).select_related("account__customer").defer("account__customer__id_number"):
         events.append(NoticeEvent(plan.account, NoticeKind.PLAN_CREATED, f"plan:{plan.pk}", {
             "principal": plan.principal, "tenor": plan.tenor, "fee_per_period": plan.fee_per_period,
             "apr": plan.apr_effective_pct}))
     for plan in Plan.objects.filter(closed_on=on, status__in=[Plan.Status.PAID_OFF, Plan.Status.SETTLED]
-                                    ).select_related("account__customer"):
+                                    ).select_related("account__customer").defer("account__customer__id_number"):
         events.append(NoticeEvent(plan.account, NoticeKind.PLAN_SETTLED, f"plan:{plan.pk}", {
             "principal": plan.principal, "closed_on": plan.closed_on}))
     return [e for e in events if e.account.status != CreditAccount.Status.CLOSED or e.kind == NoticeKind.LIMIT_CUT]
