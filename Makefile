@@ -5,6 +5,10 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# The test suite runs on PYTEST_WORKERS pytest-xdist workers (one test database each); `make test
+# PYTEST_WORKERS=0` runs it in one process. PYTEST_ARGS replaces the options (and may name tests).
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS    ?= -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: run test venv venv-serve venv-train lint train-scorecard bench-cob bench-api clean system-packages
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("installments.urls")),
     path("", include("cashloans.urls")),
+    path("", include("insurance.urls")),
     path("", include("risk.urls")),
     path("agency/", include("debt_collection.urls")),
     re_path(r"^.*$", not_found),

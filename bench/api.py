@@ -6,7 +6,8 @@
    migrates it and seeds ``--accounts`` credit lines (fixed limit 5,000.00 each) and one API client.
    Then profiles ONE purchase authorisation in this process through the same view and services (after a
    warm-up purchase): its queries grouped by phase (token look-up, idempotency record, account lock, risk
-   rules, journal, …) with their database time, and the wall time.
+   rules, journal, …) with their database time, and the wall time; then 50 more for the CPU milliseconds
+   one authorisation costs in the Django process.
 2. Starts gunicorn (``--workers`` sync workers) on a free loopback port.
 3. Runs locust headless on loopback: ``--users`` concurrent clients for ``--seconds`` seconds, each in a
    closed loop of purchase authorisations (70 %; a third of them on ten "hot" accounts, which run out of
@@ -16,9 +17,10 @@
    a client that lost its key).
 4. Prints requests/s, p50/p95/p99 latency, errors, then checks the database: no account above its
    limit, no repayment reference posted twice, every replay answered with the first response, and the
-   books balanced. Exits 1 when any of those fails. The last line holds the figures: requests/s,
-   purchases/s, p50/p99, queries per purchase, the integrity counts and the load average (1/5/15 min)
-   right after the load and at the end.
+   books balanced, and the CPU spent per request during the load by gunicorn's workers and by the whole
+   machine (``/proc``). Exits 1 when any check fails. The last line holds the figures: requests/s,
+   purchases/s, p50/p99, queries per purchase, the CPU figures, the integrity counts and the load average
+   (1/5/15 min) right after the load and at the end.
 
 Expected refusals are not errors: a declined purchase (422 with its reason codes: ``insufficient_limit``
 when the line is used up, or a risk rule such as ``purchase_velocity`` on a hot account) and 200 (a
@@ -135,6 +137,10 @@ def _recreate_database(database_url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+#: Accounts kept out of the load for the in-process profile (a few purchases each: under the velocity rule).
+PROFILE_ACCOUNTS = 20
+
+
 def seed(n_accounts: int) -> tuple[list[str], str]:
     import datetime as dt
     from decimal import Decimal
@@ -154,7 +160,7 @@ def seed(n_accounts: int) -> tuple[list[str], str]:
     product = CreditProduct.objects.get(code="baitiao")
     actor = Actor.system("bench")
     refs = []
-    for n in range(n_accounts + 1):  # the last one is for the profile of one purchase (not in the load)
+    for n in range(n_accounts + PROFILE_ACCOUNTS):  # the last ones are for the profile (not in the load)
         customer = customer_create(
             name=f"压测{n}", id_number=make_id_number("110105", dt.date(1980, 1, 1) + dt.timedelta(days=n // 900), n % 900),
             mobile=f"139{n:08d}",
@@ -183,10 +189,11 @@ PHASES = (
 )
 
 
-def profile_one_purchase(account: str, token: str) -> int:
+def profile_one_purchase(profile_accounts: list[str], token: str, *, repeat: int = 50) -> tuple[int, float]:
     """One authorisation in this process through the real stack (DRF client, same view and services),
-    before the load: its queries by phase with their database time, and the wall time. Returns the
-    number of queries."""
+    before the load: its queries by phase with their database time, and the wall time; then ``repeat``
+    more on the same account for the CPU this process spends on one (Python: Django, DRF, the services;
+    not the database server's). Returns the number of queries and the CPU milliseconds."""
     import uuid as _uuid
 
     from django.db import connection
@@ -196,7 +203,7 @@ def profile_one_purchase(account: str, token: str) -> int:
     http = APIClient()
     http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
-    def buy(order: str):
+    def buy(order: str, account: str = profile_accounts[0]):
         body = {"account": account, "amount": "10.00", "merchant_order_id": order}
         return http.post("/api/v1/purchases/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(_uuid.uuid4()),
                          SERVER_NAME="127.0.0.1")
@@ -208,16 +215,48 @@ def profile_one_purchase(account: str, token: str) -> int:
     wall = time.perf_counter() - started
     if response.status_code != 201:
         raise RuntimeError(f"profiled purchase answered {response.status_code}: {response.content[:200]!r}")
+    captured = list(ctx.captured_queries)  # now: the next request through the client resets Django's query log
     phases: dict[str, list[float]] = {}
-    for query in ctx.captured_queries:
+    for query in captured:
         name = next((n for n, marks in PHASES if any(m in query["sql"] for m in marks)), "other")
         phases.setdefault(name, []).append(float(query["time"]))
-    print(f"one purchase authorisation (in process): {len(ctx.captured_queries)} queries, {wall * 1000:.1f} ms wall, "
+    print(f"one purchase authorisation (in process): {len(captured)} queries, {wall * 1000:.1f} ms wall, "
           f"{sum(sum(t) for t in phases.values()) * 1000:.1f} ms in the database")
     for name, times in sorted(phases.items(), key=lambda item: -len(item[1])):
         print(f"  {name:32} {len(times):3} queries {sum(times) * 1000:7.1f} ms")
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    for n in range(repeat):
+        response = buy(f"profile-cpu-{n}", profile_accounts[1 + n % (len(profile_accounts) - 1)])
+        if response.status_code != 201:
+            raise RuntimeError(f"profiled purchase answered {response.status_code}: {response.content[:200]!r}")
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / repeat
+    print(f"  {repeat} more in a row: {cpu_ms:.1f} ms CPU in this process and "
+          f"{(time.perf_counter() - wall_started) * 1000 / repeat:.1f} ms wall per authorisation")
     connection.close()
-    return len(ctx.captured_queries)
+    return len(captured), cpu_ms
+
+
+def _cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in the process group ``pgid`` (gunicorn's)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, …, utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every core spent busy since boot (all processes: this bench's and anyone else's)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _warm_up(port: int, token: str, account: str, *, requests: int) -> None:
@@ -298,7 +337,8 @@ def main() -> int:
     started = time.monotonic()
     accounts, token = seed(args.accounts)
     print(f"  seeded in {time.monotonic() - started:.1f} s", flush=True)
-    queries_per_purchase = profile_one_purchase(accounts.pop(), token)
+    queries_per_purchase, cpu_ms_in_process = profile_one_purchase(accounts[-PROFILE_ACCOUNTS:], token)
+    accounts = accounts[:-PROFILE_ACCOUNTS]
     from django.db import connections
 
     connections.close_all()
@@ -313,6 +353,7 @@ def main() -> int:
         cwd=ROOT, env=env, start_new_session=True,
     )
     load_during = "n/a"
+    server_cpu = machine_busy = 0.0
     try:
         for _ in range(100):
             try:
@@ -328,6 +369,7 @@ def main() -> int:
         replay_log = out / "replays.json"
         locust_env = {**env, "BENCH_ROLE": "locust", "BENCH_ACCOUNTS": json.dumps(accounts), "BENCH_TOKEN": token,
                       "BENCH_REPLAY_LOG": str(replay_log)}
+        server_cpu_before, machine_busy_before = _cpu_seconds(server.pid), _machine_busy_seconds()
         subprocess.run(
             [str(VENV_BIN / "locust"), "-f", str(Path(__file__).resolve()), "--headless", "--users", str(args.users),
              "--spawn-rate", str(args.users), "--run-time", f"{args.seconds}s", "--host", f"http://127.0.0.1:{port}",
@@ -335,6 +377,8 @@ def main() -> int:
             cwd=ROOT, env=locust_env, check=False, stdout=open(out / "locust.log", "w"), stderr=subprocess.STDOUT,
         )
         load_during = "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())  # the 1-minute figure covers the load
+        server_cpu = _cpu_seconds(server.pid) - server_cpu_before
+        machine_busy = _machine_busy_seconds() - machine_busy_before
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
@@ -361,10 +405,18 @@ def main() -> int:
     print("\nRESULT:", "FAIL" if bad else "OK")
     purchases = next((r for r in rows if r["Name"] == "POST /api/v1/purchases/"), None)
     load = "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())
+    served = int(total["Request Count"]) if total else 0
+    server_ms = server_cpu * 1000 / served if served else 0.0
+    machine_ms = machine_busy * 1000 / served if served else 0.0
+    print(f"\nCPU per request during the load: {server_ms:.1f} ms in gunicorn's workers, {machine_ms:.1f} ms of the "
+          f"whole machine (workers, PostgreSQL, locust and anything else running); {os.cpu_count()} cores → at most "
+          f"~{(os.cpu_count() or 1) * 1000 / machine_ms if machine_ms else 0:.0f} requests/s at this cost")
     print(f"requests_per_s={float(total['Requests/s']) if total else 0:.1f} "
           f"purchases_per_s={float(purchases['Requests/s']) if purchases else 0:.1f} "
           f"p50_ms={total['50%'] if total else '-'} p99_ms={total['99%'] if total else '-'} "
           f"purchase_p99_ms={purchases['99%'] if purchases else '-'} queries_per_purchase={queries_per_purchase} "
+          f"cpu_ms_per_purchase_in_process={cpu_ms_in_process:.1f} server_cpu_ms_per_request={server_ms:.1f} "
+          f"machine_cpu_ms_per_request={machine_ms:.1f} workers={args.workers} "
           f"errors={total['Failure Count'] if total else '-'} over_limit={checks['accounts_over_limit']} "
           f"orders_twice={checks['merchant_orders_posted_twice']} refs_twice={checks['repayment_refs_posted_twice']} "
           f"result={'FAIL' if bad else 'OK'} load_avg_during={load_during} load_avg_now={load}")

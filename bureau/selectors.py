@@ -74,7 +74,7 @@ def account_figures(*, account_ids: list[int]) -> dict[int, AccountFigures]:
         .annotate(owed=_sum(CHARGE_OPEN), late=_sum(late))
     }
     written_off = {
-        w.account_id: money(w.principal + w.fees + w.late_fees + w.deferral_fees - w.recovered)
+        w.account_id: money(w.principal + w.fees + w.late_fees + w.deferral_fees + w.premiums - w.recovered)
         for w in WriteOff.objects.filter(account_id__in=account_ids)
     }
     result = {}

@@ -21,7 +21,7 @@ from accounts.selectors import account_available
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, NotFoundError
 from core.money import ZERO
-from installments import calc, services
+from installments import calc, hooks, services
 from installments.models import Allocation, Plan, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine
 from installments.serializers import (
     PlanOutSerializer, PurchaseInSerializer, PurchaseOutSerializer, PurchaseStatusOutSerializer, QuoteInSerializer,
@@ -55,7 +55,7 @@ def _available(account_id: int) -> Decimal:
 
 
 def _plans():
-    return Plan.objects.select_related("account").prefetch_related(
+    return Plan.objects.select_related("account", *hooks.plan_add_on_relations()).prefetch_related(
         Prefetch("lines", queryset=ScheduleLine.objects.order_by("period"))
     )
 
@@ -153,6 +153,12 @@ class QuoteCreate(APIView):
         product = _quote_product(account)
         terms = get_terms(product.pk)
         q = plan_quote_checked(principal=principal, tenor=tenor, terms=terms)
+        insurance = None
+        if data.validated_data.get("insurance"):
+            add_on = hooks.plan_add_on("insurance")
+            if add_on is None:
+                raise BusinessRuleError("No consumer-credit insurance is offered.", code="insurance_unavailable")
+            insurance = add_on.quote(principal=principal, tenor=tenor, terms=terms, quote=q)
         due_dates: list[dt.date | None] = [None] * tenor
         if account is not None:
             due_dates = line_due_dates(next_bill_date(get_business_date(), account.bill_day), tenor, terms.due_offset_days)
@@ -167,6 +173,7 @@ class QuoteCreate(APIView):
                  "total": line.total}
                 for line, due in zip(q.lines, due_dates)
             ],
+            "insurance": insurance,
         }
         return Response(QuoteOutSerializer(out).data)
 
@@ -177,7 +184,9 @@ class QuoteCreate(APIView):
 def _purchase_out(purchase: Purchase) -> dict:
     """The answer about a purchase the service just returned: no second read of the purchase, and the
     available limit as the service left it (read again only for a replay)."""
-    plan = _plans().filter(purchase=purchase).first()
+    plan = getattr(purchase, "plan_created", None)  # with its lines: nothing read back
+    if plan is None:
+        plan = _plans().filter(purchase=purchase).first()
     available = getattr(purchase, "available_after", None)
     if available is None:
         available = account_available(account=purchase.account, on=get_business_date())
@@ -231,10 +240,10 @@ class PurchaseCreate(APIView):
         data = PurchaseInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        account = account_by_reference(v["account"], queryset=CreditAccount.objects.select_related("product"))
         purchase = services.purchase_authorize(
-            account=account, amount=v["amount"], merchant_order_id=v["merchant_order_id"], tenor=v.get("tenor"),
+            account_reference=v["account"], amount=v["amount"], merchant_order_id=v["merchant_order_id"], tenor=v.get("tenor"),
             category=v["category"], device_id=v["device_id"], actor=actor_for(request),
+            add_ons=("insurance",) if v.get("insurance") else (),
         )
         if getattr(purchase, "is_replay", False):
             status = 200
@@ -395,7 +404,7 @@ class StatementInstallCreate(APIView):
         statement = _statement_by_id(id)
         plan = services.statement_install(
             statement=statement, tenor=data.validated_data["tenor"], amount=data.validated_data.get("amount"),
-            actor=actor_for(request),
+            actor=actor_for(request), add_ons=("insurance",) if data.validated_data.get("insurance") else (),
         )
         return Response(PlanOutSerializer(_plans().get(pk=plan.pk)).data, status=201)
 

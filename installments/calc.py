@@ -476,6 +476,7 @@ class AllocationKind(StrEnum):
     LATE_FEE = "late_fee"
     DEFERRAL_FEE = "deferral_fee"
     INSTALLMENT_FEE = "installment_fee"
+    PREMIUM = "premium"  # consumer-credit insurance premium (issue 16): after the fees, before principal
     PRINCIPAL = "principal"
 
 
@@ -483,6 +484,7 @@ DEFAULT_ALLOCATION_ORDER = (
     AllocationKind.LATE_FEE,
     AllocationKind.DEFERRAL_FEE,
     AllocationKind.INSTALLMENT_FEE,
+    AllocationKind.PREMIUM,
     AllocationKind.PRINCIPAL,
 )
 

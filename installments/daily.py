@@ -264,6 +264,11 @@ def _statements_for_product(on: dt.date, terms: ProductTerms, account_ids) -> in
             WHERE status = 'pending' AND due_date <= %s AND account_id IN ({draft_accounts})""",
         [d_on, d_due, d_on, d_due, *dparams],
     )
+    # Add-ons above the engine bill their per-period amounts with the installments (issue 16: insurance
+    # premiums, as charges dated the day before the bill date so every rule for charges applies to them).
+    from installments.hooks import run_statement_billers
+
+    run_statement_billers(on=on, drafts=drafts, params=dparams)
     # The cycle's payments, refunds and charges belong to this statement.
     for table, date_col in ((T_REP, "received_on"), (T_REF, "created_on"), (T_CHG, "accrued_on")):
         _exec(
@@ -325,7 +330,8 @@ def _statement_amounts(on: dt.date, terms: ProductTerms, drafts: str, dparams: l
             installments_principal = {_money(line_sum.format(expr='SUM(l.principal - l.principal_reduced)', cond='NOT l.is_revolving'))},
             installments_fee = {_money(line_sum.format(expr='SUM(l.fee - l.fee_waived)', cond='NOT l.is_revolving'))},
             deferral_fees = {_money(f"COALESCE((SELECT SUM(c.amount - c.waived) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind = 'deferral_fee'), 0)")},
-            late_fees = {_money(f"COALESCE((SELECT SUM(c.amount - c.waived) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind <> 'deferral_fee'), 0)")},
+            late_fees = {_money(f"COALESCE((SELECT SUM(c.amount - c.waived) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind NOT IN ('deferral_fee', 'premium')), 0)")},
+            premiums = {_money(f"COALESCE((SELECT SUM(c.amount - c.waived) FROM {T_CHG} c WHERE c.statement_id = {S}.id AND c.kind = 'premium'), 0)")},
             payments_amount = {_money(f"COALESCE((SELECT SUM(r.amount) FROM {T_REP} r WHERE r.statement_id = {S}.id AND r.status = 'posted'), 0)")},
             refunds_amount = {_money(f'''COALESCE((SELECT SUM(f.billed_principal_reduced + f.fees_waived_billed
                                   + CASE WHEN f.excess_to = 'credit_balance' THEN f.excess ELSE 0 END)
@@ -343,7 +349,7 @@ def _statement_amounts(on: dt.date, terms: ProductTerms, drafts: str, dparams: l
     credit = f"(SELECT a.credit_balance FROM {T_ACC} a WHERE a.id = {S}.account_id)"
     share = _from_cents(f"({_cents('revolving_due')} * {ppm} + 500000) / 1000000")
     minimum_sql = f"{share} + installments_due + past_due + fees_due"
-    rolled = ("(opening_balance + purchases_amount + installments_principal + installments_fee + deferral_fees + late_fees"
+    rolled = ("(opening_balance + purchases_amount + installments_principal + installments_fee + deferral_fees + late_fees + premiums"
               " - payments_amount - refunds_amount)")
     _exec(
         f"""UPDATE {S} SET
@@ -380,6 +386,8 @@ def _statement_lines(on: dt.date, drafts: str, dparams: list) -> None:
              FROM {T_STMT} s WHERE s.id IN ({drafts}) AND {_positive('s.deferral_fees')}""", dparams),
         (f"""SELECT s.id, 31, 'late_fee', NULL, 'Late fees', 0, s.late_fees, s.late_fees, ''
              FROM {T_STMT} s WHERE s.id IN ({drafts}) AND {_positive('s.late_fees')}""", dparams),
+        (f"""SELECT s.id, 32, 'premium', NULL, 'Insurance premiums', 0, s.premiums, s.premiums, ''
+             FROM {T_STMT} s WHERE s.id IN ({drafts}) AND {_positive('s.premiums')}""", dparams),
         # payments and refunds received
         (f"""SELECT r.statement_id, 40, 'payment', r.received_on, {concat("'Payment '", 'r.external_ref')}, 0, 0, -r.amount, r.reference
              FROM {T_REP} r WHERE r.statement_id IN ({drafts}) AND r.status = 'posted'""", dparams),
@@ -686,13 +694,14 @@ def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     _lock_chunk(account_ids)
     W = T_WO
     created = _exec(
-        f"""INSERT INTO {W} (account_id, on_date, dpd, principal, fees, late_fees, deferral_fees, recovered,
+        f"""INSERT INTO {W} (account_id, on_date, dpd, principal, fees, late_fees, deferral_fees, premiums, recovered,
                             journal_entry_id, created_at)
             SELECT a.id, %s, a.dpd,
                 {_money(f"COALESCE((SELECT SUM({_p_open('l')}) FROM {T_LINE} l WHERE l.account_id = a.id AND l.status IN ('pending', 'due', 'deferred', 'overdue')), 0)")},
                 {_money(f"COALESCE((SELECT SUM({_f_open('l')}) FROM {T_LINE} l WHERE l.account_id = a.id AND l.status IN ('due', 'deferred', 'overdue')), 0)")},
-                {_money(f"COALESCE((SELECT SUM({_c_open('c')}) FROM {T_CHG} c WHERE c.account_id = a.id AND c.kind <> 'deferral_fee'), 0)")},
+                {_money(f"COALESCE((SELECT SUM({_c_open('c')}) FROM {T_CHG} c WHERE c.account_id = a.id AND c.kind NOT IN ('deferral_fee', 'premium')), 0)")},
                 {_money(f"COALESCE((SELECT SUM({_c_open('c')}) FROM {T_CHG} c WHERE c.account_id = a.id AND c.kind = 'deferral_fee'), 0)")},
+                {_money(f"COALESCE((SELECT SUM({_c_open('c')}) FROM {T_CHG} c WHERE c.account_id = a.id AND c.kind = 'premium'), 0)")},
                 0, NULL, %s
             FROM {T_ACC} a WHERE a.written_off_on IS NULL AND a.dpd >= 180 {chunk_a}""",
         [d_on, _now(), *ids],
@@ -708,6 +717,7 @@ def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
         for code, col in ((Codes.RECEIVABLE_PRINCIPAL, _money(f"w.principal - {_cash_open('p', 'w')}")),
                           (Codes.RECEIVABLE_FEES, _money(f"w.fees - {_cash_open('f', 'w')}")),
                           (Codes.RECEIVABLE_LATE_FEES, "w.late_fees"), (Codes.RECEIVABLE_DEFERRAL_FEES, "w.deferral_fees"),
+                          (Codes.RECEIVABLE_PREMIUM, "w.premiums"),
                           (Codes.CASH_LOAN_PRINCIPAL, _cash_open("p", "w", bare=True)),
                           (Codes.CASH_LOAN_INTEREST, _cash_open("f", "w", bare=True)))
     ]
@@ -740,7 +750,7 @@ def write_offs(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
           [d_on, *nparams])
     _exec(
         f"""UPDATE {T_ACC} SET written_off_on = %s, bucket = 'M7',
-              used_amount = {_money(f'''used_amount - (SELECT w.principal + w.fees + w.late_fees + w.deferral_fees
+              used_amount = {_money(f'''used_amount - (SELECT w.principal + w.fees + w.late_fees + w.deferral_fees + w.premiums
                                          FROM {W} w WHERE w.account_id = {T_ACC}.id)''')}
             WHERE id IN ({new})""",
         [d_on, *nparams],

@@ -64,6 +64,7 @@ class PurchaseContext:
     total_limit: Decimal
     used_amount: Decimal
     extra: dict = field(default_factory=dict)
+    fixed_limit: Decimal | None = None  # the account's fixed limit (None: a check reads it if it needs it)
 
 
 PurchaseCheck = Callable[[PurchaseContext], RiskDecision]
@@ -157,3 +158,73 @@ def unregister_hold_listener(name: str) -> None:
 def hold_released(*, purchase, requested: str, actor, reason: str) -> None:
     for listener in list(_hold_listeners.values()):
         listener(purchase=purchase, requested=requested, actor=actor, reason=reason)
+
+
+# --- Plan add-ons (issue 16: consumer-credit insurance) --------------------------------------------------
+#
+# An add-on sold with an installment plan lives in an app above the engine. It registers two things:
+#
+# * a **statement biller**, called by close of business inside statement generation, after the cycle's
+#   installments are billed and before the cycle's charges are gathered:
+#   ``fn(*, on, drafts, params)`` where ``drafts`` is an SQL subquery (with ``params``) selecting the ids
+#   of the statements being generated. It bills its per-period amounts set-based, as charges.
+# * a **plan add-on**: ``attach(*, plan, actor)`` is called inside the transaction that created an
+#   installment plan whose request asked for the add-on by name (``add_ons=("insurance",)``);
+#   ``quote(*, principal, tenor, terms, quote)`` prices it for a quote (a dict of extra figures);
+#   ``describe(plan)`` is what the API shows of it on a plan (``None``: the plan has none).
+
+
+@dataclass(frozen=True)
+class PlanAddOn:
+    name: str
+    attach: Callable[..., object]
+    quote: Callable[..., dict]
+    describe: Callable[..., dict | None] = lambda plan: None  # what the API shows of it on a plan
+    relation: str = ""  # the plan's reverse one-to-one to the add-on's row, joined when plans are read
+
+
+StatementBiller = Callable[..., None]
+_statement_billers: dict[str, StatementBiller] = {}
+_plan_add_ons: dict[str, PlanAddOn] = {}
+
+
+def register_statement_biller(name: str, biller: StatementBiller) -> None:
+    _statement_billers[name] = biller
+
+
+def unregister_statement_biller(name: str) -> None:
+    _statement_billers.pop(name, None)
+
+
+def run_statement_billers(*, on: dt.date, drafts: str, params: list) -> None:
+    for biller in list(_statement_billers.values()):
+        biller(on=on, drafts=drafts, params=list(params))
+
+
+def register_plan_add_on(add_on: PlanAddOn) -> None:
+    _plan_add_ons[add_on.name] = add_on
+
+
+def plan_add_on(name: str) -> PlanAddOn | None:
+    return _plan_add_ons.get(name)
+
+
+def plan_add_on_relations() -> list[str]:
+    """The add-ons' relations of a plan, for ``select_related`` (a plan's answer then costs no query more)."""
+    return [a.relation for a in _plan_add_ons.values() if a.relation]
+
+
+def plan_add_ons_attach(*, plan, add_ons, actor) -> None:
+    """Attach the add-ons asked for to a new installment plan (inside its transaction). An add-on no app
+    provides is refused, so a request never silently goes without what it asked for."""
+    from core.errors import ValidationError
+
+    for add_on in _plan_add_ons.values():  # a new plan has none yet: its answer reads no relation back
+        if add_on.relation:
+            plan._state.fields_cache.setdefault(add_on.relation, None)
+    for name in add_ons or ():
+        add_on = _plan_add_ons.get(name)
+        if add_on is None:
+            raise ValidationError(f"The add-on {name!r} is not offered.", code="add_on_unavailable",
+                                  details={"add_on": name})
+        add_on.attach(plan=plan, actor=actor)

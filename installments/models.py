@@ -177,6 +177,7 @@ class Plan(BaseModel):
         REFUNDED = "refunded", _("Refunded")
         CONVERTED = "converted", _("Converted to a bill installment")
         WRITTEN_OFF = "written_off", _("Written off")
+        CLAIM_PAID = "claim_paid", _("Paid by an insurance claim")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="plans")
     kind = models.CharField(max_length=25, choices=Kind.choices)
@@ -318,6 +319,8 @@ class Statement(models.Model):
     installments_fee = MoneyField(default=ZERO)
     deferral_fees = MoneyField(default=ZERO)
     late_fees = MoneyField(default=ZERO)
+    premiums = MoneyField(default=ZERO, db_default=ZERO,  # db_default: the set-based INSERTs need not name it
+                          help_text=_("Consumer-credit insurance premiums billed this cycle."))
     payments_amount = MoneyField(default=ZERO)
     refunds_amount = MoneyField(default=ZERO)
     credit_applied = MoneyField(default=ZERO)
@@ -366,6 +369,7 @@ class StatementLine(models.Model):
         CONVERSION = "conversion", _("Converted to bill installment")
         DEFERRAL_FEE = "deferral_fee", _("Deferral fees")
         LATE_FEE = "late_fee", _("Late fees")
+        PREMIUM = "premium", _("Insurance premiums")
         PAYMENT = "payment", _("Payment")
         REFUND = "refund", _("Refund")
         CREDIT = "credit", _("Credit balance applied")
@@ -397,6 +401,7 @@ class Charge(models.Model):
         LATE_FEE = "late_fee", _("Late fee")
         DEFERRAL_FEE = "deferral_fee", _("Deferral fee")
         SETTLEMENT_FEE = "settlement_fee", _("Early-settlement fee")
+        PREMIUM = "premium", _("Insurance premium")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="charges")
     kind = models.CharField(max_length=15, choices=Kind.choices)
@@ -417,7 +422,11 @@ class Charge(models.Model):
         ordering = ["-accrued_on", "-id"]
         indexes = [models.Index(fields=["accrued_on", "kind"], name="charge_day_kind_idx")]
         constraints = [
-            models.UniqueConstraint(fields=["account", "kind", "accrued_on"], name="one_charge_per_account_kind_day"),
+            models.UniqueConstraint(fields=["account", "kind", "accrued_on"], condition=~Q(kind="premium"),
+                                    name="one_charge_per_account_kind_day"),
+            # A premium is billed per insured plan and period (issue 16): one per plan and bill cycle.
+            models.UniqueConstraint(fields=["plan", "accrued_on"], condition=Q(kind="premium"), name="one_premium_per_plan_cycle"),
+            models.CheckConstraint(condition=~Q(kind="premium") | Q(plan__isnull=False), name="charge_premium_has_plan"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="charge_amount_gt_0"),
             models.CheckConstraint(condition=Q(paid__gte=0, waived__gte=0, written_off__gte=0), name="charge_parts_gte_0"),
             models.CheckConstraint(condition=Q(amount__gte=Round(F("paid") + F("waived") + F("written_off"), 2)), name="charge_not_overpaid"),
@@ -530,6 +539,7 @@ class Allocation(models.Model):
         DEFERRAL_FEE = "deferral_fee", _("Deferral fee")
         SETTLEMENT_FEE = "settlement_fee", _("Settlement fee")
         INSTALLMENT_FEE = "installment_fee", _("Installment fee")
+        PREMIUM = "premium", _("Insurance premium")
         PRINCIPAL = "principal", _("Principal")
         CREDIT_BALANCE = "credit_balance", _("Kept as credit balance")
         RECOVERY = "recovery", _("Recovery of written-off debt")
@@ -557,7 +567,7 @@ class Allocation(models.Model):
             models.CheckConstraint(condition=~Q(amount=0), name="allocation_amount_not_0"),
             models.CheckConstraint(
                 condition=Q(kind__in=["installment_fee", "principal"], line__isnull=False, charge__isnull=True)
-                | Q(kind__in=["late_fee", "deferral_fee", "settlement_fee"], charge__isnull=False, line__isnull=True)
+                | Q(kind__in=["late_fee", "deferral_fee", "settlement_fee", "premium"], charge__isnull=False, line__isnull=True)
                 | Q(kind__in=["credit_balance", "recovery"], line__isnull=True, charge__isnull=True),
                 name="allocation_target_matches_kind",
             ),
@@ -608,6 +618,7 @@ class WriteOff(models.Model):
     fees = MoneyField(default=ZERO)
     late_fees = MoneyField(default=ZERO)
     deferral_fees = MoneyField(default=ZERO)
+    premiums = MoneyField(default=ZERO, db_default=ZERO)
     recovered = MoneyField(default=ZERO)
     journal_entry = models.ForeignKey("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -618,7 +629,7 @@ class WriteOff(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(recovered__gte=0), name="write_off_recovered_gte_0"),
             models.CheckConstraint(
-                condition=Q(recovered__lte=Round(F("principal") + F("fees") + F("late_fees") + F("deferral_fees"), 2)),
+                condition=Q(recovered__lte=Round(F("principal") + F("fees") + F("late_fees") + F("deferral_fees") + F("premiums"), 2)),
                 name="write_off_recovered_lte_total",
             ),
         ]
@@ -628,7 +639,7 @@ class WriteOff(models.Model):
 
     @property
     def total(self) -> Decimal:
-        return self.principal + self.fees + self.late_fees + self.deferral_fees
+        return self.principal + self.fees + self.late_fees + self.deferral_fees + self.premiums
 
 
 class Waiver(BaseModel):

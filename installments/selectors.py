@@ -47,6 +47,7 @@ def account_outstanding(*, account: CreditAccount) -> dict[str, Decimal]:
         "installment_fees": money(lines["fees"]),
         "late_fees": by_kind.get(Charge.Kind.LATE_FEE, ZERO),
         "deferral_fees": by_kind.get(Charge.Kind.DEFERRAL_FEE, ZERO),
+        "premiums": by_kind.get(Charge.Kind.PREMIUM, ZERO),
     }
 
 

@@ -3,6 +3,7 @@
 Money is a JSON string with 2 decimals both ways; rates are fraction strings, APRs percent strings."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from installments.calc import TENORS
@@ -23,6 +24,10 @@ class QuoteInSerializer(serializers.Serializer):
         required=False, max_length=16, help_text=ACCOUNT_REF_HELP + " With it, the schedule has due dates "
         "from the account's bill day and its product's terms; without it, periods are numbered only."
     )
+    insurance = serializers.BooleanField(
+        required=False, default=False, help_text="Also price the consumer-credit insurance add-on: its premium per "
+        "period and the APR with the premium."
+    )
 
 
 class QuoteLineSerializer(serializers.Serializer):
@@ -31,6 +36,30 @@ class QuoteLineSerializer(serializers.Serializer):
     principal = MoneyField(help_text="Principal of the period (P/n rounded down; the last takes the remainder).")
     fee = MoneyField(help_text="Fee of the period (on the original principal).")
     total = MoneyField(help_text="Principal + fee of the period.")
+
+
+class QuoteInsuranceSerializer(serializers.Serializer):
+    product = serializers.CharField(help_text="Code of the insurance product.")
+    insurer = serializers.CharField(help_text="The insurance company.")
+    premium_rate = RateField(help_text='Premium per period on the principal ("0.001" = 0.10 %).')
+    premium_per_period = MoneyField(help_text="Premium billed with every installment.")
+    total_premium = MoneyField(help_text="Premium over the whole plan.")
+    payment_per_period = MoneyField(help_text="What every period but possibly the last costs with the premium.")
+    last_payment = MoneyField(help_text="What the last period costs with the premium.")
+    apr_nominal = PercentField(help_text="APR by IRR with the premium, nominal, percent.")
+    apr_effective = PercentField(help_text="APR by IRR with the premium, effective, percent.")
+    condition_of_credit = serializers.BooleanField(
+        help_text="The lender requires the insurance: the plan's APR is then the APR with the premium.")
+    cooling_off_days = serializers.IntegerField(help_text="Cancelled within this many days: every premium refunded.")
+
+
+class PlanInsuranceSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The insurance policy's public reference.")
+    status = serializers.ChoiceField(choices=["active", "cancelled", "claimed"], help_text="State of the policy.")
+    premium_per_period = MoneyField(help_text="Premium billed with every installment.")
+    total_premium = MoneyField(help_text="Premium over the whole plan.")
+    cooling_off_until = serializers.DateField(help_text="Last day a cancellation refunds every premium.")
+    condition_of_credit = serializers.BooleanField(help_text="The premium counts in the plan's APR.")
 
 
 class QuoteOutSerializer(serializers.Serializer):
@@ -48,6 +77,9 @@ class QuoteOutSerializer(serializers.Serializer):
     account = serializers.CharField(allow_null=True, help_text=ACCOUNT_REF_HELP + " Null when none was given.")
     first_due_date = serializers.DateField(allow_null=True, help_text="Due date of the first installment (with an account).")
     schedule = QuoteLineSerializer(many=True, help_text="One line per period.")
+    insurance = QuoteInsuranceSerializer(
+        allow_null=True, required=False, help_text="The insurance add-on priced (only when asked for with `insurance`)."
+    )
 
 
 # --- plans ----------------------------------------------------------------------------------------
@@ -78,6 +110,15 @@ class PlanOutSerializer(serializers.Serializer):
     created_on = serializers.DateField(help_text="Business date the plan was created.")
     closed_on = serializers.DateField(allow_null=True, help_text="Business date it was paid off, settled or refunded.")
     schedule = ScheduleLineOutSerializer(source="lines.all", many=True, help_text="The periods, in order.")
+    insurance = serializers.SerializerMethodField(help_text="Its consumer-credit insurance policy, or null.")
+
+    @extend_schema_field(PlanInsuranceSerializer(allow_null=True))
+    def get_insurance(self, plan):
+        from installments.hooks import plan_add_on
+
+        add_on = plan_add_on("insurance")
+        data = add_on.describe(plan) if add_on is not None and plan.kind != Plan.Kind.REVOLVING else None
+        return PlanInsuranceSerializer(data).data if data else None
 
 
 # --- purchases and refunds ------------------------------------------------------------------------
@@ -99,6 +140,10 @@ class PurchaseInSerializer(serializers.Serializer):
     )
     device_id = serializers.CharField(
         max_length=64, required=False, allow_blank=True, default="", help_text="The shopper's device id."
+    )
+    insurance = serializers.BooleanField(
+        required=False, default=False, help_text="Buy the consumer-credit insurance add-on with the installment plan "
+        "(needs a `tenor`; not attached to a purchase held for review)."
     )
 
 
@@ -192,6 +237,7 @@ class StatementOutSerializer(serializers.Serializer):
     installments_fee = MoneyField(help_text="Installment fees falling due this cycle.")
     deferral_fees = MoneyField(help_text="Deferral fees billed.")
     late_fees = MoneyField(help_text="Late fees billed.")
+    premiums = MoneyField(help_text="Consumer-credit insurance premiums billed with the cycle's installments.")
     payments_amount = MoneyField(help_text="Payments received in the cycle.")
     refunds_amount = MoneyField(help_text="Refunds credited in the cycle.")
     credit_applied = MoneyField(help_text="Credit balance applied.")
@@ -231,6 +277,10 @@ class StatementInstallInSerializer(serializers.Serializer):
     amount = AmountField(
         required=False, help_text="Part of the unpaid revolving balance to convert (default: all of it; at least "
         "the product's minimum, e.g. 100.00)."
+    )
+    insurance = serializers.BooleanField(
+        required=False, default=False, help_text="Buy the consumer-credit insurance add-on with the plan: its first "
+        "premium is billed onto this statement with the first installment."
     )
 
 

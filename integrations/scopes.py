@@ -38,6 +38,8 @@ REFUNDS_WRITE = "refunds:write"
 INSTALLMENTS_WRITE = "installments:write"
 SETTLEMENTS_WRITE = "settlements:write"
 REPAYMENTS_WRITE = "repayments:write"
+INSURANCE_READ = "insurance:read"
+INSURANCE_WRITE = "insurance:write"
 AGENCY = "agency"
 
 for _code, _description in (
@@ -50,6 +52,8 @@ for _code, _description in (
     (INSTALLMENTS_WRITE, "Convert a statement into a bill installment"),
     (SETTLEMENTS_WRITE, "Settle installment plans early"),
     (REPAYMENTS_WRITE, "Post repayments"),
+    (INSURANCE_READ, "Read consumer-credit insurance policies"),
+    (INSURANCE_WRITE, "Cancel consumer-credit insurance policies"),
     (AGENCY, "Collection agency: work the cases assigned to the agency"),
 ):
     register_scope(_code, _description)

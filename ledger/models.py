@@ -50,9 +50,12 @@ class Codes:
     RECEIVABLE_FEES = "1110"
     RECEIVABLE_LATE_FEES = "1120"
     RECEIVABLE_DEFERRAL_FEES = "1130"
+    RECEIVABLE_PREMIUM = "1140"  # issue 16: consumer-credit insurance premiums billed to customers
+    INSURER_CLAIM_RECEIVABLE = "1300"  # issue 16: claims the insurer owes (paid plans)
     MERCHANT_PAYABLE = "2000"
     CUSTOMER_CREDIT = "2100"
     REFUND_PAYABLE = "2200"
+    PREMIUM_PAYABLE = "2300"  # issue 16: premiums owed to the insurer
     FEE_INCOME = "4000"
     LATE_FEE_INCOME = "4100"
     DEFERRAL_FEE_INCOME = "4200"
@@ -63,7 +66,7 @@ class Codes:
     CASH_LOAN_INTEREST_INCOME = "4300"
 
     RECEIVABLES = (RECEIVABLE_PRINCIPAL, RECEIVABLE_FEES, RECEIVABLE_LATE_FEES, RECEIVABLE_DEFERRAL_FEES,
-                   CASH_LOAN_PRINCIPAL, CASH_LOAN_INTEREST)
+                   RECEIVABLE_PREMIUM, CASH_LOAN_PRINCIPAL, CASH_LOAN_INTEREST)
 
 
 class JournalEntry(models.Model):
@@ -82,6 +85,9 @@ class JournalEntry(models.Model):
         WRITE_OFF = "write_off", _("Write-off")
         RECOVERY = "recovery", _("Recovery")
         REVERSAL = "reversal", _("Reversal")
+        PREMIUM_BILLED = "premium_billed", _("Insurance premium billed")
+        INSURANCE_CLAIM = "insurance_claim", _("Insurance claim paid")
+        PREMIUM_REFUND = "premium_refund", _("Insurance premium refunded")
         CASH_LOAN = "cash_loan", _("Cash-loan drawdown")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -51,7 +51,6 @@ def _actor_fields(actor: Actor | None) -> dict:
     return actor.log_fields()
 
 
-@transaction.atomic
 def journal_post(
     *,
     kind: str,
@@ -63,7 +62,11 @@ def journal_post(
     reverses: JournalEntry | None = None,
 ) -> JournalEntry | None:
     """Post one entry. Zero legs are dropped; a negative leg, a leg with both sides, or debits ≠ credits
-    is refused with :class:`UnbalancedEntryError`. Returns ``None`` when every leg is zero (nothing moved)."""
+    is refused with :class:`UnbalancedEntryError`. Returns ``None`` when every leg is zero (nothing moved).
+
+    The legs are checked before anything is written, so a refusal leaves the caller's transaction usable;
+    the entry and its lines are then written together (in the caller's transaction, or in their own; no
+    savepoint: a failure there fails the caller's transaction with them)."""
     kept: list[Leg] = []
     for leg in legs:
         debit, credit = money(leg.debit), money(leg.credit)
@@ -82,17 +85,18 @@ def journal_post(
             f"Unbalanced entry ({kind}): debits {total_debit} ≠ credits {total_credit}.",
             details={"debit": str(total_debit), "credit": str(total_credit), "source": source},
         )
-    entry = JournalEntry.objects.create(
-        kind=kind, posted_on=on, memo=memo[:200], source=source[:80], total_debit=total_debit,
-        total_credit=total_credit, reverses=reverses, **_actor_fields(actor),
-    )
-    JournalLine.objects.bulk_create(
-        JournalLine(
-            entry=entry, ledger_account_id=leg.code, credit_account_id=leg.credit_account_id,
-            debit=leg.debit, credit=leg.credit,
+    with transaction.atomic(savepoint=False):
+        entry = JournalEntry.objects.create(
+            kind=kind, posted_on=on, memo=memo[:200], source=source[:80], total_debit=total_debit,
+            total_credit=total_credit, reverses=reverses, **_actor_fields(actor),
         )
-        for leg in kept
-    )
+        JournalLine.objects.bulk_create(
+            JournalLine(
+                entry=entry, ledger_account_id=leg.code, credit_account_id=leg.credit_account_id,
+                debit=leg.debit, credit=leg.credit,
+            )
+            for leg in kept
+        )
     return entry
 
 

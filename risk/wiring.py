@@ -68,6 +68,7 @@ def purchase_check(ctx):
     verdict = purchase_risk_check(
         account_id=ctx.account_id, amount=ctx.amount, category=ctx.category, device_id=ctx.device_id,
         merchant_order_id=ctx.merchant_order_id, on=ctx.on, used_amount=ctx.used_amount,
+        fixed_limit=ctx.fixed_limit,
     )
     if verdict.outcome == DECLINE:
         return RiskDecision.decline(*verdict.reasons)

@@ -88,6 +88,7 @@ ROLES: tuple[Role, ...] = (
             *READ_CUSTOMERS, *READ_ENGINE,
             "installments.post_*", "installments.refund_*", "installments.waive_*", "installments.settle_*",
             "installments.reverse_*", INSTALL_STATEMENT,
+            "insurance.view_*", "insurance.cancel_policy", "insurance.pay_claim",
             "ledger.reconcile_*", "ledger.add_journalentry",
             "cob.view_*",
             "accounts.export_creditaccount",
@@ -161,6 +162,7 @@ ROLES: tuple[Role, ...] = (
             "*.view_*",
             "auth.*",
             *POLICY_CONFIG,
+            "insurance.add_insuranceproduct", "insurance.change_insuranceproduct",
             "core.change_businessdate",
             "cob.rerun_cobrun",
             "notices.add_noticetemplate", "notices.change_noticetemplate",
@@ -168,7 +170,9 @@ ROLES: tuple[Role, ...] = (
             "integrations.add_apiclient", "integrations.change_apiclient", "integrations.change_apitoken",
         ),
         exclude=(FULL_PII, "sessions.*", "auth.*_permission", "auth.add_group", "auth.change_group",
-                 "auth.delete_group"),
+                 "auth.delete_group",
+                 # "*.add_*policy" means configuration, not a customer's insurance policy
+                 "insurance.add_insurancepolicy", "insurance.change_insurancepolicy"),
     ),
     Role(
         key="privacy_officer",

@@ -139,7 +139,7 @@ def _bucket_entries(account_ids, limit) -> Iterable[TimelineEntry]:
 
 def _write_off_entries(account_ids) -> Iterable[TimelineEntry]:
     for w in WriteOff.objects.filter(account_id__in=account_ids).select_related("account"):
-        total = w.principal + w.fees + w.late_fees + w.deferral_fees
+        total = w.total
         yield TimelineEntry(
             at=w.created_at, category="write_off", subject=str(w.account), actor=_("system (close of business)"),
             reason=_("DPD %(dpd)s on %(day)s: charged off") % {"dpd": w.dpd, "day": w.on_date.isoformat()},

@@ -21,7 +21,11 @@ REQUIRE_BROWSER_TESTS = REQUIRE_SERVICE_TESTS or os.environ.get("CI", "").strip(
 _skipped_browser_tests: list[str] = []
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    """Runs after pytest-django's own hook, which orders the tests: plain database tests first, then the
+    transactional ones (their teardown flushes the database, data migrations' rows included; a
+    serialized-rollback test restores them first), then the tests without a database."""
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
     for item in items:
         marker = item.get_closest_marker("django_db")
@@ -33,6 +37,40 @@ def pytest_collection_modifyitems(config, items):
             )
         if "postgres" in item.keywords and not IS_POSTGRES:
             item.add_marker(skip_pg)
+    # Browser tests (pytest-django's ``live_server``) run last of all: their teardown flush re-runs the
+    # post_migrate handlers (content types, permissions), whose fresh rows would collide with what a
+    # later serialized-rollback test restores on PostgreSQL. Within each of pytest-django's groups the
+    # slowest files go first, so that on xdist workers (which take files in this order) no long file is
+    # left for the end while the other worker idles. (Done here, not in pytest_collection_finish:
+    # pytest-xdist sends each worker's collected order to the scheduler from that hook.)
+    items.sort(key=lambda item: (_phase(item), _heavy_rank(item)))
+
+
+#: The slowest files (``--durations``), slowest first: started first within their group.
+HEAVY_FILES = (
+    "test_controls_enumeration.py", "test_staff_import_jobs.py", "test_valuedate_payments.py",
+    "test_valuedate_reversals.py", "test_schemathesis.py", "test_staff_changelists.py", "test_fail_closed.py",
+    "test_cob_rerun.py", "test_collections_portfolio.py", "test_valuedate_parity.py", "test_cob_scenario.py",
+)
+
+
+def _heavy_rank(item) -> int:
+    name = item.path.name
+    return HEAVY_FILES.index(name) if name in HEAVY_FILES else len(HEAVY_FILES)
+
+
+def _phase(item) -> int:
+    """pytest-django's order (plain database tests, transactional ones, no database), browser tests last."""
+    from pytest_django.fixtures import validate_django_db
+
+    if "browser" in item.keywords:
+        return 3
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    transactional = bool(marker) and any(validate_django_db(marker)[:2])  # transaction, reset_sequences
+    if transactional or "transactional_db" in fixtures:
+        return 1
+    return 0 if marker or "db" in fixtures else 2
 
 
 def pytest_runtest_logreport(report):
@@ -108,12 +146,44 @@ def is_postgres():
     return connection.vendor == "postgresql"
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session):
-    """Browser tests (pytest-django's ``live_server``) run last of all: their teardown flush re-runs
-    the post_migrate handlers (content types, permissions), whose fresh rows would collide with what a
-    later serialized-rollback test restores on PostgreSQL."""
-    browser = [item for item in session.items if "browser" in item.keywords]
-    if browser:
-        others = [item for item in session.items if "browser" not in item.keywords]
-        session.items[:] = others + browser
+# --- pytest-xdist (``make test`` runs the suite on two workers; README "Tests") ------------------------
+# Each worker has its own test database (pytest-django suffixes its name: test_<name>_gw0, …), its own
+# process-local cache and its own tmp_path. What must still hold on every worker is the order above: no
+# plain database test may run after a transactional one in the same database, or it finds the data
+# migrations' rows (score bands and rules, chart of accounts, role groups…) flushed away. xdist's
+# ``loadfile`` mode breaks that: it sends whole files, largest first, so a worker that ran
+# test_demo_workday.py (whose last test is transactional) then failed test_risk_applications.py with
+# every application declined (no score bands). The scheduler below keeps a file's tests together (its
+# module fixtures are built once) but splits it where the collection order leaves it, so a file with
+# both kinds becomes two units; units are handed out in collection order, so every worker runs its plain
+# database tests, then its transactional ones, then the browser tests, like a serial run.
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OrderedFileScheduling(LoadScopeScheduling):
+        """Work units: runs of consecutive tests of one file in the collection order, in that order."""
+
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            self._scopes: dict[str, str] = {}
+
+        def schedule(self):
+            if self.collection is None and self.collection_is_completed and self.registered_collections:
+                self.config.option.loadscopereorder = False
+                self._scopes, run, previous = {}, 0, None
+                for nodeid in next(iter(self.registered_collections.values())):
+                    path = nodeid.split("::", 1)[0]
+                    if path != previous:
+                        run, previous = run + 1, path
+                    self._scopes[nodeid] = f"{path}#{run}"
+            super().schedule()
+
+        def _split_scope(self, nodeid):
+            return self._scopes.get(nodeid) or nodeid.split("::", 1)[0]
+
+    return OrderedFileScheduling(config, log)

@@ -384,7 +384,17 @@ def test_allocate_refuses_bad_input(kwargs):
 
 
 def test_default_allocation_order_is_the_product_rule():
-    assert DEFAULT_ALLOCATION_ORDER == ("late_fee", "deferral_fee", "installment_fee", "principal")
+    # PRODUCT §6, with issue 16's insurance premium after the installment fees and before principal.
+    assert DEFAULT_ALLOCATION_ORDER == ("late_fee", "deferral_fee", "installment_fee", "premium", "principal")
+
+
+def test_a_premium_is_paid_after_the_fees_and_before_principal_whatever_the_due_dates():
+    dues = [Due("p", AllocationKind.PRINCIPAL, JAN, D("500.00")), Due("prem", AllocationKind.PREMIUM, FEB, D("6.00")),
+            Due("fee", AllocationKind.INSTALLMENT_FEE, FEB, D("30.00"))]
+
+    result = allocate(D("40.00"), dues)
+
+    assert [(due.key, amount) for due, amount in result.paid] == [("fee", D("30.00")), ("prem", D("6.00")), ("p", D("4.00"))]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ NOBODY = "nobody"  # refused to everyone, superusers included
 #: Deciding an approval request needs the permission of the request's kind: any of these (each app
 #: registers its kinds with the permission that makes and decides them).
 DECIDE_ANY = ("accounts.adjust_limit", "installments.waive_fee", "installments.write_off_account",
-              "installments.refund_purchase")
+              "installments.refund_purchase", "insurance.pay_claim")
 
 ACTIONS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("accounts.creditaccount", "adjust_limit"): "accounts.adjust_limit",
@@ -78,6 +78,8 @@ ACTIONS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("approvals.approvalrequest", "reject"): DECIDE_ANY,
     ("bureau.bureaufile", "reissue"): "bureau.reissue_bureaufile",
     ("privacy.loginlockout", "unlock"): "privacy.unlock_loginlockout",
+    ("insurance.insurancepolicy", "cancel"): "insurance.cancel_policy",
+    ("insurance.insurancepolicy", "claim"): "insurance.pay_claim",
 }
 
 

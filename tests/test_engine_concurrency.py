@@ -71,3 +71,25 @@ def test_same_merchant_order_from_five_threads_buys_once(business_date):
     assert errors == [] and len({p.pk for p in results}) == 1
     assert CreditAccount.objects.get(pk=account.pk).used_amount == Decimal("300.00")
     books_clean()
+
+
+def test_concurrent_purchases_by_account_reference_lock_the_row_and_compute_the_used_amount(business_date):
+    """The API's path (issue 14): the account is found and locked by its reference in one query, and the
+    used amount after a purchase is computed under that lock rather than read back — so each answer's
+    available limit is exact and the line is never overdrawn, whatever the interleaving."""
+    business_date("2026-01-05")
+    account = open_account(limit="1000.00")
+    results, errors = _run_threads(20, lambda i: purchase_authorize(
+        account_reference=account.reference, amount=Decimal("100.00"), merchant_order_id=f"ref-race-{i}",
+        actor=SYSTEM))
+    assert len(results) == 10 and errors == ["insufficient_limit"] * 10
+    # Each approval saw every earlier one: the available limits it answered are 900, 800, … 0, once each.
+    assert sorted(p.available_after for p in results) == [Decimal(100 * k) for k in range(10)]
+    assert CreditAccount.objects.get(pk=account.pk).used_amount == Decimal("1000.00")
+    approved = results[0]
+    again, errors = _run_threads(5, lambda i: purchase_authorize(
+        account_reference=account.reference, amount=Decimal("100.00"), merchant_order_id=approved.merchant_order_id,
+        actor=SYSTEM))
+    assert errors == [] and {p.pk for p in again} == {approved.pk}
+    assert all(p.is_replay for p in again)
+    books_clean()

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "ledger",
     "installments",
     "cashloans",
+    "insurance",
     "cob",
     "debt_collection",
     "risk",

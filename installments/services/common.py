@@ -26,16 +26,19 @@ RECEIVABLE_CODE = {
     AllocationKind.INSTALLMENT_FEE: Codes.RECEIVABLE_FEES,
     AllocationKind.LATE_FEE: Codes.RECEIVABLE_LATE_FEES,
     AllocationKind.DEFERRAL_FEE: Codes.RECEIVABLE_DEFERRAL_FEES,
+    AllocationKind.PREMIUM: Codes.RECEIVABLE_PREMIUM,
 }
 CHARGE_KIND = {
     Charge.Kind.LATE_FEE: AllocationKind.LATE_FEE,
     Charge.Kind.DEFERRAL_FEE: AllocationKind.DEFERRAL_FEE,
     Charge.Kind.SETTLEMENT_FEE: AllocationKind.INSTALLMENT_FEE,
+    Charge.Kind.PREMIUM: AllocationKind.PREMIUM,
 }
 CHARGE_CODE = {
     Charge.Kind.LATE_FEE: Codes.RECEIVABLE_LATE_FEES,
     Charge.Kind.DEFERRAL_FEE: Codes.RECEIVABLE_DEFERRAL_FEES,
     Charge.Kind.SETTLEMENT_FEE: Codes.RECEIVABLE_FEES,
+    Charge.Kind.PREMIUM: Codes.RECEIVABLE_PREMIUM,
 }
 
 #: A plan's ledger codes: (principal receivable, fee receivable, fee income). Cash loans keep their own
@@ -235,9 +238,12 @@ def receivable_legs(by_code: dict[str, Decimal], account_id: int, *, side: str) 
     return legs
 
 
-def apply_account_deltas(account: CreditAccount, legs: Iterable[Leg]) -> CreditAccount:
+def apply_account_deltas(account: CreditAccount, legs: Iterable[Leg], *, locked: bool = False) -> CreditAccount:
     """Move ``used_amount`` and ``credit_balance`` by exactly what the journal legs did to the account's
-    receivables (debit − credit) and credit-balance liability (credit − debit). One source of truth."""
+    receivables (debit − credit) and credit-balance liability (credit − debit). One source of truth.
+
+    ``locked``: the caller row-locked ``account`` in this transaction and read it under the lock, so its
+    figures are the row's and the new ones are computed here instead of read back (one query less)."""
     used = ZERO
     credit = ZERO
     for leg in legs:
@@ -251,7 +257,11 @@ def apply_account_deltas(account: CreditAccount, legs: Iterable[Leg]) -> CreditA
         CreditAccount.objects.filter(pk=account.pk).update(
             used_amount=plus("used_amount", used), credit_balance=plus("credit_balance", credit)
         )
-        account.refresh_from_db(fields=["used_amount", "credit_balance"])
+        if locked:
+            account.used_amount = money(account.used_amount + used)
+            account.credit_balance = money(account.credit_balance + credit)
+        else:
+            account.refresh_from_db(fields=["used_amount", "credit_balance"])
     return account
 
 

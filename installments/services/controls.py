@@ -142,7 +142,8 @@ def account_write_off(*, account: CreditAccount, actor: Actor, reason: str) -> W
     charges = [c for c in Charge.objects.filter(account=account) if c.open_amount > 0]
     principal = sum((ln.principal_open for ln in lines), ZERO)
     fees = sum((ln.fee_open for ln in lines if ln.billed_on), ZERO)
-    parts = {Codes.RECEIVABLE_LATE_FEES: ZERO, Codes.RECEIVABLE_DEFERRAL_FEES: ZERO, Codes.RECEIVABLE_FEES: fees}
+    parts = {Codes.RECEIVABLE_LATE_FEES: ZERO, Codes.RECEIVABLE_DEFERRAL_FEES: ZERO, Codes.RECEIVABLE_FEES: fees,
+             Codes.RECEIVABLE_PREMIUM: ZERO}
     by_principal_code: dict[str, Decimal] = {}  # cash-loan lines keep their own ledger codes (issue 16)
     for ln in lines:
         principal_code, fee_code, _ = plan_codes(line_plan_kind(ln))
@@ -174,7 +175,7 @@ def account_write_off(*, account: CreditAccount, actor: Actor, reason: str) -> W
     write_off = WriteOff.objects.create(
         account=account, on_date=today, dpd=account.dpd, principal=principal, fees=fees,
         late_fees=parts[Codes.RECEIVABLE_LATE_FEES], deferral_fees=parts[Codes.RECEIVABLE_DEFERRAL_FEES],
-        journal_entry=entry,
+        premiums=parts[Codes.RECEIVABLE_PREMIUM], journal_entry=entry,
     )
     change, made = BucketChange.objects.get_or_create(
         account=account, on_date=today, defaults={"old_bucket": account.bucket, "new_bucket": "M7", "dpd": account.dpd})

@@ -5,17 +5,19 @@ import datetime as dt
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import BigIntegerField, DateField, F, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from accounts.models import CreditAccount
+from accounts.models import CreditAccount, TemporaryLimit
 from accounts.selectors import account_available, account_limits
 from accounts.services import lock_account
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
-from core.errors import BusinessRuleError, ValidationError
-from core.money import ZERO
+from core.errors import BusinessRuleError, NotFoundError, ValidationError
+from core.models import BusinessDate
+from core.money import ZERO, MoneyField
 from installments import hooks
 from installments.calc import TENORS, quote
 from installments.models import Plan, ProductTerms, Purchase, ScheduleLine
@@ -71,8 +73,9 @@ def create_plan(
         plan = Plan.objects.create(account=account, kind=Plan.Kind.REVOLVING, purchase=purchase, principal=principal,
                                    tenor=1, created_on=on)
         due = line_due_dates(first_bill_date, 1, terms.due_offset_days)[0]
-        ScheduleLine.objects.create(plan=plan, account=account, period=1, is_revolving=True, due_date=due,
-                                    principal=principal)
+        line = ScheduleLine.objects.create(plan=plan, account=account, period=1, is_revolving=True, due_date=due,
+                                           principal=principal)
+        plan.created_lines = [line]
         return plan
     q = plan_quote_checked(principal=principal, tenor=tenor, terms=terms)
     plan = Plan.objects.create(
@@ -81,29 +84,46 @@ def create_plan(
         apr_nominal_pct=q.apr.nominal_pct, apr_effective_pct=q.apr.effective_pct, created_on=on,
     )
     dues = line_due_dates(first_bill_date, tenor, terms.due_offset_days)
-    ScheduleLine.objects.bulk_create(
+    lines = ScheduleLine.objects.bulk_create(
         ScheduleLine(plan=plan, account=account, period=line.period, due_date=dues[line.period - 1],
                      principal=line.principal, fee=line.fee)
         for line in q.lines
     )
+    plan.created_lines = lines
     return plan
 
 
-def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor) -> Purchase:
+def _with_created_lines(plan: Plan) -> Plan:
+    """``plan.lines.all()`` answers the lines :func:`create_plan` just wrote, in period order, without
+    reading them back (as a prefetch would leave them; for the answer to the purchase that made it)."""
+    lines = sorted(plan.created_lines, key=lambda line: line.period)
+    for line in lines:
+        line.plan = plan
+    cached = plan.lines.get_queryset()
+    cached._result_cache = lines
+    cached._prefetch_done = True
+    plan._prefetched_objects_cache = {"lines": cached}
+    return plan
+
+
+def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor,
+          add_ons: tuple[str, ...] = ()) -> Purchase:
+    """Approve and post ``purchase`` on ``account``, which the caller row-locked in this transaction."""
     purchase.status = Purchase.Status.APPROVED
     purchase.posted_on = on
     purchase.cycle_bill_date = next_bill_date(on, account.bill_day)
     purchase.save()
-    create_plan(
+    purchase.plan_created = _with_created_lines(create_plan(
         account=account,
         kind=Plan.Kind.PURCHASE_INSTALLMENT if purchase.tenor else Plan.Kind.REVOLVING,
         principal=purchase.amount, tenor=purchase.tenor, terms=terms, first_bill_date=purchase.cycle_bill_date,
         on=on, purchase=purchase,
-    )
+    ))
     legs = [Dr(Codes.RECEIVABLE_PRINCIPAL, purchase.amount, account.pk), Cr(Codes.MERCHANT_PAYABLE, purchase.amount)]
     journal_post(kind=JournalEntry.Kind.PURCHASE, on=on, legs=legs, memo=f"Purchase {purchase.merchant_order_id}",
                  source=f"purchase:{purchase.reference}", actor=actor)
-    apply_account_deltas(account, legs)
+    apply_account_deltas(account, legs, locked=True)
+    hooks.plan_add_ons_attach(plan=purchase.plan_created, add_ons=add_ons, actor=actor)
     return purchase
 
 
@@ -157,57 +177,97 @@ def _decline_held(purchase: Purchase, account: CreditAccount, *, codes: list[str
     return purchase
 
 
-@transaction.atomic
-def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id, actor) -> Purchase:
-    # The account row (and only it) is locked first, with its product in the same query; a retried
-    # merchant order is then answered from the first purchase.
-    account = (CreditAccount.objects.select_for_update(of=("self",)).select_related("product")
-               .get(pk=account.pk))
-    existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
-    if existing:
-        return _replayed(existing, amount, tenor)
-    today = get_business_date()
-    terms = get_terms(account.product_id)
-    if tenor is not None:
-        plan_quote_checked(principal=amount, tenor=tenor, terms=terms)
+def _locked_account(*, account: CreditAccount | None, reference: str | None, merchant_order_id: str):
+    """Row-lock the account (and only it) in one query that also brings its product and terms, the
+    business date, the temporary limits active on it and this merchant order's earlier purchase, if
+    any. ``None`` when no account has this reference.
 
-    purchase = Purchase(account=account, amount=amount, merchant_order_id=merchant_order_id, category=category,
-                        tenor=tenor, device_id=device_id, requested_on=today, requested_via=_requested_via(actor))
-    reasons: list[str] = []
-    total_limit, available = account_limits(account=account, on=today)
-    if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
-        reasons.append("account_not_active")
-    if amount > available:
-        reasons.append("insufficient_limit")
-    if not reasons:
-        decision = hooks.run_purchase_checks(hooks.PurchaseContext(
-            account_id=account.pk, customer_id=account.customer_id, product_code=account.product.code, amount=amount,
-            tenor=tenor, category=category, device_id=device_id, merchant_order_id=merchant_order_id, on=today,
-            available=available, total_limit=total_limit,
-            used_amount=account.used_amount,
-        ))
-        if decision.outcome == hooks.RiskOutcome.DECLINE:
-            reasons.extend(decision.reasons)
-        elif decision.outcome == hooks.RiskOutcome.REVIEW:
-            purchase.status = Purchase.Status.HELD
-            purchase.reason_codes = list(decision.reasons)
-    if reasons:
-        purchase.status = Purchase.Status.DECLINED
-        purchase.reason_codes = reasons
-    try:
-        with transaction.atomic():
-            if purchase.status == Purchase.Status.DECLINED:
-                purchase.save()
-            elif purchase.status == Purchase.Status.HELD:
-                purchase.save()
-                _hold_move(account, purchase.amount)
-            else:
-                _post(purchase, account, terms, today, actor)
-    except IntegrityError:
-        existing = Purchase.objects.filter(account_id=account.pk, merchant_order_id=merchant_order_id).first()
-        if existing is None:
-            raise
-        return _replayed(existing, amount, tenor)
+    The three look-ups are written as SQL subqueries (the ORM's ``Subquery`` builds the same SQL but
+    costs more CPU to compile than the rest of the authorisation's queries together)."""
+    # The SQL is fixed text (table names from the models); the merchant order and status are parameters.
+    accounts = (
+        CreditAccount.objects.select_for_update(of=("self",)).select_related("product", "product__terms")
+        .annotate(
+            locked_on=RawSQL(_BUSINESS_DATE_SQL, (), output_field=DateField()),  # nosec B611
+            locked_temporary_total=RawSQL(  # nosec B611
+                _TEMPORARY_TOTAL_SQL, (TemporaryLimit.Status.ACTIVE,), output_field=MoneyField()),
+            earlier_purchase_id=RawSQL(  # nosec B611
+                _EARLIER_PURCHASE_SQL, (merchant_order_id,), output_field=BigIntegerField()),
+        )
+    )
+    if reference is not None:
+        return accounts.filter(reference=reference).first()
+    return accounts.get(pk=account.pk)
+
+
+_ACCOUNT_TABLE = CreditAccount._meta.db_table  # the outer query's table (Django does not alias it)
+_BUSINESS_DATE_SQL = f"SELECT d.date FROM {BusinessDate._meta.db_table} d WHERE d.singleton = 1"  # nosec B608
+_TEMPORARY_TOTAL_SQL = (  # nosec B608
+    f"SELECT SUM(t.amount) FROM {TemporaryLimit._meta.db_table} t, {BusinessDate._meta.db_table} d "
+    f"WHERE d.singleton = 1 AND t.account_id = {_ACCOUNT_TABLE}.id AND t.status = %s "
+    "AND t.starts_on <= d.date AND t.ends_on >= d.date"
+)
+_EARLIER_PURCHASE_SQL = (  # nosec B608
+    f"SELECT p.id FROM {Purchase._meta.db_table} p "
+    f"WHERE p.account_id = {_ACCOUNT_TABLE}.id AND p.merchant_order_id = %s LIMIT 1"
+)
+
+
+def _authorize(*, account, reference, amount, merchant_order_id, category, tenor, device_id, actor,
+               add_ons=()) -> Purchase:
+    # One savepoint: a refusal raised here (unknown account, another purchase under this merchant order,
+    # a tenor not offered) rolls back to it, so the caller's transaction can still record the answer.
+    with transaction.atomic():
+        # The account row is locked first; a retried merchant order is then answered from the first purchase.
+        account = _locked_account(account=account, reference=reference, merchant_order_id=merchant_order_id)
+        if account is None:
+            raise NotFoundError("No account with this id.", code="account_not_found", details={"id": reference})
+        if account.earlier_purchase_id:
+            return _replayed(Purchase.objects.get(pk=account.earlier_purchase_id), amount, tenor)
+        today = account.locked_on
+        if today is None:  # no business date stored yet: the usual read creates it
+            today = get_business_date()
+            total_limit, available = account_limits(account=account, on=today)
+        else:
+            total_limit = account.fixed_limit + (account.locked_temporary_total or ZERO)
+            available = max(total_limit - account.used_amount - account.held_amount, ZERO)
+        try:
+            terms = account.product.terms
+        except ProductTerms.DoesNotExist:
+            terms = get_terms(account.product_id)
+        if tenor is not None:
+            prefetch_related_objects([terms], "tenor_rates")  # once: the quote is checked, then made
+            plan_quote_checked(principal=amount, tenor=tenor, terms=terms)
+
+        purchase = Purchase(account=account, amount=amount, merchant_order_id=merchant_order_id, category=category,
+                            tenor=tenor, device_id=device_id, requested_on=today, requested_via=_requested_via(actor))
+        reasons: list[str] = []
+        if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
+            reasons.append("account_not_active")
+        if amount > available:
+            reasons.append("insufficient_limit")
+        if not reasons:
+            decision = hooks.run_purchase_checks(hooks.PurchaseContext(
+                account_id=account.pk, customer_id=account.customer_id, product_code=account.product.code,
+                amount=amount, tenor=tenor, category=category, device_id=device_id,
+                merchant_order_id=merchant_order_id, on=today, available=available, total_limit=total_limit,
+                used_amount=account.used_amount, fixed_limit=account.fixed_limit,
+            ))
+            if decision.outcome == hooks.RiskOutcome.DECLINE:
+                reasons.extend(decision.reasons)
+            elif decision.outcome == hooks.RiskOutcome.REVIEW:
+                purchase.status = Purchase.Status.HELD
+                purchase.reason_codes = list(decision.reasons)
+        if reasons:
+            purchase.status = Purchase.Status.DECLINED
+            purchase.reason_codes = reasons
+        if purchase.status == Purchase.Status.DECLINED:
+            purchase.save()
+        elif purchase.status == Purchase.Status.HELD:
+            purchase.save()
+            _hold_move(account, purchase.amount)
+        else:
+            _post(purchase, account, terms, today, actor, add_ons)
     purchase.is_replay = False
     # What is left to spend once this purchase is in (the account row is still ours): the answer shows it.
     purchase.available_after = max(total_limit - account.used_amount - account.held_amount, ZERO)
@@ -216,16 +276,20 @@ def _authorize(*, account, amount, merchant_order_id, category, tenor, device_id
 
 def purchase_authorize(
     *,
-    account: CreditAccount,
+    account: CreditAccount | None = None,
+    account_reference: str | None = None,
     amount: Decimal,
     merchant_order_id: str,
     category: str = "",
     tenor: int | None = None,
     device_id: str = "",
     actor: Actor,
+    add_ons: tuple[str, ...] = (),
 ) -> Purchase:
     """Authorise and post a purchase (PRODUCT §4).
 
+    The account is ``account``, or the one whose reference is ``account_reference`` (found and locked in
+    one query; unknown: :class:`NotFoundError` ``account_not_found``).
     Returns the purchase: ``approved`` (posted, limit used, schedule created) or ``held`` for review,
     with ``available_after`` (the available limit once it is in) unless it is a replay.
     A decline is recorded with its reason codes and then raised as :class:`PurchaseDeclinedError`
@@ -233,14 +297,32 @@ def purchase_authorize(
     with the same merchant order id changes nothing: it returns the first purchase with
     ``is_replay = True`` (or raises the same decline with ``details["replay"]``).
     """
+    if (account is None) == (account_reference is None):
+        raise ValueError("purchase_authorize takes an account or an account reference, not both.")
     amount = positive_money(amount)
     merchant_order_id = (merchant_order_id or "").strip()
     if not merchant_order_id or len(merchant_order_id) > 64:
         raise ValidationError("merchant_order_id is required (at most 64 characters).", code="invalid_merchant_order_id")
     if tenor is not None and (isinstance(tenor, bool) or not isinstance(tenor, int) or tenor not in TENORS):
         raise BusinessRuleError(f"Tenor {tenor!r} is not offered; choose one of {list(TENORS)}.", code="invalid_tenor")
-    purchase = _authorize(account=account, amount=amount, merchant_order_id=merchant_order_id,
-                          category=(category or "")[:40], tenor=tenor, device_id=(device_id or "")[:64], actor=actor)
+    add_ons = tuple(add_ons or ())
+    if add_ons and tenor is None:
+        raise ValidationError("An add-on (insurance) is sold with an installment plan only: give a tenor.",
+                              code="add_on_needs_installment", details={"add_ons": list(add_ons)})
+    kwargs = {"account": account, "reference": account_reference, "amount": amount,
+              "merchant_order_id": merchant_order_id, "category": (category or "")[:40], "tenor": tenor,
+              "device_id": (device_id or "")[:64], "actor": actor, "add_ons": add_ons}
+    try:
+        purchase = _authorize(**kwargs)
+    except IntegrityError:
+        # Another request posted this merchant order between our check and our insert (the account lock
+        # makes this all but impossible): answer from its purchase, in a transaction that is still usable.
+        account_id = account.pk if account is not None else (
+            CreditAccount.objects.filter(reference=account_reference).values_list("pk", flat=True).first())
+        existing = Purchase.objects.filter(account_id=account_id, merchant_order_id=merchant_order_id).first()
+        if existing is None:
+            raise
+        purchase = _replayed(existing, amount, tenor)
     if purchase.status == Purchase.Status.DECLINED:
         raise PurchaseDeclinedError(purchase, replay=purchase.is_replay)
     return purchase

@@ -227,7 +227,7 @@ def _take_back_credit(account: CreditAccount, shortfall: Decimal, on: dt.date, a
     by_code: dict[str, Decimal] = defaultdict(lambda: ZERO)
     code_of = {Allocation.Kind.PRINCIPAL: Codes.RECEIVABLE_PRINCIPAL, Allocation.Kind.INSTALLMENT_FEE: Codes.RECEIVABLE_FEES,
                Allocation.Kind.LATE_FEE: Codes.RECEIVABLE_LATE_FEES, Allocation.Kind.DEFERRAL_FEE: Codes.RECEIVABLE_DEFERRAL_FEES,
-               Allocation.Kind.SETTLEMENT_FEE: Codes.RECEIVABLE_FEES}
+               Allocation.Kind.SETTLEMENT_FEE: Codes.RECEIVABLE_FEES, Allocation.Kind.PREMIUM: Codes.RECEIVABLE_PREMIUM}
     for alloc in applied:
         if shortfall <= 0:
             break

@@ -85,9 +85,13 @@ def plan_settlement_quote(*, plan: Plan) -> PlanSettlement:
 
 
 @transaction.atomic
-def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: str = Repayment.Channel.SETTLEMENT) -> Repayment:
+def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: str = Repayment.Channel.SETTLEMENT,
+                paid_from: str = Codes.CASH) -> Repayment:
     """Settle a plan early: the customer pays the quote (recorded as a settlement repayment), every open
-    line is closed, future fees are waived (or the next period's fee charged, by policy)."""
+    line is closed, future fees are waived (or the next period's fee charged, by policy).
+
+    ``paid_from`` is the ledger account debited for the money (cash; an insurance claim settles a plan
+    from the insurer's claim receivable, issue 16)."""
     account = lock_account(plan.account_id)
     plan = Plan.objects.select_for_update().get(pk=plan.pk)
     if plan.status != Plan.Status.ACTIVE:
@@ -162,7 +166,7 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
         all_legs += legs
     if paid_principal + paid_fee != parts.total:  # pragma: no cover - the quote is made of exactly these parts
         raise BusinessRuleError("Settlement does not add up.", code="settlement_mismatch")
-    legs = [Dr(Codes.CASH, parts.total), Cr(principal_code, paid_principal, account.pk),
+    legs = [Dr(paid_from, parts.total), Cr(principal_code, paid_principal, account.pk),
             Cr(fee_code, paid_fee, account.pk)]
     entry = journal_post(kind=JournalEntry.Kind.SETTLEMENT, on=today, legs=legs, memo=f"Early settlement of {plan.reference}",
                          source=source, actor=actor)

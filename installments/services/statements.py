@@ -35,7 +35,8 @@ def statement_revolving_open(statement: Statement) -> list[ScheduleLine]:
 
 
 @transaction.atomic
-def statement_install(*, statement: Statement, tenor: int, amount: Decimal | None = None, actor: Actor) -> Plan:
+def statement_install(*, statement: Statement, tenor: int, amount: Decimal | None = None, actor: Actor,
+                      add_ons: tuple[str, ...] = ()) -> Plan:
     account = lock_account(statement.account_id)
     statement = Statement.objects.select_for_update().get(pk=statement.pk)
     today = get_business_date()
@@ -117,5 +118,9 @@ def statement_install(*, statement: Statement, tenor: int, amount: Decimal | Non
     if closing:
         closing.amount = statement.closing_balance
         closing.save(update_fields=["amount"])
+    if add_ons:
+        from installments import hooks
+
+        hooks.plan_add_ons_attach(plan=plan, add_ons=tuple(add_ons), actor=actor)
     audit_record(actor=actor, action="statement_install", obj=statement, new={"plan": plan.reference, "amount": str(amount), "tenor": tenor})
     return plan
