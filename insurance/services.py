@@ -95,7 +95,7 @@ def policy_attach(*, plan: Plan, actor: Actor) -> InsurancePolicy:
     a condition of the credit the plan's APR becomes the APR with the premium (refused above the ceiling).
     A bill installment's first period is billed at once, so its first premium is too."""
     if plan.kind not in INSTALLMENT_KINDS:
-        raise ValidationError("Insurance is sold with installment plans only.", code="add_on_needs_installment")
+        raise BusinessRuleError("Insurance is sold with installment plans only.", code="add_on_needs_installment")
     if InsurancePolicy.objects.filter(plan=plan).exists():
         raise BusinessRuleError("This plan is already insured.", code="already_insured")
     terms = get_terms(plan.account.product_id)

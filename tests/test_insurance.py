@@ -17,7 +17,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_approve, approval_reject
 from core.actors import Actor
 from core.business_date import set_business_date
-from core.errors import ApplicationError, BusinessRuleError, PermissionDeniedError, ValidationError
+from core.errors import ApplicationError, BusinessRuleError, PermissionDeniedError
 from installments.daily import run_through
 from installments.models import Allocation, Charge, Plan, Statement, StatementLine, WriteOff
 from installments.services import purchase_authorize, repayment_post, statement_install
@@ -101,7 +101,7 @@ def test_insurance_needs_an_installment_plan_and_an_offered_product_and_nothing_
     account = open_account(limit="20000.00", opened_on=dt.date(2026, 1, 1))
     before = money_snapshot()
 
-    with pytest.raises(ValidationError) as revolving:
+    with pytest.raises(BusinessRuleError) as revolving:  # a product rule (422), as an unoffered tenor is
         buy(account, tenor=None)
     InsuranceProduct.objects.update(is_active=False)
     with pytest.raises(BusinessRuleError) as unavailable:

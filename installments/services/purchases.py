@@ -307,8 +307,8 @@ def purchase_authorize(
         raise BusinessRuleError(f"Tenor {tenor!r} is not offered; choose one of {list(TENORS)}.", code="invalid_tenor")
     add_ons = tuple(add_ons or ())
     if add_ons and tenor is None:
-        raise ValidationError("An add-on (insurance) is sold with an installment plan only: give a tenor.",
-                              code="add_on_needs_installment", details={"add_ons": list(add_ons)})
+        raise BusinessRuleError("An add-on (insurance) is sold with an installment plan only: give a tenor.",
+                                code="add_on_needs_installment", details={"add_ons": list(add_ons)})
     kwargs = {"account": account, "reference": account_reference, "amount": amount,
               "merchant_order_id": merchant_order_id, "category": (category or "")[:40], "tenor": tenor,
               "device_id": (device_id or "")[:64], "actor": actor, "add_ons": add_ons}
