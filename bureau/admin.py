@@ -15,23 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from bureau import services
 from bureau.models import BureauFile, BureauPolicy, BureauRecord
 from core.actors import Actor
-from core.admin_utils import ReasonForm, badge, form_action, money_column
+from core.admin_utils import ReadOnlyAdmin, ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 
 
-class WrittenByServicesAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(BureauFile)
-class BureauFileAdmin(WrittenByServicesAdmin):
+class BureauFileAdmin(ReadOnlyAdmin):
     list_display = ("file_name", "period_display", "version", "as_of", "status_display", "record_count",
                     "negative_count", "withheld_count", "corrected_count", "generated_by_display", "created_at")
     list_filter = ("status",)
@@ -96,7 +85,7 @@ class BureauFileAdmin(WrittenByServicesAdmin):
 
 
 @admin.register(BureauRecord)
-class BureauRecordAdmin(WrittenByServicesAdmin):
+class BureauRecordAdmin(ReadOnlyAdmin):
     list_display = ("file", "account", "classification", "account_status", "dpd",
                     money_column("credit_limit", "Limit"), money_column("balance", "Balance"),
                     money_column("overdue_amount", "Overdue"), "negative", "withheld", "corrected")

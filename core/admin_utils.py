@@ -69,6 +69,20 @@ def form_action(
     return decorator
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the services write (journal, bureau files, policies, logs): nobody — superusers included — adds,
+    changes or deletes them from the admin; staff with the view permission read them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def money_column(field: str, label: str, *, ordering: bool = True) -> Callable:
     """A right-aligned ``¥1,234.50`` column for ``field`` (an attribute or annotation)."""
 

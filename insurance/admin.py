@@ -9,20 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from approvals.admin_mixins import report_pending
 from core.actors import Actor
-from core.admin_utils import ReasonForm, form_action
+from core.admin_utils import ReadOnlyAdmin, ReasonForm, form_action
 from insurance import services
 from insurance.models import InsuranceClaim, InsurancePolicy, InsuranceProduct
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(InsuranceProduct)
@@ -44,7 +33,7 @@ class ClaimForm(forms.Form):
 
 
 @admin.register(InsurancePolicy)
-class InsurancePolicyAdmin(_ReadOnly):
+class InsurancePolicyAdmin(ReadOnlyAdmin):
     list_display = ("reference", "plan", "account", "product", "status", "premium_per_period", "periods",
                     "start_date", "cooling_off_until", "cancelled_on")
     list_filter = ("status", "product")
@@ -72,7 +61,7 @@ class InsurancePolicyAdmin(_ReadOnly):
 
 
 @admin.register(InsuranceClaim)
-class InsuranceClaimAdmin(_ReadOnly):
+class InsuranceClaimAdmin(ReadOnlyAdmin):
     list_display = ("reference", "policy", "reason", "event_date", "status", "amount", "paid_amount", "submitted_on",
                     "paid_on", "maker", "checker", "approval")
     list_filter = ("status", "reason")

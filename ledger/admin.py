@@ -1,7 +1,7 @@
 """The journal in the admin: read-only (entries are posted only by services)."""
 from django.contrib import admin
 
-from core.admin_utils import money_column
+from core.admin_utils import ReadOnlyAdmin, money_column
 from ledger.models import JournalEntry, JournalLine, LedgerAccount
 from django.utils.translation import gettext_lazy as _
 
@@ -23,19 +23,8 @@ class JournalLineInline(admin.TabularInline):
         return super().get_queryset(request).select_related("ledger_account", "credit_account")
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnly):
+class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "kind", "posted_on", "memo", "source", "debit_display", "actor_display")
     list_filter = ("kind", "posted_on")
     search_fields = ("=source", "memo")
@@ -53,5 +42,5 @@ class JournalEntryAdmin(ReadOnly):
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnly):
+class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "type", "is_customer_receivable")

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from accounts.models import Customer
 from core.actors import Actor
 from core.admin_refusals import RefusalOnFormMixin
+from core.admin_utils import ReadOnlyAdmin
 from core.business_date import get_business_date
 from core.errors import ApplicationError, PermissionDeniedError
 from privacy import services
@@ -55,21 +56,8 @@ class UnmaskForm(forms.Form):
     )
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """Nobody — superusers included — adds, changes or deletes these rows from the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(PiiAccessLog)
-class PiiAccessLogAdmin(_ReadOnlyAdmin):
+class PiiAccessLogAdmin(ReadOnlyAdmin):
     list_display = ("accessed_at", "user", "customer_display", "channel", "fields", "reason", "ip_address")
     list_select_related = ("user", "customer")
     list_filter = ("channel",)
@@ -347,7 +335,7 @@ class DataSubjectRequestAdmin(RefusalOnFormMixin, admin.ModelAdmin):
 
 
 @admin.register(ProcessingRestriction)
-class ProcessingRestrictionAdmin(_ReadOnlyAdmin):
+class ProcessingRestrictionAdmin(ReadOnlyAdmin):
     list_display = ("customer_display", "retained_until", "created_at", "released_at")
     list_select_related = ("customer",)
     list_filter = ("released_at",)

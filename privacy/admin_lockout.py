@@ -7,8 +7,7 @@ from django.conf import settings
 from django.contrib import admin
 
 from core.actors import Actor
-from core.admin_utils import ReasonForm, badge, form_action
-from privacy.admin import _ReadOnlyAdmin
+from core.admin_utils import ReadOnlyAdmin, ReasonForm, badge, form_action
 from privacy.lockout import locked_until, login_unlock
 from privacy.models import LoginLockout
 
@@ -29,7 +28,7 @@ class LockedFilter(admin.SimpleListFilter):
 
 
 @admin.register(LoginLockout)
-class LoginLockoutAdmin(_ReadOnlyAdmin):
+class LoginLockoutAdmin(ReadOnlyAdmin):
     list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "state")
     list_filter = (LockedFilter,)
     search_fields = ("username", "ip_address")
