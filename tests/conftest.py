@@ -110,6 +110,35 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_caches():
+    """Every test starts with empty caches. The API throttle counts a client's calls in the cache under
+    its primary key, which on SQLite the next test's client gets again (the rolled-back sequence hands it
+    out anew): a worker that ran the schema fuzz test's hundreds of calls and then test_api_engine.py
+    within the same minute had that file's calls answered 429 (CI on SQLite). Tests use the
+    process-local cache; REDIS_CACHE_URL is not set for them."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _engine_hooks_restored():
+    """A test may register a purchase check (hold everything for review, decline gift cards…) or another
+    engine hook; it is gone after the test, so it cannot hold or decline the purchases of the tests that
+    the same worker runs next. The apps' own registrations (made at start-up) are kept."""
+    from installments import hooks
+
+    registries = {name: value for name, value in vars(hooks).items()
+                  if name.startswith("_") and not name.startswith("__") and isinstance(value, dict)}
+    saved = {name: dict(registry) for name, registry in registries.items()}
+    yield
+    for name, registry in registries.items():
+        registry.clear()
+        registry.update(saved[name])
+
+
 @pytest.fixture
 def business_date(db):
     """Set the business date; returns a setter so a test can move through time."""

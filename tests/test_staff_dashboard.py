@@ -20,16 +20,6 @@ from tests.factories_staff import role_user
 D = Decimal
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    """The dashboard is cached per business date; each test starts without it."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def portfolio(business_date):
     """Six accounts: three current, one M1, one M3 (frozen for overdue), one closed."""

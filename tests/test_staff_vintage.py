@@ -14,7 +14,6 @@ from installments.services import purchase_authorize
 from staff import vintage
 from tests.factories_installments import SYSTEM, no_risk_checks, open_account  # noqa: F401
 from tests.factories_staff import role_user
-from tests.test_staff_dashboard import fresh_cache  # noqa: F401  (autouse: the dashboard is cached per date)
 
 D = Decimal
 
