@@ -129,6 +129,10 @@ class Purchase(BaseModel):
     device_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices)
     reason_codes = models.JSONField(default=list, blank=True)
+    add_ons = models.JSONField(
+        _("add-ons"), default=list, blank=True,
+        help_text=_("Add-ons asked for with the purchase (insurance): attached to its plan when it posts, "
+                    "also after a review hold."))
     requested_on = models.DateField()
     posted_on = models.DateField(null=True, blank=True)
     cycle_bill_date = models.DateField(null=True, blank=True, help_text=_("Bill date of the statement it posts to."))

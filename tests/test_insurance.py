@@ -20,7 +20,8 @@ from core.business_date import set_business_date
 from core.errors import ApplicationError, BusinessRuleError, PermissionDeniedError
 from installments.daily import run_through
 from installments.models import Allocation, Charge, Plan, Statement, StatementLine, WriteOff
-from installments.services import purchase_authorize, repayment_post, statement_install
+from installments import hooks
+from installments.services import purchase_authorize, purchase_review_approve, repayment_post, statement_install
 from insurance.models import InsuranceClaim, InsurancePolicy, InsuranceProduct
 from insurance.services import claim_submit, policy_cancel
 from ledger.models import Codes, JournalEntry, JournalLine
@@ -84,6 +85,26 @@ def test_a_policy_is_sold_with_the_plan_at_the_premium_per_period():
     assert (policy.start_date, policy.cooling_off_until) == (D0, dt.date(2026, 1, 20))
     assert purchase.plan.apr_nominal_pct == D("10.90")  # not a condition of the credit: the APR without premium
     assert not Charge.objects.exists()  # nothing billed before the statement
+    books_clean()
+
+
+def test_an_insured_purchase_held_for_review_gets_its_policy_when_an_officer_approves_it():
+    account = open_account(limit="20000.00", opened_on=dt.date(2026, 1, 1))
+    hooks.register_purchase_check("review_everything", lambda ctx: hooks.RiskDecision.review("manual_review"))
+
+    held = buy(account)
+    assert held.status == "held" and held.add_ons == ["insurance"]
+    assert not InsurancePolicy.objects.exists()  # nothing is sold while the purchase waits
+
+    approved = purchase_review_approve(purchase=held, actor=SYSTEM, note="customer called back")
+
+    assert approved.status == "approved"
+    policy = InsurancePolicy.objects.get(plan__purchase=approved)
+    assert (policy.premium_per_period, policy.total_premium, policy.status) == (D("6.00"), D("72.00"), "active")
+    uninsured = buy(account, amount="1000.00", order="o-2", insured=False)
+    assert uninsured.add_ons == []
+    purchase_review_approve(purchase=uninsured, actor=SYSTEM)
+    assert InsurancePolicy.objects.count() == 1
     books_clean()
 
 

@@ -106,8 +106,7 @@ def _with_created_lines(plan: Plan) -> Plan:
     return plan
 
 
-def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor,
-          add_ons: tuple[str, ...] = ()) -> Purchase:
+def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: dt.date, actor: Actor) -> Purchase:
     """Approve and post ``purchase`` on ``account``, which the caller row-locked in this transaction."""
     purchase.status = Purchase.Status.APPROVED
     purchase.posted_on = on
@@ -123,7 +122,7 @@ def _post(purchase: Purchase, account: CreditAccount, terms: ProductTerms, on: d
     journal_post(kind=JournalEntry.Kind.PURCHASE, on=on, legs=legs, memo=f"Purchase {purchase.merchant_order_id}",
                  source=f"purchase:{purchase.reference}", actor=actor)
     apply_account_deltas(account, legs, locked=True)
-    hooks.plan_add_ons_attach(plan=purchase.plan_created, add_ons=add_ons, actor=actor)
+    hooks.plan_add_ons_attach(plan=purchase.plan_created, add_ons=purchase.add_ons, actor=actor)
     return purchase
 
 
@@ -240,7 +239,8 @@ def _authorize(*, account, reference, amount, merchant_order_id, category, tenor
             plan_quote_checked(principal=amount, tenor=tenor, terms=terms)
 
         purchase = Purchase(account=account, amount=amount, merchant_order_id=merchant_order_id, category=category,
-                            tenor=tenor, device_id=device_id, requested_on=today, requested_via=_requested_via(actor))
+                            tenor=tenor, device_id=device_id, requested_on=today, requested_via=_requested_via(actor),
+                            add_ons=list(add_ons))
         reasons: list[str] = []
         if account.status != CreditAccount.Status.ACTIVE or account.written_off_on:
             reasons.append("account_not_active")
@@ -267,7 +267,7 @@ def _authorize(*, account, reference, amount, merchant_order_id, category, tenor
             purchase.save()
             _hold_move(account, purchase.amount)
         else:
-            _post(purchase, account, terms, today, actor, add_ons)
+            _post(purchase, account, terms, today, actor)
     purchase.is_replay = False
     # What is left to spend once this purchase is in (the account row is still ours): the answer shows it.
     purchase.available_after = max(total_limit - account.used_amount - account.held_amount, ZERO)
