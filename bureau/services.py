@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
@@ -12,12 +13,13 @@ from accounts.models import CreditAccount
 from bureau import layout
 from bureau.models import BureauFile, BureauRecord
 from bureau.selectors import account_figures, classify, is_negative, policy_get, reportable_accounts
+from cob.registry import id_bounds
 from core import business_date
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import BusinessRuleError, PermissionDeniedError, ValidationError
-from notices.models import Notice, NoticeKind
 from debt_collection.services.reminders import MESSAGE_ACCOUNT_FIELDS
+from notices.models import Notice, NoticeKind
 from notices.services import NoticeEvent, notices_create
 
 SYSTEM = Actor.system("bureau.monthly_file")
@@ -40,15 +42,18 @@ def pre_notice_key(account_id: int) -> str:
 
 
 @transaction.atomic
-def bureau_notices_queue(*, on: dt.date) -> int:
+def bureau_notices_queue(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """Close-of-business step: queue the pre-notice for every account that has negative data (past due
     after grace, or written off) and has never had one (PRODUCT §6, 征信业管理条例 Art. 15). Returns how
-    many were queued (0 on a second run for the same date)."""
+    many were queued (0 on a second run for the same date). Chunked like the engine's steps (a chunk's
+    accounts only), so a fanned-out close of business spreads it over the workers."""
     noticed = Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, account_id=OuterRef("pk"))
-    accounts = (
-        CreditAccount.objects.exclude(dpd=0, written_off_on__isnull=True).filter(~Exists(noticed))
-        .select_related("customer").only(*MESSAGE_ACCOUNT_FIELDS).order_by("pk")
-    )
+    accounts = CreditAccount.objects.exclude(dpd=0, written_off_on__isnull=True).filter(~Exists(noticed))
+    if account_ids is not None:
+        bounds = id_bounds(account_ids)
+        accounts = (accounts.filter(pk__gte=bounds[0], pk__lt=bounds[1]) if bounds
+                    else accounts.filter(pk__in=list(account_ids)))
+    accounts = accounts.select_related("customer").only(*MESSAGE_ACCOUNT_FIELDS).order_by("pk")
     return notices_create(on=on, events=[
         NoticeEvent(account, NoticeKind.BUREAU_PRE_NOTICE, pre_notice_key(account.pk)) for account in accounts
     ])

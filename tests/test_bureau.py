@@ -132,6 +132,20 @@ def test_the_pre_notice_goes_out_once_from_0800_through_the_gateway(portfolio, o
     assert len([m for m in outbox if "征信业管理条例" in m.body]) == 2
 
 
+def test_the_pre_notice_step_queues_a_chunks_accounts_only(portfolio):
+    """Close of business runs the step per chunk of accounts (fanned out over the workers): a chunk queues
+    its own accounts' pre-notices and no other's."""
+    acc = portfolio
+    Notice.objects.filter(kind="bureau_pre_notice").delete()
+    late, fresh = acc["late"].pk, acc["fresh"].pk
+    others = [acc["good"].pk, acc["idle"].pk]
+    assert services.bureau_notices_queue(on=day("2026-03-01"), account_ids=others) == 0
+    assert services.bureau_notices_queue(on=day("2026-03-01"), account_ids=range(late, late + 1)) == 1
+    assert set(Notice.objects.filter(kind="bureau_pre_notice").values_list("account_id", flat=True)) == {late}
+    assert services.bureau_notices_queue(on=day("2026-03-01"), account_ids=[fresh, *others]) == 1
+    assert services.bureau_notices_queue(on=day("2026-03-01")) == 0
+
+
 def test_a_rerun_of_the_day_writes_no_second_file(portfolio):
     assert services.bureau_file_step(on=day("2026-03-01")) == 0
     assert services.bureau_file_step(on=day("2026-03-15")) == 0
