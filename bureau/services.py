@@ -13,7 +13,7 @@ from accounts.models import CreditAccount
 from bureau import layout
 from bureau.models import BureauFile, BureauRecord
 from bureau.selectors import account_figures, classify, is_negative, policy_get, reportable_accounts
-from cob.registry import id_bounds
+from cob.registry import account_filter
 from core import business_date
 from core.actors import Actor
 from core.audit import audit_record
@@ -48,12 +48,10 @@ def bureau_notices_queue(*, on: dt.date, account_ids: Sequence[int] | None = Non
     many were queued (0 on a second run for the same date). Chunked like the engine's steps (a chunk's
     accounts only), so a fanned-out close of business spreads it over the workers."""
     noticed = Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, account_id=OuterRef("pk"))
-    accounts = CreditAccount.objects.exclude(dpd=0, written_off_on__isnull=True).filter(~Exists(noticed))
-    if account_ids is not None:
-        bounds = id_bounds(account_ids)
-        accounts = (accounts.filter(pk__gte=bounds[0], pk__lt=bounds[1]) if bounds
-                    else accounts.filter(pk__in=list(account_ids)))
-    accounts = accounts.select_related("customer").only(*MESSAGE_ACCOUNT_FIELDS).order_by("pk")
+    accounts = (
+        CreditAccount.objects.exclude(dpd=0, written_off_on__isnull=True).filter(~Exists(noticed))
+        .filter(account_filter(account_ids, "pk")).select_related("customer").only(*MESSAGE_ACCOUNT_FIELDS).order_by("pk")
+    )
     return notices_create(on=on, events=[
         NoticeEvent(account, NoticeKind.BUREAU_PRE_NOTICE, pre_notice_key(account.pk)) for account in accounts
     ])

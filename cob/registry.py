@@ -11,9 +11,8 @@ in from its ``AppConfig.ready()``::
     register_step("collections.cases_sync", cases_sync, slot="collection_cases")
 
 so close of business never imports the apps above it (collections, risk): the imports keep pointing
-one way. ``account_ids`` is a ``range`` of account primary keys (one chunk) — a step may filter with
-``account_id__in=account_ids`` or, faster, with ``account_id__gte=account_ids.start`` and
-``account_id__lt=account_ids.stop`` when it is a ``range`` (see :func:`id_bounds`).
+one way. ``account_ids`` is a ``range`` of account primary keys (one chunk): an ORM step filters with
+``account_filter(account_ids)`` (``account_id >= start AND account_id < stop``), SQL with :func:`id_bounds`.
 """
 from __future__ import annotations
 
@@ -21,6 +20,8 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from django.db.models import Q
 
 StepFn = Callable[..., int]
 Cadence = Callable[[dt.date], bool]
@@ -179,6 +180,17 @@ def register_step(
     sweep, a file export); ``runs_on`` for weekly/monthly work (:func:`weekly`, :func:`monthly`)."""
     return registry.register(name, fn, slot=slot, after=after, chunked=chunked, runs_on=runs_on,
                              description=description)
+
+
+def account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
+    """The ORM filter of a chunk on ``field``: ``field >= start AND field < stop`` for a ``range`` (how close
+    of business passes a chunk), ``field IN (…)`` for any other list of pks, nothing for ``None``."""
+    if account_ids is None:
+        return Q()
+    bounds = id_bounds(account_ids)
+    if bounds:
+        return Q(**{f"{field}__gte": bounds[0], f"{field}__lt": bounds[1]})
+    return Q(**{f"{field}__in": list(account_ids)})
 
 
 def id_bounds(account_ids: Sequence[int] | None) -> tuple[int, int] | None:

@@ -14,6 +14,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from accounts.models import CreditAccount
+from cob.registry import account_filter
 from core.money import CENT, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from debt_collection import setsql
 from installments.models import Charge, Repayment, ScheduleLine, Statement
@@ -24,14 +25,6 @@ _FEE_OPEN = F("fee") - F("fee_paid") - F("fee_waived") - F("fee_written_off")
 _CHARGE_OPEN = F("amount") - F("paid") - F("waived") - F("written_off")
 OPEN_BILLED = [s.value for s in ScheduleLine.OPEN_BILLED]
 OPEN_LINES = [s.value for s in ScheduleLine.OPEN]
-
-
-def account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
-    if account_ids is None:
-        return Q()
-    if isinstance(account_ids, range) and account_ids.step == 1:
-        return Q(**{f"{field}__gte": account_ids.start, f"{field}__lt": account_ids.stop})
-    return Q(**{f"{field}__in": list(account_ids)})
 
 
 @dataclass(frozen=True)

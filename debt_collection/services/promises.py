@@ -8,9 +8,10 @@ from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max
 from django.utils import timezone
 
+from cob.registry import account_filter
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ConflictError, ValidationError
@@ -93,12 +94,7 @@ def promises_evaluate(*, on: dt.date, account_ids: Sequence[int] | None = None) 
     through ``min(on, promised_on)``; kept as soon as they cover it,
     else partly kept or broken once its day has closed. A broken promise counts against its case.
     Idempotent: a decided promise is never decided again."""
-    q = Q()
-    if account_ids is not None:
-        if isinstance(account_ids, range) and account_ids.step == 1:
-            q = Q(case__account_id__gte=account_ids.start, case__account_id__lt=account_ids.stop)
-        else:
-            q = Q(case__account_id__in=list(account_ids))
+    q = account_filter(account_ids, "case__account_id")
     pending = list(
         PromiseToPay.objects.select_for_update(of=("self",)).filter(q, status=PromiseToPay.Status.PENDING, made_on__lte=on)
         .select_related("case").order_by("pk")

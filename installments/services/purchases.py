@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import CreditAccount, TemporaryLimit
 from accounts.selectors import account_available, account_limits
 from accounts.services import lock_account
+from cob.registry import account_filter
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -396,11 +397,7 @@ def purchase_holds_expire(*, on: dt.date, account_ids=None) -> int:
     ``hold_expiry_days`` is declined (``hold_expired``), its limit restored, its review case closed as
     expired — each through :func:`purchase_hold_expire`. Idempotent: a purchase no longer held is not
     seen again. Returns the number of holds expired."""
-    held = Purchase.objects.filter(status=Purchase.Status.HELD)
-    if isinstance(account_ids, range) and account_ids.step == 1:
-        held = held.filter(account_id__gte=account_ids.start, account_id__lt=account_ids.stop)
-    elif account_ids is not None:
-        held = held.filter(account_id__in=list(account_ids))
+    held = Purchase.objects.filter(account_filter(account_ids), status=Purchase.Status.HELD)
     expired = 0
     for product_id, days in ProductTerms.objects.values_list("product_id", "hold_expiry_days").order_by("product_id"):
         due = held.filter(account__product_id=product_id, requested_on__lte=on - dt.timedelta(days=days))
