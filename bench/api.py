@@ -1,6 +1,7 @@
 """Load test of the integration API (issue 7) — a benchmark, not a test.
 
     .venv/bin/python bench/api.py [--seconds 45] [--users 50] [--accounts 1000] [--workers 4]
+                                  [--worker-class sync|gthread] [--threads 2]
 
 1. Creates a fresh PostgreSQL database (``bench_api`` on 127.0.0.1:5432 unless ``BENCH_DATABASE_URL``),
    migrates it and seeds ``--accounts`` credit lines (fixed limit 5,000.00 each) and one API client.
@@ -17,14 +18,16 @@
    a client that lost its key).
 4. Prints requests/s, p50/p95/p99 latency, errors, then checks the database: no account above its
    limit, no repayment reference posted twice, every replay answered with the first response, and the
-   books balanced, and the CPU spent per request during the load by gunicorn's workers and by the whole
-   machine (``/proc``). Exits 1 when any check fails. The last line holds the figures: requests/s,
+   books balanced, and the CPU spent per request during the load by gunicorn's workers, PostgreSQL,
+   locust and the whole machine (``/proc``), with the mean latency the throughput implies for the closed
+   loop of ``--users`` clients (Little's law). Exits 1 when any check fails. The last line holds the figures: requests/s,
    purchases/s, p50/p99, queries per purchase, the CPU figures, the integrity counts and the load average
    (1/5/15 min) right after the load and at the end.
 
 Expected refusals are not errors: a declined purchase (422 with its reason codes: ``insufficient_limit``
-when the line is used up, or a risk rule such as ``purchase_velocity`` on a hot account) and 200 (a
-retried merchant order or repayment reference answered with the first result).
+when the line is used up, or a risk rule such as ``purchase_velocity`` on a hot account), a repayment
+refused with 422 ``repayment_above_outstanding`` (a random amount on an account that owes less), and 200
+(a retried merchant order or repayment reference answered with the first result).
 
 The same file is the locustfile: ``BENCH_ROLE=locust`` makes it define the simulated client.
 """
@@ -35,6 +38,7 @@ import csv
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -56,6 +60,12 @@ if os.environ.get("BENCH_ROLE") == "locust":
     REPLAY_LOG = os.environ["BENCH_REPLAY_LOG"]
     _replays: list[dict] = []
 
+    def _expected_refusal(name: str, text: str | None) -> bool:
+        text = text or ""
+        if name.startswith("POST /api/v1/purchases/"):
+            return '"reason_codes"' in text
+        return name.startswith("POST /api/v1/repayments/") and '"repayment_above_outstanding"' in text
+
     class StorefrontClient(FastHttpUser):
         wait_time = constant(0)
 
@@ -63,10 +73,9 @@ if os.environ.get("BENCH_ROLE") == "locust":
             headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": key, "Content-Type": "application/json"}
             with self.client.post(path, data=json.dumps(body), headers=headers, name=name, catch_response=True) as r:
                 # A declined purchase (insufficient limit, or a risk rule such as purchase velocity on a hot
-                # account) is an answer, not an error: it is recorded with its reason codes.
-                ok = r.status_code in (200, 201, 202) or (
-                    r.status_code == 422 and name.startswith("POST /api/v1/purchases/")
-                    and '"reason_codes"' in (r.text or ""))
+                # account) is an answer, not an error: it is recorded with its reason codes. So is a repayment
+                # refused because it is more than the account owes (random amounts on random accounts).
+                ok = r.status_code in (200, 201, 202) or (r.status_code == 422 and _expected_refusal(name, r.text))
                 if ok:
                     r.success()
                 else:
@@ -236,20 +245,28 @@ def profile_one_purchase(profile_accounts: list[str], token: str, *, repeat: int
     return len(captured), cpu_ms
 
 
-def _cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every live process in the process group ``pgid`` (gunicorn's)."""
+def _cpu_seconds(*, pgid: int | None = None, command: str | None = None) -> float:
+    """User + system CPU seconds of every live process in the process group ``pgid`` (gunicorn's) or
+    named ``command`` (``postgres``: the server and its backends)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            name, rest = Path(f"/proc/{entry}/stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
             continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, …, utime (12), stime (13)
+        fields = rest.split()  # after the name: state, ppid, pgrp, …, utime (12), stime (13)
+        if (pgid is not None and int(fields[2]) == pgid) or (command is not None and name == command):
             total += int(fields[11]) + int(fields[12])
     return total / tick
+
+
+def _children_cpu_seconds() -> float:
+    """CPU seconds of this process's finished (waited-for) children: locust, once it has exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _machine_busy_seconds() -> float:
@@ -324,6 +341,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=max(2, 2 * (os.cpu_count() or 1)))
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"),
+                        help="gunicorn's worker class; gthread keeps client connections alive")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_api")
@@ -348,12 +368,12 @@ def main() -> int:
            "DJANGO_LOG_LEVEL": "ERROR", "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), "backoffice.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--worker-class", "sync", "--preload", "--timeout", "60", "--log-level", "warning",
+         "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads), "--preload", "--timeout", "60", "--log-level", "warning",
          "--error-logfile", str(out / "gunicorn.log")],
         cwd=ROOT, env=env, start_new_session=True,
     )
     load_during = "n/a"
-    server_cpu = machine_busy = 0.0
+    server_cpu = machine_busy = postgres_cpu = locust_cpu = 0.0
     try:
         for _ in range(100):
             try:
@@ -369,7 +389,8 @@ def main() -> int:
         replay_log = out / "replays.json"
         locust_env = {**env, "BENCH_ROLE": "locust", "BENCH_ACCOUNTS": json.dumps(accounts), "BENCH_TOKEN": token,
                       "BENCH_REPLAY_LOG": str(replay_log)}
-        server_cpu_before, machine_busy_before = _cpu_seconds(server.pid), _machine_busy_seconds()
+        server_cpu_before, machine_busy_before = _cpu_seconds(pgid=server.pid), _machine_busy_seconds()
+        postgres_cpu_before, locust_cpu_before = _cpu_seconds(command="postgres"), _children_cpu_seconds()
         subprocess.run(
             [str(VENV_BIN / "locust"), "-f", str(Path(__file__).resolve()), "--headless", "--users", str(args.users),
              "--spawn-rate", str(args.users), "--run-time", f"{args.seconds}s", "--host", f"http://127.0.0.1:{port}",
@@ -377,8 +398,10 @@ def main() -> int:
             cwd=ROOT, env=locust_env, check=False, stdout=open(out / "locust.log", "w"), stderr=subprocess.STDOUT,
         )
         load_during = "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())  # the 1-minute figure covers the load
-        server_cpu = _cpu_seconds(server.pid) - server_cpu_before
+        server_cpu = _cpu_seconds(pgid=server.pid) - server_cpu_before
         machine_busy = _machine_busy_seconds() - machine_busy_before
+        postgres_cpu = _cpu_seconds(command="postgres") - postgres_cpu_before
+        locust_cpu = _children_cpu_seconds() - locust_cpu_before
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
@@ -406,16 +429,24 @@ def main() -> int:
     purchases = next((r for r in rows if r["Name"] == "POST /api/v1/purchases/"), None)
     load = "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())
     served = int(total["Request Count"]) if total else 0
-    server_ms = server_cpu * 1000 / served if served else 0.0
-    machine_ms = machine_busy * 1000 / served if served else 0.0
-    print(f"\nCPU per request during the load: {server_ms:.1f} ms in gunicorn's workers, {machine_ms:.1f} ms of the "
-          f"whole machine (workers, PostgreSQL, locust and anything else running); {os.cpu_count()} cores → at most "
-          f"~{(os.cpu_count() or 1) * 1000 / machine_ms if machine_ms else 0:.0f} requests/s at this cost")
+    server_ms, machine_ms, postgres_ms, locust_ms = (
+        cpu * 1000 / served if served else 0.0 for cpu in (server_cpu, machine_busy, postgres_cpu, locust_cpu))
+    cores = os.cpu_count() or 1
+    print(f"\nCPU per request during the load: {server_ms:.1f} ms in gunicorn's workers, {postgres_ms:.1f} ms in "
+          f"PostgreSQL, {locust_ms:.1f} ms in locust (the load generator), {machine_ms:.1f} ms of the whole machine "
+          f"(these, the kernel and anything else running); {cores} cores → at most "
+          f"~{cores * 1000 / machine_ms if machine_ms else 0:.0f} requests/s at this cost")
+    if total and float(total["Requests/s"]):
+        # Little's law: the clients' closed loop keeps --users requests in flight, so the mean latency is
+        # users / throughput: the latency a throughput allows, whatever the code does.
+        print(f"{args.users} clients in a closed loop at {float(total['Requests/s']):.1f} requests/s → mean latency "
+              f"{args.users * 1000 / float(total['Requests/s']):.0f} ms (Little's law)")
     print(f"requests_per_s={float(total['Requests/s']) if total else 0:.1f} "
           f"purchases_per_s={float(purchases['Requests/s']) if purchases else 0:.1f} "
           f"p50_ms={total['50%'] if total else '-'} p99_ms={total['99%'] if total else '-'} "
           f"purchase_p99_ms={purchases['99%'] if purchases else '-'} queries_per_purchase={queries_per_purchase} "
           f"cpu_ms_per_purchase_in_process={cpu_ms_in_process:.1f} server_cpu_ms_per_request={server_ms:.1f} "
+          f"postgres_cpu_ms_per_request={postgres_ms:.1f} locust_cpu_ms_per_request={locust_ms:.1f} "
           f"machine_cpu_ms_per_request={machine_ms:.1f} workers={args.workers} "
           f"errors={total['Failure Count'] if total else '-'} over_limit={checks['accounts_over_limit']} "
           f"orders_twice={checks['merchant_orders_posted_twice']} refs_twice={checks['repayment_refs_posted_twice']} "
