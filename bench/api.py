@@ -20,8 +20,8 @@
    limit, no repayment reference posted twice, every replay answered with the first response, and the
    books balanced, and the CPU spent per request during the load by gunicorn's workers, PostgreSQL,
    locust and the whole machine (``/proc``), with the mean latency the throughput implies for the closed
-   loop of ``--users`` clients (Little's law). Exits 1 when any check fails. The last line holds the figures: requests/s,
-   purchases/s, p50/p99, queries per purchase, the CPU figures, the integrity counts and the load average
+   loop of ``--users`` clients (Little's law). Exits 1 when any check fails. The last line holds the
+   figures: requests/s, purchases/s, p50/p99, queries per purchase, the CPU figures, the integrity counts and the load average
    (1/5/15 min) right after the load and at the end.
 
 Expected refusals are not errors: a declined purchase (422 with its reason codes: ``insufficient_limit``
@@ -368,8 +368,8 @@ def main() -> int:
            "DJANGO_LOG_LEVEL": "ERROR", "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), "backoffice.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads), "--preload", "--timeout", "60", "--log-level", "warning",
-         "--error-logfile", str(out / "gunicorn.log")],
+         "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
+         "--preload", "--timeout", "60", "--log-level", "warning", "--error-logfile", str(out / "gunicorn.log")],
         cwd=ROOT, env=env, start_new_session=True,
     )
     load_during = "n/a"
@@ -429,6 +429,7 @@ def main() -> int:
     purchases = next((r for r in rows if r["Name"] == "POST /api/v1/purchases/"), None)
     load = "{:.2f}/{:.2f}/{:.2f}".format(*os.getloadavg())
     served = int(total["Request Count"]) if total else 0
+    throughput = float(total["Requests/s"]) if total else 0.0
     server_ms, machine_ms, postgres_ms, locust_ms = (
         cpu * 1000 / served if served else 0.0 for cpu in (server_cpu, machine_busy, postgres_cpu, locust_cpu))
     cores = os.cpu_count() or 1
@@ -436,18 +437,18 @@ def main() -> int:
           f"PostgreSQL, {locust_ms:.1f} ms in locust (the load generator), {machine_ms:.1f} ms of the whole machine "
           f"(these, the kernel and anything else running); {cores} cores → at most "
           f"~{cores * 1000 / machine_ms if machine_ms else 0:.0f} requests/s at this cost")
-    if total and float(total["Requests/s"]):
+    if throughput:
         # Little's law: the clients' closed loop keeps --users requests in flight, so the mean latency is
         # users / throughput: the latency a throughput allows, whatever the code does.
-        print(f"{args.users} clients in a closed loop at {float(total['Requests/s']):.1f} requests/s → mean latency "
-              f"{args.users * 1000 / float(total['Requests/s']):.0f} ms (Little's law)")
-    print(f"requests_per_s={float(total['Requests/s']) if total else 0:.1f} "
+        print(f"{args.users} clients in a closed loop at {throughput:.1f} requests/s → mean latency "
+              f"{args.users * 1000 / throughput:.0f} ms (Little's law)")
+    print(f"requests_per_s={throughput:.1f} "
           f"purchases_per_s={float(purchases['Requests/s']) if purchases else 0:.1f} "
           f"p50_ms={total['50%'] if total else '-'} p99_ms={total['99%'] if total else '-'} "
           f"purchase_p99_ms={purchases['99%'] if purchases else '-'} queries_per_purchase={queries_per_purchase} "
           f"cpu_ms_per_purchase_in_process={cpu_ms_in_process:.1f} server_cpu_ms_per_request={server_ms:.1f} "
           f"postgres_cpu_ms_per_request={postgres_ms:.1f} locust_cpu_ms_per_request={locust_ms:.1f} "
-          f"machine_cpu_ms_per_request={machine_ms:.1f} workers={args.workers} "
+          f"machine_cpu_ms_per_request={machine_ms:.1f} workers={args.workers} worker_class={args.worker_class} "
           f"errors={total['Failure Count'] if total else '-'} over_limit={checks['accounts_over_limit']} "
           f"orders_twice={checks['merchant_orders_posted_twice']} refs_twice={checks['repayment_refs_posted_twice']} "
           f"result={'FAIL' if bad else 'OK'} load_avg_during={load_during} load_avg_now={load}")
