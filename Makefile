@@ -59,7 +59,7 @@ test: venv
 system-packages:
 	./.ci/system-packages
 
-## Benchmarks (not tests; PostgreSQL on 127.0.0.1). They print their figures; see README "Benchmarks".
+## Benchmarks (not tests; PostgreSQL on 127.0.0.1). They print their figures; see docs/benchmarks.md.
 bench-cob: venv
 	$(PY) bench/cob.py $(BENCH_ARGS)
 

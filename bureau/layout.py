@@ -1,4 +1,4 @@
-"""The monthly file's layout (documented in the README, "Credit-bureau reporting").
+"""The monthly file's layout (documented in docs/notices-and-bureau.md).
 
 CSV, UTF-8, comma-separated, ``\\n`` line ends, quoted only where a value needs it. Three kinds of line:
 

@@ -2,7 +2,7 @@
 its APR by IRR, and the interest accrued to a day for early repayment. Plain functions over ``Decimal``,
 no database.
 
-Convention (documented in the README, "Cash loan"): the product's rate is **daily**; a period is a
+Convention (documented in docs/cash-loans.md): the product's rate is **daily**; a period is a
 month and its rate is ``daily × 30`` (0.03 %/day → 0.90 %/month). Each period's interest is the
 principal still outstanding × the monthly rate, rounded half up to the cent; the installment is the
 annuity ``P·i / (1 − (1+i)^−n)`` rounded half up to the cent; every period but the last pays exactly

@@ -1,4 +1,4 @@
-"""Collectors see only their own cases' customers (README, "Roles and permissions").
+"""Collectors see only their own cases' customers (docs/roles.md).
 
 Reading every customer needs ``accounts.view_all_customers`` (``staff.roles.ALL_CUSTOMERS``), which
 every role that reads customers holds and the collector does not. For a user without it, every admin

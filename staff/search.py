@@ -146,7 +146,7 @@ def staff_search(*, request, text: str) -> tuple[Query, list[Group]]:
     groups: list[Group] = []
     if not query.text:
         return query, groups
-    own = own_customer_ids(request.user)  # None: every customer (staff/scoping.py, the README's matrix)
+    own = own_customer_ids(request.user)  # None: every customer (staff/scoping.py, docs/roles.md)
     for target in TARGETS:
         model_admin = admin.site._registry.get(target.model)
         if model_admin is None or not model_admin.has_view_permission(request):

@@ -3,7 +3,7 @@
 Defaults give the embedded development set-up: SQLite in ``var/`` and Celery on
 kombu's filesystem transport (no external server). Production sets
 ``DJANGO_SETTINGS_MODULE=backoffice.settings.production`` and the variables
-listed in the README.
+listed in docs/operations.md ("Configuration").
 """
 from __future__ import annotations
 
