@@ -39,6 +39,7 @@ venv: $(VENV)/.installed
 ## Lint (ruff, pinned in requirements-dev.txt; rules in pyproject.toml). CI runs it in .ci/extra-checks.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 ## Train a scorecard (the only command that needs the training stack): make train-scorecard ARGS="..."
 train-scorecard: venv-train

@@ -12,7 +12,8 @@ from accounts.models import CreditAccount
 from bureau.models import BureauFile, BureauPolicy, Classification
 from core.money import ZERO, money
 from installments.models import Charge, ScheduleLine, WriteOff
-from installments.selectors import _D, CHARGE_OPEN, FEE_OPEN, PRINCIPAL_OPEN, _sum
+from core.money import money_sum as _sum
+from installments.selectors import CHARGE_OPEN, FEE_OPEN, MONEY as _D, PRINCIPAL_OPEN
 
 
 @dataclass(frozen=True)

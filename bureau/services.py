@@ -13,7 +13,7 @@ from accounts.models import CreditAccount
 from bureau import layout
 from bureau.models import BureauFile, BureauRecord
 from bureau.selectors import account_figures, classify, is_negative, policy_get, reportable_accounts
-from cob.registry import account_filter
+from core.sql import account_filter
 from core import business_date
 from core.actors import Actor
 from core.audit import audit_record

@@ -7,6 +7,9 @@ class CobConfig(AppConfig):
     verbose_name = _("Close of business")
 
     def ready(self) -> None:
+        from cob.pipeline import run_date
         from cob.steps import register_builtin_steps
+        from installments.hooks import register_day_closer
 
         register_builtin_steps()
+        register_day_closer(run_date)

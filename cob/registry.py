@@ -12,7 +12,7 @@ in from its ``AppConfig.ready()``::
 
 so close of business never imports the apps above it (collections, risk): the imports keep pointing
 one way. ``account_ids`` is a ``range`` of account primary keys (one chunk): an ORM step filters with
-``account_filter(account_ids)`` (``account_id >= start AND account_id < stop``), SQL with :func:`id_bounds`.
+``core.sql.account_filter(account_ids)`` (``account_id >= start AND account_id < stop``), SQL with ``core.sql.id_bounds`` or ``core.sql.scope``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db.models import Q
 
 StepFn = Callable[..., int]
 Cadence = Callable[[dt.date], bool]
@@ -180,22 +179,3 @@ def register_step(
     sweep, a file export); ``runs_on`` for weekly/monthly work (:func:`weekly`, :func:`monthly`)."""
     return registry.register(name, fn, slot=slot, after=after, chunked=chunked, runs_on=runs_on,
                              description=description)
-
-
-def account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
-    """The ORM filter of a chunk on ``field``: ``field >= start AND field < stop`` for a ``range`` (how close
-    of business passes a chunk), ``field IN (…)`` for any other list of pks, nothing for ``None``."""
-    if account_ids is None:
-        return Q()
-    bounds = id_bounds(account_ids)
-    if bounds:
-        return Q(**{f"{field}__gte": bounds[0], f"{field}__lt": bounds[1]})
-    return Q(**{f"{field}__in": list(account_ids)})
-
-
-def id_bounds(account_ids: Sequence[int] | None) -> tuple[int, int] | None:
-    """``(start, stop)`` when ``account_ids`` is a contiguous ``range`` of pks (how close of business
-    passes a chunk), so a step can filter ``pk >= start AND pk < stop`` instead of a long ``IN`` list."""
-    if isinstance(account_ids, range) and account_ids.step == 1:
-        return account_ids.start, account_ids.stop
-    return None

@@ -17,6 +17,20 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 
+def money_output_field() -> models.DecimalField:
+    """The output field of an amount computed in SQL (sums of money columns, open amounts)."""
+    return models.DecimalField(max_digits=MONEY_MAX_DIGITS + 2, decimal_places=MONEY_DECIMAL_PLACES)
+
+
+def money_sum(expr) -> models.expressions.Combinable:
+    """``SUM(expr)``, zero when there are no rows, as money (the one aggregate every reader of open amounts uses)."""
+    from django.db.models import Sum, Value
+    from django.db.models.functions import Coalesce
+
+    field = money_output_field()
+    return Coalesce(Sum(expr, output_field=field), Value(ZERO), output_field=field)
+
+
 def _to_decimal(value: Decimal | int | str) -> Decimal:
     if isinstance(value, float):
         raise TypeError("money must never be a float; pass a Decimal, int or str")

@@ -14,9 +14,9 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from accounts.models import CreditAccount
-from cob.registry import account_filter
+from core import sql
 from core.money import CENT, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
-from debt_collection import setsql
+from core.sql import account_filter
 from installments.models import Charge, Repayment, ScheduleLine, Statement
 
 _MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS + 2, decimal_places=MONEY_DECIMAL_PLACES)
@@ -140,13 +140,13 @@ def statements_due_into(table: str, account_ids: Sequence[int] | None, *, on: dt
       days), with the rest of its minimum to pay.
 
     Whether the bills are cleared and what to pay is :func:`statement_dues_from`'s question."""
-    d = setsql.date(on)
-    where, params = setsql.scope("s.account_id", account_ids, table=f"{table}_chunk")
-    before = [setsql.date(x) for x in before_due_dates] or [None]
-    since = ("(CAST(%s AS DATE) - a.dpd)" if setsql.pg()
+    d = sql.date(on)
+    where, params = sql.scope("s.account_id", account_ids, table=f"{table}_chunk")
+    before = [sql.date(x) for x in before_due_dates] or [None]
+    since = ("(CAST(%s AS DATE) - a.dpd)" if sql.pg()
              else "date(%s, '-' || a.dpd || ' days')")  # the day the account's DPD count from
     overdue = "a.dpd > 0 AND a.written_off_on IS NULL"
-    setsql.temp_table(table, f"""
+    sql.temp_table(table, f"""
         SELECT s.id AS statement_id, s.account_id, s.due_date, s.bill_date, s.minimum_payment, 0 AS past_due_counts
         FROM {T_STMT} s WHERE s.status = 'open' AND s.due_date IN ({", ".join(["%s"] * len(before))}){where}
         UNION ALL
@@ -171,10 +171,10 @@ def statement_dues_from(table: str) -> tuple[list[StatementDue], dict[int, Decim
     statement in two grouped queries, the arithmetic in :func:`statement_due`; and each account's
     past-due amount."""
     amounts_sql, amounts_params = account_amounts_sql(f"SELECT account_id FROM {table}")
-    rows = setsql.rows(f"""
+    rows = sql.rows(f"""
         SELECT t.statement_id, t.account_id, t.due_date, t.minimum_payment, t.past_due_counts,
-               {setsql.money("COALESCE(m.past_due, 0)")}, {setsql.money("COALESCE(m.billed_unpaid, 0)")},
-               {setsql.money("COALESCE(p.paid, 0)")}
+               {sql.money("COALESCE(m.past_due, 0)")}, {sql.money("COALESCE(m.billed_unpaid, 0)")},
+               {sql.money("COALESCE(p.paid, 0)")}
         FROM {table} t LEFT JOIN ({amounts_sql}) m ON m.account_id = t.account_id
         LEFT JOIN (SELECT t.statement_id, SUM(r.amount) AS paid FROM {table} t
                    JOIN {T_REP} r ON r.account_id = t.account_id AND r.received_on >= t.bill_date

@@ -13,6 +13,7 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Consent
 from core.money import ZERO
+from core.sql import account_filter
 from debt_collection import engine
 from debt_collection.models import (
     Agency,
@@ -137,7 +138,7 @@ def open_case_counts() -> tuple[dict[int, int], dict[int, int]]:
 def open_cases_of_written_off_exist(account_ids: Sequence[int] | None) -> bool:
     """Whether an open case of these accounts (all when ``None``) belongs to a written-off account."""
     return CollectionCase.objects.filter(
-        engine.account_filter(account_ids), status=CollectionCase.Status.OPEN, account__written_off_on__isnull=False
+        account_filter(account_ids), status=CollectionCase.Status.OPEN, account__written_off_on__isnull=False
     ).exists()
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from accounts.models import BucketChange, CreditAccount, StatusChange
 from core.actors import Actor
 from core.business_date import get_business_date, set_business_date
+from core.sql import cents as _cents, date as _date, date_literal as _lit, days as _days, execute as _exec
+from core.sql import from_cents as _from_cents, is_id_range as _is_range, money as _money, now as _now, pg as _pg
+from core.sql import positive as _positive, scalar as _scalar
 from installments.models import (
     Allocation, Charge, Plan, ProductTerms, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine,
     WriteOff,
@@ -92,56 +94,8 @@ def _c_open(a: str) -> str:
     return CHARGE_OPEN.format(a=a)
 
 
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _days(later: str, earlier: str) -> str:
-    """Whole days from ``earlier`` to ``later`` (both SQL date expressions)."""
-    if _pg():
-        return f"({later} - {earlier})"
-    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
-
-
-def _cents(expr: str) -> str:
-    """An amount as an integer number of cents (exact on both databases)."""
-    return f"CAST(ROUND(({expr}) * 100) AS BIGINT)"
-
-
-def _from_cents(expr: str) -> str:
-    return f"(({expr}) / 100.0)" if not _pg() else f"CAST(({expr}) AS NUMERIC) / 100"
-
-
-def _money(expr: str) -> str:
-    return f"ROUND(CAST(({expr}) AS NUMERIC), 2)" if _pg() else f"ROUND(({expr}), 2)"
-
-
-def _positive(expr: str) -> str:
-    """``expr > 0`` to the cent (a float residue of 1e-14 is zero)."""
-    return f"ROUND(({expr}) * 100) > 0"
-
-
-def _date(value: dt.date):
-    return connection.ops.adapt_datefield_value(value)
-
-
-def _lit(value: dt.date) -> str:
-    """A date as an SQL literal (safe: formatted from a ``date``, never from input text)."""
-    if not isinstance(value, dt.date):  # pragma: no cover
-        raise TypeError("a date literal needs a date")
-    return f"DATE '{value.isoformat()}'" if _pg() else f"'{value.isoformat()}'"
-
-
-def _now():
-    return connection.ops.adapt_datetimefield_value(timezone.now())
-
-
 def _ppm(rate) -> int:
     return int((rate * 1_000_000).to_integral_value())
-
-
-def _is_range(account_ids) -> bool:
-    return isinstance(account_ids, range) and account_ids.step == 1
 
 
 def _chunk_open(account_ids: Sequence[int] | None) -> None:
@@ -168,19 +122,6 @@ def _chunk(alias: str, account_ids: Sequence[int] | None, column: str = "account
     if _is_range(account_ids):
         return f" AND {alias}.{column} BETWEEN {int(account_ids.start)} AND {int(account_ids.stop) - 1}", []
     return f" AND {alias}.{column} IN (SELECT id FROM engine_chunk)", []
-
-
-def _exec(sql: str, params: Sequence = ()) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
-        return max(cursor.rowcount, 0)
-
-
-def _scalar(sql: str, params: Sequence = ()):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
-        row = cursor.fetchone()
-        return row[0] if row else None
 
 
 def _lock_chunk(account_ids: Sequence[int] | None) -> None:

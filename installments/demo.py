@@ -16,6 +16,7 @@ from core.errors import ApplicationError
 from core.money import money
 from installments.calc import TENORS
 from installments.daily import run_day
+from installments.hooks import day_closer
 from installments.models import Plan, Purchase, Repayment, Statement
 from installments.selectors import account_amount_due
 from installments.services import (
@@ -28,20 +29,17 @@ CATEGORIES = ["electronics", "groceries", "fashion", "home", "books", "travel", 
 
 
 def _close_the_day(day: dt.date) -> None:
-    """The demo's close of business. With the close-of-business app installed it is the real pipeline
-    (``cob.pipeline.run_date``: every registered step — engine, collections, limit reviews — and a run
-    record per date, so the run screens have 180 days of history, and the day's portfolio snapshot for
-    the dashboard's trend and roll-rate panels). Demo code only: the engine itself never imports
-    the apps above it, hence the guarded, local imports."""
-    from django.apps import apps
+    """The demo's close of business: the real pipeline the close-of-business app registered
+    (``installments.hooks.day_closer``: every registered step — engine, collections, limit reviews — and a run
+    record per date, so the run screens have 180 days of history, and the day's portfolio snapshot for the
+    dashboard's trend and roll-rate panels)."""
     from django.db import transaction
 
+    closer = day_closer()
     # Inside an outer transaction (a test) the pipeline's per-chunk temporary tables would pile up their locks
     # for the whole history (PostgreSQL: max_locks_per_transaction): the engine's steps alone, then.
-    if apps.is_installed("cob") and not transaction.get_connection().in_atomic_block:
-        from cob.pipeline import run_date
-
-        run_date(day)  # its last step is the staff app's portfolio snapshot
+    if closer is not None and not transaction.get_connection().in_atomic_block:
+        closer(day)  # its last step is the staff app's portfolio snapshot
     else:
         run_day(day)
 

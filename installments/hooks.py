@@ -201,6 +201,20 @@ def run_statement_billers(*, on: dt.date, drafts: str, params: list) -> None:
         biller(on=on, drafts=drafts, params=list(params))
 
 
+#: **The day's close** (a whole business day, every app's steps): the close-of-business app registers its
+#: pipeline (``cob.pipeline.run_date``) here, so engine code that must close a day (the demo's history) runs
+#: the real pipeline without importing the app above it. Unregistered: the engine's own daily steps.
+_day_closer: list[Callable[[dt.date], object]] = []
+
+
+def register_day_closer(closer: Callable[[dt.date], object]) -> None:
+    _day_closer[:] = [closer]
+
+
+def day_closer() -> Callable[[dt.date], object] | None:
+    return _day_closer[0] if _day_closer else None
+
+
 def register_plan_add_on(add_on: PlanAddOn) -> None:
     _plan_add_ons[add_on.name] = add_on
 

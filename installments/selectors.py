@@ -3,21 +3,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Case, DecimalField, F, QuerySet, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, F, QuerySet, Value, When
 
 from accounts.models import CreditAccount
-from core.money import ZERO, money
+from core.money import ZERO, money, money_output_field, money_sum
 from installments.models import Charge, Plan, Purchase, Repayment, ScheduleLine, Statement
 
-_D = DecimalField(max_digits=16, decimal_places=2)
+#: The output field of computed amounts, and the sum of money (one home: ``core.money``).
+MONEY = money_output_field()
 PRINCIPAL_OPEN = F("principal") - F("principal_paid") - F("principal_reduced") - F("principal_written_off")
 FEE_OPEN = F("fee") - F("fee_paid") - F("fee_waived") - F("fee_written_off")
 CHARGE_OPEN = F("amount") - F("paid") - F("waived") - F("written_off")
 
 
-def _sum(expr) -> Coalesce:
-    return Coalesce(Sum(expr, output_field=_D), Value(ZERO), output_field=_D)
+_D = MONEY
+_sum = money_sum
 
 
 def account_amount_due(*, account: CreditAccount) -> Decimal:

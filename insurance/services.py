@@ -171,7 +171,9 @@ def premiums_bill(*, on: dt.date, drafts: str, params: list) -> int:
     generated (``drafts``: SQL selecting their ids): one premium charge per plan and cycle, dated the day
     before the bill date (so it is part of this statement like the cycle's other charges), journalled
     Dr premium receivable / Cr premium payable, and added to the account's used amount. Set-based."""
-    from installments.daily import SYSTEM, T_ACC, T_CHG, T_LINE, T_PLAN, _cents, _date, _exec, _from_cents, _money, _now
+    from core.sql import cents as _cents, date as _date, execute as _exec, from_cents as _from_cents
+    from core.sql import money as _money, now as _now
+    from installments.daily import SYSTEM, T_ACC, T_CHG, T_LINE, T_PLAN
 
     T_POL = InsurancePolicy._meta.db_table
     if not InsurancePolicy.objects.filter(status=InsurancePolicy.Status.ACTIVE).exists():

@@ -19,7 +19,8 @@ from django.utils import timezone
 from accounts.models import CreditAccount, LimitChange, TemporaryLimit
 from core import business_date
 from core.masking import mask_name
-from debt_collection import gateway, setsql
+from core import sql
+from debt_collection import gateway
 from debt_collection.models import ChannelPreference
 from debt_collection.services import template_compile
 from debt_collection.rules import COLLECTIONS_TZ, next_allowed_time
@@ -131,14 +132,14 @@ def notices_create(*, on: dt.date, events: Iterable[NoticeEvent]) -> int:
     events = list(events)
     if not events:
         return 0
-    keys, key_params = setsql.any_of("event_key", {e.event_key for e in events})
-    existing = set(setsql.rows(f"SELECT kind, event_key FROM {Notice._meta.db_table} WHERE {keys}", key_params))
+    keys, key_params = sql.any_of("event_key", {e.event_key for e in events})
+    existing = set(sql.rows(f"SELECT kind, event_key FROM {Notice._meta.db_table} WHERE {keys}", key_params))
     events = [e for e in events if (e.kind, e.event_key) not in existing]
     if not events:
         return 0
     opted: dict[int, set[str]] = {}
-    customers, customer_params = setsql.any_of("customer_id", {e.account.customer_id for e in events})
-    for customer_id, channel in setsql.rows(
+    customers, customer_params = sql.any_of("customer_id", {e.account.customer_id for e in events})
+    for customer_id, channel in sql.rows(
         f"SELECT customer_id, channel FROM {ChannelPreference._meta.db_table} WHERE opted_out AND {customers}",
         customer_params,
     ):
@@ -162,7 +163,7 @@ def notices_create(*, on: dt.date, events: Iterable[NoticeEvent]) -> int:
                                **{k: _plain(v) for k, v in event.context.items()}}, autoescape=False)
             notice.subject, notice.body = text[0].render(context).strip(), text[1].render(context).strip()
         notices.append(notice)
-    setsql.insert_objects(notices, ignore_conflicts=True)  # a concurrent run's notice is kept, not doubled
+    sql.insert_objects(notices, ignore_conflicts=True)  # a concurrent run's notice is kept, not doubled
     return len(notices)
 
 

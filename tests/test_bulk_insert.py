@@ -1,4 +1,4 @@
-"""``setsql.insert_objects``: the bulk insert of the close-of-business steps (reminders, their messages,
+"""``sql.insert_objects``: the bulk insert of the close-of-business steps (reminders, their messages,
 notices) — ``COPY`` on PostgreSQL, multi-row ``INSERT`` elsewhere — stores every value as the ORM would,
 sets the primary keys, stamps ``auto_now`` columns and, asked to, skips rows that break a unique
 constraint (as ``bulk_create(ignore_conflicts=True)``)."""
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from debt_collection import setsql
+from core import sql
 from notices.models import Notice, NoticeKind
 from tests.factories_installments import open_account
 
@@ -30,7 +30,7 @@ def test_rows_are_stored_as_the_orm_would_and_get_their_keys(business_date):
     before = timezone.now()
     objs = [notice(account, f"statement:{n}", subject=f"subject {n}", body=AWKWARD if n == 1 else "")
             for n in range(1, 2502)]
-    setsql.insert_objects(objs)
+    sql.insert_objects(objs)
     assert [o.pk for o in objs] == sorted(o.pk for o in objs) and None not in {o.pk for o in objs}
     assert all(not o._state.adding for o in objs)
     assert Notice.objects.count() == 2501
@@ -51,12 +51,12 @@ def test_rows_are_stored_as_the_orm_would_and_get_their_keys(business_date):
 def test_ignore_conflicts_keeps_the_row_already_there(business_date):
     account = open_account(limit="5000.00")
     first = [notice(account, "statement:1", body="first"), notice(account, "statement:2", body="first")]
-    setsql.insert_objects(first)
+    sql.insert_objects(first)
     again = [notice(account, "statement:2", body="second"), notice(account, "statement:3", body="second")]
-    setsql.insert_objects(again, ignore_conflicts=True)
+    sql.insert_objects(again, ignore_conflicts=True)
     assert sorted(Notice.objects.values_list("event_key", "body")) == [
         ("statement:1", "first"), ("statement:2", "first"), ("statement:3", "second")]
-    setsql.insert_objects(again, ignore_conflicts=True)  # twice: nothing more (the staging table is emptied)
+    sql.insert_objects(again, ignore_conflicts=True)  # twice: nothing more (the staging table is emptied)
     assert Notice.objects.count() == 3
 
 
@@ -65,11 +65,11 @@ def test_without_ignore_conflicts_a_duplicate_fails(business_date):
     from django.db import IntegrityError, transaction
 
     account = open_account(limit="5000.00")
-    setsql.insert_objects([notice(account, "statement:1")])
+    sql.insert_objects([notice(account, "statement:1")])
     with pytest.raises(IntegrityError), transaction.atomic():
-        setsql.insert_objects([notice(account, "statement:2"), notice(account, "statement:1")])
+        sql.insert_objects([notice(account, "statement:2"), notice(account, "statement:1")])
     assert Notice.objects.count() == 1
 
 
 def test_nothing_to_insert_does_nothing():
-    setsql.insert_objects([])
+    sql.insert_objects([])

@@ -13,7 +13,8 @@ from celery.canvas import group
 from accounts.models import CreditAccount
 from cob import pipeline, tasks
 from cob.models import CobChunk, CobRun, RunState
-from cob.registry import Step, id_bounds, registry
+from cob.registry import Step, registry
+from core.sql import id_bounds
 from core.business_date import get_business_date
 from tests.factories import CreditAccountFactory
 

@@ -16,7 +16,8 @@ from django.urls import reverse
 from accounts.models import CreditAccount, TemporaryLimit
 from cob import pipeline
 from cob.models import CobChunk, CobRun, RunState
-from cob.registry import SLOTS, Step, StepRegistry, id_bounds, monthly, registry, weekly
+from cob.registry import SLOTS, Step, StepRegistry, monthly, registry, weekly
+from core.sql import id_bounds
 from cob.services import CobStepFailed, cob_run_open, cob_run_retry
 from core.audit import AuditEvent
 from core.business_date import get_business_date

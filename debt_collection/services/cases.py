@@ -14,7 +14,8 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ConflictError, ValidationError
-from debt_collection import engine, setsql
+from core import sql
+from debt_collection import engine
 from debt_collection.models import (
     CASE_BUCKETS,
     Agency,
@@ -69,27 +70,27 @@ def cases_sync(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
 
     Set-based: a handful of statements over the chunk (temporary tables, then ``UPDATE … FROM`` and
     ``INSERT … SELECT``), whatever the number of accounts; the open cases are row-locked first."""
-    where, params = setsql.scope("a.id", account_ids, table="coll_sync_chunk")
-    case_where, case_params = setsql.scope("c.account_id", account_ids, table="coll_sync_chunk")
-    if setsql.pg():  # lock the chunk's open cases (by pk) against managers' assignments meanwhile
-        setsql.execute(f"SELECT c.id FROM {T_CASE} c WHERE c.status = 'open'{case_where} ORDER BY c.id FOR UPDATE",
+    where, params = sql.scope("a.id", account_ids, table="coll_sync_chunk")
+    case_where, case_params = sql.scope("c.account_id", account_ids, table="coll_sync_chunk")
+    if sql.pg():  # lock the chunk's open cases (by pk) against managers' assignments meanwhile
+        sql.execute(f"SELECT c.id FROM {T_CASE} c WHERE c.status = 'open'{case_where} ORDER BY c.id FOR UPDATE",
                        case_params)
     buckets = ", ".join(["%s"] * len(CASE_BUCKETS))
     overdue = f"a.bucket IN ({buckets}) AND a.written_off_on IS NULL AND a.dpd > 0"
     # The accounts to look at: overdue ones and those with an open case.
-    setsql.temp_table("coll_sync_acc", f"""
+    sql.temp_table("coll_sync_acc", f"""
         SELECT a.id AS account_id, a.customer_id, a.bucket, a.dpd, a.written_off_on,
-               {setsql.flag(overdue)} AS overdue, c.id AS case_id
+               {sql.flag(overdue)} AS overdue, c.id AS case_id
         FROM {T_ACC} a LEFT JOIN {T_CASE} c ON c.account_id = a.id AND c.status = 'open'
         WHERE (({overdue}) OR c.id IS NOT NULL){where}""", [*CASE_BUCKETS, *CASE_BUCKETS, *params], key="account_id")
     amounts_sql, amounts_params = engine.account_amounts_sql("SELECT account_id FROM coll_sync_acc")
-    setsql.temp_table("coll_sync_amt", amounts_sql, amounts_params, key="account_id")
+    sql.temp_table("coll_sync_amt", amounts_sql, amounts_params, key="account_id")
     return _cases_follow(on=on) + _cases_open(on=on)
 
 
 def _cases_follow(*, on: dt.date) -> int:
     """Follow, refresh and close the open cases of the chunk (``coll_sync_acc`` with a case)."""
-    d = setsql.date(on)
+    d = sql.date(on)
     holder = "(c.collector_id IS NOT NULL OR c.agency_id IS NOT NULL)"
     keeps = f"""(q.id IS NOT NULL AND (
         (c.collector_id IS NOT NULL AND EXISTS (SELECT 1 FROM {T_COLLECTOR_QUEUES} m
@@ -97,21 +98,21 @@ def _cases_follow(*, on: dt.date) -> int:
         OR (c.agency_id IS NOT NULL AND EXISTS (SELECT 1 FROM {T_AGENCY_QUEUES} m
                                                 WHERE m.agency_id = c.agency_id AND m.queue_id = q.id))))"""
     # Per open case: how it closes ('' when it stays open), whether it escalates, whether its holder hands it back.
-    setsql.temp_table("coll_sync_plan", f"""
+    sql.temp_table("coll_sync_plan", f"""
         SELECT x.*, CASE WHEN x.close_reason <> '' THEN 'closed'
                          WHEN x.escalated = 1 AND x.had_holder = 1 AND x.keeps = 0 THEN 'escalated' ELSE '' END
                     AS end_reason
         FROM (SELECT c.id AS case_id, x.bucket AS new_bucket, x.dpd AS account_dpd, c.bucket AS old_bucket,
                      c.dpd AS old_dpd, c.queue_id AS old_queue_id, q.id AS new_queue_id,
                      CASE WHEN x.written_off_on IS NOT NULL THEN %s WHEN x.overdue = 0 THEN %s ELSE '' END AS close_reason,
-                     {setsql.flag("x.written_off_on IS NULL AND x.overdue = 1 AND x.bucket <> c.bucket")} AS escalated,
-                     {setsql.flag(holder)} AS had_holder, {setsql.flag(keeps)} AS keeps,
+                     {sql.flag("x.written_off_on IS NULL AND x.overdue = 1 AND x.bucket <> c.bucket")} AS escalated,
+                     {sql.flag(holder)} AS had_holder, {sql.flag(keeps)} AS keeps,
                      COALESCE(m.past_due, 0) AS past_due, COALESCE(m.balance, 0) AS balance
               FROM coll_sync_acc x JOIN {T_CASE} c ON c.id = x.case_id
               LEFT JOIN {T_QUEUE} q ON q.bucket = x.bucket AND q.is_active
               LEFT JOIN coll_sync_amt m ON m.account_id = x.account_id) x""",
                       [CollectionCase.CloseReason.WRITTEN_OFF, CollectionCase.CloseReason.CURED], key="case_id")
-    setsql.execute(f"""
+    sql.execute(f"""
         UPDATE {T_ASSIGN} SET ended_on = %s, end_reason = p.end_reason FROM coll_sync_plan p
         WHERE {T_ASSIGN}.case_id = p.case_id AND {T_ASSIGN}.ended_on IS NULL AND p.end_reason <> ''""", [d])
     closing = "p.close_reason <> ''"
@@ -120,8 +121,8 @@ def _cases_follow(*, on: dt.date) -> int:
         "status": f"CASE WHEN {closing} THEN 'closed' ELSE 'open' END",
         "bucket": "CASE WHEN p.escalated = 1 THEN p.new_bucket ELSE p.old_bucket END",
         "dpd": f"CASE WHEN p.close_reason = %s THEN 0 WHEN {closing} THEN p.old_dpd ELSE p.account_dpd END",
-        "amount_overdue": setsql.money("p.past_due"),
-        "balance": setsql.money("p.balance"),
+        "amount_overdue": sql.money("p.past_due"),
+        "balance": sql.money("p.balance"),
         "queue_id": "CASE WHEN p.escalated = 1 THEN p.new_queue_id ELSE p.old_queue_id END",
         "collector_id": f"CASE WHEN {drops} THEN NULL ELSE {T_CASE}.collector_id END",
         "agency_id": f"CASE WHEN {drops} THEN NULL ELSE {T_CASE}.agency_id END",
@@ -129,41 +130,41 @@ def _cases_follow(*, on: dt.date) -> int:
     new_params = {"dpd": [CollectionCase.CloseReason.CURED]}
     # Amount refreshes alone are bookkeeping (counted out below), but they are written all the same.
     assignments = ", ".join(f"{column} = {expr}" for column, expr in new.items())
-    changed = " OR ".join(setsql.differs(f"{T_CASE}.{column}", expr) for column, expr in new.items())
-    setsql.execute(f"""
+    changed = " OR ".join(sql.differs(f"{T_CASE}.{column}", expr) for column, expr in new.items())
+    sql.execute(f"""
         UPDATE {T_CASE} SET {assignments},
             close_reason = p.close_reason,
             closed_on = CASE WHEN {closing} THEN %s ELSE NULL END,
             assigned_on = CASE WHEN {drops} THEN NULL ELSE {T_CASE}.assigned_on END,
             updated_at = %s
         FROM coll_sync_plan p WHERE {T_CASE}.id = p.case_id AND ({changed})""",
-                   [*new_params["dpd"], d, setsql.now(), *new_params["dpd"]])
-    setsql.insert_select(
+                   [*new_params["dpd"], d, sql.now(), *new_params["dpd"]])
+    sql.insert_select(
         CaseEscalation, {"case_id": "p.case_id", "on_date": ("%s", [d]), "old_bucket": "p.old_bucket",
                          "new_bucket": "p.new_bucket", "dpd": "p.account_dpd"},
         "FROM coll_sync_plan p WHERE p.escalated = 1")
     # Amount refreshes alone are bookkeeping; count the cases that moved or closed.
-    return setsql.rows(
+    return sql.rows(
         f"SELECT COUNT(*) FROM coll_sync_plan p WHERE p.escalated = 1 OR {closing}")[0][0]
 
 
 def _cases_open(*, on: dt.date) -> int:
     """Open a case (and its first history row) for every overdue account of the chunk without one."""
-    d = setsql.date(on)
-    setsql.temp_table("coll_sync_new", """
+    d = sql.date(on)
+    sql.temp_table("coll_sync_new", """
         SELECT ROW_NUMBER() OVER (ORDER BY x.account_id) AS n, x.account_id, x.customer_id, x.bucket, x.dpd
         FROM coll_sync_acc x WHERE x.overdue = 1 AND x.case_id IS NULL""", key="n")
-    count = setsql.rows("SELECT COUNT(*) FROM coll_sync_new")[0][0]
+    count = sql.rows("SELECT COUNT(*) FROM coll_sync_new")[0][0]
     if not count:
         return 0
-    setsql.references("coll_sync_refs", count)
+    sql.references("coll_sync_refs", count)
     try:
         with transaction.atomic():
-            setsql.insert_select(CollectionCase, {
+            sql.insert_select(CollectionCase, {
                 "reference": "r.reference", "account_id": "x.account_id", "customer_id": "x.customer_id",
                 "status": "'open'", "close_reason": "''", "opened_on": ("%s", [d]), "bucket": "x.bucket", "dpd": "x.dpd",
-                "amount_overdue": setsql.money("COALESCE(m.past_due, 0)"),
-                "balance": setsql.money("COALESCE(m.balance, 0)"), "queue_id": "q.id",
+                "amount_overdue": sql.money("COALESCE(m.past_due, 0)"),
+                "balance": sql.money("COALESCE(m.balance, 0)"), "queue_id": "q.id",
             }, f"""FROM coll_sync_new x JOIN coll_sync_refs r ON r.n = x.n
                    LEFT JOIN coll_sync_amt m ON m.account_id = x.account_id
                    LEFT JOIN {T_QUEUE} q ON q.bucket = x.bucket AND q.is_active
@@ -171,7 +172,7 @@ def _cases_open(*, on: dt.date) -> int:
     except IntegrityError:  # another run opened one of them meanwhile: the next run picks up the rest
         raise ConflictError("A case was opened concurrently; close of business will retry.",
                             code="case_conflict") from None
-    setsql.insert_select(
+    sql.insert_select(
         CaseEscalation, {"case_id": "c.id", "on_date": ("%s", [d]), "old_bucket": "''", "new_bucket": "c.bucket",
                          "dpd": "c.dpd"},
         f"FROM {T_CASE} c JOIN coll_sync_refs r ON r.reference = c.reference")

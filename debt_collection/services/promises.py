@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from cob.registry import account_filter
+from core.sql import account_filter
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ConflictError, ValidationError

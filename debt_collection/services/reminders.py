@@ -22,7 +22,8 @@ from django.utils import timezone
 from accounts.models import CreditAccount, Customer
 from core import business_date
 from core.errors import ValidationError
-from debt_collection import engine, gateway, setsql
+from core import sql
+from debt_collection import engine, gateway
 from debt_collection.models import (
     REMINDER_CHANNELS,
     ChannelPreference,
@@ -255,25 +256,25 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
                                before_due_dates=[send_day + dt.timedelta(days=d) for d in before])
     # The reminder kind of each due date (the rule in Python, once per distinct date of the chunk).
     kinds = {}
-    for (due_date,) in setsql.rows("SELECT DISTINCT due_date FROM coll_rem_cand"):
+    for (due_date,) in sql.rows("SELECT DISTINCT due_date FROM coll_rem_cand"):
         due_date = engine.as_date(due_date)
         kind = reminder_kind(due_date=due_date, on=send_day, before=before, after=after, repeat_every=repeat)
         if kind:
             kinds[due_date] = kind
     if not kinds:
         return 0
-    setsql.empty_table("coll_rem_kind", "due_date DATE PRIMARY KEY, kind VARCHAR(10) NOT NULL")
-    setsql.execute("INSERT INTO coll_rem_kind (due_date, kind) VALUES " + ", ".join(["(%s, %s)"] * len(kinds)),
-                   [p for due_date, kind in kinds.items() for p in (setsql.date(due_date), kind)])
+    sql.empty_table("coll_rem_kind", "due_date DATE PRIMARY KEY, kind VARCHAR(10) NOT NULL")
+    sql.execute("INSERT INTO coll_rem_kind (due_date, kind) VALUES " + ", ".join(["(%s, %s)"] * len(kinds)),
+                   [p for due_date, kind in kinds.items() for p in (sql.date(due_date), kind)])
     # Those that get one: a kind today, an account neither closed nor written off, none queued already.
-    setsql.temp_table("coll_rem_hit", f"""
+    sql.temp_table("coll_rem_hit", f"""
         SELECT t.*, k.kind FROM coll_rem_cand t JOIN coll_rem_kind k ON k.due_date = t.due_date
         JOIN {T_ACC} a ON a.id = t.account_id AND a.status <> %s AND a.written_off_on IS NULL
         WHERE NOT EXISTS (SELECT 1 FROM {T_REMINDER} r WHERE r.account_id = t.account_id
                           AND r.statement_id = t.statement_id AND r.kind = k.kind)""",
                       [CreditAccount.Status.CLOSED], key="statement_id")
     kind_of = {(statement_id, account_id): kind for statement_id, account_id, kind in
-               setsql.rows("SELECT statement_id, account_id, kind FROM coll_rem_hit")}
+               sql.rows("SELECT statement_id, account_id, kind FROM coll_rem_hit")}
     dues, past_dues = engine.statement_dues_from("coll_rem_hit") if kind_of else ([], {})
     if not dues:
         return 0
@@ -316,7 +317,7 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
             reminder.status, reminder.status_reason = Reminder.Status.SUPPRESSED, "no active template for this kind"
         reminders.append(reminder)
         pending_messages.append(messages)
-    setsql.insert_objects(reminders)
+    sql.insert_objects(reminders)
     to_create = []
     for reminder, messages in zip(reminders, pending_messages):
         for message in messages:
@@ -327,7 +328,7 @@ def reminders_queue(*, on: dt.date, account_ids: Sequence[int] | None = None, no
         for message in to_create:
             if message.status == QUEUED:
                 message.dispatched_at = handed
-    setsql.insert_objects(to_create)
+    sql.insert_objects(to_create)
     ids = [m.pk for m in to_create if m.dispatched_at is not None]
     if ids:
         transaction.on_commit(lambda: _enqueue(ids))

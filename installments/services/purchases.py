@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import CreditAccount, TemporaryLimit
 from accounts.selectors import account_available, account_limits
 from accounts.services import lock_account
-from cob.registry import account_filter
+from core.sql import account_filter
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date

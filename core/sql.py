@@ -1,5 +1,7 @@
-"""Small helpers for collections' set-based close-of-business steps (``cases_sync``, ``reminders_queue``):
-SQL that runs unchanged on PostgreSQL and SQLite, over one chunk of accounts at a time.
+"""The one home of the SQL helpers every set-based close-of-business step uses (the engine's daily steps,
+collections' ``cases_sync`` and ``reminders_queue``, notices, the bureau): SQL that runs unchanged on
+PostgreSQL and SQLite, over one chunk of accounts at a time, the chunk filter of the ORM steps, and the
+bulk insert (``COPY`` on PostgreSQL).
 
 A step first puts what it works on in temporary tables (:func:`temp_table`: ``INSERT … SELECT``), then
 writes with ``INSERT … SELECT`` / ``UPDATE … FROM`` over them. Identifiers in the SQL are constants of the
@@ -10,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.db import connection, models
+from django.db.models import Q
 from django.utils import timezone
 
 from core.refs import new_reference
@@ -23,6 +26,14 @@ def execute(sql: str, params: Sequence = ()) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
         return max(cursor.rowcount, 0)
+
+
+def scalar(sql: str, params: Sequence = ()):
+    """The first column of the first row (``None`` when there is none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        row = cursor.fetchone()
+        return row[0] if row else None
 
 
 def rows(sql: str, params: Sequence = ()) -> list[tuple]:
@@ -63,7 +74,7 @@ def scope(column: str, account_ids: Sequence[int] | None, *, table: str) -> tupl
     two comparisons; any other list goes into the temporary table ``table`` (a semi-join)."""
     if account_ids is None:
         return "", []
-    if isinstance(account_ids, range) and account_ids.step == 1:
+    if is_id_range(account_ids):
         return f" AND {column} >= %s AND {column} < %s", [account_ids.start, account_ids.stop]
     empty_table(table, "id BIGINT PRIMARY KEY")
     ids = sorted({int(i) for i in account_ids})
@@ -98,6 +109,58 @@ def differs(a: str, b: str) -> str:
 def money(expr: str) -> str:
     """An amount rounded to the cent (SQLite sums in binary floats)."""
     return f"ROUND(CAST(({expr}) AS NUMERIC), 2)" if pg() else f"ROUND(({expr}), 2)"
+
+
+def days(later: str, earlier: str) -> str:
+    """Whole days from ``earlier`` to ``later`` (both SQL date expressions)."""
+    if pg():
+        return f"({later} - {earlier})"
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def cents(expr: str) -> str:
+    """An amount as an integer number of cents (exact on both databases)."""
+    return f"CAST(ROUND(({expr}) * 100) AS BIGINT)"
+
+
+def from_cents(expr: str) -> str:
+    return f"(({expr}) / 100.0)" if not pg() else f"CAST(({expr}) AS NUMERIC) / 100"
+
+
+def positive(expr: str) -> str:
+    """``expr > 0`` to the cent (a float residue of 1e-14 is zero)."""
+    return f"ROUND(({expr}) * 100) > 0"
+
+
+def date_literal(value: dt.date) -> str:
+    """A date as an SQL literal (safe: formatted from a ``date``, never from input text)."""
+    if not isinstance(value, dt.date):  # pragma: no cover
+        raise TypeError("a date literal needs a date")
+    return f"DATE '{value.isoformat()}'" if pg() else f"'{value.isoformat()}'"
+
+
+def is_id_range(account_ids) -> bool:
+    """A chunk of close of business: a contiguous ``range`` of account pks."""
+    return isinstance(account_ids, range) and account_ids.step == 1
+
+
+def id_bounds(account_ids: Sequence[int] | None) -> tuple[int, int] | None:
+    """``(start, stop)`` when ``account_ids`` is a contiguous ``range`` of pks (how close of business
+    passes a chunk), so a step can filter ``pk >= start AND pk < stop`` instead of a long ``IN`` list."""
+    if is_id_range(account_ids):
+        return account_ids.start, account_ids.stop
+    return None
+
+
+def account_filter(account_ids: Sequence[int] | None, field: str = "account_id") -> Q:
+    """The ORM filter of a chunk on ``field``: ``field >= start AND field < stop`` for a ``range`` (how close
+    of business passes a chunk), ``field IN (…)`` for any other list of pks, nothing for ``None``."""
+    if account_ids is None:
+        return Q()
+    bounds = id_bounds(account_ids)
+    if bounds:
+        return Q(**{f"{field}__gte": bounds[0], f"{field}__lt": bounds[1]})
+    return Q(**{f"{field}__in": list(account_ids)})
 
 
 def date(value: dt.date):
