@@ -298,7 +298,9 @@ class CreditAccountAdmin(RefusalOnFormMixin, SubmittedAddMixin, PeopleSearchMixi
         from core.money import format_cny
         from django.utils.html import format_html
 
-        available = max(obj.fixed_limit + (obj.temporary_total or ZERO) - obj.used_amount - obj.held_amount, ZERO)
+        from accounts.selectors import available_amount
+
+        available = available_amount(obj, obj.fixed_limit + (obj.temporary_total or ZERO))
         return format_html('<span class="money">{}</span>', format_cny(available))
 
     @admin.display(description=_("Status"), ordering="status")

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.models import CreditAccount
 from accounts.serializers import AccountOutSerializer
-from accounts.selectors import active_temporary_limits
+from accounts.selectors import active_temporary_limits, available_amount
 from core.business_date import get_business_date
 from core.errors import NotFoundError
 from core.money import ZERO
@@ -43,7 +43,7 @@ def account_view_data(account: CreditAccount) -> dict:
     )
     temporary_total = sum((row["amount"] for row in temporary), ZERO)
     total = account.fixed_limit + temporary_total
-    available = max(total - account.used_amount - account.held_amount, ZERO)
+    available = available_amount(account, total)
     extras: dict = {}
     for fn in _VIEW_EXTRAS:
         extras.update(fn(account, total, available))

@@ -27,6 +27,13 @@ def account_total_limit(*, account: CreditAccount, on: dt.date | None = None) ->
     return account.fixed_limit + account_temporary_total(account=account, on=on)
 
 
+def available_amount(account: CreditAccount, total_limit: Decimal) -> Decimal:
+    """The one rule of the available limit (PRODUCT §3): total limit − used − held for a risk review (a held
+    purchase reserves its amount until it is released), shown as 0.00 when negative. Every reader — the
+    API, the purchase path, the admin lists, the customer page — computes it here."""
+    return max(total_limit - account.used_amount - account.held_amount, ZERO)
+
+
 def account_available(*, account: CreditAccount, on: dt.date | None = None) -> Decimal:
     """Fixed + active temporary − used − held for review; shown as 0 when negative (PRODUCT §3; a held
     purchase reserves its amount until it is released: issue 13)."""
@@ -36,7 +43,7 @@ def account_available(*, account: CreditAccount, on: dt.date | None = None) -> D
 def account_limits(*, account: CreditAccount, on: dt.date | None = None) -> tuple[Decimal, Decimal]:
     """(total limit, available) in one read of the temporary limits."""
     total = account_total_limit(account=account, on=on)
-    return total, max(total - account.used_amount - account.held_amount, ZERO)
+    return total, available_amount(account, total)
 
 
 def accounts_with_limits(*, on: dt.date | None = None) -> QuerySet[CreditAccount]:

@@ -65,7 +65,7 @@ class AccountLine:
         temporary = getattr(account, "temporary_total", None) or ZERO
         total = account.fixed_limit + temporary
         return cls(account=account, temporary=temporary, total_limit=total,
-                   available=max(total - account.used_amount, ZERO))
+                   available=account_selectors.available_amount(account, total))
 
 
 @dataclass

@@ -97,6 +97,19 @@ def test_the_account_api_shows_the_reserved_amount(account):
     assert (body["used_amount"], body["held_amount"], body["available"]) == ("0.00", "4000.00", "6000.00")
 
 
+def test_every_screen_shows_the_same_available_limit_with_a_hold(account, client, django_user_model):
+    """One rule of the available limit (accounts.selectors.available_amount): the customer page and the
+    accounts list subtract the held amount as the API does (the customer page once showed ¥10,000.00)."""
+    hold(account)
+    client.force_login(django_user_model.objects.create_superuser("reader", "r@example.com", "x-Very-long-pass-1"))
+    page = client.get(reverse("admin:accounts_customer_change", args=[account.customer_id])).content.decode()
+    header = page[page.index('id="ws-accounts"'):page.index('id="ws-tabs"')]
+    assert "¥6,000.00" in header and "¥10,000.00" in header  # available, and the limit itself
+    listing = client.get(reverse("admin:accounts_creditaccount_changelist")).content.decode()
+    row = listing[listing.index(account.reference):]
+    assert "¥6,000.00" in row[:row.index("</tr>")]
+
+
 # --- one release path --------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import CreditAccount, TemporaryLimit
-from accounts.selectors import account_available, account_limits
+from accounts.selectors import account_available, account_limits, available_amount
 from accounts.services import lock_account
 from core.sql import account_filter
 from core.actors import Actor
@@ -230,7 +230,7 @@ def _authorize(*, account, reference, amount, merchant_order_id, category, tenor
             total_limit, available = account_limits(account=account, on=today)
         else:
             total_limit = account.fixed_limit + (account.locked_temporary_total or ZERO)
-            available = max(total_limit - account.used_amount - account.held_amount, ZERO)
+            available = available_amount(account, total_limit)
         try:
             terms = account.product.terms
         except ProductTerms.DoesNotExist:
@@ -271,7 +271,7 @@ def _authorize(*, account, reference, amount, merchant_order_id, category, tenor
             _post(purchase, account, terms, today, actor)
     purchase.is_replay = False
     # What is left to spend once this purchase is in (the account row is still ours): the answer shows it.
-    purchase.available_after = max(total_limit - account.used_amount - account.held_amount, ZERO)
+    purchase.available_after = available_amount(account, total_limit)
     return purchase
 
 
