@@ -4,6 +4,7 @@ with two places (an unrounded database sum included). Every app's export resourc
 :class:`LabelledModelResource`; this module imports no app."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import FieldDoesNotExist
@@ -13,6 +14,19 @@ from django.utils.text import capfirst
 from import_export import resources
 
 from core.money import MONEY_DECIMAL_PLACES, money
+
+
+#: A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP): escaped in every
+#: export (:func:`escape_formula`), refused in every import (``staff.imports``).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def escape_formula(value):
+    """``=cmd|' /C calc'!A0`` → ``'=cmd|' /C calc'!A0`` (OWASP CSV injection); numbers untouched."""
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and not _NUMBER.match(value):
+        return "'" + value
+    return value
 
 
 def header_label(name: str) -> str:

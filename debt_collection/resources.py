@@ -3,25 +3,12 @@ performance per collector and agency. Explicit fields; cells a spreadsheet would
 are escaped; money stays a number."""
 from __future__ import annotations
 
-import re
-
 from django.http import HttpResponse
 from import_export import fields, resources
 from import_export.formats.base_formats import CSV, XLSX
 
-from core.exports import LabelledModelResource, header_label
+from core.exports import LabelledModelResource, escape_formula, header_label
 from debt_collection.models import CaseAssignment
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-def escape_formula(value):
-    """``=HYPERLINK(…)`` → ``'=HYPERLINK(…)`` (OWASP CSV injection); numbers untouched."""
-    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
 
 class SafeExportMixin:
     def export_field(self, field, instance, **kwargs):

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import re
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,18 +20,9 @@ from import_export.admin import ExportMixin, ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from core.errors import ApplicationError
-from staff.imports import FORMULA_PREFIXES, report_from_result
+from core.exports import escape_formula
+from staff.imports import report_from_result
 from django.utils.translation import gettext_lazy as _
-
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-def escape_formula(value):
-    """``=cmd|' /C calc'!A0`` → ``'=cmd|' /C calc'!A0`` (OWASP CSV injection); numbers untouched."""
-    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
 
 def _escape_dataset(dataset) -> None:
     for index in range(len(dataset)):

@@ -31,12 +31,11 @@ from import_export.instance_loaders import BaseInstanceLoader
 from import_export.results import Result, RowResult
 
 from core.errors import ApplicationError
+from core.exports import FORMULA_PREFIXES
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
 
 logger = logging.getLogger(__name__)
 
-#: A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 MAX_ERRORS_KEPT = 1000
 PREVIEW_ROWS = 200
 
@@ -96,7 +95,7 @@ def cell_amount(row: dict, column: str, *, required: bool = True, allow_zero: bo
     if isinstance(value, float):  # XLSX numbers arrive as floats: their shortest repr is what was typed
         value = repr(value)
     text = str(value).strip()
-    if text[:1] in ("=", "+", "@") or text[:1] in ("\t", "\r", "\n"):
+    if text[:1] in FORMULA_PREFIXES and text[:1] != "-":  # a minus is refused below, as a negative amount
         raise CellError(column, f"Starts with {text[:1]!r}: spreadsheet formulas are refused.")
     if text.startswith("-"):
         raise CellError(column, f"Must be more than zero (got {text[:20]}).")

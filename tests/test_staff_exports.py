@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from accounts.models import Customer
-from staff.admin_mixins import escape_formula
+from core.exports import escape_formula
 from staff.imports import ServiceResource
 from tests.factories import CreditAccountFactory, CustomerFactory
 from tests.factories_installments import no_risk_checks  # noqa: F401  (autouse: the engine without risk rules)
@@ -153,7 +153,7 @@ def test_repayments_export_with_their_allocation(client, db, business_date):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("=1+2", "'=1+2"), ("+86 138", "'+86 138"), ("-cmd", "'-cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    [("=1+2", "'=1+2"), ("+86 138", "'+86 138"), ("-cmd", "'-cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\n=1", "'\n=1"),
      ("-12.50", "-12.50"), ("12", "12"), ("王伟", "王伟"), (Decimal("-1.00"), Decimal("-1.00")), (None, None)],
 )
 def test_escape_formula(value, expected):
