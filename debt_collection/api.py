@@ -8,7 +8,6 @@ whose code names the rule (``contact_rule_quiet_hours`` …). Writes take an ``I
 retried request replays the first answer instead of logging a contact twice."""
 from __future__ import annotations
 
-from django.apps import apps
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -26,6 +25,8 @@ from integrations.fields import AmountField, MoneyField
 from integrations.idempotency import idempotent
 from integrations.pagination import Pagination
 from integrations.scopes import AGENCY
+from privacy.models import PiiAccessLog
+from privacy.services import pii_access_record
 
 CASE_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The case's public reference.")
 
@@ -195,14 +196,9 @@ class CaseDetail(AgencyView):
 
 def _log_personal_data_access(request, case: CollectionCase) -> None:
     """The debtor's name and number were shown in full: one row in the privacy app's access log."""
-    if not apps.is_installed("privacy"):
-        return
-    PiiAccessLog = apps.get_model("privacy", "PiiAccessLog")
-    PiiAccessLog.objects.create(
-        user=request.user, customer_id=case.customer_id, channel="api", fields=["name", "mobile"],
-        reason=f"collection agency {request.agency.name}: case {case.reference}"[:500],
-        ip_address=request.META.get("REMOTE_ADDR") or None,
-    )
+    pii_access_record(user=request.user, customer_id=case.customer_id, channel=PiiAccessLog.Channel.API,
+                      fields=("name", "mobile"), reason=f"collection agency {request.agency.name}: case {case.reference}",
+                      ip_address=request.META.get("REMOTE_ADDR"))
 
 
 class ContactCreate(AgencyView):

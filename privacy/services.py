@@ -77,6 +77,16 @@ def privacy_policy_update(*, actor: Actor, reason: str, request_response_days: i
 # --- Unmask -------------------------------------------------------------------------------------
 
 
+def pii_access_record(*, user, customer_id: int, channel: str, fields: Iterable[str], reason: str,
+                      ip_address: str | None = None) -> PiiAccessLog:
+    """The one home of the personal-data access log (PRODUCT §9): a row each time someone saw or exported a
+    customer's personal data in full — an unmask, an export, a collection agency's read through the API."""
+    if channel not in PiiAccessLog.Channel.values:
+        raise ValidationError(f"Unknown channel {channel!r}.", code="invalid_channel")
+    return PiiAccessLog.objects.create(user=user, customer_id=customer_id, channel=channel, fields=list(fields),
+                                       reason=_require_reason(reason)[:500], ip_address=ip_address or None)
+
+
 @transaction.atomic
 def pii_unmask(
     *,
@@ -97,13 +107,10 @@ def pii_unmask(
     unknown = set(fields) - set(PII_FIELDS)
     if not fields or unknown:
         raise ValidationError("Unknown personal-data fields.", code="invalid_fields", details={"fields": sorted(unknown)})
-    if channel not in PiiAccessLog.Channel.values:
-        raise ValidationError(f"Unknown channel {channel!r}.", code="invalid_channel")
     if customer.anonymised_at is not None:
         raise BusinessRuleError("The customer has been anonymised: there is nothing to show.", code="anonymised")
-    PiiAccessLog.objects.create(
-        user=user, customer=customer, channel=channel, fields=list(fields), reason=reason[:500], ip_address=ip_address
-    )
+    pii_access_record(user=user, customer_id=customer.pk, channel=channel, fields=fields, reason=reason,
+                      ip_address=ip_address)
     audit_record(actor=Actor.staff(user), action="pii_unmask", obj=customer, reason=reason,
                  new={"fields": list(fields), "channel": channel})
     return full_pii(customer, fields)
@@ -200,10 +207,8 @@ def personal_data_export(
     document = selectors.customer_export(customer=customer)
     payload = selectors.export_json(document)
     digest = selectors.export_digest(payload)
-    PiiAccessLog.objects.create(
-        user=user, customer=customer, channel=PiiAccessLog.Channel.EXPORT, fields=list(PII_FIELDS),
-        reason=reason[:500], ip_address=ip_address,
-    )
+    pii_access_record(user=user, customer_id=customer.pk, channel=PiiAccessLog.Channel.EXPORT, fields=PII_FIELDS,
+                      reason=reason, ip_address=ip_address)
     audit_record(actor=Actor.staff(user), action="personal_data_export", obj=customer, reason=reason,
                  new={"sha256": digest, "record_counts": document["record_counts"]})
     return document, payload
