@@ -261,6 +261,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = 15 * 60
 CELERY_TASK_TIME_LIMIT = 20 * 60
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker keeps its database connection across tasks (Celery's Django fix-up closes it only every N tasks,
+# and always when it is unusable): a fanned-out close of business no longer opens a connection per chunk.
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "200"))
 CELERY_BEAT_SCHEDULE: dict = {
     # Filled in by the apps' schedules (see backoffice/schedule.py).
 }
