@@ -1,7 +1,7 @@
 """Operator console for customers and credit lines. Every write calls a service; personal data
 is masked; money is read-only and shown as ¥ with two decimals.
 
-The staff app re-registers ``Customer`` and ``CreditAccount`` with its import and export screens
+The staff app registers ``Customer`` and ``CreditAccount`` (once), adding the workspace and its exports
 (``staff/admin.py``); everything else about these screens lives here."""
 from __future__ import annotations
 
@@ -26,24 +26,12 @@ from core.actors import Actor
 from core.admin_search import PeopleSearchMixin
 from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
-from core.admin_utils import ReasonForm, badge, form_action, money_column
+from core.admin_utils import ReadOnlyInline, ReasonForm, badge, form_action, money_column
 from core.business_date import get_business_date
 from core.identity import normalize_id_number, validate_id_number, validate_mobile
 from core.masking import mask_address, mask_email
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
 from django.utils.translation import gettext, gettext_lazy as _
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # --- Customers -------------------------------------------------------------------------------
@@ -82,7 +70,7 @@ class CustomerCreateForm(forms.ModelForm):
         return value
 
 
-@admin.register(Customer)
+# Registered by the staff app, which adds the customer page (workspace) and the exports: one registration.
 class CustomerAdmin(RefusalOnFormMixin, PeopleSearchMixin, HistoryAdmin):
     search_customer_prefix = ""
     list_display = ("reference", "masked_name", "masked_id_number", "masked_mobile", "created_at")
@@ -260,7 +248,7 @@ class AccountOpenForm(SubmitForm):
         )
 
 
-@admin.register(CreditAccount)
+# Registered by the staff app, which adds the account page (workspace) and the exports: one registration.
 class CreditAccountAdmin(RefusalOnFormMixin, SubmittedAddMixin, PeopleSearchMixin, HistoryAdmin):
     search_customer_prefix = "customer__"
     list_display = (

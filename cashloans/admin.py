@@ -15,7 +15,8 @@ from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import form_action, money_column
 from core.errors import ApplicationError
 from core.money import format_cny
-from installments.admin import ReadOnlyAdmin, SettleForm, account_column, customer_column
+from core.admin_utils import ReadOnlyAdmin
+from installments.admin import SettleForm, account_column, customer_column
 from installments.cash_calc import product_cash_apr
 
 

@@ -10,7 +10,7 @@ from cob.models import CobChunk, CobRun, CobStepRun, RunState
 from cob.selectors import cob_run_list
 from cob.services import cob_run_retry
 from core.actors import Actor
-from core.admin_utils import ReasonForm, badge, form_action
+from core.admin_utils import ReadOnlyAdmin, ReasonForm, badge, form_action
 from core.errors import ApplicationError
 from django.utils.translation import gettext_lazy as _
 
@@ -24,17 +24,6 @@ def _state(obj) -> str:
 
 def _seconds(td) -> str:
     return "—" if td is None else f"{td.total_seconds():.2f} s"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StepInline(admin.TabularInline):

@@ -83,6 +83,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """The rows of a read-only record shown under it: nothing added, changed or deleted from here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 def money_column(field: str, label: str, *, ordering: bool = True) -> Callable:
     """A right-aligned ``¥1,234.50`` column for ``field`` (an attribute or annotation)."""
 

@@ -28,7 +28,7 @@ from core.actors import Actor
 from core.admin_search import PeopleSearchMixin
 from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
-from core.admin_utils import badge, form_action, money_column
+from core.admin_utils import ReadOnlyAdmin, badge, form_action, money_column
 from core.business_date import get_business_date
 from core.errors import ApplicationError
 from core.masking import mask_mobile, mask_name
@@ -69,17 +69,6 @@ def _is_manager(request) -> bool:
 
 def _works_cases(request) -> bool:
     return _is_manager(request) or request.user.has_perm(selectors.WORK_PERMISSION)
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ConfigAdminMixin(RefusalOnFormMixin):
@@ -387,7 +376,7 @@ class ScopedByCaseMixin:
 
 
 @admin.register(ContactAttempt)
-class ContactAttemptAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ContactAttemptAdmin(ScopedByCaseMixin, ReadOnlyAdmin):
     list_display = ("occurred_at", "case", "channel", "direction", "party", "outcome", "author_col")
     list_select_related = ("case", "user", "agency")
     list_filter = ("channel", "outcome", "party", "direction")
@@ -404,7 +393,7 @@ class ContactAttemptAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(PromiseToPay)
-class PromiseToPayAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
+class PromiseToPayAdmin(ScopedByCaseMixin, ReadOnlyAdmin):
     list_display = ("case", "amount_col", "made_on", "promised_on", "status", "paid_col", "evaluated_on")
     list_select_related = ("case",)
     list_filter = ("status",)
@@ -418,7 +407,7 @@ class PromiseToPayAdmin(ScopedByCaseMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ThirdParty)
-class ThirdPartyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ThirdPartyAdmin(ReadOnlyAdmin):
     list_display = ("reference", "masked_name", "relation", "masked_mobile", "customer", "refused_at")
     list_select_related = ("customer",)
     fields = ("reference", "masked_name", "relation", "masked_mobile", "customer", "refused_at")
@@ -441,7 +430,7 @@ class ThirdPartyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CaseAssignment)
-class CaseAssignmentAdmin(ExportMixin, ReadOnlyMixin, admin.ModelAdmin):
+class CaseAssignmentAdmin(ExportMixin, ReadOnlyAdmin):
     resource_classes = [CaseAssignmentResource]
     list_display = ("case", "holder_col", "bucket", "started_on", "ended_on", "end_reason", "actor_display")
     list_select_related = ("case", "collector__user", "agency", "actor")
@@ -486,7 +475,7 @@ class ReminderMessageInline(admin.TabularInline):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReminderAdmin(ReadOnlyAdmin):
     list_display = ("reference", "account", "kind", "for_date", "due_date", "amount_col", "status", "status_reason")
     list_select_related = ("account",)
     list_filter = ("status", "kind", "for_date")

@@ -16,7 +16,7 @@ from core.actors import Actor
 from core.admin_search import PeopleSearchMixin
 from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
-from core.admin_utils import ReasonForm, badge, form_action, money_column
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
 from installments import services
@@ -34,30 +34,6 @@ def _amount_field(**kwargs) -> forms.DecimalField:
 
 SEARCH_HELP = ("A reference (own, account or customer), an order or bank reference, a full ID number or a mobile "
                "number in any spacing.")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the engine writes; staff read them (and act through actions)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def customer_column(path: str = "account__customer"):

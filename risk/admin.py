@@ -10,7 +10,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
 from core.admin_refusals import RefusalOnFormMixin
-from core.admin_utils import ReasonForm, badge, form_action, money_column
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.masking import mask_mobile, mask_name
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
@@ -42,30 +42,6 @@ BADGES = {"approved": "active", "approve": "active", "declined": "declined", "de
 
 def status_badge(value: str, label: str | None = None) -> str:
     return badge(BADGES.get(value, value), label or value)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A log or a record written by services only."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 def _table(headers, rows) -> str:

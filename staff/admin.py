@@ -21,7 +21,7 @@ from accounts.resources import (
 )
 from core.admin_search import PeopleSearchMixin
 from core.admin_history import HistoryAdmin
-from core.admin_utils import badge, money_column
+from core.admin_utils import ReadOnlyAdmin, badge, money_column
 from core.errors import ApplicationError
 from staff import resources as staff_resources
 from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
@@ -43,20 +43,6 @@ from staff.models import (
 )
 from django.utils.translation import gettext_lazy as _
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A screen to look, filter, search and export: writes happen through services elsewhere."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 # --- Customers and accounts: the accounts app's screens plus import and export --------------------
 
@@ -101,9 +87,7 @@ class CreditAccountAdmin(CreditAccountWorkspaceMixin, StaffExportMixin, accounts
     resource_classes = [CreditAccountExportResource]
 
 
-admin.site.unregister(Customer)
-admin.site.register(Customer, CustomerAdmin)
-admin.site.unregister(CreditAccount)
+admin.site.register(Customer, CustomerAdmin)  # the accounts app's screens, with the workspace and exports
 admin.site.register(CreditAccount, CreditAccountAdmin)
 
 
@@ -293,7 +277,14 @@ RECORD_COLOURS = {
 
 
 @admin.register(ImportRecord)
-class ImportRecordAdmin(ReadOnlyAdmin):
+class ListScreenAdmin(ReadOnlyAdmin):
+    """A screen to look, filter, search and export: writes happen through services elsewhere. Lists of up to
+    millions of rows: no second count of the whole table beside a filtered one."""
+
+    show_full_result_count = False
+
+
+class ImportRecordAdmin(ListScreenAdmin):
     """The import register: every file brought in (dry runs refused or passed, imports done or failed),
     by whom, when, how many lines and what total. Written by the import screens and jobs; read only."""
 
@@ -372,7 +363,7 @@ def _allocated(allocations) -> str:
     return " · ".join(f"{labels[k].lower()} {format_cny(v)}" for k, v in totals.items() if v) or "—"
 
 
-class RepaymentListAdmin(PeopleSearchMixin, ReadOnlyAdmin):
+class RepaymentListAdmin(PeopleSearchMixin, ListScreenAdmin):
     """Repayments with where each went (allocations prefetched: one query for the page)."""
 
     list_display = ("reference", "account", "external_ref", "channel", "amount_col", "received_on", "posted_on",
@@ -421,7 +412,7 @@ class RepaymentExportAdmin(StaffExportMixin, RepaymentListAdmin):
 
 
 @admin.register(StorefrontOrderImport)
-class StorefrontOrderImportAdmin(PeopleSearchMixin, StaffImportExportMixin, ReadOnlyAdmin):
+class StorefrontOrderImportAdmin(PeopleSearchMixin, StaffImportExportMixin, ListScreenAdmin):
     """Purchases; the storefront's order export is imported through ``purchase_authorize``."""
 
     import_resource_classes = [staff_resources.StorefrontOrderImport]
@@ -441,7 +432,7 @@ class StorefrontOrderImportAdmin(PeopleSearchMixin, StaffImportExportMixin, Read
 
 
 @admin.register(StatementExport)
-class StatementExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
+class StatementExportAdmin(PeopleSearchMixin, StaffExportMixin, ListScreenAdmin):
     resource_classes = [staff_resources.StatementExportResource]
     list_display = ("account", "bill_date", "due_date", "status_badge", "closing_col", "minimum_col", "past_due_col")
     list_select_related = ("account",)
@@ -460,7 +451,7 @@ class StatementExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(ScheduleExport)
-class ScheduleExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
+class ScheduleExportAdmin(PeopleSearchMixin, StaffExportMixin, ListScreenAdmin):
     resource_classes = [staff_resources.ScheduleExportResource]
     list_display = ("plan", "account", "period", "due_date", "principal_col", "fee_col", "principal_paid_col",
                     "fee_paid_col", "status_badge")
@@ -482,7 +473,7 @@ class ScheduleExportAdmin(PeopleSearchMixin, StaffExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(CollectionAssignmentExport)
-class CollectionAssignmentExportAdmin(StaffExportMixin, ReadOnlyAdmin):
+class CollectionAssignmentExportAdmin(StaffExportMixin, ListScreenAdmin):
     resource_classes = [staff_resources.CollectionAssignmentExportResource]
     list_display = ("case", "assignee", "bucket", "started_on", "ended_on", "end_reason")
     list_select_related = ("case", "collector__user", "agency")
