@@ -10,7 +10,7 @@ from cob.models import CobChunk, CobRun, CobStepRun, RunState
 from cob.selectors import cob_run_list
 from cob.services import cob_run_retry
 from core.actors import Actor
-from core.admin_utils import ReadOnlyAdmin, ReasonForm, badge, form_action
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, badge, form_action
 from core.errors import ApplicationError
 from django.utils.translation import gettext_lazy as _
 
@@ -26,19 +26,11 @@ def _seconds(td) -> str:
     return "—" if td is None else f"{td.total_seconds():.2f} s"
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ReadOnlyInline):
     model = CobStepRun
-    extra = 0
-    can_delete = False
     show_change_link = True
     fields = ("position", "name", "state_badge", "chunks", "rows", "duration_display", "work_display", "error_short")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("state"))
     def state_badge(self, obj):
@@ -117,18 +109,10 @@ class CobRunAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{run} sent to the workers.")
 
 
-class ChunkInline(admin.TabularInline):
+class ChunkInline(ReadOnlyInline):
     model = CobChunk
-    extra = 0
-    can_delete = False
     fields = ("seq", "lo", "hi", "state", "rows", "seconds", "attempts", "finished_at", "error")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CobStepRun)

@@ -28,7 +28,7 @@ from core.actors import Actor
 from core.admin_search import PeopleSearchMixin
 from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
-from core.admin_utils import ReadOnlyAdmin, badge, form_action, money_column
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, badge, form_action, money_column
 from core.business_date import get_business_date
 from core.errors import ApplicationError
 from core.masking import mask_mobile, mask_name
@@ -456,22 +456,14 @@ class CaseAssignmentAdmin(ExportMixin, ReadOnlyAdmin):
 # --- Reminders ----------------------------------------------------------------------------------------
 
 
-class ReminderMessageInline(admin.TabularInline):
+class ReminderMessageInline(ReadOnlyInline):
     model = ReminderMessage
-    extra = 0
-    can_delete = False
     fields = ("channel", "recipient_col", "status", "status_reason", "scheduled_for", "attempts", "sent_at", "last_error")
     readonly_fields = fields
 
     @admin.display(description=_("To"))
     def recipient_col(self, obj):
         return obj.masked_recipient
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Reminder)

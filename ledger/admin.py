@@ -1,23 +1,15 @@
 """The journal in the admin: read-only (entries are posted only by services)."""
 from django.contrib import admin
 
-from core.admin_utils import ReadOnlyAdmin, money_column
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, money_column
 from ledger.models import JournalEntry, JournalLine, LedgerAccount
 from django.utils.translation import gettext_lazy as _
 
 
-class JournalLineInline(admin.TabularInline):
+class JournalLineInline(ReadOnlyInline):
     model = JournalLine
     fields = ("ledger_account", "credit_account", "debit", "credit")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("ledger_account", "credit_account")

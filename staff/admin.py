@@ -21,7 +21,7 @@ from accounts.resources import (
 )
 from core.admin_search import PeopleSearchMixin
 from core.admin_history import HistoryAdmin
-from core.admin_utils import ReadOnlyAdmin, badge, money_column
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, badge, money_column
 from core.errors import ApplicationError
 from staff import resources as staff_resources
 from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
@@ -333,24 +333,16 @@ class PortfolioSnapshotAdmin(admin.ModelAdmin):
 # --- Repayments and bank files ---------------------------------------------------------------
 
 
-class AllocationInline(admin.TabularInline):
+class AllocationInline(ReadOnlyInline):
     model = Allocation
     fk_name = "repayment"
     fields = ("kind", "amount_col", "line", "charge", "on_date", "reverses")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     verbose_name_plural = _("Allocation: where the money went")
     amount_col = money_column("amount", _("Amount"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("line", "charge", "reverses")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 def _allocated(allocations) -> str:

@@ -371,6 +371,7 @@ def test_the_beat_schedule_has_the_daily_close_of_business():
 
     from backoffice.celery import app
 
+    app.loader.import_default_modules()  # what a worker does when it starts (the apps' tasks modules)
     entry = settings.CELERY_BEAT_SCHEDULE["cob-close-of-business"]
     assert entry["task"] == "cob.close_of_business" and "cob.close_of_business" in app.tasks
     assert entry["schedule"] == crontab(hour=0, minute=30)
