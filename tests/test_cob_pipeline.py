@@ -442,3 +442,18 @@ def test_admin_lists_runs_with_a_fixed_number_of_queries_and_reruns_a_failed_dat
     assert response.status_code == 200
     failed.refresh_from_db()
     assert failed.state == RunState.DONE and get_business_date() == dt.date(2026, 1, 21)
+
+
+def test_cob_plan_prints_the_days_steps_in_order_and_runs_nothing(db):
+    """``manage.py cob --plan``: every step the apps registered, in the pipeline's order, with the ones that do not
+    run that day (the weekly limit review on a Tuesday) marked; no run is recorded."""
+    out = io.StringIO()
+    call_command("cob", plan=True, date="2026-03-03", stdout=out)
+    lines = out.getvalue().splitlines()
+    names = [line.split()[1] for line in lines[1:]]
+    assert names == [step.name for step in registry.steps()]
+    assert names.index("installments.statements_generate") < names.index("installments.delinquency_update") \
+        < names.index("collections.cases_sync") < names.index("bureau.monthly_file")
+    review = next(line for line in lines if "risk.limit_reviews" in line)
+    assert "not today" in review and lines[0].startswith("Close of business of 2026-03-03 (Tuesday):")
+    assert not CobRun.objects.exists()

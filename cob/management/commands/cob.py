@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from cob import pipeline
 from cob.models import CobRun, RunState
+from cob.registry import registry
 from cob.selectors import cob_step_summary
 from core.business_date import get_business_date
 from core.errors import ApplicationError
@@ -44,11 +45,16 @@ class Command(BaseCommand):
         parser.add_argument("--queue", default="", help="Celery queue for --fan-out (default: the default queue).")
         parser.add_argument("--timeout", type=float, default=3600.0, help="Seconds to wait for a --fan-out run.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument("--plan", action="store_true",
+                            help="Print the steps the day (the business date, or --date D) runs, in order, and run nothing.")
 
     def handle(self, *args, **options):
         for key in ("date", "through"):  # call_command(...) passes them as given
             if isinstance(options[key], str):
                 options[key] = _date(options[key])
+        if options["plan"]:
+            self._print_plan(options["date"] or get_business_date())
+            return
         started = time.perf_counter()
         show_progress = not options["no_progress"] and options["verbosity"] > 0
         try:
@@ -75,6 +81,16 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         if options["verbosity"] > 0:
             self._print_summary(runs, elapsed)
+
+    def _print_plan(self, on: dt.date) -> None:
+        """Every step registered by the apps (``<app>/apps.py``), in the order ``cob.pipeline`` runs them on ``on``."""
+        steps = registry.steps()
+        due = {step.name for step in registry.steps_for(on)}
+        self.stdout.write(f"Close of business of {on} ({on:%A}): {len(due)} of {len(steps)} steps run")
+        for position, step in enumerate(steps, 1):
+            mark = "runs" if step.name in due else "not today"
+            shape = "per chunk" if step.chunked else "once"
+            self.stdout.write(f"{position:3}. {step.name:<36} {step.slot:<18} {shape:<9} {mark:<9}  {step.description}")
 
     def _through(self, options, show_progress: bool) -> list[CobRun]:
         until = options["through"]
