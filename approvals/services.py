@@ -144,7 +144,7 @@ def _decide(approval: ApprovalRequest, *, user, status: str, note: str, result: 
     approval.decision_note, approval.result = note[:500], result[:200]
     approval.save(update_fields=["status", "checker", "decided_at", "decision_note", "result", "updated_at"])
     audit_record(
-        actor=Actor.staff(user), action=f"approval_{'approve' if status == ApprovalRequest.Status.APPROVED else 'reject'}",
+        actor=Actor.staff(user), action="approval_approve" if status == ApprovalRequest.Status.APPROVED else "approval_reject",
         obj=approval, reason=note or approval.maker_reason, old={"status": ApprovalRequest.Status.PENDING},
         new={"status": status, "kind": approval.kind, "maker": approval.maker.get_username(),
              "checker": user.get_username(), "result": approval.result},

@@ -30,8 +30,18 @@ def actor_for(request) -> Actor:
     return Actor.staff(request.user)
 
 
+def _error_code_choices() -> list[str]:
+    from core.catalogue import error_codes
+
+    return sorted(error_codes())
+
+
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Machine-readable code, e.g. `insufficient_limit`, `invalid`.")
+    code = serializers.ChoiceField(
+        choices=_error_code_choices(),
+        help_text="Machine-readable code, e.g. `insufficient_limit`, `invalid`: one of the codes the apps declare "
+                  "(`<app>/codes.py`).",
+    )
     message = serializers.CharField(help_text="What went wrong, for a person.")
     details = serializers.DictField(
         help_text="More about it: for `invalid`, field name → list of messages; otherwise free-form."

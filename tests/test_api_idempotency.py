@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import Actor
+from core.catalogue import catalogue
 from core.audit import audit_record
 from core.errors import BusinessRuleError
 from core.models import AuditEvent
@@ -51,6 +52,8 @@ class MoneyView(APIView):
 
 
 urlpatterns = [path("test/money/", MoneyView.as_view())]
+# The test view's own audit action, declared as every app declares its own (core.catalogue).
+catalogue("tests.api_idempotency", audit={"money": "The test view's write."})
 
 
 def events() -> int:

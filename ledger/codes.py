@@ -1,0 +1,14 @@
+"""The error codes and audit actions of the ledger app (PRODUCT §12; the catalogue is ``core.catalogue``).
+Every ``code=`` an error of this app raises and every ``action=`` it audits is declared here:
+``tests/core/test_codes.py`` fails otherwise. ``scripts/catalogue_scan.py --write`` adds new ones."""
+from core.catalogue import catalogue
+
+CATALOGUE = catalogue(
+    'ledger',
+    errors={
+        'already_reversed': 'This entry is already reversed.',
+        'unbalanced_entry': "Debits differ from credits: the entry is refused (a programming error, never a customer's).",
+    },
+    audit={
+    },
+)
