@@ -1,6 +1,6 @@
 """Compile every ``locale/*/LC_MESSAGES/django.po`` into its ``.mo`` with polib (pure Python, pinned in
 requirements-dev.txt), so neither a developer nor CI needs the system ``gettext`` tools. The ``.mo`` files
-are committed: ``make run`` and production read them as they are. ``tests/test_i18n.py`` fails when a
+are committed: ``make run`` and production read them as they are. ``tests/core/test_i18n.py`` fails when a
 ``.mo`` is out of date with its ``.po``.
 
     .venv/bin/python scripts/compile_messages.py

@@ -46,12 +46,19 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: (_phase(item), _heavy_rank(item)))
 
 
-#: The slowest files (``--durations``), slowest first: started first within their group.
+#: The slowest files (``--durations``), slowest first: started first within their group, and marked ``slow``.
 HEAVY_FILES = (
     "test_controls_enumeration.py", "test_staff_import_jobs.py", "test_valuedate_payments.py",
     "test_valuedate_reversals.py", "test_schemathesis.py", "test_staff_changelists.py", "test_fail_closed.py",
     "test_cob_rerun.py", "test_collections_portfolio.py", "test_valuedate_parity.py", "test_cob_scenario.py",
 )
+
+
+def pytest_itemcollected(item):
+    """The heavy files' tests are marked ``slow`` as they are collected (before ``-m`` selects): ``make test
+    PYTEST_ARGS='-m "not slow" -n 2'`` is the quick run."""
+    if item.path.name in HEAVY_FILES:
+        item.add_marker(pytest.mark.slow)
 
 
 def _heavy_rank(item) -> int:
