@@ -6,11 +6,11 @@ from core.catalogue import catalogue
 CATALOGUE = catalogue(
     'core',
     errors={
-        'error': 'Any other error of the request (the fallback of core.api.exception_handler).',
         'application_error': 'ApplicationError',
         'authentication_failed': 'Authentication failed',
         'business_rule': 'Well-formed input that a business rule refuses (422): insufficient limit, frozen account…',
         'conflict': 'A concurrent or duplicate request (409).',
+        'error': 'Any other error of the request (the fallback of core.api.exception_handler).',
         'id_number_birth_date': 'ID number holds an impossible birth date.',
         'id_number_characters': 'ID number must be 17 digits followed by a digit or X.',
         'id_number_check_digit': 'ID number check digit is wrong.',

@@ -93,7 +93,7 @@ def scan(app: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
                         dynamic.append(f"{rel}:{node.lineno} {name}(code=…)")
                     for value in values or ():
                         errors.setdefault(value, _message(node))
-                if kw.arg == "action" and name == "audit_record":
+                if kw.arg == "action" and "audit" in name.lower():  # audit_record, or a wrapper of it
                     values = _literals(kw.value)
                     if values is None:
                         dynamic.append(f"{rel}:{node.lineno} audit_record(action=…)")

@@ -22,7 +22,7 @@ from accounts.resources import (
 from core.admin_search import PeopleSearchMixin
 from core.admin_history import HistoryAdmin
 from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, badge, money_column
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ValidationError
 from staff import resources as staff_resources
 from staff.admin_mixins import StaffExportMixin, StaffImportExportMixin
 from staff.admin_workspace import CreditAccountWorkspaceMixin, CustomerWorkspaceMixin
@@ -183,8 +183,9 @@ class OverdueAccountAdmin(PeopleSearchMixin, StaffExportMixin, HistoryAdmin):
 
 JOB_COLOURS = {
     ImportJob.Status.QUEUED: "open", ImportJob.Status.CHECKING: "open", ImportJob.Status.CHECKED: "held",
-    ImportJob.Status.REJECTED: "declined", ImportJob.Status.IMPORT_QUEUED: "open", ImportJob.Status.IMPORTING: "open",
-    ImportJob.Status.DONE: "posted", ImportJob.Status.FAILED: "declined",
+    ImportJob.Status.WAITING: "held", ImportJob.Status.REJECTED: "declined", ImportJob.Status.IMPORT_QUEUED: "open",
+    ImportJob.Status.IMPORTING: "open", ImportJob.Status.DONE: "posted", ImportJob.Status.FAILED: "declined",
+    ImportJob.Status.DECLINED: "declined",
 }
 
 
@@ -231,23 +232,38 @@ class ImportJobAdmin(admin.ModelAdmin):
         return JsonResponse({
             "status": job.status, "status_display": job.get_status_display(), "processed": job.processed_rows,
             "total": job.total_rows, "percent": job.percent, "finished": job.is_finished,
-            "waiting_for_confirmation": job.status == ImportJob.Status.CHECKED,
+            "waiting_for_confirmation": job.status in ImportJob.AWAITING,
         })
 
     def confirm_view(self, request, job_id):
+        """Confirm (``control_count`` and ``control_total`` typed from the bank statement for a file that a
+        second person confirms) or refuse (``_reject`` with a ``reason``) a job waiting for confirmation."""
         if request.method != "POST":
             raise Http404
         job = self._job(request, job_id)
-        from staff.services import import_job_confirm
+        from staff.imports import CellError, cell_amount, cell_int
+        from staff.services import import_job_confirm, import_job_reject
 
         try:
-            import_job_confirm(job=job, user=request.user)
+            if "_reject" in request.POST:
+                import_job_reject(job=job, user=request.user, reason=request.POST.get("reason", ""))
+                done = _("%(file)s: refused, nothing was posted.") % {"file": job.file_name}
+            else:
+                count = total = None
+                if job.status == ImportJob.Status.WAITING:
+                    try:
+                        count = cell_int(request.POST, "control_count", required=False, minimum=0)
+                        total = cell_amount(request.POST, "control_total", required=False, allow_zero=True)
+                    except CellError as exc:
+                        raise ValidationError(f"{exc.column}: {exc.message}", code="import_control_total_invalid") from None
+                import_job_confirm(job=job, user=request.user, control_count=count, control_total=total)
+                done = _("%(file)s: import confirmed.") % {"file": job.file_name}
         except ApplicationError as exc:
             if exc.code == "import_permission_required":
                 raise PermissionDenied(exc.message) from exc
-            messages.error(request, exc.message)
+            messages.error(request, f"{exc.message} ({exc.code})")
         else:
-            messages.success(request, f"{job.file_name}: import confirmed, it runs in the background.")
+            messages.success(request, done)
         return HttpResponseRedirect(reverse("admin:staff_importjob_change", args=[job.pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -255,13 +271,23 @@ class ImportJobAdmin(admin.ModelAdmin):
         from staff.imports import resource_class_for
 
         permission = resource_class_for(job.kind).permission
+        may_import = not permission or request.user.has_perm(permission)
+        waiting = job.status == ImportJob.Status.WAITING
+        is_uploader = job.created_by_id == request.user.pk
         context = {
             **self.admin_site.each_context(request),
             "title": f"Import of {job.file_name}",
             "opts": self.model._meta,
             "job": job,
-            "can_confirm": job.status == ImportJob.Status.CHECKED and (not permission or request.user.has_perm(permission)),
-            "running": not job.is_finished and job.status != ImportJob.Status.CHECKED,
+            "can_confirm": job.status == ImportJob.Status.CHECKED and may_import,
+            # PRODUCT §12: a second person, not the uploader, types the control total read on the bank
+            # statement; until it is decided the file's own total is not shown to them (a blind check).
+            "second_person": resource_class_for(job.kind).second_person_confirms,
+            "can_confirm_total": waiting and may_import and not is_uploader,
+            "can_refuse": job.status in ImportJob.AWAITING and may_import,
+            "show_control_total": not waiting or is_uploader,
+            "is_uploader": is_uploader,
+            "running": not job.is_finished and job.status not in ImportJob.AWAITING,
             "preview": job.summary.get("preview", []),
             "headers": job.summary.get("headers", []),
             "summary_lines": job.summary.get("lines", []),
@@ -273,10 +299,11 @@ class ImportJobAdmin(admin.ModelAdmin):
 RECORD_COLOURS = {
     ImportRecord.Outcome.DRY_RUN_REFUSED: "declined", ImportRecord.Outcome.DRY_RUN_PASSED: "held",
     ImportRecord.Outcome.IMPORTED: "posted", ImportRecord.Outcome.FAILED: "declined",
+    ImportRecord.Outcome.WAITING: "held", ImportRecord.Outcome.CONFIRMED: "open",
+    ImportRecord.Outcome.DECLINED: "declined",
 }
 
 
-@admin.register(ImportRecord)
 class ListScreenAdmin(ReadOnlyAdmin):
     """A screen to look, filter, search and export: writes happen through services elsewhere. Lists of up to
     millions of rows: no second count of the whole table beside a filtered one."""
@@ -284,6 +311,7 @@ class ListScreenAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+@admin.register(ImportRecord)
 class ImportRecordAdmin(ListScreenAdmin):
     """The import register: every file brought in (dry runs refused or passed, imports done or failed),
     by whom, when, how many lines and what total. Written by the import screens and jobs; read only."""

@@ -79,6 +79,7 @@ class StaffImportMixin(ImportMixin):
     def get_import_context_data(self, **kwargs):
         context = super().get_import_context_data(**kwargs)
         context["async_rows"] = settings.STAFF_IMPORT_ASYNC_ROWS
+        context["second_person"] = any(c.second_person_confirms for c in self.import_resource_classes)
         return context
 
     def import_action(self, request, **kwargs):
@@ -164,6 +165,42 @@ class StaffImportMixin(ImportMixin):
         messages.info(
             request, f"{upload.name}: {len(dataset):,} rows — the dry run runs in the background; this page follows it."
         )
+        return HttpResponseRedirect(reverse("admin:staff_importjob_change", args=[job.pk]))
+
+    def process_import(self, request, **kwargs):
+        """The uploader's "Confirm" after a clean dry run. A file that a second person confirms (a bank
+        file, PRODUCT §12) is not imported here: it becomes an import job waiting for someone else to
+        confirm its control total against the bank statement."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        confirm_form = self.create_confirm_form(request)
+        if not confirm_form.is_valid():
+            return super().process_import(request, **kwargs)
+        resource_class = self.choose_import_resource_class(confirm_form, request)
+        if not resource_class.second_person_confirms:
+            return super().process_import(request, **kwargs)
+        input_format = self.get_import_formats()[int(confirm_form.cleaned_data["format"])](encoding=self.from_encoding)
+        tmp_storage = self.get_tmp_storage_class()(
+            name=confirm_form.cleaned_data["import_file_name"],
+            encoding=None if input_format.is_binary() else self.from_encoding,
+            read_mode=input_format.get_read_mode(), **self.get_tmp_storage_class_kwargs(),
+        )
+        data = tmp_storage.read()
+        dataset = input_format.create_dataset(data)
+        content = data if isinstance(data, bytes) else data.encode("utf-8")
+        file_name = confirm_form.cleaned_data.get("original_file_name") or "—"
+        from staff.services import import_job_create
+
+        try:
+            job = import_job_create(
+                kind=resource_class.key, file_name=file_name, file_format="xlsx" if input_format.is_binary() else "csv",
+                content=content, total_rows=len(dataset), user=request.user,
+            )
+        except ApplicationError as exc:
+            raise PermissionDenied(exc.message) from exc
+        tmp_storage.remove()
+        messages.info(request, _("%(file)s waits for a second person to confirm its control total against the bank "
+                                 "statement; nothing is posted until then.") % {"file": file_name})
         return HttpResponseRedirect(reverse("admin:staff_importjob_change", args=[job.pk]))
 
     def process_result(self, result, request):

@@ -7,9 +7,18 @@ CATALOGUE = catalogue(
     'staff',
     errors={
         'campaign_conflict': 'Account … already has a … limit in this campaign for these dates; revoke it before granting another amount.',
+        'import_confirmer_is_uploader': 'You uploaded this file: a second person, not you, confirms its control total against the bank statement.',
+        'import_control_total_invalid': '…: …',
+        'import_control_total_mismatch': "The control total typed (… lines, …) is not the file's: nothing was posted. Check the bank statement and the file.",
+        'import_control_total_required': 'Type the number of lines and the total amount read on the bank statement.',
         'import_not_checked': 'Only a job whose dry run passed can be imported (this one: …).',
+        'import_not_waiting': "Only a file waiting for a second person's confirmation can be confirmed (this one: …).",
         'import_permission_required': 'You may not run this import.',
+        'import_reason_required': 'Say why the file is refused.',
     },
     audit={
+        'import_file_confirm': 'Import file confirm',
+        'import_file_reject': 'Import file reject',
+        'import_file_upload': 'Import file upload',
     },
 )

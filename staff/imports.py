@@ -213,6 +213,9 @@ class ServiceResource(resources.Resource):
     amount_field: ClassVar[str] = ""
     #: One example line for the downloadable template: column name → cell text.
     example: ClassVar[dict[str, str]] = {}
+    #: PRODUCT §12: the file as a whole waits for a second person (not the uploader) who confirms its
+    #: control total (lines and sum) against the bank statement; only then do its lines post.
+    second_person_confirms: ClassVar[bool] = False
 
     class Meta:
         use_transactions = True
@@ -366,6 +369,13 @@ class ServiceResource(resources.Resource):
         return sum((v[self.amount_field] for v in self.parsed.values()
                     if isinstance(v, dict) and v.get(self.amount_field) is not None), Decimal("0.00"))
 
+    def file_count(self) -> int | None:
+        """The number of the file's lines that carry an amount (the control count; None as for
+        :meth:`file_total`)."""
+        if not self.amount_field or not hasattr(self, "parsed"):
+            return None
+        return sum(1 for v in self.parsed.values() if isinstance(v, dict) and v.get(self.amount_field) is not None)
+
     # --- how a refused row is shown back
     def shown_values(self, row_values: list) -> list[str]:
         """A line as it is shown back: personal data masked, long cells cut."""
@@ -438,6 +448,7 @@ class ImportReport:
     summary: list[tuple[str, str]]
     columns: list[str]
     total_amount: Decimal | None = None
+    total_count: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -454,6 +465,7 @@ class ImportReport:
             "headers": self.headers,
             "columns": self.columns,
             "total_amount": None if self.total_amount is None else str(self.total_amount),
+            "total_count": self.total_count,
         }
 
 
@@ -507,6 +519,7 @@ def report_from_result(result: Result, resource: ServiceResource) -> ImportRepor
         summary=summary,
         columns=[c.name for c in resource.columns],
         total_amount=resource.file_total(),
+        total_count=resource.file_count(),
     )
 
 

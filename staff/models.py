@@ -24,13 +24,19 @@ class ImportJob(BaseModel):
         QUEUED = "queued", _("Waiting for the dry run")
         CHECKING = "checking", _("Dry run running")
         CHECKED = "checked", _("Dry run passed: waiting for confirmation")
+        #: A file that a second person confirms (bank files, PRODUCT §12): its dry run passed and it waits
+        #: for someone other than the uploader to type the control total read on the bank statement.
+        WAITING = "waiting", _("Dry run passed: waiting for a second person's confirmation")
         REJECTED = "rejected", _("Dry run found errors: nothing saved")
+        DECLINED = "declined", _("Refused at confirmation: nothing saved")
         IMPORT_QUEUED = "import_queued", _("Confirmed: waiting for a worker")
         IMPORTING = "importing", _("Importing")
         DONE = "done", _("Imported")
         FAILED = "failed", _("Import failed: nothing saved")
 
-    FINISHED = (Status.REJECTED, Status.DONE, Status.FAILED)
+    FINISHED = (Status.REJECTED, Status.DONE, Status.FAILED, Status.DECLINED)
+    #: Waiting for a person to confirm (or refuse) the import.
+    AWAITING = (Status.CHECKED, Status.WAITING)
 
     kind = models.CharField(max_length=60, help_text=_("Which import (the screen it was started from)."))
     file_name = models.CharField(max_length=200)
@@ -47,6 +53,15 @@ class ImportJob(BaseModel):
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    declined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True, help_text=_("When the import was confirmed or refused."))
+    decision_note = models.CharField(max_length=500, blank=True, help_text=_("Why the import was refused."))
+    control_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Lines with an amount in the file (its control count), from the dry run.")
+    )
+    control_total = MoneyField(null=True, blank=True, help_text=_("Sum of the file's amounts (its control total), from the dry run."))
     started_at = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -55,6 +70,13 @@ class ImportJob(BaseModel):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(processed_rows__lte=models.F("total_rows")), name="import_job_progress_lte_total"),
+            models.CheckConstraint(condition=Q(control_total__isnull=True) | Q(control_total__gte=0),
+                                   name="import_job_control_total_gte_0"),
+            # PRODUCT §12: a bank file is posted only on a second person's confirmation, never the uploader's.
+            models.CheckConstraint(
+                condition=~Q(kind="bank_repayments", confirmed_by=models.F("created_by")),
+                name="bank_file_confirmed_by_another",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -66,7 +88,7 @@ class ImportJob(BaseModel):
 
     @property
     def percent(self) -> int:
-        if self.status in (self.Status.CHECKED, self.Status.DONE, self.Status.REJECTED):
+        if self.status in (self.Status.CHECKED, self.Status.WAITING, self.Status.DONE, self.Status.REJECTED):
             return 100
         if not self.total_rows:
             return 0
@@ -190,6 +212,9 @@ class ImportRecord(models.Model):
         DRY_RUN_PASSED = "dry_run_passed", _("Dry run passed")
         IMPORTED = "imported", _("Imported")
         FAILED = "failed", _("Import failed: nothing saved")
+        WAITING = "waiting", _("Waiting for a second person's confirmation")
+        CONFIRMED = "confirmed", _("Control total confirmed by a second person")
+        DECLINED = "declined", _("Refused at confirmation: nothing saved")
 
     kind = models.CharField(max_length=60, help_text="Which import (the screen it was started from).")
     title = models.CharField(max_length=100)

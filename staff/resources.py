@@ -301,9 +301,13 @@ class BankRepaymentImport(ServiceResource):
     """One repayment per line, posted through ``installments.services.repayment_post`` (allocated late
     fees → deferral fees → installment fees → principal; the rest becomes credit balance). The bank
     reference is the repayment's unique external reference: a line already posted is skipped, so a
-    file imported twice posts nothing the second time."""
+    file imported twice posts nothing the second time.
+
+    Four eyes (PRODUCT §12): the uploader's confirmation does not post; the file waits until a second
+    finance person confirms its control total against the bank statement (``staff.services.import_job_confirm``)."""
 
     key = "bank_repayments"
+    second_person_confirms = True
     example = {"date": "2026-01-05", "account_reference": "ABCD2345EFGH", "amount": "1036.00",
                "bank_reference": "ICBC20260105000123"}
     amount_field = "amount"

@@ -1,8 +1,8 @@
 """Browser tests: staff do their daily work in a real Chromium (Debian's, headless) against a live
 server. Screenshots go to ``artifacts/screenshots/`` (kept by CI as test artefacts).
 
-* a finance user logs in, imports a bank repayment file (dry run, then for real) and sees where the
-  money went;
+* a finance user logs in, imports a bank repayment file (dry run, then submits it), a second finance
+  user types the control total read on the bank statement, it posts, and they see where the money went;
 * a credit officer freezes an account with a reason;
 * a risk analyst opens the home page and reads the dashboard's charts.
 """
@@ -77,8 +77,10 @@ def shot(page, name: str) -> Path:
 
 
 def test_finance_imports_a_bank_file_with_a_dry_run_then_for_real_and_sees_the_allocation(
-    page, live_server, tmp_path
+    page, browser, live_server, tmp_path
 ):
+    from django.urls import reverse
+
     from installments.daily import run_through
     from installments.models import Repayment
     from installments.services import purchase_authorize
@@ -93,6 +95,7 @@ def test_finance_imports_a_bank_file_with_a_dry_run_then_for_real_and_sees_the_a
     purchase_authorize(account=account, amount=Decimal("300.00"), merchant_order_id="o-2", actor=SYSTEM)
     run_through(dt.date(2026, 2, 14))
     role_user("Finance", "fiona", password=PASSWORD)
+    role_user("Finance", "frank", password=PASSWORD)
     bank_file = tmp_path / "icbc-20260214.csv"
     bank_file.write_bytes(csv_bytes(["date", "account_reference", "amount", "bank_reference"],
                                     [["2026-02-14", account.reference, "800.00", "ICBC-20260214-0001"]]))
@@ -107,24 +110,40 @@ def test_finance_imports_a_bank_file_with_a_dry_run_then_for_real_and_sees_the_a
     page.wait_for_selector("#import-preview")
     preview = page.inner_text("#import-preview")
     assert "installment fee ¥7.20" in preview and "principal ¥700.00" in preview
-    assert page.inner_text("#import-summary").count("¥800.00") == 1
+    assert page.inner_text("#control-total").endswith("1 · ¥800.00")
     assert Repayment.objects.count() == 0  # the dry run saved nothing
     shot(page, "finance-1-bank-file-dry-run")
 
-    page.click("#confirm-form input[type=submit]")
-    page.wait_for_selector("text=Import finished")
-    assert "kept as credit balance ¥91.75" in page.inner_text("#import-preview")
-    shot(page, "finance-2-bank-file-imported")
+    page.click("#confirm-form input[type=submit]")  # submitted: waits for a second person
+    page.wait_for_selector("#waiting-note")
+    assert Repayment.objects.count() == 0
+    job_url = page.url
+
+    # a second finance person types the control total read on the bank statement
+    other = browser.new_context(viewport={"width": 1440, "height": 960}, locale="en-US").new_page()
+    try:
+        login(other, live_server, "frank")
+        other.goto(job_url)
+        other.wait_for_selector("#confirm-total-form")
+        other.fill("#id_control_count", "1")
+        other.fill("#id_control_total", "800.00")
+        shot(other, "finance-2-bank-file-second-person")
+        other.click("#confirm-total-form input[type=submit]")
+        other.wait_for_selector("text=import confirmed")
+        assert "kept as credit balance ¥91.75" in other.inner_text("#import-preview")
+        shot(other, "finance-3-bank-file-imported")
+    finally:
+        other.context.close()
     repayment = Repayment.objects.get()
     assert (repayment.amount, repayment.external_ref, repayment.actor.username) == (
         Decimal("800.00"), "ICBC-20260214-0001", "fiona")
 
-    page.click("text=Back to the list")
+    page.goto(live_server.url + reverse("admin:staff_bankrepaymentfile_changelist"))
     page.click(f"text={repayment.reference}")
     page.wait_for_selector("text=Allocation: where the money went")
     allocation = page.inner_text(".inline-group")
     assert "Late fee" in allocation and "¥91.75" in allocation
-    shot(page, "finance-3-repayment-allocation")
+    shot(page, "finance-4-repayment-allocation")
 
 
 def test_credit_officer_freezes_an_account_with_a_reason(page, live_server):

@@ -1,11 +1,14 @@
 """Bank repayment files (CSV and XLSX: date, account reference, amount, bank reference) posted through
-``repayment_post``; storefront order exports through ``purchase_authorize``."""
+``repayment_post`` once a second finance person confirmed the file's control total (PRODUCT §12; the
+four-eyes rules themselves are in tests/approvals/test_sod_bankfile.py); storefront order exports through
+``purchase_authorize``."""
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from installments.daily import run_through
@@ -26,8 +29,34 @@ def dry_run(client, url, name, content):
 
 
 def confirm(client, url, response):
+    """The uploader's "Confirm" after the dry run (a bank file: submitted to wait for a second person;
+    its dry run as a job runs once the request's transaction commits)."""
     form = response.context["confirm_form"]
-    return client.post(url, {k: form.initial[k] for k in ("import_file_name", "original_file_name", "format", "resource")})
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(url, {k: form.initial[k] for k in ("import_file_name", "original_file_name", "format",
+                                                              "resource")})
+
+
+def second_finance_user():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username="finance2").first() or role_user("Finance", "finance2")
+
+
+def second_person_confirms(count, total, *, job=None, user=None):
+    """A second finance person types the control total read on the bank statement; the lines post once
+    the confirmation commits. Returns the job page they are sent back to."""
+    from staff.models import ImportJob
+
+    job = job or ImportJob.objects.filter(kind="bank_repayments").order_by("-pk").first()
+    checker = Client()
+    checker.force_login(user or second_finance_user())
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = checker.post(reverse("admin:staff_importjob_confirm", args=[job.pk]),
+                                {"control_count": str(count), "control_total": str(total)})
+    assert response.status_code == 302
+    job.refresh_from_db()
+    return job, checker.get(response["Location"])
 
 
 def problems(response):
@@ -73,9 +102,10 @@ def test_finance_imports_a_bank_file_dry_run_then_for_real_and_sees_the_allocati
     assert ("Amount posted", "¥1,207.20") in report.summary
     assert money_snapshot() == before  # the dry run is the real thing, rolled back
 
-    done = confirm(finance_client, BANK_PROCESS_URL, response)
-    assert done.status_code == 200 and done.context["done"]
-    assert "principal ¥700.00" in done.content.decode()
+    submitted = confirm(finance_client, BANK_PROCESS_URL, response)
+    assert submitted.status_code == 302 and money_snapshot() == before  # waits for a second person
+    job, done = second_person_confirms(2, "1207.20")
+    assert job.status == "done" and "principal ¥700.00" in done.content.decode()
     repayment = Repayment.objects.get(external_ref="ICBC-20260214-0001")
     assert (repayment.account_id, repayment.amount, repayment.channel, repayment.received_on, repayment.actor.username) == (
         first.pk, Decimal("800.00"), "bank_file", dt.date(2026, 2, 14), "finance")
@@ -96,6 +126,8 @@ def test_finance_imports_a_bank_file_dry_run_then_for_real_and_sees_the_allocati
     assert (again.context["report"].new, again.context["report"].skipped) == (0, 2)
     assert again.context["report"].preview[0][2][4] == f"already posted on 2026-02-15 ({repayment.reference})"
     confirm(finance_client, BANK_PROCESS_URL, again)
+    job, _ = second_person_confirms(2, "1207.20")
+    assert (job.status, job.totals["new"], job.totals["skip"]) == ("done", 0, 2)
     assert money_snapshot() == after
     assert Repayment.objects.count() == 2
 
@@ -106,6 +138,7 @@ def test_bank_file_in_xlsx_with_date_and_number_cells(finance_client, billed):
     response = dry_run(finance_client, BANK_URL, "boc.xlsx", xlsx_bytes(HEADER, rows))
     assert response.context["report"].ok
     confirm(finance_client, BANK_PROCESS_URL, response)
+    second_person_confirms(2, "520.50")
     assert sorted(Repayment.objects.values_list("external_ref", "amount", "received_on")) == [
         ("BOC-77", Decimal("500.50"), dt.date(2026, 2, 13)), ("BOC-78", Decimal("20.00"), dt.date(2026, 2, 14))]
 
@@ -165,12 +198,14 @@ def test_a_line_refused_at_confirmation_rolls_back_the_whole_file(finance_client
     rows = [["2026-02-14", first.reference, "100.00", "B-1"], ["2026-02-14", second.reference, "100.00", "B-2"]]
     checked = dry_run(finance_client, BANK_URL, "race.csv", csv_bytes(HEADER, rows))
     assert checked.context["report"].ok
+    confirm(finance_client, BANK_PROCESS_URL, checked)  # waits for a second person
     repayment_post(account=second, amount=Decimal("60.00"), external_ref="B-2", channel="wallet", actor=SYSTEM)
     before = money_snapshot()
-    response = confirm(finance_client, BANK_PROCESS_URL, checked)
-    assert not response.context["done"]
-    assert problems(response) == [
+    job, page = second_person_confirms(2, "200.00")
+    assert job.status == "failed"
+    assert [(e["line"], e["column"], e["message"]) for e in job.errors] == [
         (3, "", f"Bank reference B-2 was already posted to account {second.reference} for ¥60.00: a different payment.")]
+    assert "Nothing was saved" in page.content.decode()
     assert money_snapshot() == before and not Repayment.objects.filter(external_ref="B-1").exists()
 
 

@@ -15,7 +15,15 @@ from installments.services import repayment_post
 from staff.models import ImportJob, ImportRecord
 from tests.factories_installments import SYSTEM, money_snapshot, no_risk_checks  # noqa: F401
 from tests.factories_staff import csv_bytes, format_index, role_user, upload, xlsx_bytes
-from tests.staff.test_staff_bank_files import BANK_PROCESS_URL, BANK_URL, HEADER, billed, confirm, dry_run  # noqa: F401
+from tests.staff.test_staff_bank_files import (  # noqa: F401
+    BANK_PROCESS_URL,
+    BANK_URL,
+    HEADER,
+    billed,
+    confirm,
+    dry_run,
+    second_person_confirms,
+)
 
 REGISTER = reverse("admin:staff_importrecord_changelist")
 
@@ -42,10 +50,14 @@ def test_every_bank_file_is_registered_refused_passed_and_imported(client, finan
     good = [["2026-02-14", first.reference, "800.00", "B-1"], ["2026-02-14", second.reference, "407.20", "B-2"]]
     checked = dry_run(client, BANK_URL, "icbc-0214.xlsx", xlsx_bytes(HEADER, good))
     confirm(client, BANK_PROCESS_URL, checked)
+    second_person_confirms(2, "1207.20")
+    # the uploader's dry run, the file waiting for a second person, their confirmation, the import
     assert _records() == [
         ("icbc-bad.csv", "csv", "bank_repayments", "finance", "dry_run_refused", 2, 0, 1, 1, Decimal("100.00")),
         ("icbc-0214.xlsx", "xlsx", "bank_repayments", "finance", "dry_run_passed", 2, 2, 0, 0, Decimal("1207.20")),
-        ("icbc-0214.xlsx", "xlsx", "bank_repayments", "finance", "imported", 2, 2, 0, 0, Decimal("1207.20")),
+        ("icbc-0214.xlsx", "xlsx", "bank_repayments", "finance", "waiting", 2, 2, 0, 0, Decimal("1207.20")),
+        ("icbc-0214.xlsx", "xlsx", "bank_repayments", "finance2", "confirmed", 2, 2, 0, 0, Decimal("1207.20")),
+        ("icbc-0214.xlsx", "xlsx", "bank_repayments", "finance2", "imported", 2, 2, 0, 0, Decimal("1207.20")),
     ]
     assert Repayment.objects.filter(external_ref__in=["B-1", "B-2"]).count() == 2
 
@@ -54,11 +66,12 @@ def test_a_file_refused_at_confirmation_is_registered_as_failed(client, finance,
     first, second = billed
     rows = [["2026-02-14", first.reference, "100.00", "B-1"], ["2026-02-14", second.reference, "100.00", "B-2"]]
     checked = dry_run(client, BANK_URL, "race.csv", csv_bytes(HEADER, rows))
+    confirm(client, BANK_PROCESS_URL, checked)
     repayment_post(account=second, amount=Decimal("60.00"), external_ref="B-2", channel="wallet", actor=SYSTEM)
     before = money_snapshot()
-    confirm(client, BANK_PROCESS_URL, checked)
+    second_person_confirms(2, "200.00")
     assert money_snapshot() == before
-    assert [r[4] for r in _records()] == ["dry_run_passed", "failed"]
+    assert [r[4] for r in _records()] == ["dry_run_passed", "waiting", "confirmed", "failed"]
     failed = ImportRecord.objects.get(outcome="failed")
     assert (failed.lines, failed.errors, failed.total_amount, failed.file_name) == (2, 1, Decimal("200.00"), "race.csv")
 
@@ -99,8 +112,10 @@ def test_the_register_screen_lists_files_read_only_for_those_who_import_or_audit
     first, _ = billed
     checked = dry_run(client, BANK_URL, "icbc-1.csv", csv_bytes(HEADER, [["2026-02-14", first.reference, "1234.50", "B-9"]]))
     confirm(client, BANK_PROCESS_URL, checked)
+    second_person_confirms(1, "1234.50")
     body = client.get(REGISTER).content.decode()
     assert "icbc-1.csv" in body and "¥1,234.50" in body and "Imported" in body and "Dry run passed" in body
+    assert "Waiting for a second person&#x27;s confirmation" in body and "Control total confirmed by a second person" in body
     record = ImportRecord.objects.get(outcome="imported")
     assert client.get(reverse("admin:staff_importrecord_change", args=[record.pk])).status_code == 200
     assert client.post(reverse("admin:staff_importrecord_delete", args=[record.pk]), {"post": "yes"}).status_code == 403
@@ -108,7 +123,7 @@ def test_the_register_screen_lists_files_read_only_for_those_who_import_or_audit
     for role, status in (("Auditor", 200), ("Credit officer", 200), ("Collector", 403)):
         client.force_login(role_user(role))
         assert client.get(REGISTER).status_code == status, role
-    assert ImportRecord.objects.count() == 2
+    assert ImportRecord.objects.count() == 4
 
 
 # --- templates --------------------------------------------------------------------------------------
