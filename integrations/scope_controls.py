@@ -71,6 +71,22 @@ PLAIN_SCOPES: dict[str, str] = {
 }
 
 
+#: The audit trail's events of API clients and their credentials (action → what it records).
+AUDIT_EVENTS: dict[str, str] = {
+    "api_client_create": "a client made (plain scopes in force; money-moving ones listed as waiting)",
+    "api_client_update": "a client's plain scopes or throttle rate changed",
+    "api_client_revoke": "a client and all its tokens switched off",
+    "api_token_issue": "a token issued (its secret shown once to the issuer)",
+    "api_token_rotate": "a token replaced by a new one (the old one stops at once)",
+    "api_token_revoke": "a token revoked",
+    "api_scope_request": "a money-moving scope asked for (an approval request waits)",
+    "api_scope_approve": "a money-moving scope approved by a second person and in force",
+    "api_scope_withdraw": "a scope still waiting withdrawn by removing it from the client",
+    "api_scope_revoke": "a money-moving scope in force removed (at once: taking a power away needs no second person)",
+    "api_money_call": "a call a money-moving scope allowed: client, token and its issuer, who asked, who approved",
+}
+
+
 def is_money_moving(scope: str) -> bool:
     return scope in MONEY_MOVING_SCOPES
 
