@@ -23,6 +23,9 @@ from integrations.selectors import scopes_awaiting_approval
 from django.utils.translation import gettext_lazy as _
 
 
+MONEY_NOTE = _("money-moving: a second person approves")
+
+
 class ApiClientForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=(), widget=forms.CheckboxSelectMultiple, required=False, label=_("Scopes"))
 
@@ -40,7 +43,7 @@ class ApiClientForm(forms.ModelForm):
         # A read-only page (view permission only) has neither field: every field is read-only there.
         if "scopes" in self.fields:
             self.fields["scopes"].choices = [
-                (code, f"{label} ({_('money-moving: a second person approves')})" if is_money_moving(code) else label)
+                (code, f"{label} ({MONEY_NOTE})" if is_money_moving(code) else label)
                 for code, label in scope_choices()
             ]
             if self.instance.pk:  # what is asked for: the scopes in force and those waiting for approval
