@@ -55,7 +55,7 @@ class ApiClientForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         asked = [s for s in data.get("scopes") or () if is_money_moving(s)]
-        held = set(self.instance.scopes or []) if self.instance.pk else set()
+        held = set(self.initial.get("scopes") or []) if self.instance.pk else set()  # in force or waiting already
         if [s for s in asked if s not in held] and not (data.get("reason") or "").strip():
             self.add_error("reason", _("A reason is required to ask for a money-moving scope."))
         return data
@@ -167,7 +167,10 @@ class ApiClientAdmin(RefusalOnFormMixin, admin.ModelAdmin):
                 "scope": grant.scope, "ref": grant.approval_reference}, messages.WARNING)
 
     def save_related(self, request, form, formsets, change):
-        pass  # tokens are issued by the dedicated view, not through the inline
+        # Tokens are issued by the dedicated view and scopes granted by the approvals, never through the
+        # read-only inlines; the change message still reads what each formset saved (nothing).
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def get_urls(self):
         return [

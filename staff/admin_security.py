@@ -47,9 +47,11 @@ def _base_url(request) -> str:
 
 
 class _UniqueEmailMixin:
+    email_required = False  # a login made before issue 23 may have none (it gets no links until it has one)
+
     def clean_email(self):
         email = credentials.normalize_email(self.cleaned_data.get("email"))
-        if not email:
+        if not email and self.email_required:
             raise forms.ValidationError(_("A staff login needs its own email address: the set-password link goes there."))
         if credentials.email_taken(email, exclude_pk=self.instance.pk):
             raise forms.ValidationError(_("Another login already uses this email address: one person, one login."))
@@ -58,6 +60,8 @@ class _UniqueEmailMixin:
 
 class StaffUserCreationForm(_UniqueEmailMixin, forms.ModelForm):
     """A new login: no password here. The user gets a one-time link by email and chooses it."""
+
+    email_required = True
 
     class Meta:
         model = get_user_model()

@@ -246,6 +246,22 @@ def test_every_money_moving_call_waits_while_its_scope_waits(account, scope, pat
     assert list(api_client.scope_grants.order_by("pk").values_list("status", flat=True)) == ["rejected", "pending"]
 
 
+def test_the_client_form_shows_a_waiting_scope_ticked_and_saving_it_again_asks_nothing_new(client):
+    admin = role_user("Administrator", username="admin1")
+    api_client = services.api_client_create(name="C", scopes=["accounts:read", "refunds:write"],
+                                            actor=Actor.staff(admin), reason="r")
+    client.force_login(admin)
+    url = reverse("admin:integrations_apiclient_change", args=[api_client.pk])
+    page = client.get(url)
+    assert re.search(rb'value="refunds:write"[^>]*checked', page.content)
+    response = client.post(url, {"description": "d", "scopes": ["accounts:read", "refunds:write"], "throttle_rate": "",
+                                 "reason": "", **{f"{p}-{n}_FORMS": "0" for p in ("scope_grants", "tokens")
+                                                  for n in ("TOTAL", "INITIAL")}})
+    assert response.status_code == 302, response.content[:2000]
+    assert list(api_client.scope_grants.values_list("status", flat=True)) == ["pending"]
+    assert ApprovalRequest.objects.count() == 1
+
+
 def test_a_system_actor_never_grants_a_money_moving_scope():
     with pytest.raises(PermissionDeniedError) as exc:
         services.api_client_create(name="Bench", scopes=["repayments:write"], actor=Actor.system("seed"))
