@@ -262,6 +262,20 @@ def test_the_client_form_shows_a_waiting_scope_ticked_and_saving_it_again_asks_n
     assert ApprovalRequest.objects.count() == 1
 
 
+def test_a_superuser_alone_cannot_approve_their_own_request():
+    root = get_user_model().objects.create_superuser("root", "root@example.com", None)
+    root.groups.add(Group.objects.get(name="Finance"))
+    api_client = services.api_client_create(name="C", scopes=["repayments:write"], actor=Actor.staff(root),
+                                            reason="mine")
+    grant = api_client.scope_grants.get()
+    with pytest.raises(PermissionDeniedError) as exc:
+        approval_approve(approval=_approval(grant), user=root)
+    assert exc.value.code == "maker_cannot_decide"
+    grant.refresh_from_db()
+    api_client.refresh_from_db()
+    assert (grant.status, api_client.scopes, _approval(grant).status) == ("pending", [], "pending")
+
+
 def test_a_system_actor_never_grants_a_money_moving_scope():
     with pytest.raises(PermissionDeniedError) as exc:
         services.api_client_create(name="Bench", scopes=["repayments:write"], actor=Actor.system("seed"))
