@@ -33,9 +33,9 @@ from core.masking import mask_email
 #: The audit trail's credential and role events of staff logins (action → what it records).
 CREDENTIAL_EVENTS: dict[str, str] = {
     "staff_user_create": "a staff login made (no password; a set-password link follows)",
-    "password_link_issue": "a one-time set-password link sent to the user's own email",
-    "password_link_use": "the user chose their password through the link (the link is spent)",
-    "password_change": "a password changed another way (the user's own change, a command)",
+    "password_link_issue": "a one-time set-password link sent to the user's own email",  # nosec B105
+    "password_link_use": "the user chose their password through the link (the link is spent)",  # nosec B105
+    "password_change": "a password changed another way (the user's own change, a command)",  # nosec B105
     "email_change": "the address set-password links go to changed",
     "role_change": "groups, direct permissions, is_staff / is_superuser / is_active (privacy/roles.py)",
 }
