@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from integrations.api import not_found
 from integrations.middleware import api_error_handler
-from staff.views import search_view
+from staff.views import SetPasswordView, search_view
 
 admin.site.site_header = _("Credit back office")
 admin.site.site_title = _("Credit back office")
@@ -15,6 +15,7 @@ admin.site.index_title = _("Operations")
 
 urlpatterns = [
     path(f"{settings.ADMIN_URL}search/", admin.site.admin_view(search_view), name="staff_search"),
+    path(f"{settings.ADMIN_URL}set-password/<uidb64>/<token>/", SetPasswordView.as_view(), name="staff_set_password"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the staff language chooser
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -163,7 +163,6 @@ def seed(n_accounts: int) -> tuple[list[str], str]:
     from core.business_date import set_business_date
     from core.identity import make_id_number
     from integrations import services as api_services
-    from integrations.scopes import all_scopes
 
     set_business_date(dt.date(2026, 3, 16))
     product = CreditProduct.objects.get(code="baitiao")
@@ -176,10 +175,44 @@ def seed(n_accounts: int) -> tuple[list[str], str]:
         )
         refs.append(account_open(customer=customer, product=product, fixed_limit=Decimal("5000.00"), actor=actor,
                                  opened_on=dt.date(2026, 1, 1)).reference)
-    client = api_services.api_client_create(name="bench storefront", scopes=sorted(all_scopes()), actor=actor,
-                                            throttle_rate="9999999/min")
+    client = _bench_client(actor)
     _, raw = api_services.api_token_issue(client=client, actor=actor)
     return refs, raw
+
+
+def _bench_client(actor):
+    """The storefront client with every scope; the money-moving ones granted as the product grants them
+    (issue 23): an administrator asks, a person of the approving role approves."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from approvals.models import ApprovalRequest
+    from approvals.services import approval_approve
+    from core.actors import Actor
+    from integrations import services as api_services
+    from integrations.scope_controls import is_money_moving, money_scope
+    from integrations.scopes import all_scopes
+    from staff.roles import role
+
+    def person(role_name: str, username: str):
+        user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.groups.add(Group.objects.get(name=role_name))
+        return user
+
+    scopes = sorted(all_scopes())
+    client = api_services.api_client_create(name="bench storefront", scopes=[s for s in scopes if not is_money_moving(s)],
+                                            actor=actor, throttle_rate="9999999/min")
+    maker = person("Administrator", "bench-maker")
+    for scope in (s for s in scopes if is_money_moving(s)):
+        grant = api_services.api_scope_request(client=client, scope=scope, actor=Actor.staff(maker), reason="benchmark")
+        checker = role(money_scope(scope).approver_roles[0])
+        approval_approve(approval=ApprovalRequest.objects.get(reference=grant.approval_reference),
+                         user=person(checker.name, f"bench-{checker.key}"))
+    client.refresh_from_db()
+    return client
 
 
 #: Which part of the authorisation a query belongs to (first match on its SQL), for the profile.

@@ -16,13 +16,23 @@ from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReasonForm, form_action
 from core.errors import ApplicationError
 from integrations import services
-from integrations.models import ApiClient, ApiToken, IdempotencyRecord
+from integrations.models import ApiClient, ApiScopeGrant, ApiToken, IdempotencyRecord
+from integrations.scope_controls import MONEY_MOVING_SCOPES, is_money_moving
 from integrations.scopes import scope_choices
+from integrations.selectors import scopes_awaiting_approval
 from django.utils.translation import gettext_lazy as _
+
+
+MONEY_NOTE = _("money-moving: a second person approves")
 
 
 class ApiClientForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=(), widget=forms.CheckboxSelectMultiple, required=False, label=_("Scopes"))
+
+    reason = forms.CharField(
+        max_length=500, required=False, label=_("Reason"), widget=forms.TextInput(attrs={"size": 60}),
+        help_text=_("Required when you ask for a money-moving scope: it waits for a second person's approval."),
+    )
 
     class Meta:
         model = ApiClient
@@ -32,9 +42,23 @@ class ApiClientForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # A read-only page (view permission only) has neither field: every field is read-only there.
         if "scopes" in self.fields:
-            self.fields["scopes"].choices = scope_choices()
+            self.fields["scopes"].choices = [
+                (code, f"{label} ({MONEY_NOTE})" if is_money_moving(code) else label)
+                for code, label in scope_choices()
+            ]
+            if self.instance.pk:  # what is asked for: the scopes in force and those waiting for approval
+                self.initial["scopes"] = sorted({*(self.instance.scopes or []), *scopes_awaiting_approval(
+                    client=self.instance, scopes=list(MONEY_MOVING_SCOPES))})
         if self.instance.pk and "name" in self.fields:
             self.fields["name"].disabled = True
+
+    def clean(self):
+        data = super().clean()
+        asked = [s for s in data.get("scopes") or () if is_money_moving(s)]
+        held = set(self.initial.get("scopes") or []) if self.instance.pk else set()  # in force or waiting already
+        if [s for s in asked if s not in held] and not (data.get("reason") or "").strip():
+            self.add_error("reason", _("A reason is required to ask for a money-moving scope."))
+        return data
 
     def clean_throttle_rate(self):
         try:
@@ -46,6 +70,23 @@ class ApiClientForm(forms.ModelForm):
 class IssueTokenForm(forms.Form):
     name = forms.CharField(max_length=100, required=False, help_text=_("What this token is for, e.g. 'prod web'."), label=_("Name"))
     expires_at = forms.DateTimeField(required=False, help_text=_("Blank = until revoked."), label=_("Expires at"))
+
+
+class ScopeGrantInline(admin.TabularInline):
+    model = ApiScopeGrant
+    extra = 0
+    can_delete = False
+    verbose_name = _("money-moving scope")
+    verbose_name_plural = _("money-moving scopes (four eyes)")
+    fields = ("scope", "status", "requested_by", "reason", "approval_reference", "approved_by", "approved_at",
+              "ended_by", "ended_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class TokenInline(admin.TabularInline):
@@ -70,7 +111,7 @@ class ApiClientAdmin(RefusalOnFormMixin, admin.ModelAdmin):
     search_fields = ("name", "=reference")
     list_select_related = ("user",)
     readonly_fields = ("reference", "user", "is_active", "revoked_at", "created_at", "issue_token_link")
-    inlines = (TokenInline,)
+    inlines = (ScopeGrantInline, TokenInline)
     actions = ("revoke_clients",)
 
     def get_queryset(self, request):
@@ -83,9 +124,9 @@ class ApiClientAdmin(RefusalOnFormMixin, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("name", "description", "scopes", "throttle_rate")
-        return ("name", "reference", "user", "description", "scopes", "throttle_rate", "is_active", "revoked_at",
-                "created_at", "issue_token_link")
+            return ("name", "description", "scopes", "reason", "throttle_rate")
+        return ("name", "reference", "user", "description", "scopes", "reason", "throttle_rate", "is_active",
+                "revoked_at", "created_at", "issue_token_link")
 
     @admin.display(description=_("Scopes"))
     def scopes_display(self, obj):
@@ -111,18 +152,25 @@ class ApiClientAdmin(RefusalOnFormMixin, admin.ModelAdmin):
         if change:
             saved = services.api_client_update(
                 client=obj, actor=actor, scopes=data["scopes"], description=data["description"],
-                throttle_rate=data["throttle_rate"],
+                throttle_rate=data["throttle_rate"], reason=data.get("reason", ""),
             )
         else:
             saved = services.api_client_create(
                 name=data["name"], scopes=data["scopes"], description=data["description"],
-                throttle_rate=data["throttle_rate"], actor=actor,
+                throttle_rate=data["throttle_rate"], actor=actor, reason=data.get("reason", ""),
             )
         obj.pk = saved.pk
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+        for grant in ApiScopeGrant.objects.filter(client=saved, status=ApiScopeGrant.Status.PENDING).order_by("scope"):
+            self.message_user(request, _("%(scope)s waits for a second person's approval (request %(ref)s); until "
+                                         "then the client works without it.") % {
+                "scope": grant.scope, "ref": grant.approval_reference}, messages.WARNING)
 
     def save_related(self, request, form, formsets, change):
-        pass  # tokens are issued by the dedicated view, not through the inline
+        # Tokens are issued by the dedicated view and scopes granted by the approvals, never through the
+        # read-only inlines; the change message still reads what each formset saved (nothing).
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def get_urls(self):
         return [
@@ -172,8 +220,44 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ("client",)
     search_fields = ("=prefix", "client__name", "name")
     readonly_fields = ("client", "prefix", "name", "created_at", "created_by", "last_used_at", "expires_at",
-                       "revoked_at", "revoked_by")
+                       "revoked_at", "revoked_by", "rotate_link")
     actions = ("revoke_tokens",)
+
+    @admin.display(description=_("Rotate"))
+    def rotate_link(self, obj):
+        if obj is None or not obj.pk or obj.revoked_at is not None:
+            return "—"
+        url = reverse("admin:integrations_apitoken_rotate", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Replace by a new token"))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/rotate/", self.admin_site.admin_view(self.rotate_view), name="integrations_apitoken_rotate"),
+            *super().get_urls(),
+        ]
+
+    def rotate_view(self, request, pk):
+        """Replace a live token by a new one: the old one stops at once; the new secret is shown once."""
+        token = get_object_or_404(ApiToken, pk=pk)
+        if not self.has_change_permission(request, token):
+            raise PermissionDenied
+        client = token.client
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "client": client}
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                new, raw = services.api_token_rotate(token=token, actor=Actor.staff(request.user),
+                                                     reason=form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return redirect("admin:integrations_apitoken_change", token.pk)
+            context.update(title=_("Token %(prefix)s… replaced") % {"prefix": token.prefix}, token=new, raw_token=raw)
+            response = TemplateResponse(request, "admin/integrations/token_issued.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+        context.update(title=_("Replace token %(prefix)s… of %(client)s") % {"prefix": token.prefix, "client": client},
+                       form=form)
+        return TemplateResponse(request, "admin/integrations/issue_token.html", context)
 
     def has_add_permission(self, request):
         return False  # issued from the client's page, where the secret is shown once

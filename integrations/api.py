@@ -55,7 +55,8 @@ class ErrorSerializer(serializers.Serializer):
 _DESCRIPTIONS = {
     400: "Invalid input (`invalid`, `malformed_request`, `idempotency_key_required`…).",
     401: "No valid credentials (`not_authenticated`, `authentication_failed`).",
-    403: "The client lacks the scope for this call (`permission_denied`).",
+    403: "The client lacks the scope for this call (`permission_denied`), or the money-moving "
+    "scope it needs waits for a second person's approval (`scope_awaiting_approval`).",
     404: "Not found (`not_found`).",
     409: "Conflict: a duplicate or a concurrent request (`idempotency_in_progress`…).",
     415: "Only `application/json` bodies are accepted (`unsupported_media_type`).",

@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,3 +14,7 @@ class IntegrationsConfig(AppConfig):
         from integrations.strict import install
 
         install()  # strict JSON types for every input serializer of the API (issue 13)
+        if apps.is_installed("approvals"):
+            from integrations.services import register_scope_kinds
+
+            register_scope_kinds()  # money-moving scopes wait for a second person (issue 23)

@@ -35,6 +35,8 @@ from django.http import HttpResponse
 from django.http.request import RawPostDataException
 from django.utils import timezone
 
+from core.actors import Actor
+from core.audit import audit_record
 from core.errors import BusinessRuleError, ConflictError, ValidationError
 from integrations.authentication import request_client
 from integrations.models import IdempotencyRecord
@@ -157,6 +159,27 @@ def _raw_body(request) -> bytes:
         return b""
 
 
+def audit_money_call(request, status: int, key: str) -> None:
+    """One audit row for a call a money-moving scope allowed (issue 23): actor the client
+    (``system (api:<reference>)``), with the token and who issued it, and for each scope used who asked
+    for it and who approved it — in the same transaction as what the call changed."""
+    grants = getattr(request, "api_scope_grants", None)
+    client = request_client(request)
+    if not grants or client is None:
+        return
+    token = request.auth
+    issuer = token.created_by.get_username() if token.created_by_id else None
+    audit_record(
+        actor=Actor.system(f"api:{client.reference}"), action="api_money_call", obj=client,
+        reason=f"{request.method} {request.path}"[:500],
+        new={"client": client.name, "status": status, "idempotency_key": key,
+             "token": token.prefix, "token_issued_by": issuer,
+             "scopes": [{"scope": g.scope, "requested_by": g.requested_by.get_username(),
+                         "approved_by": g.approved_by.get_username(), "request": g.approval_reference}
+                        for g in grants]},
+    )
+
+
 class _NotStored(Exception):
     def __init__(self, response):
         self.response = response
@@ -187,6 +210,8 @@ def idempotent(handler):
                     response.render()
                 if not (200 <= response.status_code < 300 or response.status_code in STORED_STATUSES):
                     raise _NotStored(response)
+                if 200 <= response.status_code < 300:
+                    audit_money_call(request, response.status_code, key)
                 updated = _mine(record).update(
                     status=IdempotencyRecord.Status.COMPLETED,
                     response_status=response.status_code,

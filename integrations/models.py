@@ -48,6 +48,50 @@ class ApiClient(BaseModel):
         return scope in (self.scopes or [])
 
 
+class ApiScopeGrant(BaseModel):
+    """A money-moving scope asked for on a client (``integrations.scope_controls``): it takes effect
+    (joins ``ApiClient.scopes``) only when a second person approves the approval request
+    (``approval_reference``); the grant names who asked and who approved, and API calls made with the
+    scope are attributed to both in the audit trail (PRODUCT §12)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for a second person")
+        APPROVED = "approved", _("Approved (in force)")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn before approval")
+        REVOKED = "revoked", _("Revoked")
+
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="scope_grants")
+    scope = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500)
+    approval_reference = models.CharField(
+        max_length=16, blank=True, help_text=_("The approval request a second person decides."))
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "scope"], condition=Q(status__in=["pending", "approved"]),
+                                    name="api_scope_grant_one_live"),
+            models.CheckConstraint(condition=~Q(approved_by=models.F("requested_by")),
+                                   name="api_scope_grant_approver_is_not_requester"),
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="api_scope_grant_approved_has_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} for {self.client}"
+
+
 class ApiToken(models.Model):
     """A bearer token of a client. Only the SHA-256 of the token is stored; the token itself is shown
     once, when it is issued. ``prefix`` (the first characters) lets staff tell tokens apart."""

@@ -3,12 +3,19 @@
 A staff session (``is_staff``, active) may make every read call; write calls (any method but GET,
 HEAD, OPTIONS) need the permission ``integrations.call_write_api`` as well. A staff user who may not
 read every customer (a collector: ``accounts.view_all_customers``) may not use the API at all. Views that mark themselves
-``staff_session_allowed = False`` (e.g. an agency API) are for tokens only."""
+``staff_session_allowed = False`` (e.g. an agency API) are for tokens only.
+
+A money-moving scope (``integrations.scope_controls``) works only with a second person's approved grant;
+while its grant waits the call answers 403 ``scope_awaiting_approval``. The grants used are kept on the
+request (``request.api_scope_grants``) so that the call's audit row names who asked and who approved."""
 from __future__ import annotations
 
 from rest_framework import permissions
 
+from core.errors import PermissionDeniedError
 from integrations.models import ApiToken
+from integrations.scope_controls import is_money_moving
+from integrations.selectors import scope_grants_in_force, scopes_awaiting_approval
 
 #: Held by every role that reads every customer (``staff.roles.ALL_CUSTOMERS``); not by collectors.
 ALL_CUSTOMERS = "accounts.view_all_customers"
@@ -23,7 +30,18 @@ class HasScope(permissions.BasePermission):
         if isinstance(auth, ApiToken):
             client = auth.client
             missing = [scope for scope in required if not client.has_scope(scope)]
+            money = [scope for scope in required if is_money_moving(scope) and scope not in missing]
+            if money:  # in force only with a second person's approval (issue 23): the grants, for the audit too
+                grants = scope_grants_in_force(client=client, scopes=money)
+                request.api_scope_grants = grants
+                missing += [scope for scope in money if scope not in {g.scope for g in grants}]
             if missing:
+                waiting = scopes_awaiting_approval(client=client, scopes=missing)
+                if waiting:
+                    raise PermissionDeniedError(
+                        f"The scope(s) {', '.join(waiting)} of this client wait for a second person's approval.",
+                        code="scope_awaiting_approval", details={"scopes": waiting},
+                    )
                 self.message = f"This client lacks the scope(s): {', '.join(missing)}."
                 return False
             return True

@@ -8,7 +8,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _COMMON = {
     "401": "No valid credentials (`not_authenticated`, `authentication_failed`).",
-    "403": "The client lacks the scope for this call (`permission_denied`).",
+    "403": "The client lacks the scope for this call (`permission_denied`), or the money-moving "
+    "scope it needs waits for a second person's approval (`scope_awaiting_approval`).",
     "429": "Too many requests for this client (`throttled`); see `Retry-After`.",
 }
 _WITH_BODY = {

@@ -73,6 +73,10 @@ def scan(app: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
                 for value in node.value.values:  # a map of other exceptions to codes (core.api's DRF codes)
                     if _literal(value):
                         errors.setdefault(_literal(value), value.value.replace("_", " ").capitalize())
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id == "action"):  # ``action = "a" if … else "b"`` then audit_record(action=action)
+                for value in _literals(node.value) or ():
+                    actions.setdefault(value, f"{rel}:{node.lineno}")
             if not isinstance(node, ast.Call):
                 continue
             name = _name(node.func)

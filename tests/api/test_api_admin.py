@@ -27,14 +27,25 @@ def admin(client, django_user_model):
 def test_create_a_client_through_the_admin(admin):
     response = admin.post(reverse("admin:integrations_apiclient_add"), {
         "name": "Storefront", "description": "JD web", "scopes": ["accounts:read", "purchases:write"],
-        "throttle_rate": "600/min",
+        "throttle_rate": "600/min", "reason": "storefront go-live",
     })
 
     assert response.status_code == 302, response.content[:2000]
     client = ApiClient.objects.get(name="Storefront")
-    assert (client.scopes, client.throttle_rate, client.is_active) == (["accounts:read", "purchases:write"], "600/min", True)
+    # purchases:write moves money: it waits for a second person (tests/approvals/test_sod_identity.py), the read is in force
+    assert (client.scopes, client.throttle_rate, client.is_active) == (["accounts:read"], "600/min", True)
+    assert list(client.scope_grants.values_list("scope", "status")) == [("purchases:write", "pending")]
     assert not client.user.has_usable_password() and not client.user.is_staff
     assert AuditEvent.objects.filter(action="api_client_create", object_id=str(client.pk)).count() == 1
+
+
+def test_a_money_moving_scope_needs_a_reason_in_the_form(admin):
+    response = admin.post(reverse("admin:integrations_apiclient_add"), {
+        "name": "Storefront", "scopes": ["accounts:read", "purchases:write"], "throttle_rate": "",
+    })
+
+    assert response.status_code == 200 and b"A reason is required" in response.content
+    assert not ApiClient.objects.exists()
 
 
 def test_a_bad_throttle_rate_is_refused_in_the_form(admin):

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.django_db
 #: 43 before issue 14, then 36: the account read by reference and then locked, the order, the business
 #: date, terms and temporary limits each read on their own, two risk counts, the used amount read back,
 #: the answer's plan and lines read again, and six savepoints (risk check, posting, journal too).
-QUERIES_PER_PURCHASE = 19
+#: Issue 23 adds 2: the client's approved grant of ``purchases:write`` (with who asked and who approved, one
+#: query) and the call's ``api_money_call`` audit row naming them.
+QUERIES_PER_PURCHASE = 21
 QUERIES_FOR_A_TENOR = 1
 
 
