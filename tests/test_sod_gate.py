@@ -308,6 +308,20 @@ def test_the_write_off_threshold_cannot_be_raised_or_blanked(business_date, valu
     assert policy.amount_above == D("0.00")
 
 
+@pytest.mark.parametrize("kind, raised, amount, waits", [
+    ("insurance.claim_pay", "100000.00", "99999.00", True),
+    ("installments.fee_waiver", "100000.00", "2000.01", True),
+    ("installments.fee_waiver", "100000.00", "2000.00", False),
+    ("accounts.account_open", "100000.00", "50000.01", True),
+], ids=["claim-always", "waiver-above-ceiling", "waiver-at-ceiling", "new-line-above-ceiling"])
+def test_a_threshold_raised_in_the_database_by_hand_never_goes_above_its_floor(db, kind, raised, amount, waits):
+    from approvals.services import approval_needed, approval_policy_for
+
+    approval_policy_for(kind)
+    ApprovalPolicy.objects.filter(kind=kind).update(amount_above=D(raised))
+    assert approval_needed(kind=kind, amount=D(amount)) is waits
+
+
 @pytest.fixture
 def overdue(business_date):
     business_date("2026-01-05")
