@@ -132,6 +132,11 @@ def _judge(spec: ApprovalKind, *, amount: Decimal, base: Decimal | None, account
     policy = approval_policy_for(spec.key)
     amount_above, share_above, maker_day_above, days_above = (
         effective_threshold(spec, policy, n) for n in THRESHOLD_FIELDS)
+    if spec.group:  # two makers at once must not both fit under the same total: one group judges at a time
+        kinds = sorted(key for key, other in registered_kinds().items() if other.group == spec.group)
+        for key in kinds:
+            approval_policy_for(key)
+        list(ApprovalPolicy.objects.select_for_update().filter(kind__in=kinds).order_by("kind").values_list("pk"))
     today = get_business_date()
     account_before = applied_before = maker_before = ZERO
     if spec.group:

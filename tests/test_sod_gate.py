@@ -568,3 +568,42 @@ def test_the_policy_maxima_change_only_under_four_eyes_and_below_the_ceiling(bus
     assert (policy.max_limit, policy.raise_step, submitted.applied) == (D("50000.00"), D("0.25"), False)
     approval_approve(approval=submitted.request, user=administrator)
     assert risk_policy().max_limit == D("100000.00")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_makers_at_once_cannot_both_fit_under_the_same_total(business_date):
+    """Two refunds of ¥3,000.00 on one account by two people at the same moment: each fits under ¥5,000.00
+    alone, together they do not — one applies, the other waits (a group is judged one request at a time)."""
+    import threading
+
+    from django.db import connection
+
+    makers = [role_user("Finance", f"finance{n}") for n in (1, 2)]
+    account = open_account(limit="10000.00")
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def submit(user):
+        try:
+            barrier.wait()
+            outcomes.append(refund_or_waive(account, user))
+        except Exception as exc:  # pragma: no cover - reported below
+            outcomes.append(repr(exc))
+        finally:
+            connection.close()
+
+    def refund_or_waive(account, user):
+        purchase = Purchase.objects.get(account=account, merchant_order_id=f"o-{user.username}")
+        return "applied" if refund_submit(purchase=purchase, amount=D("3000.00"), actor=Actor.staff(user),
+                                          reason="returned").applied else "waits"
+
+    for user in makers:
+        purchase_authorize(account=account, amount=D("3000.00"), merchant_order_id=f"o-{user.username}", actor=SYSTEM)
+    threads = [threading.Thread(target=submit, args=(user,)) for user in makers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["applied", "waits"]
+    assert Refund.objects.count() == 1 and ApprovalRequest.objects.get().context["account_before"] == "3000.00"
