@@ -76,16 +76,20 @@ def approval_policy_for(kind: str) -> ApprovalPolicy:
 def approval_policies_ensure() -> int:
     """One thresholds row per registered kind (for the admin screen). Returns how many were made.
     A rule added to a kind since its row was made (``maker_day_above``, ``days_above``) starts at the
-    kind's default: with a floor in code it can never be blank, so a blank there was never chosen."""
-    made = 0
-    for key, spec in registered_kinds().items():
-        policy, created = ApprovalPolicy.objects.get_or_create(kind=key, defaults=_defaults(spec))
-        made += created
+    kind's default: with a floor in code it can never be blank, so a blank there was never chosen.
+    One read whatever the number of kinds (the screen's query count stays fixed)."""
+    kinds = registered_kinds()
+    existing = {policy.kind: policy for policy in ApprovalPolicy.objects.filter(kind__in=list(kinds))}
+    missing = [ApprovalPolicy(kind=key, **_defaults(spec)) for key, spec in kinds.items() if key not in existing]
+    if missing:
+        ApprovalPolicy.objects.bulk_create(missing, ignore_conflicts=True)
+    for key, policy in existing.items():
+        spec = kinds[key]
         fill = {name: getattr(spec, name) for name in THRESHOLD_FIELDS
                 if getattr(policy, name) is None and spec.ceiling(name) is not None and getattr(spec, name) is not None}
-        if fill and not created:
+        if fill:
             ApprovalPolicy.objects.filter(pk=policy.pk).update(**fill)
-    return made
+    return len(missing)
 
 
 def effective_threshold(spec: ApprovalKind, policy: ApprovalPolicy, name: str):
