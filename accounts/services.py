@@ -21,6 +21,7 @@ from accounts.models import (
     StatusChange,
     TemporaryLimit,
 )
+from approvals.gate import gate_required
 from approvals.registry import ApprovalKind, register_kind
 from approvals.services import Submitted, approval_submit, approved_reason
 from core.actors import Actor
@@ -156,6 +157,7 @@ def account_open(
     bill_day: int | None = None,
     opened_on: dt.date | None = None,
 ) -> CreditAccount:
+    gate_required(actor, what="Opening a credit line")
     if not product.is_active:
         raise BusinessRuleError(f"Product {product.code} is not active.", code="product_inactive")
     _refuse_minor(customer, on=opened_on or get_business_date())
@@ -186,6 +188,7 @@ def account_open(
 
 @transaction.atomic
 def account_change_fixed_limit(*, account: CreditAccount, new_limit: Decimal, actor: Actor, reason: str) -> CreditAccount:
+    gate_required(actor, what="Changing a fixed limit")
     reason = _require_reason(reason)
     new_limit = _non_negative_money(new_limit, "new_limit")
     account = lock_account(account.pk)
@@ -219,6 +222,7 @@ def temporary_limit_grant(
     reason: str,
     campaign: str = "",
 ) -> TemporaryLimit:
+    gate_required(actor, what="Granting a temporary limit")
     reason = _require_reason(reason)
     amount = _non_negative_money(amount, "amount")
     if amount == 0:
@@ -358,6 +362,7 @@ def campaign_limit_grant(
     re-checked where it is used. Refused for a customer who withdrew the marketing consent (their
     latest marketing record is a withdrawal) or whose processing is restricted (PIPL deletion);
     otherwise ``temporary_limit_grant``. The customer's row is locked first, as consent writes do."""
+    gate_required(actor, what="Granting a campaign limit")
     campaign_consent_check(account=account)
     return temporary_limit_grant(account=account, amount=amount, starts_on=starts_on, ends_on=ends_on, actor=actor,
                                  reason=reason, campaign=campaign)
@@ -384,6 +389,8 @@ def campaign_consent_check(*, account: CreditAccount) -> None:
 FIXED_LIMIT_KIND = "accounts.fixed_limit"
 TEMPORARY_LIMIT_KIND = "accounts.temporary_limit"
 ACCOUNT_OPEN_KIND = "accounts.account_open"
+#: Temporary limits add up per account whatever path granted them (staff, campaign lists, campaigns).
+TEMPORARY_LIMIT_GROUP = "temporary_limit"
 
 
 def _execute_fixed_limit(payload: dict, *, actor: Actor, approval=None) -> CreditAccount:
@@ -409,16 +416,37 @@ def _execute_account_open(payload: dict, *, actor: Actor, approval=None) -> Cred
     )
 
 
+def _limit_snapshot(payload: dict) -> dict:
+    """What a limit request was judged on: the fixed limit (a request "10,000 → 25,000" is stale once
+    the limit is no longer 10,000)."""
+    account = CreditAccount.objects.filter(pk=payload["account_id"]).values("fixed_limit", "status").first()
+    return {"fixed_limit": str(account["fixed_limit"]), "status": account["status"]} if account else {}
+
+
+#: Floors in code (PRODUCT §12): configuration may lower these thresholds, never raise them above this.
+LIMIT_AMOUNT_CEILING = Decimal("50000.00")
+LIMIT_SHARE_CEILING = Decimal("1.00")
+LIMIT_MAKER_DAY_CEILING = Decimal("200000.00")
+
+
 def register_approval_kinds() -> None:
     """Called from ``AccountsConfig.ready()``. Defaults (staff change them in the admin's approval
-    thresholds): a raise of more than ¥20,000 or more than 50 % of the current limit, a temporary limit
-    above ¥20,000 or above 50 % of the fixed limit, a new line above ¥20,000."""
+    thresholds, under four eyes, never above the ceilings above): raises adding up to more than ¥20,000
+    or more than 50 % of the limit 30 days ago on one account, temporary limits adding up to more than
+    ¥20,000 or 50 % of the fixed limit, a new line above ¥20,000; one maker's raises or temporary limits
+    above ¥100,000 in a business day."""
     register_kind(ApprovalKind(FIXED_LIMIT_KIND, "Fixed limit raise", "accounts.adjust_limit", _execute_fixed_limit,
-                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50")))
+                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50"), group="limit_raise",
+                               maker_day_above=Decimal("100000.00"), amount_ceiling=LIMIT_AMOUNT_CEILING,
+                               share_ceiling=LIMIT_SHARE_CEILING, maker_day_ceiling=LIMIT_MAKER_DAY_CEILING,
+                               base_moves=True, snapshot=_limit_snapshot))
     register_kind(ApprovalKind(TEMPORARY_LIMIT_KIND, "Temporary limit", "accounts.adjust_limit", _execute_temporary_limit,
-                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50")))
+                               amount_above=Decimal("20000.00"), share_above=Decimal("0.50"), group=TEMPORARY_LIMIT_GROUP,
+                               maker_day_above=Decimal("100000.00"), amount_ceiling=LIMIT_AMOUNT_CEILING,
+                               share_ceiling=LIMIT_SHARE_CEILING, maker_day_ceiling=LIMIT_MAKER_DAY_CEILING,
+                               snapshot=_limit_snapshot))
     register_kind(ApprovalKind(ACCOUNT_OPEN_KIND, "Account opened by hand", "accounts.adjust_limit", _execute_account_open,
-                               amount_above=Decimal("20000.00")))
+                               amount_above=Decimal("20000.00"), amount_ceiling=LIMIT_AMOUNT_CEILING))
 
 
 def limit_change_submit(*, account: CreditAccount, new_limit: Decimal, actor: Actor, reason: str) -> Submitted:
@@ -430,6 +458,7 @@ def limit_change_submit(*, account: CreditAccount, new_limit: Decimal, actor: Ac
         kind=FIXED_LIMIT_KIND, payload={"account_id": current.pk, "new_limit": str(new_limit), "reason": reason},
         amount=new_limit - current.fixed_limit, base=current.fixed_limit, target=current, actor=actor, reason=reason,
         summary=f"Fixed limit of {current.reference}: {current.fixed_limit} → {new_limit}",
+        before=current.fixed_limit, after=new_limit,
     )
 
 
@@ -444,6 +473,8 @@ def temporary_limit_submit(*, account: CreditAccount, amount: Decimal, starts_on
         amount=amount, base=current.fixed_limit, target=current, actor=actor, reason=reason,
         summary=f"Temporary limit of {current.reference}: {amount} from {starts_on} through {ends_on}"
                 + (f" ({campaign})" if campaign else ""),
+        before=current.fixed_limit + _temporary_total(current.pk, starts_on, ends_on),
+        after=current.fixed_limit + _temporary_total(current.pk, starts_on, ends_on) + amount,
     )
 
 
@@ -455,5 +486,5 @@ def account_open_submit(*, customer: Customer, product: CreditProduct, fixed_lim
         payload={"customer_id": customer.pk, "product_id": product.pk, "fixed_limit": str(fixed_limit),
                  "bill_day": bill_day, "reason": reason},
         amount=fixed_limit, base=None, target=customer, actor=actor, reason=reason,
-        summary=f"New {product.code} account of {customer.reference} at {fixed_limit}",
+        summary=f"New {product.code} account of {customer.reference} at {fixed_limit}", before=ZERO, after=fixed_limit,
     )

@@ -65,9 +65,18 @@ class SubmittedAddMixin:
         if not submitted.applied:
             request._approval_pending = submitted.request
             return
-        obj.pk = submitted.result.pk
-        if hasattr(submitted.result, "reference"):
-            obj.reference = submitted.result.reference
+        # The screen shows (and logs) what the service saved: every field, not only the key — the
+        # unsaved form object has no account, and its ``__str__`` would fail (issue 23: a manager's
+        # write-off answered 500 when it applied at once).
+        result = submitted.result
+        if isinstance(result, self.model):
+            for field in self.model._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(result, field.attname))
+            obj._state.adding, obj._state.db = False, result._state.db
+        else:
+            obj.pk = result.pk
+            if hasattr(result, "reference"):
+                obj.reference = result.reference
 
     def save_related(self, request, form, formsets, change):
         if change:

@@ -16,6 +16,10 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from approvals.services import register_approval_kinds
+
+        register_approval_kinds()
+
         post_migrate.connect(_ensure_policies, sender=self, dispatch_uid="approvals_policies_ensure")
 
 

@@ -23,6 +23,15 @@ class ApprovalPolicy(models.Model):
         null=True, blank=True,
         help_text="A change of more than this share of the current value waits (0.50 = +50 %). Empty: no share rule.",
     )
+    maker_day_above = MoneyField(
+        null=True, blank=True,
+        help_text="One maker's changes of this kind in one business day (all accounts) above this (¥) wait. "
+        "Empty: no such rule.",
+    )
+    days_above = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="A change dated more than this many days back waits (e.g. a repayment's "
+        "received-on date). Empty: no such rule.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -48,6 +57,7 @@ class ApprovalRequest(BaseModel):
         PENDING = "pending", "Waiting for approval"
         APPROVED = "approved", "Approved and applied"
         REJECTED = "rejected", "Rejected"
+        STALE = "stale", "Stale (what it changes moved)"
 
     kind = models.CharField(max_length=60, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -64,6 +74,10 @@ class ApprovalRequest(BaseModel):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.CharField(max_length=500, blank=True)
     result = models.CharField(max_length=200, blank=True, help_text="What was applied on approval.")
+    account_id = models.BigIntegerField(null=True, blank=True, db_index=True,
+                                        help_text="The credit account the change concerns (thresholds add up per account).")
+    context = models.JSONField(default=dict, blank=True,
+                               help_text="Before and after, the cumulative totals and the state it was judged on.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -79,3 +93,45 @@ class ApprovalRequest(BaseModel):
 
     def __str__(self) -> str:
         return f"Approval {self.reference}: {self.summary}"
+
+
+class GateEntry(models.Model):
+    """One change that went through the gate (``approval_submit``) by a person: applied at once, or
+    waiting, approved, rejected or stale. Thresholds add up over these rows (PRODUCT §12): per account
+    over a rolling 30 days across all makers, and per maker per business day; applied, approved and
+    pending changes count."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", "Applied at once"
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved and applied"
+        REJECTED = "rejected", "Rejected"
+        STALE = "stale", "Stale"
+
+    COUNTED = (Status.APPLIED, Status.PENDING, Status.APPROVED)
+
+    kind = models.CharField(max_length=60)
+    group = models.CharField(max_length=60)
+    account_id = models.BigIntegerField(null=True, blank=True)
+    maker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    business_date = models.DateField()
+    amount = MoneyField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    request = models.OneToOneField(ApprovalRequest, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="gate_entry")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("gated change")
+        verbose_name_plural = _("gated changes")
+        indexes = [
+            models.Index(fields=["group", "account_id", "business_date"], name="gate_entry_account_window"),
+            models.Index(fields=["group", "maker", "business_date"], name="gate_entry_maker_day"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="gate_entry_amount_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} ({self.status})"

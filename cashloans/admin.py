@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from approvals.admin_mixins import report_submitted
 from cashloans import services
 from cashloans.models import AccountCashLimit, CashLoan, CashLoanProduct
 from core.actors import Actor
@@ -18,6 +19,7 @@ from core.money import format_cny
 from core.admin_utils import ReadOnlyAdmin
 from installments.admin import SettleForm, account_column, customer_column
 from installments.cash_calc import product_cash_apr
+from installments.services import plan_settlement_submit
 
 
 @admin.register(CashLoanProduct)
@@ -96,7 +98,9 @@ class CashLoanAdmin(ReadOnlyAdmin):
 
     @form_action(SettleForm, description=_("Repay early (customer paid the quote)"), permissions=["settle_plan"])
     def settle(self, request, obj, data):
-        services.cash_loan_settle(loan=obj, actor=Actor.staff(request.user), external_ref=data["external_ref"])
+        # A person records the customer's payment: through the approvals gate (issue 23), as for any plan.
+        report_submitted(self, request, plan_settlement_submit(plan=obj.plan, actor=Actor.staff(request.user),
+                                                               external_ref=data["external_ref"]))
 
 
 @admin.register(AccountCashLimit)

@@ -275,7 +275,8 @@ class PlanAdmin(PeopleSearchMixin, ReadOnlyAdmin, HistoryAdmin):
 
     @form_action(SettleForm, description=_("Settle early (customer paid the quote)"), permissions=["settle_plan"])
     def settle(self, request, obj, data):
-        services.plan_settle(plan=obj, actor=Actor.staff(request.user), external_ref=data["external_ref"])
+        report_submitted(self, request, services.plan_settlement_submit(
+            plan=obj, actor=Actor.staff(request.user), external_ref=data["external_ref"]))
 
 
 # --- statements ------------------------------------------------------------------------------------
@@ -348,7 +349,10 @@ class AllocationInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class RepaymentPostForm(forms.ModelForm):
+class RepaymentPostForm(SubmitForm):
+    """A repayment entered by hand goes through the approvals gate (issue 23 item 6): above the
+    threshold or back-dated beyond N days it waits for a second person."""
+
     account_reference = forms.CharField(max_length=16, label=_("Account reference"))
     amount_in = _amount_field(label=_("Amount (¥)"))
 
@@ -364,25 +368,15 @@ class RepaymentPostForm(forms.ModelForm):
             raise forms.ValidationError("No account with this reference.")
         return account
 
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        try:
-            self.result = services.repayment_post(
-                account=data["account_reference"], amount=data["amount_in"], external_ref=data["external_ref"],
-                channel=data["channel"], received_on=data.get("received_on"), actor=Actor.staff(self._user),
-            )
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from None
-        return data
-
-    def _post_clean(self):  # the service saved it; the model form must not validate a second instance
-        pass
+    def submit(self, data: dict, user):
+        return services.repayment_manual_submit(
+            account=data["account_reference"], amount=data["amount_in"], external_ref=data["external_ref"],
+            channel=data["channel"], received_on=data.get("received_on"), actor=Actor.staff(user),
+        )
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(RefusalOnFormMixin, PeopleSearchMixin, ReadOnlyAdmin):
+class RepaymentAdmin(RefusalOnFormMixin, SubmittedAddMixin, PeopleSearchMixin, ReadOnlyAdmin):
     list_display = ("external_ref", "account_ref", "customer", "amount_display", "kind", "channel", "received_on",
                     "status_badge", "credit_display")
     list_select_related = ("account__customer",)
@@ -409,11 +403,10 @@ class RepaymentAdmin(RefusalOnFormMixin, PeopleSearchMixin, ReadOnlyAdmin):
     def has_reverse_repayment_permission(self, request):
         return request.user.has_perm("installments.reverse_repayment")
 
+    add_form = RepaymentPostForm
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
-            form = RepaymentPostForm
-            form._user = request.user
-            kwargs["form"] = form
             kwargs["fields"] = ("account_reference", "amount_in", "external_ref", "channel", "received_on")
         return super().get_form(request, obj, **kwargs)
 
@@ -429,16 +422,10 @@ class RepaymentAdmin(RefusalOnFormMixin, PeopleSearchMixin, ReadOnlyAdmin):
         return () if obj is None else self.inlines
 
     def save_model(self, request, obj, form, change):
-        result = form.result
-        obj.pk = result.pk
+        super().save_model(request, obj, form, change)
+        result = form.submitted.result if not change and form.submitted.applied else None
         if getattr(result, "is_replay", False):
             self.message_user(request, f"{result.external_ref} was already posted: nothing changed.", messages.WARNING)
-
-    def save_related(self, request, form, formsets, change):
-        pass
-
-    def log_addition(self, request, obj, message):
-        return super().log_addition(request, Repayment.objects.get(pk=obj.pk), message)
 
     @form_action(ReasonForm, description=_("Reverse (bounced payment / chargeback)"), permissions=["reverse_repayment"])
     def reverse(self, request, obj, data):

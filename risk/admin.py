@@ -9,11 +9,12 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html, format_html_join
 
+from approvals.admin_mixins import report_pending
 from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
 from core.masking import mask_mobile, mask_name
-from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
+from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO, format_cny
 from risk import services
 from risk.models import (
     AccountScore,
@@ -32,7 +33,7 @@ from risk.models import (
 )
 from risk.rules import RULE_SPECS
 from risk.services.campaigns import campaign_report, campaign_segment
-from risk.services.config import POLICY_FIELDS
+from risk.services.config import POLICY_FIELDS, risk_policy_change_submit
 from django.utils.translation import gettext_lazy as _
 
 BADGES = {"approved": "active", "approve": "active", "declined": "declined", "decline": "declined",
@@ -211,7 +212,9 @@ class RiskPolicyAdmin(RefusalOnFormMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         values = {f: form.cleaned_data[f] for f in POLICY_FIELDS if f in form.cleaned_data}
-        services.risk_policy_save(user=request.user, values=values)
+        submitted = risk_policy_change_submit(user=request.user, values=values)
+        if submitted is not None:  # the maxima wait for a second person (issue 23, PRODUCT §12)
+            report_pending(self, request, submitted.request)
 
 
 class BlacklistAddForm(forms.ModelForm):
@@ -398,7 +401,9 @@ class ReviewCaseAdmin(ReadOnlyAdmin):
         limit = data.get("limit")
         if obj.kind == ReviewCase.Kind.APPLICATION and limit is None:
             limit = obj.suggested_limit
-        services.review_case_approve(case=obj, user=request.user, reason=data["reason"], limit=limit)
+        case = services.review_case_approve(case=obj, user=request.user, reason=data["reason"], limit=limit)
+        if getattr(case, "pending", None) is not None:  # above the threshold: waits for a second officer
+            report_pending(self, request, case.pending)
 
     @form_action(ReasonForm, description=_("Decline (reason required)"), permissions=["work"], submit_label=_("Decline"))
     def decline(self, request, obj, data):
@@ -557,8 +562,10 @@ class CampaignAdmin(RefusalOnFormMixin, admin.ModelAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)
                 continue
-            self.message_user(request, f"{campaign}: granted {result.count} temporary limits, "
-                                       f"{format_cny(result.exposure)}.", messages.SUCCESS)
+            self.message_user(request, f"{campaign}: granted {result.count - len(result.waiting)} temporary limits, "
+                                       f"{format_cny(result.exposure - sum((r.amount for r in result.waiting), ZERO))}"
+                                       + (f"; {len(result.waiting)} wait for a second officer" if result.waiting else "")
+                                       + ".", messages.SUCCESS)
 
 
 @admin.register(CampaignGrant)

@@ -14,5 +14,9 @@ class RiskConfig(AppConfig):
 
     def ready(self) -> None:
         from risk import wiring
+        from risk.services import campaigns, config, queue
 
         wiring.connect()
+        queue.register_approval_kinds()
+        campaigns.register_approval_kinds()
+        config.register_approval_kinds()

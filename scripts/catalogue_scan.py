@@ -29,6 +29,8 @@ def _literals(node) -> list[str] | None:
         return None if None in found else [x for f in found for x in f]
     if isinstance(node, ast.BoolOp):
         return [x for v in node.values for x in (_literals(v) or [])]
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id.endswith(("_ACTION", "_ACTIONS")):
+        return []  # looked up in a map of actions, whose values are read where it is written
     if isinstance(node, (ast.Attribute, ast.Name)):
         return []  # a code passed on (``exc.code``, a parameter): declared where it was first written
     return None
@@ -73,6 +75,11 @@ def scan(app: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
                 for value in node.value.values:  # a map of other exceptions to codes (core.api's DRF codes)
                     if _literal(value):
                         errors.setdefault(_literal(value), value.value.replace("_", " ").capitalize())
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id.endswith(("_ACTION", "_ACTIONS")) and isinstance(node.value, ast.Dict)):
+                for value in node.value.values:  # a map of statuses to actions (approvals' _DECISION_ACTION)
+                    for literal in _literals(value) or ():
+                        actions.setdefault(literal, f"{rel}:{node.lineno}")
             if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
                     and node.targets[0].id == "action"):  # ``action = "a" if … else "b"`` then audit_record(action=action)
                 for value in _literals(node.value) or ():

@@ -55,11 +55,12 @@ def give_account_history(account: CreditAccount, staff: Actor) -> CreditAccount:
     from accounts.models import BucketChange
 
     today = get_business_date()
-    account_services.account_change_fixed_limit(account=account, new_limit=Decimal("12000.00"), actor=staff,
-                                                reason="annual review")
-    account_services.temporary_limit_grant(account=account, amount=Decimal("3000.00"), starts_on=today,
-                                           ends_on=today + dt.timedelta(days=30), actor=staff, reason="618",
-                                           campaign="618")
+    # a person's limit changes go through the approvals gate (issue 23); both are within the thresholds
+    account_services.limit_change_submit(account=account, new_limit=Decimal("12000.00"), actor=staff,
+                                         reason="annual review")
+    account_services.temporary_limit_submit(account=account, amount=Decimal("3000.00"), starts_on=today,
+                                            ends_on=today + dt.timedelta(days=30), actor=staff, reason="618",
+                                            campaign="618")
     account_services.account_freeze(account=account, manual=True, actor=staff, reason="suspected fraud")
     account_services.account_unfreeze(account=account, manual=True, actor=staff, reason="cleared")
     BucketChange.objects.create(account=account, on_date=today, old_bucket="M0", new_bucket="M1", dpd=1)

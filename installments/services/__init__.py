@@ -11,5 +11,6 @@ from installments.services.settlements import PlanSettlement, plan_settle, plan_
 from installments.services.statements import statement_install  # noqa: F401
 from installments.services.terms import PricingCeilingError, check_pricing, product_terms_update  # noqa: F401
 from installments.services.controls import (  # noqa: F401
-    account_write_off, fee_waive, fee_waiver_submit, refund_submit, write_off_submit,
+    account_write_off, fee_waive, fee_waiver_submit, plan_settlement_submit, refund_submit, repayment_manual_submit,
+    write_off_submit,
 )

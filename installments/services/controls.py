@@ -4,6 +4,7 @@ maker-checker entry points of waivers, write-offs and refunds. Above the thresho
 through the same services, which check every rule again at that moment."""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db import transaction
@@ -12,6 +13,7 @@ from django.db.models.functions import Round
 
 from accounts.models import BucketChange, CreditAccount
 from accounts.services import lock_account
+from approvals.gate import gate_required
 from approvals.registry import ApprovalKind, register_kind
 from approvals.services import Submitted, approval_submit, approved_reason
 from core.actors import Actor
@@ -20,18 +22,22 @@ from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
 from core.money import ZERO
 from installments.models import (
-    Charge, Plan, Purchase, Refund, ScheduleLine, Statement, StatementLine, Waiver, WriteOff,
+    Charge, Plan, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine, Waiver, WriteOff,
 )
 from installments.services.common import (
     CHARGE_CODE, apply_account_deltas, line_plan_kind, plan_codes, positive_money, require_reason,
 )
 from installments.services.refunds import purchase_refund
+from installments.services.repayments import repayment_post
+from installments.services.settlements import plan_settle, plan_settlement_quote
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, journal_post
 
 WAIVER_KIND = "installments.fee_waiver"
 WRITE_OFF_KIND = "installments.write_off"
 REFUND_KIND = "installments.refund"
+MANUAL_REPAYMENT_KIND = "installments.manual_repayment"
+PLAN_SETTLEMENT_KIND = "installments.plan_settlement"
 
 WAIVABLE = {
     Waiver.Kind.LATE_FEE: (Charge.Kind.LATE_FEE,),
@@ -84,6 +90,7 @@ def fee_waive(*, account: CreditAccount, kind: str, amount: Decimal | None = Non
     """Waive late and/or deferral fees of an account (all that is open, or ``amount`` of it, oldest
     first), optionally only those a statement billed. Journal: Dr fee income, Cr fee receivable; the
     used amount and the open statement go down by exactly what was waived."""
+    gate_required(actor, what="Waiving fees")
     reason = require_reason(reason)
     account = lock_account(account.pk)
     if account.written_off_on:
@@ -131,6 +138,7 @@ def account_write_off(*, account: CreditAccount, actor: Actor, reason: str) -> W
     """Write an overdue account off by hand before DPD 180 (deceased, fraud, bankruptcy…): the same
     result as the close of business's write-off — every open line and charge written off (unbilled
     future fees waived: never earned), the loss journalled, the bucket M7+."""
+    gate_required(actor, what="Writing an account off")
     reason = require_reason(reason)
     account = lock_account(account.pk)
     if account.written_off_on:
@@ -207,15 +215,72 @@ def _execute_refund(payload: dict, *, actor: Actor, approval=None) -> Refund:
                            actor=actor, reason=approved_reason(payload["reason"], approval), excess_to=payload["excess_to"])
 
 
+def _execute_manual_repayment(payload: dict, *, actor: Actor, approval=None) -> Repayment:
+    received_on = dt.date.fromisoformat(payload["received_on"]) if payload.get("received_on") else None
+    return repayment_post(account=CreditAccount(pk=payload["account_id"]), amount=Decimal(payload["amount"]),
+                          external_ref=payload["external_ref"], channel=payload["channel"], received_on=received_on,
+                          actor=actor)
+
+
+def _execute_plan_settlement(payload: dict, *, actor: Actor, approval=None) -> Repayment:
+    return plan_settle(plan=Plan.objects.get(pk=payload["plan_id"]), actor=actor, external_ref=payload["external_ref"])
+
+
+def _write_off_snapshot(payload: dict) -> dict:
+    """A write-off is stale once the account was written off or the customer paid since it was asked."""
+    account = CreditAccount.objects.filter(pk=payload["account_id"]).values("written_off_on").first() or {}
+    last = Repayment.objects.filter(account_id=payload["account_id"]).order_by("-pk").values_list("pk", flat=True).first()
+    return {"written_off_on": str(account.get("written_off_on")), "last_repayment": last}
+
+
+def _refund_snapshot(payload: dict) -> dict:
+    """A refund is stale once the purchase was refunded (by anyone, the storefront included) since."""
+    refunded = Purchase.objects.filter(pk=payload["purchase_id"]).values_list("refunded_amount", flat=True).first()
+    return {"refunded_amount": str(refunded)}
+
+
+def _settlement_snapshot(payload: dict) -> dict:
+    """A settlement is stale once the plan is no longer active or its quote moved (a repayment, a day's fees)."""
+    plan = Plan.objects.filter(pk=payload["plan_id"]).first()
+    if plan is None or plan.status != Plan.Status.ACTIVE:
+        return {"status": getattr(plan, "status", None), "quote": None}
+    return {"status": plan.status, "quote": str(plan_settlement_quote(plan=plan).total)}
+
+
+#: Floors in code (PRODUCT §12): configuration may lower these thresholds, never raise them above this.
+WAIVER_AMOUNT_CEILING, WAIVER_MAKER_DAY_CEILING = Decimal("2000.00"), Decimal("10000.00")
+REFUND_AMOUNT_CEILING, REFUND_MAKER_DAY_CEILING = Decimal("20000.00"), Decimal("50000.00")
+REPAYMENT_AMOUNT_CEILING, REPAYMENT_MAKER_DAY_CEILING, REPAYMENT_DAYS_CEILING = (
+    Decimal("20000.00"), Decimal("50000.00"), 7)
+
+
 def register_approval_kinds() -> None:
-    """Called from ``InstallmentsConfig.ready()``. Defaults: a waiver above ¥500.00, every write-off by
-    hand (above ¥0.00), a refund by staff above ¥5,000.00."""
+    """Called from ``InstallmentsConfig.ready()``. Defaults: waivers adding up to more than ¥500.00 on an
+    account in 30 days (or ¥2,000.00 by one maker in a day), every write-off by hand (always, a floor),
+    refunds by staff adding up to more than ¥5,000.00 (¥20,000.00 per maker per day), a repayment
+    entered by staff above ¥5,000.00 or received more than 3 days before it is posted (issue 23 item 6).
+    A plan settled early by staff is a repayment entered by hand: the same rules."""
     register_kind(ApprovalKind(WAIVER_KIND, "Fee waiver", "installments.waive_fee", _execute_waiver,
-                               amount_above=Decimal("500.00")))
+                               amount_above=Decimal("500.00"), group="waiver", maker_day_above=Decimal("2000.00"),
+                               amount_ceiling=WAIVER_AMOUNT_CEILING, maker_day_ceiling=WAIVER_MAKER_DAY_CEILING))
     register_kind(ApprovalKind(WRITE_OFF_KIND, "Write-off by hand", "installments.write_off_account", _execute_write_off,
-                               amount_above=Decimal("0.00")))
+                               amount_above=Decimal("0.00"), always_waits=True, amount_ceiling=Decimal("0.00"),
+                               snapshot=_write_off_snapshot))
     register_kind(ApprovalKind(REFUND_KIND, "Refund by staff", "installments.refund_purchase", _execute_refund,
-                               amount_above=Decimal("5000.00")))
+                               amount_above=Decimal("5000.00"), group="refund", maker_day_above=Decimal("20000.00"),
+                               amount_ceiling=REFUND_AMOUNT_CEILING, maker_day_ceiling=REFUND_MAKER_DAY_CEILING,
+                               snapshot=_refund_snapshot))
+    for key, label, permission, execute, snapshot in (
+        (MANUAL_REPAYMENT_KIND, "Repayment entered by staff", "installments.post_repayment", _execute_manual_repayment,
+         None),
+        (PLAN_SETTLEMENT_KIND, "Plan settled early by staff", "installments.settle_plan", _execute_plan_settlement,
+         _settlement_snapshot),
+    ):
+        register_kind(ApprovalKind(key, label, permission, execute,
+                                   amount_above=Decimal("5000.00"), group="manual_repayment",
+                                   maker_day_above=Decimal("20000.00"), days_above=3,
+                                   amount_ceiling=REPAYMENT_AMOUNT_CEILING, maker_day_ceiling=REPAYMENT_MAKER_DAY_CEILING,
+                                   days_ceiling=REPAYMENT_DAYS_CEILING, snapshot=snapshot))
 
 
 def fee_waiver_submit(*, account: CreditAccount, kind: str, amount: Decimal | None = None,
@@ -233,6 +298,8 @@ def fee_waiver_submit(*, account: CreditAccount, kind: str, amount: Decimal | No
                                    "statement_id": statement.pk if statement else None, "reason": reason},
         amount=amount, base=None, target=account, actor=actor, reason=reason,
         summary=f"Waive {amount} of {dict(Waiver.Kind.choices).get(kind, kind).lower()} of {account.reference}",
+        before=waivable_total(account_id=account.pk, kind=kind, statement=statement),
+        after=waivable_total(account_id=account.pk, kind=kind, statement=statement) - amount,
     )
 
 
@@ -242,6 +309,7 @@ def write_off_submit(*, account: CreditAccount, actor: Actor, reason: str) -> Su
         kind=WRITE_OFF_KIND, payload={"account_id": account.pk, "reason": reason}, amount=account.used_amount,
         base=None, target=account, actor=actor, reason=reason,
         summary=f"Write off {account.reference} (used {account.used_amount}, DPD {account.dpd})",
+        before=account.used_amount, after=ZERO,
     )
 
 
@@ -251,6 +319,44 @@ def refund_submit(*, purchase: Purchase, amount: Decimal, actor: Actor, reason: 
     return approval_submit(
         kind=REFUND_KIND, payload={"purchase_id": purchase.pk, "amount": str(amount), "reason": reason,
                                    "excess_to": excess_to},
-        amount=amount, base=None, target=purchase, actor=actor, reason=reason,
+        amount=amount, base=None, target=purchase, actor=actor, reason=reason, account=purchase.account_id,
         summary=f"Refund {amount} of {purchase.reference} ({purchase.merchant_order_id})",
+        before=purchase.amount - purchase.refunded_amount, after=purchase.amount - purchase.refunded_amount - amount,
+    )
+
+
+def repayment_manual_submit(*, account: CreditAccount, amount: Decimal, external_ref: str, channel: str,
+                            received_on: dt.date | None = None, actor: Actor) -> Submitted:
+    """A repayment entered by a person (the admin's "post a repayment"): applied at once within the
+    thresholds, else it waits for a second person — above the amount (adding up per account over 30
+    days and per maker per day) or received more than N days before today (issue 23 item 6). A
+    payment provider's API call (a system actor) posts through ``repayment_post`` as before; bank files
+    are confirmed as a whole (``staff``'s bank-file import)."""
+    amount = positive_money(amount)
+    account = CreditAccount.objects.get(pk=account.pk)
+    today = get_business_date()
+    days_back = (today - received_on).days if received_on else 0
+    return approval_submit(
+        kind=MANUAL_REPAYMENT_KIND,
+        payload={"account_id": account.pk, "amount": str(amount), "external_ref": (external_ref or "").strip(),
+                 "channel": channel, "received_on": received_on.isoformat() if received_on else None},
+        amount=amount, base=None, target=account, actor=actor, days_back=days_back,
+        reason=f"repayment {external_ref} entered by hand", before=account.used_amount,
+        after=max(account.used_amount - amount, ZERO),
+        summary=f"Repayment {amount} to {account.reference} ({channel}, {external_ref}, received "
+                f"{(received_on or today).isoformat()})",
+    )
+
+
+def plan_settlement_submit(*, plan: Plan, external_ref: str, actor: Actor) -> Submitted:
+    """Staff record that the customer paid a plan's early-settlement quote: a repayment entered by hand,
+    under the same rules as :func:`repayment_manual_submit` (stale if the plan changed since)."""
+    plan = Plan.objects.select_related("account").get(pk=plan.pk)
+    quote = plan_settlement_quote(plan=plan).total
+    return approval_submit(
+        kind=PLAN_SETTLEMENT_KIND, payload={"plan_id": plan.pk, "external_ref": external_ref or "", "quote": str(quote)},
+        amount=quote, base=None, target=plan, actor=actor, account=plan.account_id,
+        reason=f"early settlement {external_ref or plan.reference} entered by hand",
+        summary=f"Settle plan {plan.reference} of {plan.account.reference} early: {quote}",
+        before=plan.account.used_amount, after=max(plan.account.used_amount - quote, ZERO),
     )

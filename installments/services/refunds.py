@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from accounts.services import lock_account
+from approvals.gate import gate_required
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -60,7 +61,9 @@ def _offset(refund: Refund, plan: Plan, amount: Decimal, original: Decimal, fees
 @transaction.atomic
 def purchase_refund(*, purchase: Purchase, amount: Decimal, actor: Actor, reason: str,
                     excess_to: str = Refund.ExcessTo.CREDIT_BALANCE) -> Refund:
-    """Refund all or part of an approved purchase."""
+    """Refund all or part of an approved purchase. A person's refund comes through the approvals gate
+    (``refund_submit``); the storefront's API call (a system actor) posts here directly."""
+    gate_required(actor, what="Refunding a purchase")
     reason = require_reason(reason)
     amount = positive_money(amount)
     if excess_to not in Refund.ExcessTo.values:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import CreditAccount
 from accounts.services import lock_account
+from approvals.gate import gate_required
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -83,7 +84,13 @@ def repayment_post(
 
     ``external_ref`` is unique: posting it again changes nothing and returns the first repayment with
     ``is_replay = True`` (a different account or amount under the same reference is a 409).
-    On a written-off account the payment is a recovery (journal to recovery income)."""
+    On a written-off account the payment is a recovery (journal to recovery income).
+
+    A repayment entered by a person comes through the approvals gate (``repayment_manual_submit``,
+    issue 23 item 6); a bank file's lines are confirmed as a whole by the bank-file import; a payment
+    provider's API call is a system actor."""
+    if channel != Repayment.Channel.BANK_FILE:
+        gate_required(actor, what="Posting a repayment")
     amount = positive_money(amount)
     external_ref = (external_ref or "").strip()
     if not external_ref or len(external_ref) > 80:

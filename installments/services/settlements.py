@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from accounts.services import lock_account
+from approvals.gate import gate_required
 from core.actors import Actor
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
@@ -91,7 +92,9 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
     line is closed, future fees are waived (or the next period's fee charged, by policy).
 
     ``paid_from`` is the ledger account debited for the money (cash; an insurance claim settles a plan
-    from the insurer's claim receivable, issue 16)."""
+    from the insurer's claim receivable, issue 16). A person records the customer's payment through the
+    approvals gate (``plan_settlement_submit``): it is a repayment entered by hand."""
+    gate_required(actor, what="Settling a plan early")
     account = lock_account(plan.account_id)
     plan = Plan.objects.select_for_update().get(pk=plan.pk)
     if plan.status != Plan.Status.ACTIVE:

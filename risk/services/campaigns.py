@@ -15,6 +15,8 @@ from django.utils import timezone
 from accounts.limits import LimitPolicyError
 from accounts.models import BucketChange, CreditAccount
 from accounts.services import temporary_limit_grant
+from approvals.registry import ApprovalKind, register_kind
+from approvals.services import approval_submit
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -137,23 +139,74 @@ def campaign_grant(*, campaign: Campaign, user, expected_fingerprint: str | None
     if not preview.rows:
         raise BusinessRuleError("The segment is empty.", code="segment_empty")
     starts_on = max(campaign.starts_on, on)
+    preview.waiting = []
     for row in preview.rows:
-        try:  # the limit policy (accounts.limits) binds campaigns too: all or none
-            temp = temporary_limit_grant(
-                account=CreditAccount(pk=row.account_id), amount=row.amount, starts_on=starts_on,
-                ends_on=campaign.ends_on, actor=actor, reason=f"campaign {campaign.name}", campaign=campaign.name,
+        # Through the approvals gate (issue 23): temporary limits add up per account across campaigns,
+        # campaign lists and staff (a second campaign's ¥9,000 on a line that already got ¥9,000 waits);
+        # the limit policy (accounts.limits) binds campaigns too: a refusal grants nothing at all.
+        try:
+            submitted = approval_submit(
+                kind=CAMPAIGN_GRANT_KIND,
+                payload={"campaign_id": campaign.pk, "account_id": row.account_id, "amount": str(row.amount),
+                         "starts_on": starts_on.isoformat(), "ends_on": campaign.ends_on.isoformat()},
+                amount=row.amount, base=row.fixed_limit, target=campaign, account=row.account_id, actor=actor,
+                reason=f"campaign {campaign.name}",
+                summary=f"Campaign {campaign.name}: temporary limit {row.amount} for {row.account_reference} "
+                        f"from {starts_on} through {campaign.ends_on}",
+                before=row.fixed_limit, after=row.fixed_limit + row.amount,
             )
         except LimitPolicyError as exc:
             raise LimitPolicyError(f"Account {row.account_reference}: {exc.message} Nothing was granted.",
                                    code=exc.code, details={**exc.details, "account": row.account_reference}) from None
-        CampaignGrant.objects.create(campaign=campaign, account_id=row.account_id, temporary_limit=temp, amount=row.amount)
+        if not submitted.applied:
+            preview.waiting.append(row)
+    granted = [r for r in preview.rows if r not in preview.waiting]
     campaign.status = Campaign.Status.GRANTED
-    campaign.granted_count, campaign.granted_exposure = preview.count, preview.exposure
+    campaign.granted_count, campaign.granted_exposure = len(granted), sum((r.amount for r in granted), ZERO)
     campaign.granted_at, campaign.granted_by = timezone.now(), user
     campaign.save(update_fields=["status", "granted_count", "granted_exposure", "granted_at", "granted_by", "updated_at"])
     audit_record(actor=actor, action="campaign_grant", obj=campaign, reason=f"campaign {campaign.name}",
-                 new={"accounts": preview.count, "exposure": str(preview.exposure)})
+                 new={"accounts": len(granted), "exposure": str(campaign.granted_exposure),
+                      "waiting": len(preview.waiting)})
     return preview
+
+
+CAMPAIGN_GRANT_KIND = "risk.campaign_grant"
+
+
+def _execute_campaign_grant(payload: dict, *, actor: Actor, approval=None) -> CampaignGrant:
+    """One account's campaign temporary limit (at once within the thresholds, or approved)."""
+    from approvals.services import approved_reason
+
+    campaign = Campaign.objects.get(pk=payload["campaign_id"])
+    if CampaignGrant.objects.filter(campaign=campaign, account_id=payload["account_id"]).exists():
+        raise ConflictError("This account already has this campaign's limit.", code="campaign_granted")
+    temp = temporary_limit_grant(
+        account=CreditAccount(pk=payload["account_id"]), amount=Decimal(payload["amount"]),
+        starts_on=dt.date.fromisoformat(payload["starts_on"]), ends_on=dt.date.fromisoformat(payload["ends_on"]),
+        actor=actor, reason=approved_reason(f"campaign {campaign.name}", approval), campaign=campaign.name,
+    )
+    return CampaignGrant.objects.create(campaign=campaign, account_id=payload["account_id"], temporary_limit=temp,
+                                        amount=Decimal(payload["amount"]))
+
+
+def _campaign_snapshot(payload: dict) -> dict:
+    account = CreditAccount.objects.filter(pk=payload["account_id"]).values("fixed_limit", "status").first()
+    return {"fixed_limit": str(account["fixed_limit"]), "status": account["status"]} if account else {}
+
+
+def register_approval_kinds() -> None:
+    """Called from ``RiskConfig.ready()``: a campaign's temporary limits share the thresholds of every
+    temporary limit (the group ``temporary_limit``: per account over 30 days, per maker per day)."""
+    from accounts.services import (
+        LIMIT_AMOUNT_CEILING, LIMIT_MAKER_DAY_CEILING, LIMIT_SHARE_CEILING, TEMPORARY_LIMIT_GROUP,
+    )
+
+    register_kind(ApprovalKind(CAMPAIGN_GRANT_KIND, "Campaign temporary limit", "risk.grant_campaign",
+                               _execute_campaign_grant, amount_above=Decimal("20000.00"), share_above=Decimal("0.50"),
+                               group=TEMPORARY_LIMIT_GROUP, maker_day_above=Decimal("100000.00"),
+                               amount_ceiling=LIMIT_AMOUNT_CEILING, share_ceiling=LIMIT_SHARE_CEILING,
+                               maker_day_ceiling=LIMIT_MAKER_DAY_CEILING, snapshot=_campaign_snapshot))
 
 
 def campaign_use_record(*, account_id: int, merchant_order_id: str, amount: Decimal, used_amount: Decimal,

@@ -150,8 +150,84 @@ def risk_policy_save(*, values: dict[str, Any], user):
     if policy.min_age < LEGAL_MIN_AGE or policy.max_age < policy.min_age:
         raise ValidationError(f"Applicants' minimum age is at least {LEGAL_MIN_AGE}, and the maximum at least the minimum.",
                               code="invalid_config")
+    _limit_maxima_check(policy, old)
     policy.save()
     new = {f: str(getattr(policy, f)) for f in POLICY_FIELDS}
     audit_record(actor=actor, action="risk_policy_change", obj=policy, reason="risk policy changed",
                  old={k: v for k, v in old.items() if new[k] != v}, new={k: v for k, v in new.items() if old[k] != v})
     return policy
+
+
+# --- the policy maxima change under four eyes, below ceilings in code (issue 23 item 3, PRODUCT §12) -----
+
+#: The limit policy's maxima bind every path that sets a limit (``accounts.limits``): one person cannot move them.
+LIMIT_MAXIMA = ("max_limit", "max_temporary_share")
+#: Ceilings in code: configuration can lower the maxima, never raise them above these.
+MAX_LIMIT_CEILING = Decimal("200000.00")
+MAX_TEMPORARY_SHARE_CEILING = Decimal("1.00")
+LIMIT_POLICY_KIND = "risk.limit_policy"
+
+
+def _limit_maxima_check(policy, old: dict) -> None:
+    from approvals.gate import gate_is_open
+
+    if policy.max_limit > MAX_LIMIT_CEILING:
+        raise ValidationError(f"The maximum limit cannot be above {MAX_LIMIT_CEILING} (a ceiling fixed in code).",
+                              code="threshold_floor", details={"field": "max_limit", "ceiling": str(MAX_LIMIT_CEILING)})
+    if policy.max_temporary_share > MAX_TEMPORARY_SHARE_CEILING:
+        raise ValidationError(
+            f"The temporary limits' maximum share cannot be above {MAX_TEMPORARY_SHARE_CEILING} (a ceiling fixed in code).",
+            code="threshold_floor", details={"field": "max_temporary_share", "ceiling": str(MAX_TEMPORARY_SHARE_CEILING)})
+    moved = [f for f in LIMIT_MAXIMA if str(getattr(policy, f)) != old[f]]
+    if moved and not gate_is_open():
+        from core.errors import PermissionDeniedError
+
+        raise PermissionDeniedError(
+            "The limit policy's maxima change through the approvals gate (risk_policy_change_submit): a second "
+            "person approves.", code="approval_gate_required", details={"fields": moved})
+
+
+def _execute_limit_policy(payload: dict, *, actor: Actor, approval=None):
+    values = {f: Decimal(payload[f]) for f in LIMIT_MAXIMA if f in payload}
+    return risk_policy_save(values=values, user=actor.user)
+
+
+def _limit_policy_snapshot(payload: dict) -> dict:
+    from risk.selectors import risk_policy
+
+    policy = risk_policy()
+    return {f: str(getattr(policy, f)) for f in LIMIT_MAXIMA}
+
+
+def register_approval_kinds() -> None:
+    """Called from ``RiskConfig.ready()``: every change of the policy maxima waits for a second person."""
+    from approvals.registry import ApprovalKind, register_kind
+
+    register_kind(ApprovalKind(LIMIT_POLICY_KIND, "Limit policy maxima change", "risk.change_riskpolicy",
+                               _execute_limit_policy, amount_above=Decimal("0.00"), always_waits=True,
+                               snapshot=_limit_policy_snapshot))
+
+
+def risk_policy_change_submit(*, values: dict[str, Any], user, reason: str = "risk policy changed"):
+    """A person changes the risk policy: the maxima of the limit policy (``max_limit``,
+    ``max_temporary_share``) wait for a second person (refused now above their ceilings); the other
+    numbers are saved at once. Returns the approvals ``Submitted`` of the maxima (``None`` when they did
+    not change)."""
+    from approvals.services import approval_submit
+    from risk.selectors import risk_policy
+
+    actor = Actor.staff(user)
+    with transaction.atomic():
+        policy = risk_policy()
+        maxima = {f: values[f] for f in LIMIT_MAXIMA if f in values and values[f] != getattr(policy, f)}
+        others = {f: v for f, v in values.items() if f not in LIMIT_MAXIMA}
+        if others:
+            risk_policy_save(values=others, user=user)
+        if not maxima:
+            return None
+        text = ", ".join(f"{f} {getattr(policy, f)} → {v}" for f, v in maxima.items())
+        return approval_submit(
+            kind=LIMIT_POLICY_KIND, payload={f: str(v) for f, v in maxima.items()}, amount=Decimal("0.00"), base=None,
+            target=policy, actor=actor, reason=reason, summary=f"Limit policy: {text}",
+            before=", ".join(f"{f} {getattr(policy, f)}" for f in maxima), after=", ".join(f"{f} {v}" for f, v in maxima.items()),
+        )

@@ -8,12 +8,15 @@ from django.utils import timezone
 
 from accounts.models import CreditAccount
 from accounts.services import account_change_fixed_limit
+from approvals.registry import ApprovalKind, register_kind
+from approvals.selectors import approval_pending_for
+from approvals.services import approval_submit, approved_reason
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
 from core.identity import id_age_on
-from core.money import money
+from core.money import ZERO, money
 from risk.models import Application, CreditDecision, ReviewCase, RiskEvent
 from risk.rules import age_eligibility_hit
 from risk.selectors import risk_policy
@@ -59,12 +62,17 @@ def _manual_decision(application: Application, *, outcome: str, user, reason: st
     )
 
 
+REVIEW_OPEN_KIND = "risk.review_open"
+REVIEW_LIMIT_KIND = "risk.review_limit"
+
+
 @transaction.atomic
 def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal | None = None) -> ReviewCase:
-    """Approve a case. An application: open the account with ``limit`` (or set the limit of the
-    account the automated decision opened). A held purchase: release it."""
-    from risk.services.applications import _open_account
-
+    """Approve a case. A held purchase: release it. An application: open the account with ``limit``
+    (or set the limit of the account the automated decision opened) — through the approvals gate
+    (issue 23, PRODUCT §12): the officer is the maker; a new line above the threshold, or a raise that
+    adds up above it, waits for a second officer and the case stays open until then (``case.pending``
+    is the waiting request)."""
     actor = Actor.staff(user)
     reason = _reason(reason)
     case = _lock_open_case(case)
@@ -85,6 +93,41 @@ def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal |
         raise ValidationError("The limit must be an amount.", code="invalid_amount") from None
     if limit <= 0:
         raise ValidationError("An approval needs a limit above zero.", code="invalid_amount")
+    for kind in (REVIEW_OPEN_KIND, REVIEW_LIMIT_KIND):
+        waiting = approval_pending_for(kind=kind, target=case)
+        if waiting is not None:
+            raise BusinessRuleError(f"This case's approval already waits for a second officer (request "
+                                    f"{waiting.reference}).", code="case_approval_pending",
+                                    details={"request": waiting.reference})
+    application = Application.objects.get(pk=case.application_id)
+    payload = {"case_id": case.pk, "limit": str(limit), "reason": reason}
+    if application.account_id is None:
+        submitted = approval_submit(
+            kind=REVIEW_OPEN_KIND, payload=payload, amount=limit, base=None, target=case, actor=actor, reason=reason,
+            summary=f"Open a line of {limit} for application {application.reference} (case {case.reference})",
+            before=ZERO, after=limit,
+        )
+    else:
+        account = CreditAccount.objects.get(pk=application.account_id)
+        submitted = approval_submit(
+            kind=REVIEW_LIMIT_KIND, payload={**payload, "account_id": account.pk}, amount=limit - account.fixed_limit,
+            base=account.fixed_limit, target=case, account=account.pk, actor=actor, reason=reason,
+            summary=f"Human review of application {application.reference}: limit of {account.reference} "
+                    f"{account.fixed_limit} → {limit}", before=account.fixed_limit, after=limit,
+        )
+    case = ReviewCase.objects.get(pk=case.pk)
+    case.pending = submitted.request
+    return case
+
+
+def _execute_review_approve(payload: dict, *, actor: Actor, approval=None) -> ReviewCase:
+    """The approved review (at once within the thresholds, or by a second officer): every rule checked
+    again now; the maker is the officer who approved the case."""
+    from risk.services.applications import _open_account
+
+    user, reason = actor.user, payload["reason"]
+    limit = Decimal(payload["limit"])
+    case = _lock_open_case(ReviewCase(pk=payload["case_id"]))
     application = Application.objects.select_for_update().get(pk=case.application_id)
     _refuse_ineligible_age(application)
     if application.account_id is None:
@@ -95,18 +138,43 @@ def review_case_approve(*, case: ReviewCase, user, reason: str, limit: Decimal |
             raise BusinessRuleError("The applicant already holds an account for this product.", code="account_exists")
         consents = [(c["kind"], c["version"], c["granted"]) for c in application.consents]
         _open_account(application=application, customer=customer, consents=consents, limit=limit, actor=actor,
-                      reason=f"application {application.reference} approved by an officer: {reason}")
+                      reason=approved_reason(f"application {application.reference} approved by an officer: {reason}",
+                                             approval))
     else:
         account = CreditAccount.objects.get(pk=application.account_id)
         if account.fixed_limit != limit:
             account_change_fixed_limit(account=account, new_limit=limit, actor=actor,
-                                       reason=f"human review of application {application.reference}: {reason}")
+                                       reason=approved_reason(f"human review of application {application.reference}: "
+                                                              f"{reason}", approval))
     application.status = Application.Status.APPROVED
     application.save(update_fields=["status", "updated_at"])
     _manual_decision(application, outcome=CreditDecision.Outcome.APPROVE, user=user, reason=reason, limit=limit)
     _events_reviewed(application.risk_events.all(), user, reason)
     audit_record(actor=actor, action="application_approve", obj=application, reason=reason, new={"limit": str(limit)})
     return _close(case, status=ReviewCase.Status.APPROVED, user=user, reason=reason, limit=limit)
+
+
+def _review_limit_snapshot(payload: dict) -> dict:
+    account = CreditAccount.objects.filter(pk=payload.get("account_id")).values("fixed_limit").first()
+    return {"fixed_limit": str(account["fixed_limit"]) if account else None}
+
+
+def register_approval_kinds() -> None:
+    """Called from ``RiskConfig.ready()``. The officers' queue goes through the same gate and the same
+    thresholds as a limit set by hand: a new line above ¥20,000; a raise of the account the automated
+    decision opened that adds up (with the account's other raises in 30 days) to more than ¥20,000 or
+    50 % (issue 23: a ¥2,000 line raised to ¥50,000 by one officer now waits)."""
+    from accounts.services import LIMIT_AMOUNT_CEILING, LIMIT_MAKER_DAY_CEILING, LIMIT_SHARE_CEILING
+
+    register_kind(ApprovalKind(REVIEW_OPEN_KIND, "Application approved by an officer", "risk.work_reviewcase",
+                               _execute_review_approve, amount_above=Decimal("20000.00"),
+                               amount_ceiling=LIMIT_AMOUNT_CEILING))
+    register_kind(ApprovalKind(REVIEW_LIMIT_KIND, "Limit set in a human review", "risk.work_reviewcase",
+                               _execute_review_approve, amount_above=Decimal("20000.00"), share_above=Decimal("0.50"),
+                               group="limit_raise", maker_day_above=Decimal("100000.00"),
+                               amount_ceiling=LIMIT_AMOUNT_CEILING, share_ceiling=LIMIT_SHARE_CEILING,
+                               maker_day_ceiling=LIMIT_MAKER_DAY_CEILING, base_moves=True,
+                               snapshot=_review_limit_snapshot))
 
 
 def _refuse_ineligible_age(application: Application) -> None:

@@ -52,7 +52,7 @@ def test_second_account_for_same_product_is_a_conflict(account, system):
 def test_available_is_fixed_plus_active_temporary_minus_used(account, staff, business_date):
     CreditAccount.objects.filter(pk=account.pk).update(used_amount=D("2500.00"))
     account.refresh_from_db()
-    services.temporary_limit_grant(
+    services.temporary_limit_submit(
         account=account, amount=D("3000"), starts_on=dt.date(2026, 1, 10), ends_on=dt.date(2026, 1, 20), actor=staff,
         reason="Double 11", campaign="1111",
     )
@@ -73,7 +73,7 @@ def test_available_never_shown_negative(account):
 
 
 def test_change_fixed_limit_logs_and_audits(account, staff):
-    services.account_change_fixed_limit(account=account, new_limit=D("15000"), actor=staff, reason="review")
+    services.limit_change_submit(account=account, new_limit=D("15000"), actor=staff, reason="review")
     account.refresh_from_db()
     assert account.fixed_limit == D("15000.00")
     change = account.limit_changes.get()
@@ -96,7 +96,7 @@ def test_change_fixed_limit_logs_and_audits(account, staff):
 def test_change_fixed_limit_refusals_change_nothing(account, staff, kwargs, error):
     before = snapshot(account)
     with pytest.raises(error):
-        services.account_change_fixed_limit(account=account, actor=staff, **kwargs)
+        services.limit_change_submit(account=account, actor=staff, **kwargs)
     assert snapshot(account) == before
 
 
@@ -108,7 +108,7 @@ def test_change_fixed_limit_refusals_change_nothing(account, staff, kwargs, erro
 def test_temporary_limit_refusals_change_nothing(account, staff, amount, starts, ends):
     before = snapshot(account)
     with pytest.raises(ValidationError):
-        services.temporary_limit_grant(
+        services.temporary_limit_submit(
             account=account, amount=amount, starts_on=dt.date.fromisoformat(starts), ends_on=dt.date.fromisoformat(ends),
             actor=staff, reason="x",
         )

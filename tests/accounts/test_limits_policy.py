@@ -61,7 +61,8 @@ def test_no_fixed_limit_above_the_policy_maximum_for_anyone(staff, actor):
     account = CreditAccountFactory(fixed_limit=D("10000.00"))
     before = state()
     with pytest.raises(LimitPolicyError) as exc:
-        services.account_change_fixed_limit(account=account, new_limit=D("500000.00"), actor=actor or staff, reason="r")
+        change = services.account_change_fixed_limit if actor else services.limit_change_submit  # a person: the gate
+        change(account=account, new_limit=D("500000.00"), actor=actor or staff, reason="r")
     assert (exc.value.code, exc.value.message) == ("limit_above_maximum", ABOVE_MAX)
     assert exc.value.details == {"new_limit": "500000.00", "max_limit": "50000.00"}
     assert state() == before
@@ -71,9 +72,9 @@ def test_the_maximum_is_the_risk_policys_and_staff_change_it(staff):
     account = CreditAccountFactory(fixed_limit=D("10000.00"))
     RiskPolicy.objects.update_or_create(singleton=1, defaults={"max_limit": D("12000.00")})
     with pytest.raises(LimitPolicyError) as exc:
-        services.account_change_fixed_limit(account=account, new_limit=D("12000.01"), actor=staff, reason="r")
+        services.limit_change_submit(account=account, new_limit=D("12000.01"), actor=staff, reason="r")
     assert exc.value.details["max_limit"] == "12000.00"
-    services.account_change_fixed_limit(account=account, new_limit=D("12000.00"), actor=staff, reason="r")
+    services.limit_change_submit(account=account, new_limit=D("12000.00"), actor=staff, reason="r")
     assert CreditAccount.objects.get(pk=account.pk).fixed_limit == D("12000.00")
 
 
@@ -81,38 +82,41 @@ def test_staff_never_cut_below_what_is_used_a_review_of_an_overdue_account_may(s
     account = CreditAccountFactory(fixed_limit=D("10000.00"), used_amount=D("9500.00"))
     before = state()
     with pytest.raises(LimitPolicyError) as exc:
-        services.account_change_fixed_limit(account=account, new_limit=D("9000.00"), actor=staff, reason="cut")
+        services.limit_change_submit(account=account, new_limit=D("9000.00"), actor=staff, reason="cut")
     assert (exc.value.code, exc.value.message) == (
         "limit_below_used", "A fixed limit of ¥9,000.00 is below what is used (¥9,500.00).")
     assert state() == before
-    services.account_change_fixed_limit(account=account, new_limit=D("9500.00"), actor=staff, reason="cut to used")
+    services.limit_change_submit(account=account, new_limit=D("9500.00"), actor=staff, reason="cut to used")
     services.account_change_fixed_limit(account=account, new_limit=D("7000.00"), actor=SYSTEM, reason="review: overdue")
     assert CreditAccount.objects.get(pk=account.pk).fixed_limit == D("7000.00")
 
 
 def test_temporary_limits_in_force_at_once_stay_within_the_share_of_the_fixed_limit(staff, business_date):
+    from approvals.services import approval_approve
+
     account = CreditAccountFactory(fixed_limit=D("20000.00"))
     start, end = dt.date(2026, 6, 1), dt.date(2026, 6, 30)
-    services.temporary_limit_grant(account=account, amount=D("15000.00"), starts_on=start, ends_on=end, actor=staff,
-                                   reason="618")
+    first = services.temporary_limit_submit(account=account, amount=D("15000.00"), starts_on=start, ends_on=end,
+                                            actor=staff, reason="618")
+    approval_approve(approval=first.request, user=role_user("Credit officer", "checker"))  # 75 % waits (issue 23)
     before = state()
     with pytest.raises(LimitPolicyError) as exc:
-        services.temporary_limit_grant(account=account, amount=D("5000.01"), starts_on=end, ends_on=end + dt.timedelta(days=5),
-                                       actor=staff, reason="overlaps one day")
+        services.temporary_limit_submit(account=account, amount=D("5000.01"), starts_on=end, ends_on=end + dt.timedelta(days=5),
+                                        actor=staff, reason="overlaps one day")
     assert exc.value.code == "temporary_limit_above_maximum"
     assert exc.value.message == ("Temporary limits of ¥20,000.01 in force at once are above the policy maximum of "
                                  "¥20,000.00 (100 % of the fixed limit).")
     assert state() == before
     # the day after the first one ends, the whole share is free again
-    services.temporary_limit_grant(account=account, amount=D("20000.00"), starts_on=end + dt.timedelta(days=1),
-                                   ends_on=end + dt.timedelta(days=5), actor=staff, reason="next campaign")
+    services.temporary_limit_submit(account=account, amount=D("20000.00"), starts_on=end + dt.timedelta(days=1),
+                                    ends_on=end + dt.timedelta(days=5), actor=staff, reason="next campaign")
 
 
 def test_opening_an_account_above_the_maximum_is_refused(staff):
     customer, product = CustomerFactory(), CreditProductFactory()
     before = state()
     with pytest.raises(LimitPolicyError) as exc:
-        services.account_open(customer=customer, product=product, fixed_limit=D("500000.00"), actor=staff)
+        services.account_open_submit(customer=customer, product=product, fixed_limit=D("500000.00"), actor=staff)
     assert exc.value.message == ABOVE_MAX
     assert state() == before
 

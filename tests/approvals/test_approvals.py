@@ -234,15 +234,21 @@ def test_temporary_limits_and_new_accounts_wait_above_their_thresholds(client, o
 
 @pytest.mark.django_db
 def test_thresholds_are_staff_editable_and_audited(client, officers):
+    # Issue 23 item 3: a change of the thresholds is a request that a second administrator approves.
     maker, _ = officers
     administrator = role_user("Administrator", "administrator")
+    second_administrator = role_user("Administrator", "administrator2")
     client.force_login(administrator)
     assert client.get(reverse("admin:approvals_approvalpolicy_changelist")).status_code == 200
     policy = ApprovalPolicy.objects.get(kind="accounts.fixed_limit")
     assert (policy.amount_above, policy.share_above) == (D("20000.00"), D("0.500000"))
     response = client.post(reverse("admin:approvals_approvalpolicy_change", args=[policy.pk]),
-                           {"amount_above": "50000.00", "share_above": "1.00"})
+                           {"amount_above": "50000.00", "share_above": "1.00", "maker_day_above": "100000.00",
+                            "days_above": "", "reason": "busy season"})
     assert response.status_code == 302
+    policy.refresh_from_db()
+    assert (policy.amount_above, policy.share_above) == (D("20000.00"), D("0.500000"))
+    approval_approve(approval=ApprovalRequest.objects.get(kind="approvals.control_setting"), user=second_administrator)
     policy.refresh_from_db()
     assert (policy.amount_above, policy.share_above) == (D("50000.00"), D("1.000000"))
     assert AuditEvent.objects.get(action="approval_policy_change").actor == administrator

@@ -25,9 +25,11 @@ from installments.cash_calc import accrued_interest, annuity, cash_schedule, pro
 from installments.daily import run_through
 from installments.models import Charge, Plan, ScheduleLine, Statement
 from installments.services import purchase_authorize, repayment_post
-from installments.services.controls import account_write_off
+from approvals.services import approval_approve
+from installments.services.controls import write_off_submit
 from ledger.models import JournalEntry, JournalLine
 from tests.factories_installments import SYSTEM, baitiao, books_clean, money_snapshot, no_risk_checks, open_account  # noqa: F401
+from tests.factories_staff import role_user
 
 D = Decimal
 CARD = "6222 0202 0011 2233 445"
@@ -280,7 +282,9 @@ def test_write_off_of_a_cash_loan_credits_its_own_accounts(account, staff):
     purchase_authorize(account=account, amount=D("1000.00"), merchant_order_id="o-1", actor=SYSTEM)
     go_to("2026-02-20")
     assert fresh(account).dpd > 0
-    account_write_off(account=account, actor=staff, reason="fraud confirmed")
+    # A write-off by hand always waits for a second manager (issue 23): the maker asks, another approves.
+    request = write_off_submit(account=account, actor=staff, reason="fraud confirmed").request
+    approval_approve(approval=request, user=role_user("Collections manager", "manager2"))
     assert (balance("1200"), balance("1210"), balance("1100"), balance("1110")) == (0, 0, 0, 0)
     wo_lines = dict(JournalEntry.objects.get(kind="write_off").lines.filter(credit__gt=0)
                     .values_list("ledger_account_id", "credit"))

@@ -134,6 +134,14 @@ def test_settle_action(admin_client_):
     response = admin_client_.post(url, {"action": "quote_settlement", "_selected_action": [plan.pk]}, follow=True)
     assert "¥6,000.00" in response.content.decode()
     admin_client_.post(url, {"action": "settle", "_selected_action": [plan.pk], "_form_action_apply": "1", "external_ref": ""})
+    # Issue 23: ¥6,000.00 entered by hand is above ¥5,000.00: it waits until a second person approves it.
+    assert Plan.objects.get(pk=plan.pk).status == "active"
+    from approvals.models import ApprovalRequest
+    from approvals.services import approval_approve
+    from tests.factories_staff import role_user
+
+    approval_approve(approval=ApprovalRequest.objects.get(kind="installments.plan_settlement"),
+                     user=role_user("Finance", "checker"))
     assert Plan.objects.get(pk=plan.pk).status == "settled"
     books_clean()
 

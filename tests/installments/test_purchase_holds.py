@@ -179,11 +179,11 @@ def test_working_the_risk_case_releases_the_purchase_through_the_same_path(accou
 
 
 def test_an_approval_the_limit_no_longer_covers_declines_and_closes_the_case(account, staff_user):
-    from accounts.services import account_change_fixed_limit
+    from accounts.services import limit_change_submit
 
     held = hold(account)
     buy(account, "5000.00", "other")
-    account_change_fixed_limit(account=account, new_limit=D("8000.00"), actor=Actor.staff(staff_user), reason="cut")
+    limit_change_submit(account=account, new_limit=D("8000.00"), actor=Actor.staff(staff_user), reason="cut")
     result = purchase_review_approve(purchase=held, actor=Actor.staff(staff_user), note="ok")
     assert (result.status, result.reason_codes) == ("declined", ["high_risk_category", "insufficient_limit"])
     case = case_of(held)

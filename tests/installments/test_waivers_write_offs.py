@@ -14,7 +14,7 @@ from core.actors import Actor
 from core.errors import BusinessRuleError, PermissionDeniedError
 from installments.daily import run_through
 from installments.models import Charge, Statement, StatementLine, Waiver, WriteOff
-from installments.services import fee_waive, fee_waiver_submit, purchase_authorize, write_off_submit
+from installments.services import fee_waiver_submit, purchase_authorize, write_off_submit
 from ledger.models import JournalEntry
 from tests.factories_installments import SYSTEM, D, books_clean, money_snapshot, no_risk_checks, open_account  # noqa: F401
 from tests.factories_staff import role_user
@@ -51,7 +51,7 @@ def test_waiving_late_fees_posts_the_journal_and_owes_exactly_less(overdue, fina
     used, minimum, closing, adjustments = overdue.used_amount, march.minimum_payment, march.closing_balance, march.adjustments
     assert used == D("1009.50")
 
-    waiver = fee_waive(account=overdue, kind="late_fee", actor=Actor.staff(finance[0]), reason="hospital stay")
+    waiver = fee_waiver_submit(account=overdue, kind="late_fee", actor=Actor.staff(finance[0]), reason="hospital stay").result
 
     assert (waiver.amount, waiver.late_fees, waiver.deferral_fees, waiver.actor) == (D("9.50"), D("9.50"), D("0.00"), finance[0])
     entry = waiver.journal_entry
@@ -80,8 +80,8 @@ def test_waiving_late_fees_posts_the_journal_and_owes_exactly_less(overdue, fina
 def test_a_refused_waiver_changes_nothing(overdue, finance, amount, code):
     before = money_snapshot()
     with pytest.raises(BusinessRuleError) as exc:
-        fee_waive(account=overdue, kind="late_fee" if amount else "deferral_fee", amount=D(amount) if amount else None,
-                  actor=Actor.staff(finance[0]), reason="r")
+        fee_waiver_submit(account=overdue, kind="late_fee" if amount else "deferral_fee",
+                          amount=D(amount) if amount else None, actor=Actor.staff(finance[0]), reason="r")
     assert exc.value.code == code
     assert money_snapshot() == before and not Waiver.objects.exists()
 

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from accounts.services import account_change_fixed_limit, temporary_limit_grant
+from accounts.services import limit_change_submit, temporary_limit_grant  # a person: through the gate (issue 23)
 from debt_collection import gateway
 from debt_collection.models import ChannelPreference
 from installments.models import Plan
@@ -49,8 +49,8 @@ def kinds(**filters) -> list[tuple[str, str]]:
 def test_every_change_of_the_day_is_told_once(business_date, outbox, staff):
     account = open_account(limit="10000.00", bill_day=1, opened_on=day("2026-01-01"))
     other = open_account(limit="8000.00", bill_day=1, opened_on=day("2026-01-01"))
-    account_change_fixed_limit(account=account, new_limit=D("12000.00"), actor=staff, reason="good repayment record")
-    account_change_fixed_limit(account=other, new_limit=D("6000.00"), actor=staff, reason="income not verified")
+    limit_change_submit(account=account, new_limit=D("12000.00"), actor=staff, reason="good repayment record")
+    limit_change_submit(account=other, new_limit=D("6000.00"), actor=staff, reason="income not verified")
     temporary_limit_grant(account=account, amount=D("2000.00"), starts_on=day("2026-01-05"), ends_on=day("2026-01-08"),
                           actor=SYSTEM, reason="new-year campaign", campaign="new year")
     purchase_authorize(account=account, amount=D("600.00"), merchant_order_id="p-1", tenor=3, actor=SYSTEM)
@@ -152,7 +152,7 @@ def test_what_the_customer_was_told_is_in_their_timeline(business_date, outbox, 
     from staff.timeline import timeline_for
 
     account = open_account(limit="10000.00")
-    account_change_fixed_limit(account=account, new_limit=D("9000.00"), actor=staff, reason="utilisation review")
+    limit_change_submit(account=account, new_limit=D("9000.00"), actor=staff, reason="utilisation review")
     notices_queue(on=day("2026-01-05"))
     notices_send_due(now=at("2026-01-06", "08:00"))
     told = [e for e in timeline_for(accounts=[account]) if e.category == "notice"]
@@ -168,9 +168,9 @@ def test_the_day_tells_about_changes_since_the_previous_close_only(business_date
     call_command("cob", through="2026-01-06", no_progress=True, stdout=io.StringIO())
     assert Notice.objects.filter(kind="limit_granted").count() == 1  # told by the close of 2026-01-05
     closed = CobRun.objects.get(business_date=day("2026-01-06")).finished_at
-    account_change_fixed_limit(account=account, new_limit=D("9000.00"), actor=staff, reason="before the close")
+    limit_change_submit(account=account, new_limit=D("9000.00"), actor=staff, reason="before the close")
     LimitChange.objects.filter(new_limit=D("9000.00")).update(created_at=closed - dt.timedelta(seconds=1))
-    account_change_fixed_limit(account=account, new_limit=D("8000.00"), actor=staff, reason="during the day")
+    limit_change_submit(account=account, new_limit=D("8000.00"), actor=staff, reason="during the day")
     # The close of 2026-01-07 tells about the day's change; one older than the previous close is not this day's.
     assert notices_queue(on=day("2026-01-07")) == 1
     told = Notice.objects.get(kind="limit_cut")  # only one: the change before the close is not told

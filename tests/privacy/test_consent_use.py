@@ -65,18 +65,18 @@ def test_campaign_list_refuses_customers_who_withdrew_marketing_consent(officer_
 
 def test_the_campaign_service_refuses_and_changes_nothing(business_date, staff):
     from accounts.models import LimitChange, TemporaryLimit
-    from accounts.services import campaign_limit_grant
+    from accounts.services import temporary_limit_submit  # a person: through the approvals gate (issue 23)
 
     account = CreditAccountFactory()
     _marketing(account, True, False)
     with pytest.raises(BusinessRuleError) as refused:
-        campaign_limit_grant(account=account, amount=Decimal("500.00"), starts_on=DAY, ends_on=DAY, campaign="618",
-                             actor=staff, reason="campaign")
+        temporary_limit_submit(account=account, amount=Decimal("500.00"), starts_on=DAY, ends_on=DAY, campaign="618",
+                               actor=staff, reason="campaign")
     assert refused.value.code == "marketing_consent_withdrawn"
     assert (TemporaryLimit.objects.count(), LimitChange.objects.count()) == (0, 0)
     _marketing(account, True)  # given again: granted
-    temp = campaign_limit_grant(account=account, amount=Decimal("500.00"), starts_on=DAY, ends_on=DAY, campaign="618",
-                                actor=staff, reason="campaign")
+    temp = temporary_limit_submit(account=account, amount=Decimal("500.00"), starts_on=DAY, ends_on=DAY, campaign="618",
+                                  actor=staff, reason="campaign").result
     assert (temp.amount, temp.campaign) == (Decimal("500.00"), "618")
 
 

@@ -40,8 +40,8 @@ def customer(business_date):
 @pytest.fixture
 def events(customer, staff, root):
     account = make_account(customer)
-    account_services.account_change_fixed_limit(account=account, new_limit=Decimal("15000.00"), actor=staff,
-                                                reason="good payer")
+    account_services.limit_change_submit(account=account, new_limit=Decimal("15000.00"), actor=staff,
+                                         reason="good payer")
     customer_pii_for(root, customer, reveal=True, reason="complaint 12")
     return AuditEvent.objects.order_by("pk")
 
@@ -86,11 +86,11 @@ def test_the_model_admin_grants_no_write_even_to_a_superuser(rf, root, model):
 def test_the_audit_changelist_runs_a_fixed_number_of_queries(root_client, customer, staff):
     url = reverse("admin:core_auditevent_changelist")
     account = make_account(customer)
-    account_services.account_change_fixed_limit(account=account, new_limit=Decimal("1.00"), actor=staff, reason="a")
+    account_services.limit_change_submit(account=account, new_limit=Decimal("1.00"), actor=staff, reason="a")
     with CaptureQueriesContext(connection) as few:
         assert root_client.get(url).status_code == 200
     for n in range(2, 12):
-        account_services.account_change_fixed_limit(account=account, new_limit=Decimal(n), actor=staff, reason="b")
+        account_services.limit_change_submit(account=account, new_limit=Decimal(n), actor=staff, reason="b")
     with CaptureQueriesContext(connection) as many:
         assert root_client.get(url).status_code == 200
     assert len(many) == len(few)
@@ -188,12 +188,12 @@ def test_the_customer_change_page_masks_the_email(root_client, customer):
 
 
 def test_refunds_and_repayment_reversals_are_audited_with_actor_and_reason(business_date, staff, no_risk_checks):
-    from installments.services import purchase_authorize, purchase_refund, repayment_post, repayment_reverse
+    from installments.services import purchase_authorize, refund_submit, repayment_post, repayment_reverse
 
     account = make_account(make_customer())
     purchase = purchase_authorize(account=account, amount=Decimal("500.00"), merchant_order_id="o-1",
                                   actor=Actor.system("test"))
-    purchase_refund(purchase=purchase, amount=Decimal("100.00"), actor=staff, reason="item returned")
+    refund_submit(purchase=purchase, amount=Decimal("100.00"), actor=staff, reason="item returned")  # via the gate
     repayment = repayment_post(account=account, amount=Decimal("50.00"), external_ref="bank-9",
                                channel="bank_transfer", actor=Actor.system("test"))
     repayment_reverse(repayment=repayment, actor=staff, reason="chargeback")

@@ -20,7 +20,9 @@ from risk.services import (
     review_case_decline,
     risk_rule_update,
 )
+from approvals.services import approval_approve
 from tests.factories import CreditProductFactory
+from tests.factories_staff import role_user
 from risk.scoring import score_range
 from tests.factories_risk import (
     application_payload,
@@ -330,7 +332,10 @@ def test_human_review_of_an_automated_approval_lands_in_the_queue(scorecard, sta
     assert (case.kind, case.status, case.human_review_requested, case.account) == ("application", "open", True, application.account)
     with pytest.raises(BusinessRuleError):
         review_case_decline(case=case, user=staff_user, reason="no")
-    review_case_approve(case=case, user=staff_user, reason="salary slip checked", limit=Decimal("4000"))
+    # Issue 23: 2,000 → 4,000 is +100 %: it waits for a second officer, then applies.
+    case = review_case_approve(case=case, user=staff_user, reason="salary slip checked", limit=Decimal("4000"))
+    assert case.status == "open" and application.account.fixed_limit == Decimal("2000.00")
+    approval_approve(approval=case.pending, user=role_user("Credit officer", "checker"))
     application.account.refresh_from_db()
     assert application.account.fixed_limit == Decimal("4000.00")
     assert list(LimitChange.objects.order_by("id").values_list("new_limit", flat=True)) == [Decimal("2000.00"), Decimal("4000.00")]

@@ -151,14 +151,14 @@ def test_officer_declines_a_held_purchase(account, staff_user):
 
 
 def test_a_released_hold_the_limit_can_no_longer_cover_is_declined(account, staff_user):
-    from accounts.services import account_change_fixed_limit
+    from accounts.services import limit_change_submit
 
     buy(account, "900.00", category="gift_card")
     risk_rule_update(code="amount_anomaly", enabled=False, outcome="review", severity="medium", params={}, user=staff_user)
     # the hold reserves its 900.00 (issue 13): 19,500.00 no longer fits, 19,100.00 does
     assert declined(account, amount="19500.00").reason_codes == ["insufficient_limit"]
     assert buy(account, "19100.00").status == "approved"
-    account_change_fixed_limit(account=account, new_limit=D("19500.00"), actor=Actor.staff(staff_user), reason="cut")
+    limit_change_submit(account=account, new_limit=D("19500.00"), actor=Actor.staff(staff_user), reason="cut")
     case = review_case_approve(case=ReviewCase.objects.get(), user=staff_user, reason="ok")
     assert case.status == "declined" and "insufficient_limit" in case.resolution_reason
     assert used(account) == D("19100.00")

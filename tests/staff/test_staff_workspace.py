@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import CreditAccount, LimitChange, StatusChange
-from accounts.services import account_change_fixed_limit
+from accounts.services import limit_change_submit  # a person: through the approvals gate (issue 23)
 from core.actors import Actor
 from debt_collection.models import CollectionCase, Collector
 from debt_collection.services import cases_sync
@@ -45,7 +45,7 @@ def story(business_date, officer):
     account = billed_account(amount="1500.00")
     purchase_authorize(account=account, amount=Decimal("600.00"), merchant_order_id="plan-order-1", tenor=3,
                        actor=Actor.system("test"))
-    account_change_fixed_limit(account=account, new_limit=Decimal("25000.00"), actor=Actor.staff(officer),
+    limit_change_submit(account=account, new_limit=Decimal("25000.00"), actor=Actor.staff(officer),
                                reason="good payer, salary verified")
     close_days(OVERDUE_ON)
     cases_sync(on=OVERDUE_ON)
@@ -182,7 +182,7 @@ def test_every_tab_costs_the_same_number_of_queries_however_long_the_history(cli
         for i in range(n):
             purchase_authorize(account=account, amount=Decimal("50.00"), merchant_order_id=f"o-{i}", tenor=3,
                                actor=Actor.system("test"))
-            account_change_fixed_limit(account=account, new_limit=Decimal(21000 + i), actor=Actor.staff(officer),
+            limit_change_submit(account=account, new_limit=Decimal(21000 + i), actor=Actor.staff(officer),
                                        reason=f"review {i}")
             pay(account, "10.00", ref=f"R-{account.pk}-{i}")
         return account
