@@ -17,7 +17,7 @@ from core.errors import BusinessRuleError, ConflictError, ValidationError
 from core.money import ZERO, money
 from installments.calc import DEFAULT_ALLOCATION_ORDER, allocate
 from installments.models import (
-    Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, WriteOff,
+    Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, StatementVersion, WriteOff,
 )
 from installments.services.common import (
     apply_account_deltas, apply_paid, get_terms, line_plan_kind, open_dues, plan_codes, plus, positive_money,
@@ -340,8 +340,13 @@ def _rejudge_reopened(*, account: CreditAccount, first_allocation: int, today: d
         extra[alloc.reverses.statement_id] += -alloc.amount * (rate if revolving else 1)
     for st in statements:
         if extra.get(st.pk):
-            st.minimum_payment = money(st.minimum_payment + extra[st.pk])
-            st.save(update_fields=["minimum_payment"])
+            from installments.services.statements import statement_amend
+
+            st = Statement.objects.select_for_update(of=("self",)).select_related("account").get(pk=st.pk)
+            raised = money(st.minimum_payment + extra[st.pk])
+            statement_amend(statement=st, deltas={}, minimum=raised, cause=StatementVersion.Cause.REVERSAL, on=today,
+                            actor=actor, because=f"{reason}: the credit it had left paid part of this bill; "
+                                                 f"minimum {st.minimum_payment} → {raised}")
         if st.due_date >= today and st.status in (Statement.Status.PAID, Statement.Status.MINIMUM_PAID):
             st.status, st.resolved_on = Statement.Status.OPEN, None
             st.save(update_fields=["status", "resolved_on"])
@@ -349,4 +354,5 @@ def _rejudge_reopened(*, account: CreditAccount, first_allocation: int, today: d
     if due_dates:
         account_rejudge(account=account, since=min(due_dates), actor=actor, reason=reason,
                         baseline_ignore=frozenset(undone.values_list("pk", flat=True)),
-                        baseline_paid=((repayment.received_on, repayment.amount),))
+                        baseline_paid=((repayment.received_on, repayment.amount),),
+                        cause=StatementVersion.Cause.REVERSAL)

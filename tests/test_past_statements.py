@@ -1,0 +1,141 @@
+"""Issue 24 items 1-3: the past stays true (PRODUCT §6, §11, §13).
+
+1. A back-valued payment (or a reversal) that changes what an issued statement should have said amends
+   it as a new version, the days after it are judged from the amended minimum, the customer is told.
+2. Decisions caused by delinquency that the value date erases are undone; one limit cut per episode.
+3. A forced re-run of the latest closed date changes nothing, or is refused when anything was posted
+   after that close.
+
+Defaults: bill day 1, due = bill + 9, grace 3 days, late fee 0.05 %/day (min 0.01), minimum payment
+10 % of the revolving balance + everything else due."""
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import BucketChange, CreditAccount, StatusChange
+from debt_collection.models import CollectionCase
+from installments.models import Charge, Repayment, Statement, StatementVersion
+from installments.services import purchase_authorize, repayment_post
+from tests.factories_installments import SYSTEM, D, books_clean, no_risk_checks, open_account  # noqa: F401
+from tests.factories_valuedate import cob_through, day, fresh
+
+pytestmark = pytest.mark.django_db
+
+MONEY = ("opening_balance", "purchases_amount", "installments_principal", "installments_fee", "deferral_fees",
+         "late_fees", "premiums", "payments_amount", "refunds_amount", "credit_applied", "adjustments",
+         "closing_balance", "revolving_due", "installments_due", "fees_due", "past_due", "minimum_payment")
+
+
+def pay(account, amount: str, ref: str, received_on: str | None = None) -> Repayment:
+    return repayment_post(account=account, amount=D(amount), external_ref=ref, channel="bank_file",
+                          received_on=day(received_on) if received_on else None, actor=SYSTEM)
+
+
+def figures(statement: Statement) -> dict:
+    return {name: getattr(statement, name) for name in MONEY}
+
+
+def open_late_fees(account, after: str) -> list:
+    return [(c.accrued_on, c.amount - c.waived) for c in Charge.objects.filter(
+        account=account, kind="late_fee", accrued_on__gt=day(after)).order_by("accrued_on") if c.amount > c.waived]
+
+
+@pytest.fixture
+def two_overdue(business_date):
+    """Two accounts, each: 1,000.00 bought on 01-05 (statement 02-01, due 02-10, unpaid: overdue at the
+    close of 02-13) and 500.00 on 02-05 (the March cycle). At the close of 02-26 each owes 1,000.00 past
+    due plus 8.00 of late fees (1.50 for 02-11..13, then 0.50 a day)."""
+    business_date("2026-01-05")
+    accounts = [open_account(limit="20000.00", opened_on=day("2026-01-01")) for _ in range(2)]
+    for i, acc in enumerate(accounts):
+        purchase_authorize(account=acc, amount=D("1000.00"), merchant_order_id=f"jan-{i}", tenor=None, actor=SYSTEM)
+    cob_through("2026-02-04")
+    for i, acc in enumerate(accounts):
+        purchase_authorize(account=acc, amount=D("500.00"), merchant_order_id=f"feb-{i}", tenor=None, actor=SYSTEM)
+    cob_through("2026-02-26")
+    for acc in accounts:
+        a = fresh(acc)
+        assert (a.dpd, a.bucket, a.status) == (16, "M1", "frozen")
+        owed = sum((c.amount for c in Charge.objects.filter(account=acc, kind="late_fee")), D("0"))
+        assert owed == D("8.00")
+    return accounts
+
+
+def test_a_late_bank_file_across_the_bill_date_amends_the_statement_and_the_customer_is_not_overdue(two_overdue):
+    same_day, late_file = two_overdue
+    pay(same_day, "1008.00", "bank-0227-a")  # posted on 02-27, the day the bank received it
+    cob_through("2026-03-02")
+    issued = Statement.objects.get(account=late_file, bill_date=day("2026-03-01"))
+    # As issued on 03-01 to the account whose file came late: 50.00 + 1,000.00 past due + 9.00 of fees.
+    assert (issued.minimum_payment, issued.past_due, issued.fees_due, issued.late_fees, issued.version) == (
+        D("1059.00"), D("1000.00"), D("9.00"), D("9.00"), 1)
+
+    pay(late_file, "1008.00", "bank-0227-b", received_on="2026-02-27")  # the file of 02-27, posted 03-03
+
+    reference = Statement.objects.get(account=same_day, bill_date=day("2026-03-01"))
+    amended = Statement.objects.get(pk=issued.pk)
+    assert figures(reference) == {
+        "opening_balance": D("1000.00"), "purchases_amount": D("500.00"), "installments_principal": D("0.00"),
+        "installments_fee": D("0.00"), "deferral_fees": D("0.00"), "late_fees": D("8.00"), "premiums": D("0.00"),
+        "payments_amount": D("1008.00"), "refunds_amount": D("0.00"), "credit_applied": D("0.00"),
+        "adjustments": D("0.00"), "closing_balance": D("500.00"), "revolving_due": D("500.00"),
+        "installments_due": D("0.00"), "fees_due": D("0.00"), "past_due": D("0.00"), "minimum_payment": D("50.00")}
+    assert figures(amended) == figures(reference)  # the same March statement as the customer who paid on time
+    assert (amended.version, amended.amended_on) == (2, day("2026-03-03"))
+    assert amended.amended_because == ("repayment bank-0227-b value-dated 2026-02-27: past due 1000.00 → 0.00, "
+                                       "minimum 1059.00 → 50.00")
+    old = StatementVersion.objects.get(statement=amended)
+    assert (old.version, old.superseded_on, old.superseded_cause, old.minimum_payment, old.past_due) == (
+        1, day("2026-03-03"), "value_date", D("1059.00"), D("1000.00"))
+    assert old.figures["fees_due"] == "9.00" and old.figures["closing_balance"] == "1509.00"
+    assert [(x["kind"], x["amount"]) for x in old.lines] == [
+        ("opening", "1000.00"), ("purchase", "500.00"), ("late_fee", "9.00"), ("closing", "1509.00")]
+    assert [(ln.kind, ln.amount) for ln in amended.lines.order_by("position", "id")] == [
+        ("opening", D("1000.00")), ("purchase", D("500.00")), ("late_fee", D("8.00")), ("payment", D("-1008.00")),
+        ("closing", D("500.00"))]
+    assert Repayment.objects.get(external_ref="bank-0227-b").statement_id == amended.pk
+    a = fresh(late_file)
+    assert (a.dpd, a.bucket, a.status, a.used_amount) == (0, "M0", "active", D("500.00"))
+    books_clean()
+
+    # The customer is told the corrected amount at the close of the day it was amended.
+    from notices.models import Notice
+
+    cob_through("2026-03-03")
+    notice = Notice.objects.get(account=late_file, kind="statement_amended")
+    assert (notice.event_key, notice.for_date, notice.status) == (
+        f"statement-amended:{amended.pk}:v2", day("2026-03-03"), "queued")
+    assert "¥50.00" in notice.body and "¥1059.00" in notice.body
+    assert not Notice.objects.filter(account=same_day, kind="statement_amended").exists()
+
+    # Both pay the minimum on 03-09; at 03-13 (due 03-10 + 3 days of grace) neither is overdue.
+    cob_through("2026-03-08")
+    pay(same_day, "50.00", "min-a")
+    pay(late_file, "50.00", "min-b")
+    cob_through("2026-03-13")
+    for acc in (same_day, late_file):
+        a = fresh(acc)
+        assert (a.dpd, a.bucket, a.status, a.freeze_reason) == (0, "M0", "active", "")
+        march = Statement.objects.get(account=acc, bill_date=day("2026-03-01"))
+        assert (march.status, march.resolved_on) == ("minimum_paid", day("2026-03-10"))
+        assert open_late_fees(acc, "2026-02-26") == []
+        assert not CollectionCase.objects.filter(account=acc, status="open").exists()
+        assert list(BucketChange.objects.filter(account=acc, on_date__gt=day("2026-02-27")).values_list(
+            "new_bucket", flat=True)) == []
+    # Deferral fees on the 450.00 left of the revolving balance, the same for both (0.05 %/day from 03-11).
+    deferral = [sorted((c.accrued_on, c.amount) for c in Charge.objects.filter(account=acc, kind="deferral_fee"))
+                for acc in (same_day, late_file)]
+    assert deferral[0] == deferral[1] and deferral[0]
+    books_clean()
+
+
+def test_the_statements_api_and_selector_show_both_versions(two_overdue, client):
+    from installments.selectors import statement_versions
+
+    late_file = two_overdue[1]
+    cob_through("2026-03-02")
+    pay(late_file, "1008.00", "bank-0227-b", received_on="2026-02-27")
+    st = Statement.objects.get(account=late_file, bill_date=day("2026-03-01"))
+    versions = statement_versions(statement=st)
+    assert [(v.version, v.minimum_payment, v.past_due, v.amended_because[:27]) for v in versions] == [
+        (1, D("1059.00"), D("1000.00"), ""), (2, D("50.00"), D("0.00"), "repayment bank-0227-b value")]
