@@ -248,6 +248,27 @@ def _amended_statement_events(*, on: dt.date) -> list[NoticeEvent]:
 
 
 @transaction.atomic
+def notices_withdraw(*, account_id: int, kind: str, event_keys, reason: str, actor) -> int:
+    """Withdraw notices not sent yet (queued, or failed and waiting for a retry) about events that no
+    longer hold (PRODUCT §13: back-valued money erased the delinquency they told about). Each is kept,
+    suppressed with the reason, one audit event each; its event key is freed (suffixed) so the event, if
+    it happens again, is told about again. Returns how many were withdrawn."""
+    from core.audit import audit_record
+
+    withdrawn = 0
+    for notice in Notice.objects.select_for_update(of=("self",)).filter(
+            account_id=account_id, kind=kind, event_key__in=list(event_keys),
+            status__in=[Notice.Status.QUEUED, Notice.Status.FAILED]).order_by("pk"):
+        old = notice.status
+        notice.status, notice.status_reason = Notice.Status.SUPPRESSED, f"withdrawn: {reason}"[:200]
+        notice.event_key = f"{notice.event_key}~withdrawn-{notice.pk}"[:60]
+        notice.save(update_fields=["status", "status_reason", "event_key", "updated_at"])
+        audit_record(actor=actor, action="notice_withdraw", obj=notice, reason=reason, old=old, new=notice.status)
+        withdrawn += 1
+    return withdrawn
+
+
+@transaction.atomic
 def notices_queue(*, on: dt.date) -> int:
     """Close-of-business step: the notices of the day's events; 0 on a second run for the same date."""
     return notices_create(on=on, events=_day_events(on=on))

@@ -139,3 +139,82 @@ def test_the_statements_api_and_selector_show_both_versions(two_overdue, client)
     versions = statement_versions(statement=st)
     assert [(v.version, v.minimum_payment, v.past_due, v.amended_because[:27]) for v in versions] == [
         (1, D("1059.00"), D("1000.00"), ""), (2, D("50.00"), D("0.00"), "repayment bank-0227-b value")]
+
+
+# --- 3. a forced re-run of the latest closed date ---------------------------------------------------
+
+
+@pytest.fixture
+def overdue_one(business_date, settings):
+    """1,000.00 on 01-05, unpaid: overdue at the close of 02-13, case opened; closed through 02-15."""
+    settings.CELERY_BROKER_IS_EMBEDDED = True
+    business_date("2026-01-05")
+    acc = open_account(limit="10000.00", opened_on=day("2026-01-01"))
+    purchase_authorize(account=acc, amount=D("1000.00"), merchant_order_id="o-1", tenor=None, actor=SYSTEM)
+    cob_through("2026-02-15")
+    a = fresh(acc)
+    assert (a.dpd, a.bucket, a.status) == (5, "M1", "frozen")
+    assert CollectionCase.objects.get(account=acc).status == "open"
+    return acc
+
+
+def test_a_forced_rerun_of_the_latest_close_is_refused_after_a_payment_and_nothing_changes(overdue_one):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from cob import pipeline
+    from core.errors import BusinessRuleError
+    from tests.factories_cob import dump_all
+
+    pay(overdue_one, "1002.50", "pay-in-full-0216")  # 02-16: everything owed (late fees 1.50 + 0.50 + 0.50)
+    assert fresh(overdue_one).used_amount == D("0.00")
+    before = dump_all()
+    with pytest.raises(CommandError) as exc:
+        call_command("cob", date="2026-02-15", force=True, no_progress=True, stdout=io.StringIO(),
+                     stderr=io.StringIO())
+    assert "[cob_posted_since_close]" in str(exc.value) and "was posted after it closed" in str(exc.value)
+    with pytest.raises(BusinessRuleError) as err:
+        pipeline.run_date(day("2026-02-15"), force=True)
+    assert err.value.code == "cob_posted_since_close" and err.value.details["date"] == "2026-02-15"
+    assert dump_all() == before  # not cured, unfrozen or closed as of 02-15
+    a = fresh(overdue_one)
+    assert (a.dpd, a.status) == (5, "frozen")
+
+    # The next close judges the payment, dated the day it came.
+    cob_through("2026-02-16")
+    a = fresh(overdue_one)
+    assert (a.dpd, a.bucket, a.status) == (0, "M0", "active")
+    case = CollectionCase.objects.get(account=overdue_one)
+    assert (case.status, case.close_reason, case.closed_on) == ("closed", "cured", day("2026-02-16"))
+    unfreeze = StatusChange.objects.filter(account=overdue_one).order_by("-id").first()
+    assert unfreeze.new_status == "active"
+    assert BucketChange.objects.filter(account=overdue_one, new_bucket="M0").get().on_date == day("2026-02-16")
+
+
+def test_a_forced_rerun_with_nothing_posted_since_changes_nothing(overdue_one):
+    import io
+
+    from django.core.management import call_command
+
+    from tests.factories_cob import dump_all
+
+    before = dump_all(without=("cob",))
+    call_command("cob", date="2026-02-15", force=True, no_progress=True, stdout=io.StringIO())
+    assert dump_all(without=("cob",)) == before
+
+
+def test_a_staff_freeze_after_the_close_also_refuses_the_rerun(overdue_one):
+    from accounts.services import account_freeze
+    from cob import pipeline
+    from core.errors import BusinessRuleError
+    from tests.factories_cob import dump_all
+
+    account_freeze(account=overdue_one, manual=True, actor=SYSTEM, reason="fraud suspicion")
+    before = dump_all()
+    with pytest.raises(BusinessRuleError) as err:
+        pipeline.run_date(day("2026-02-15"), force=True)
+    assert err.value.code == "cob_posted_since_close"
+    assert err.value.details["posted"] == f"a status change of account {overdue_one.pk}"
+    assert dump_all() == before
