@@ -218,3 +218,115 @@ def test_a_staff_freeze_after_the_close_also_refuses_the_rerun(overdue_one):
     assert err.value.code == "cob_posted_since_close"
     assert err.value.details["posted"] == f"a status change of account {overdue_one.pk}"
     assert dump_all() == before
+
+
+# --- 2. decisions caused by delinquency that a value date erases are undone -------------------------
+
+
+@pytest.fixture
+def overdue_big(business_date, settings):
+    """A 20,000.00 line, 1,000.00 bought on 01-05, unpaid: overdue at the close of 02-13 (frozen, case,
+    bureau pre-notice queued); Monday 02-16's limit review cuts it 20,000.00 → 14,000.00 (30 %), the
+    cut's notice is queued."""
+    settings.CELERY_BROKER_IS_EMBEDDED = True
+    business_date("2026-01-05")
+    acc = open_account(limit="20000.00", opened_on=day("2026-01-01"))
+    purchase_authorize(account=acc, amount=D("1000.00"), merchant_order_id="o-1", tenor=None, actor=SYSTEM)
+    cob_through("2026-02-16")
+    return acc
+
+
+def limits(account) -> list:
+    from accounts.models import LimitChange
+
+    return list(LimitChange.objects.filter(account=account, kind="fixed").order_by("pk").values_list(
+        "old_limit", "new_limit", "actor_rule"))
+
+
+def test_a_value_dated_payment_undoes_the_cut_the_freeze_and_withdraws_the_queued_notices(overdue_big):
+    from core.models import AuditEvent
+    from notices.models import Notice
+    from risk.models import LimitReview
+
+    acc = fresh(overdue_big)
+    assert (acc.fixed_limit, acc.status, acc.dpd) == (D("14000.00"), "frozen", 6)
+    cut = Notice.objects.get(account=acc, kind="limit_cut")
+    pre = Notice.objects.get(account=acc, kind="bureau_pre_notice")
+    assert (cut.status, pre.status) == ("queued", "queued")
+
+    # 02-17: the bank file shows the money arrived on 02-12, inside grace: the account was never overdue.
+    pay(acc, "1000.00", "bank-0212", received_on="2026-02-12")
+
+    acc = fresh(overdue_big)
+    assert (acc.fixed_limit, acc.status, acc.freeze_reason, acc.dpd, acc.bucket) == (
+        D("20000.00"), "active", "", 0, "M0")
+    why = "limit cut of 2026-02-16 undone: money value-dated on or after 2026-02-12 shows the account was not past due"
+    assert limits(acc)[1:] == [(D("20000.00"), D("14000.00"), "limit_review:overdue@rules"),
+                               (D("14000.00"), D("20000.00"), "risk.limit_cut_undone")]
+    review = LimitReview.objects.get(account=acc, reviewed_on=day("2026-02-16"))
+    assert (review.action, review.undone_on, review.undone_because) == ("cut", day("2026-02-17"), why)
+    cut.refresh_from_db()
+    pre.refresh_from_db()
+    assert (cut.status, cut.status_reason) == ("suppressed", f"withdrawn: {why}")
+    assert (pre.status, pre.status_reason) == (
+        "suppressed", "withdrawn: money value-dated on or after 2026-02-12 shows the account is not past due")
+    assert set(AuditEvent.objects.filter(action__in=["limit_cut_undo", "notice_withdraw"]).values_list(
+        "action", "object_id", "reason")) == {("limit_cut_undo", str(review.pk), why),
+                                              ("notice_withdraw", str(cut.pk), why),
+                                              ("notice_withdraw", str(pre.pk), pre.status_reason[len("withdrawn: "):])}
+    unfreeze = StatusChange.objects.filter(account=acc).order_by("-id").first()
+    assert (unfreeze.new_status, unfreeze.actor_rule) == ("active", "installments.rejudge")
+    assert "value-dated 2026-02-12" in unfreeze.reason
+    assert not CollectionCase.objects.filter(account=acc).exists()
+    books_clean()
+
+    # A later delinquency gets its own pre-notice (the withdrawn one does not block it).
+    cob_through("2026-02-17")
+    assert Notice.objects.filter(account=acc, kind="bureau_pre_notice", status="queued").count() == 0
+
+
+def test_one_limit_cut_per_delinquency_episode(overdue_big):
+    from risk.models import LimitReview
+
+    cob_through("2026-03-10")  # Mondays 02-16, 02-23, 03-02, 03-09: still overdue
+    acc = fresh(overdue_big)
+    assert (acc.dpd, acc.fixed_limit) == (28, D("14000.00"))
+    assert list(LimitReview.objects.filter(account=acc).order_by("reviewed_on").values_list(
+        "reviewed_on", "action", "rule", "new_limit")) == [
+        (day("2026-02-16"), "cut", "overdue", D("14000.00")),
+        (day("2026-02-23"), "none", "overdue_already_cut", D("14000.00")),
+        (day("2026-03-02"), "none", "overdue_already_cut", D("14000.00")),
+        (day("2026-03-09"), "none", "overdue_already_cut", D("14000.00"))]
+    assert limits(acc)[1:] == [(D("20000.00"), D("14000.00"), "limit_review:overdue@rules")]
+
+
+def test_an_account_cured_after_its_cut_is_not_cut_again(overdue_big):
+    from risk.models import LimitReview
+
+    pay(overdue_big, "1003.00", "cure-0217")  # 02-17: everything owed (1,000.00 + late fees 1.50 + 3 × 0.50)
+    cob_through("2026-02-23")
+    acc = fresh(overdue_big)
+    assert (acc.dpd, acc.status, acc.fixed_limit) == (0, "active", D("14000.00"))
+    review = LimitReview.objects.get(account=acc, reviewed_on=day("2026-02-23"))
+    assert (review.action, review.rule, review.triggers) == ("none", "overdue_already_cut", ["overdue"])
+    assert limits(acc)[1:] == [(D("20000.00"), D("14000.00"), "limit_review:overdue@rules")]
+
+
+@pytest.mark.parametrize("used, overdue_now, expected", [
+    ("9500.00", False, ("cut", "9500.00")),
+    ("9500.01", False, ("cut", "9600.00")),
+    ("9950.00", False, ("none", "10000.00")),
+    ("9500.00", True, ("cut", "7000.00")),
+], ids=["floor-at-used", "used-rounded-up-to-unit", "nothing-to-cut-above-used", "overdue-may-go-below"])
+def test_a_cut_never_goes_below_what_is_used_unless_overdue(used, overdue_now, expected):
+    from risk.rules import Band, ReviewFacts, ReviewPolicy, decide_limit_review
+
+    bands = [Band("A", 650, D("20000.00"), "approve"), Band("B", 600, D("10000.00"), "approve"),
+             Band("C", 550, D("5000.00"), "approve")]
+    policy = ReviewPolicy(raise_utilisation_above=D("0.5"), raise_min_score_gain=20, raise_step=D("0.2"),
+                          cut_step=D("0.30"), max_limit=D("50000.00"), limit_unit=D("100.00"))
+    facts = ReviewFacts(fixed_limit=D("10000.00"), used_amount=D(used), manual_freeze=False, overdue_now=overdue_now,
+                        overdue_since_last_review=overdue_now, overdue_within_raise_window=overdue_now,
+                        score_before=620, score_after=560)
+    decision = decide_limit_review(facts, policy, bands)
+    assert (decision.action, decision.new_limit) == (expected[0], D(expected[1]))
