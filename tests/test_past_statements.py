@@ -137,8 +137,29 @@ def test_the_statements_api_and_selector_show_both_versions(two_overdue, client)
     pay(late_file, "1008.00", "bank-0227-b", received_on="2026-02-27")
     st = Statement.objects.get(account=late_file, bill_date=day("2026-03-01"))
     versions = statement_versions(statement=st)
-    assert [(v.version, v.minimum_payment, v.past_due, v.amended_because[:27]) for v in versions] == [
-        (1, D("1059.00"), D("1000.00"), ""), (2, D("50.00"), D("0.00"), "repayment bank-0227-b value")]
+    assert [(v.version, v.current, v.minimum_payment, v.past_due, v.amended_because[:27]) for v in versions] == [
+        (1, False, D("1059.00"), D("1000.00"), ""), (2, True, D("50.00"), D("0.00"), "repayment bank-0227-b value")]
+
+    from tests.factories_api import api_for
+
+    http = api_for()[0]
+    body = http.get(f"/api/v1/accounts/{late_file.reference}/statements/?bill_date_from=2026-03-01").json()
+    march = body["results"][0]
+    assert (march["version"], march["amended_on"], march["minimum_payment"], march["amended_because"]) == (
+        2, "2026-03-03", "50.00", st.amended_because)
+    assert [(v["version"], v["figures"]["minimum_payment"], v["figures"]["past_due"], v["superseded_on"])
+            for v in march["previous_versions"]] == [(1, "1059.00", "1000.00", "2026-03-03")]
+
+    # The admin shows the statement with its previous version.
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    user = get_user_model().objects.create_superuser("auditor", "a@example.com", "x-Very-long-pass-1")
+    client.force_login(user)
+    page = client.get(reverse("admin:installments_statement_change", args=[st.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "1059.00" in html and st.amended_because in html
 
 
 # --- 3. a forced re-run of the latest closed date ---------------------------------------------------
@@ -280,9 +301,9 @@ def test_a_value_dated_payment_undoes_the_cut_the_freeze_and_withdraws_the_queue
     assert not CollectionCase.objects.filter(account=acc).exists()
     books_clean()
 
-    # A later delinquency gets its own pre-notice (the withdrawn one does not block it).
+    # The next close queues nothing new about a delinquency that never was.
     cob_through("2026-02-17")
-    assert Notice.objects.filter(account=acc, kind="bureau_pre_notice", status="queued").count() == 0
+    assert not Notice.objects.filter(account=acc, kind__in=["bureau_pre_notice", "limit_cut"], status="queued").exists()
 
 
 def test_one_limit_cut_per_delinquency_episode(overdue_big):
