@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import BucketChange, CreditAccount, StatusChange
+from accounts.models import BucketChange, StatusChange
 from debt_collection.models import CollectionCase
 from installments.models import Charge, Repayment, Statement, StatementVersion
 from installments.services import purchase_authorize, repayment_post
