@@ -20,7 +20,7 @@ from core.audit import audit_record
 from core.errors import BusinessRuleError, PermissionDeniedError, ValidationError
 from debt_collection.services.reminders import MESSAGE_ACCOUNT_FIELDS
 from notices.models import Notice, NoticeKind
-from notices.services import NoticeEvent, notices_create
+from notices.services import NoticeEvent, notices_create, notices_withdraw
 
 SYSTEM = Actor.system("bureau.monthly_file")
 
@@ -55,6 +55,13 @@ def bureau_notices_queue(*, on: dt.date, account_ids: Sequence[int] | None = Non
     return notices_create(on=on, events=[
         NoticeEvent(account, NoticeKind.BUREAU_PRE_NOTICE, pre_notice_key(account.pk)) for account in accounts
     ])
+
+
+def bureau_pre_notice_withdraw(*, account_id: int, reason: str, actor: Actor) -> int:
+    """Withdraw the account's pre-notice while it is still queued (PRODUCT §13: back-valued money shows
+    the account was never past due); a later delinquency queues a new one."""
+    return notices_withdraw(account_id=account_id, kind=NoticeKind.BUREAU_PRE_NOTICE,
+                            event_keys=[pre_notice_key(account_id)], reason=reason, actor=actor)
 
 
 # --- the monthly file -------------------------------------------------------------------------

@@ -145,6 +145,33 @@ def cob_rerun_check(*, on: dt.date, business_date: dt.date | None = None) -> Non
     )
 
 
+def cob_posted_since_check(*, on: dt.date) -> None:
+    """PRODUCT §11/§13 (issue 24): a forced re-run of a closed date is refused once anything was posted
+    after that close — money (a journal entry of a later business date) or a change to an account's
+    limit or status. Its steps would judge that later state as of the closed day (a payment of the next
+    day curing the account, lifting the freeze and closing the case dated the day before it arrived);
+    the change is judged by the next day's close instead, dated by the day it happened."""
+    from accounts.models import LimitChange, StatusChange
+    from ledger.models import JournalEntry
+
+    closed_at = (CobRun.objects.filter(business_date=on, state=RunState.DONE).order_by("-finished_at")
+                 .values_list("finished_at", flat=True).first())
+    posted = JournalEntry.objects.filter(posted_on__gt=on).order_by("pk").first()
+    what = f"journal entry {posted.pk} ({posted.get_kind_display()}, {posted.posted_on:%Y-%m-%d})" if posted else ""
+    if not posted and closed_at is not None:
+        for model, label in ((StatusChange, "a status change"), (LimitChange, "a limit change")):
+            row = model.objects.filter(created_at__gt=closed_at).order_by("pk").first()
+            if row is not None:
+                what = f"{label} of account {row.account_id}"
+                break
+    if what:
+        raise BusinessRuleError(
+            f"Close of business for {on:%Y-%m-%d} cannot be re-run: {what} was posted after it closed, and a "
+            "re-run would judge it as of that day. The next close judges it.",
+            code="cob_posted_since_close", details={"date": str(on), "posted": what},
+        )
+
+
 def cob_run_open(
     *,
     on: dt.date,
@@ -194,6 +221,8 @@ def cob_run_open(
                         f"Close of business for {on:%Y-%m-%d} is already done; re-run it with force.",
                         code="cob_already_done", details={"date": str(on)},
                     )
+                if last:
+                    cob_posted_since_check(on=on)
                 run = CobRun.objects.create(
                     business_date=on, attempt=last + 1, mode=mode, trigger=trigger, chunk_size=chunk_size,
                     queue=queue, through=through, requested_by=user,

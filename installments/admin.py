@@ -22,7 +22,7 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_cny
 from installments import services
 from installments.models import (
     Adjustment, Allocation, Charge, Plan, ProductTerms, Purchase, Refund, Repayment, ScheduleLine, Statement,
-    StatementLine, TenorRate, Waiver, WriteOff, TENOR_CHOICES,
+    StatementLine, StatementVersion, TenorRate, Waiver, WriteOff, TENOR_CHOICES,
 )
 from installments.services.terms import TERMS_FIELDS, check_pricing
 from django.utils.translation import gettext_lazy as _
@@ -300,6 +300,26 @@ class WaiveForm(ReasonForm):
     field_order = ("kind", "amount", "reason")
 
 
+class StatementVersionInline(ReadOnlyInline):
+    """PRODUCT §13: the versions an amendment replaced, kept as they were."""
+
+    model = StatementVersion
+    fields = ("version", "status", "minimum_display", "past_due_display", "superseded_on", "superseded_cause",
+              "superseded_because", "amended_because")
+    readonly_fields = fields
+    ordering = ("version",)
+    verbose_name = _("previous version")
+    verbose_name_plural = _("previous versions")
+
+    @admin.display(description=_("Minimum payment"))
+    def minimum_display(self, obj):
+        return obj.figures.get("minimum_payment")
+
+    @admin.display(description=_("Past due"))
+    def past_due_display(self, obj):
+        return obj.figures.get("past_due")
+
+
 @admin.register(Statement)
 class StatementAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     list_display = ("__str__", "account_ref", "customer", "bill_date", "due_date", "status_badge", "closing_display",
@@ -310,7 +330,7 @@ class StatementAdmin(PeopleSearchMixin, ReadOnlyAdmin):
     search_help_text = SEARCH_HELP
     date_hierarchy = "bill_date"
     readonly_fields = [f.name for f in Statement._meta.fields]
-    inlines = (StatementLineInline,)
+    inlines = (StatementLineInline, StatementVersionInline)
     actions = ("install", "waive_fees")
 
     account_ref = account_column()

@@ -22,7 +22,7 @@ from core.business_date import get_business_date
 from core.errors import BusinessRuleError, NotFoundError
 from core.money import ZERO
 from installments import calc, hooks, services
-from installments.models import Allocation, Plan, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine
+from installments.models import Allocation, Plan, Purchase, Refund, Repayment, ScheduleLine, Statement, StatementLine, StatementVersion
 from installments.serializers import (
     PlanOutSerializer, PurchaseInSerializer, PurchaseOutSerializer, PurchaseStatusOutSerializer, QuoteInSerializer,
     QuoteOutSerializer,
@@ -362,7 +362,8 @@ class AccountStatementList(APIView):
         statements = (
             Statement.objects.filter(account=account).exclude(status=Statement.Status.DRAFT)
             .select_related("account")
-            .prefetch_related(Prefetch("lines", queryset=StatementLine.objects.order_by("position", "on_date", "id")))
+            .prefetch_related(Prefetch("lines", queryset=StatementLine.objects.order_by("position", "on_date", "id")),
+                              Prefetch("versions", queryset=StatementVersion.objects.order_by("version")))
             .order_by("-bill_date", "-id")
         )
         if f.get("status"):

@@ -52,6 +52,7 @@ CATALOGUE = catalogue(
         'settlement_mismatch': 'Settlement does not add up.',
         'statement_mismatch': "The statement is not this account's.",
         'statement_not_found': 'No statement with this id.',
+        'statement_not_issued': 'A statement being generated cannot be amended.',
         'statement_not_open': 'Only the current, open statement can be installed.',
         'value_date_in_future': 'The value date … is after the business date ….',
         'value_date_too_old': 'The value date … is more than … days before the business date ….',
@@ -65,6 +66,7 @@ CATALOGUE = catalogue(
         'purchase_refund': 'Purchase refund',
         'purchase_review': 'Purchase review',
         'repayment_reverse': 'Repayment reverse',
+        'statement_amend': 'Statement amend',
         'statement_install': 'Statement install',
     },
 )

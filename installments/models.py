@@ -335,6 +335,11 @@ class Statement(models.Model):
     fees_due = MoneyField(default=ZERO)
     past_due = MoneyField(default=ZERO)
     minimum_payment = MoneyField(default=ZERO)
+    # PRODUCT §13: an issued statement is amended as a new version (the old one kept as a StatementVersion).
+    version = models.PositiveSmallIntegerField(default=1, db_default=1, help_text=_("1 as issued; +1 per amendment."))
+    amended_on = models.DateField(null=True, blank=True, help_text=_("Business date of the latest amendment."))
+    amended_because = models.CharField(max_length=300, blank=True, db_default="",
+                                       help_text=_("Why the latest amendment was made (its cause)."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -361,6 +366,43 @@ class Statement(models.Model):
     @property
     def owed(self) -> Decimal:
         return self.revolving_due + self.installments_due + self.fees_due + self.past_due
+
+
+class StatementVersion(models.Model):
+    """A superseded version of an issued statement (PRODUCT §13): its figures and lines as they stood
+    before an amendment. The statement row is always the current version."""
+
+    class Cause(models.TextChoices):
+        VALUE_DATE = "value_date", _("Back-valued money")
+        REVERSAL = "reversal", _("Reversal of a payment")
+        ADD_ON = "add_on", _("Add-on billed with a bill installment")
+
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=12, choices=Statement.Status.choices)
+    figures = models.JSONField(help_text=_("The money fields of this version, as strings."))
+    lines = models.JSONField(help_text=_("The lines of this version."))
+    amended_on = models.DateField(null=True, blank=True, help_text=_("When this version was itself an amendment."))
+    amended_because = models.CharField(max_length=300, blank=True)
+    superseded_on = models.DateField(help_text=_("Business date the next version replaced it."))
+    superseded_because = models.CharField(max_length=300)
+    superseded_cause = models.CharField(max_length=12, choices=Cause.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["statement_id", "version"]
+        constraints = [models.UniqueConstraint(fields=["statement", "version"], name="one_statement_version")]
+
+    def __str__(self) -> str:
+        return f"{self.statement} v{self.version}"
+
+    @property
+    def minimum_payment(self) -> Decimal:
+        return Decimal(self.figures["minimum_payment"])
+
+    @property
+    def past_due(self) -> Decimal:
+        return Decimal(self.figures["past_due"])
 
 
 class StatementLine(models.Model):

@@ -1,6 +1,7 @@
 """Reads of the credit engine (screens, API, other apps). No writes here."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Case, F, QuerySet, Value, When
@@ -65,6 +66,45 @@ def statement_paid_toward(*, statement: Statement) -> Decimal:
     credits = Refund.objects.filter(account_id=statement.account_id, created_on__gte=statement.bill_date).aggregate(
         s=_sum(F("billed_principal_reduced") + F("fees_waived_billed")))["s"]
     return money(paid + credits)
+
+
+@dataclass(frozen=True)
+class StatementVersionView:
+    """One version of a statement (PRODUCT §13): the superseded ones and the current one alike."""
+
+    version: int
+    current: bool
+    status: str
+    figures: dict
+    lines: list
+    amended_on: object
+    amended_because: str
+    superseded_on: object = None
+    superseded_because: str = ""
+
+    @property
+    def minimum_payment(self) -> Decimal:
+        return Decimal(self.figures["minimum_payment"])
+
+    @property
+    def past_due(self) -> Decimal:
+        return Decimal(self.figures["past_due"])
+
+
+def statement_versions(*, statement: Statement) -> list[StatementVersionView]:
+    """Every version of an issued statement, oldest first; the last is the statement as it stands."""
+    from installments.services.statements import STATEMENT_MONEY_FIELDS
+
+    out = [StatementVersionView(v.version, False, v.status, v.figures, v.lines, v.amended_on, v.amended_because,
+                                v.superseded_on, v.superseded_because)
+           for v in statement.versions.order_by("version")]
+    lines = [{"position": ln.position, "kind": ln.kind, "on_date": ln.on_date.isoformat() if ln.on_date else None,
+              "description": ln.description, "principal": str(ln.principal), "fee": str(ln.fee),
+              "amount": str(ln.amount), "ref": ln.ref} for ln in statement.lines.order_by("position", "on_date", "id")]
+    out.append(StatementVersionView(statement.version, True, statement.status,
+                                    {f: str(getattr(statement, f)) for f in STATEMENT_MONEY_FIELDS}, lines,
+                                    statement.amended_on, statement.amended_because))
+    return out
 
 
 def account_statements(*, account: CreditAccount) -> QuerySet[Statement]:

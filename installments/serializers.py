@@ -222,6 +222,16 @@ class StatementLineOutSerializer(serializers.Serializer):
     amount = MoneyField(help_text="+ owed more, − paid or given back.")
 
 
+class StatementVersionOutSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="Version number (1: as issued).")
+    status = serializers.CharField(help_text="State of the bill in this version.")
+    figures = serializers.DictField(child=serializers.CharField(), help_text="The money fields of this version (strings).")
+    lines = serializers.ListField(child=serializers.DictField(), help_text="The lines of this version.")
+    amended_because = serializers.CharField(help_text="Why this version was itself an amendment (empty: as issued).")
+    superseded_on = serializers.DateField(help_text="Business date the next version replaced it.")
+    superseded_because = serializers.CharField(help_text="Why it was replaced (the cause of the amendment).")
+
+
 class StatementOutSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The statement's id: `<account>-<bill date YYYYMMDD>`.")
     account = serializers.CharField(source="account.reference", help_text=ACCOUNT_REF_HELP)
@@ -245,6 +255,12 @@ class StatementOutSerializer(serializers.Serializer):
     closing_balance = MoneyField(help_text="Owed on the bill date (negative: in credit).")
     minimum_payment = MoneyField(help_text="Pay at least this by the due date to avoid being overdue.")
     lines = StatementLineOutSerializer(many=True, source="lines.all", help_text="The statement's lines, in order.")
+    # PRODUCT §13 (issue 24): an amended statement shows its version, why, and the versions it replaced.
+    version = serializers.IntegerField(help_text="1 as issued; +1 per amendment.")
+    amended_on = serializers.DateField(allow_null=True, help_text="Business date of the latest amendment.")
+    amended_because = serializers.CharField(help_text="Why the statement was amended (empty: as issued).")
+    previous_versions = StatementVersionOutSerializer(many=True, source="versions.all",
+                                                      help_text="The superseded versions, oldest first.")
 
 
 class StatementFilterSerializer(serializers.Serializer):

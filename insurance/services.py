@@ -28,7 +28,8 @@ from core.business_date import get_business_date
 from core.errors import BusinessRuleError, NotFoundError, ValidationError
 from core.money import ZERO, money
 from installments import calc
-from installments.models import Charge, Plan, ProductTerms, ScheduleLine, Statement, StatementLine
+from installments.models import Charge, Plan, ProductTerms, ScheduleLine, Statement, StatementLine, StatementVersion
+from installments.services.statements import statement_amend
 from installments.services.common import apply_account_deltas, get_terms, require_reason
 from installments.services.settlements import plan_settle, plan_settlement_quote
 from insurance.models import InsuranceClaim, InsurancePolicy, InsuranceProduct
@@ -144,23 +145,15 @@ def _bill_first_premium(policy: InsurancePolicy, today: dt.date, actor: Actor) -
                          actor=actor)
     Charge.objects.filter(pk=charge.pk).update(journal_entry=entry)
     apply_account_deltas(policy.account, legs)
-    terms = get_terms(policy.account.product_id)
-    statement.premiums += amount
-    statement.fees_due += amount
-    statement.closing_balance += amount
-    statement.minimum_payment = calc.minimum_payment(
-        revolving=statement.revolving_due, installments_due=statement.installments_due, fees_due=statement.fees_due,
-        past_due=statement.past_due, percentage=terms.minimum_payment_rate,
-    )
-    statement.save(update_fields=["premiums", "fees_due", "closing_balance", "minimum_payment"])
     closing = statement.lines.filter(kind=StatementLine.Kind.CLOSING).first()
-    StatementLine.objects.create(statement=statement, position=(closing.position if closing else 90) - 1,
-                                 kind=StatementLine.Kind.PREMIUM, on_date=today,
-                                 description=f"Insurance premium of {policy.plan.reference}", fee=amount, amount=amount,
-                                 ref=policy.reference)
-    if closing:
-        closing.amount = statement.closing_balance
-        closing.save(update_fields=["amount"])
+    statement_amend(  # one home for amending an issued statement (PRODUCT §13)
+        statement=statement, deltas={"premiums": amount, "fees_due": amount, "closing_balance": amount},
+        because=f"insurance premium of {policy.plan.reference} billed with the bill installment",
+        cause=StatementVersion.Cause.ADD_ON, on=today, actor=actor,
+        lines=[StatementLine(statement=statement, position=(closing.position if closing else 90) - 1,
+                             kind=StatementLine.Kind.PREMIUM, on_date=today,
+                             description=f"Insurance premium of {policy.plan.reference}", fee=amount, amount=amount,
+                             ref=policy.reference)])
 
 
 # --- billing (close of business) -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ class NoticeKind(models.TextChoices):
     TEMPORARY_GRANTED = "temporary_granted", "Temporary limit granted"
     TEMPORARY_EXPIRING = "temporary_expiring", "Temporary limit expiring"
     STATEMENT_ISSUED = "statement_issued", "Statement issued"
+    STATEMENT_AMENDED = "statement_amended", "Statement amended"
     PLAN_CREATED = "plan_created", "Installment plan created"
     PLAN_SETTLED = "plan_settled", "Installment plan paid off or settled"
     BUREAU_PRE_NOTICE = "bureau_pre_notice", "Credit-bureau pre-notice"

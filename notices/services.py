@@ -64,6 +64,13 @@ DEFAULT_TEXTS: dict[str, tuple[str, str]] = {
         "还款日 {{ due_date }}。 Statement of {{ bill_date }}: ¥{{ closing_balance }}, minimum ¥{{ minimum_payment }}, "
         "due {{ due_date }}.",
     ),
+    NoticeKind.STATEMENT_AMENDED: (
+        "账单已更正 Your statement was corrected",
+        "{{ customer_name }}，您的账户 {{ account }} {{ bill_date }} 账单已更正（{{ cause }}）：最低还款由 ¥{{ old_minimum }}"
+        " 更正为 ¥{{ minimum_payment }}，应还总额 ¥{{ closing_balance }}，还款日 {{ due_date }}。"
+        " Your statement of {{ bill_date }} was corrected ({{ cause }}): minimum ¥{{ minimum_payment }} (was"
+        " ¥{{ old_minimum }}), balance ¥{{ closing_balance }}, due {{ due_date }}.",
+    ),
     NoticeKind.PLAN_CREATED: (
         "分期已办理 Installment plan created",
         "{{ customer_name }}，您已办理 {{ tenor }} 期分期，本金 ¥{{ principal }}，每期手续费 ¥{{ fee_per_period }}，"
@@ -205,6 +212,7 @@ def _day_events(*, on: dt.date) -> list[NoticeEvent]:
         events.append(NoticeEvent(statement.account, NoticeKind.STATEMENT_ISSUED, f"statement:{statement.pk}", {
             "bill_date": statement.bill_date, "due_date": statement.due_date,
             "closing_balance": statement.closing_balance, "minimum_payment": statement.minimum_payment}))
+    events += _amended_statement_events(on=on)
     for plan in Plan.objects.filter(created_on=on).select_related("account__customer").defer("account__customer__id_number"):
         events.append(NoticeEvent(plan.account, NoticeKind.PLAN_CREATED, f"plan:{plan.pk}", {
             "principal": plan.principal, "tenor": plan.tenor, "fee_per_period": plan.fee_per_period,
@@ -214,6 +222,51 @@ def _day_events(*, on: dt.date) -> list[NoticeEvent]:
         events.append(NoticeEvent(plan.account, NoticeKind.PLAN_SETTLED, f"plan:{plan.pk}", {
             "principal": plan.principal, "closed_on": plan.closed_on}))
     return [e for e in events if e.account.status != CreditAccount.Status.CLOSED or e.kind == NoticeKind.LIMIT_CUT]
+
+
+def _amended_statement_events(*, on: dt.date) -> list[NoticeEvent]:
+    """PRODUCT §13: a statement amended because of back-valued money or a reversal is told about, with
+    the corrected minimum (one notice per version)."""
+    from installments.models import StatementVersion
+
+    causes = {StatementVersion.Cause.VALUE_DATE: "到账日期更正 payment value date",
+              StatementVersion.Cause.REVERSAL: "还款冲正 payment reversed"}
+    first: dict[int, StatementVersion] = {}
+    for version in StatementVersion.objects.filter(superseded_on=on, superseded_cause__in=list(causes)).order_by(
+            "statement_id", "version"):
+        first.setdefault(version.statement_id, version)
+    events = []
+    for statement in Statement.objects.filter(pk__in=list(first)).select_related("account__customer").defer(
+            "account__customer__id_number"):
+        was = first[statement.pk]
+        events.append(NoticeEvent(statement.account, NoticeKind.STATEMENT_AMENDED,
+                                  f"statement-amended:{statement.pk}:v{statement.version}", {
+                                      "bill_date": statement.bill_date, "due_date": statement.due_date,
+                                      "cause": causes[was.superseded_cause], "old_minimum": was.minimum_payment,
+                                      "minimum_payment": statement.minimum_payment,
+                                      "closing_balance": statement.closing_balance}))
+    return events
+
+
+@transaction.atomic
+def notices_withdraw(*, account_id: int, kind: str, event_keys, reason: str, actor) -> int:
+    """Withdraw notices not sent yet (queued, or failed and waiting for a retry) about events that no
+    longer hold (PRODUCT §13: back-valued money erased the delinquency they told about). Each is kept,
+    suppressed with the reason, one audit event each; its event key is freed (suffixed) so the event, if
+    it happens again, is told about again. Returns how many were withdrawn."""
+    from core.audit import audit_record
+
+    withdrawn = 0
+    for notice in Notice.objects.select_for_update(of=("self",)).filter(
+            account_id=account_id, kind=kind, event_key__in=list(event_keys),
+            status__in=[Notice.Status.QUEUED, Notice.Status.FAILED]).order_by("pk"):
+        old = notice.status
+        notice.status, notice.status_reason = Notice.Status.SUPPRESSED, f"withdrawn: {reason}"[:200]
+        notice.event_key = f"{notice.event_key}~withdrawn-{notice.pk}"[:60]
+        notice.save(update_fields=["status", "status_reason", "event_key", "updated_at"])
+        audit_record(actor=actor, action="notice_withdraw", obj=notice, reason=reason, old=old, new=notice.status)
+        withdrawn += 1
+    return withdrawn
 
 
 @transaction.atomic

@@ -56,6 +56,7 @@ CATALOGUE = catalogue(
         'blacklist_remove': 'Blacklist remove',
         'campaign_grant': 'Campaign grant',
         'human_review_request': 'Human review request',
+        'limit_cut_undo': 'Limit cut undo',
         'risk_policy_change': 'Risk policy change',
         'risk_rule_change': 'Risk rule change',
         'score_band_change': 'Score band change',

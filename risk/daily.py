@@ -189,6 +189,22 @@ def _overdue_between(account_id: int, start: dt.date, end: dt.date) -> bool:
     )
 
 
+def _episode_start(account_id: int, *, on: dt.date) -> dt.date | None:
+    """The first day of the account's latest delinquency episode up to ``on``: the latest change from
+    current (M0) into a delinquent bucket."""
+    return (BucketChange.objects.filter(account_id=account_id, on_date__lte=on, old_bucket=CreditAccount.Bucket.M0)
+            .exclude(new_bucket=CreditAccount.Bucket.M0).order_by("-on_date").values_list("on_date", flat=True).first())
+
+
+def _cut_this_episode(account_id: int, *, on: dt.date) -> bool:
+    """PRODUCT §13: one limit cut per delinquency episode — was the latest episode cut already (a cut
+    that was undone does not count)?"""
+    start = _episode_start(account_id, on=on)
+    return start is not None and LimitReview.objects.filter(
+        account_id=account_id, action=LimitReview.Action.CUT, rule="overdue", reviewed_on__gte=start,
+        reviewed_on__lte=on, undone_on__isnull=True).exists()
+
+
 def _behaviour_score(account: CreditAccount, *, on: dt.date, version: ScorecardVersion | None):
     if version is None:
         return None, {}
@@ -226,6 +242,7 @@ def review_account(
         or _overdue_between(account.pk, months_before(on, policy.raise_no_overdue_months), on),
         score_before=score_before,
         score_after=score_after,
+        cut_this_episode=_cut_this_episode(account.pk, on=on),
     )
     decision = decide_limit_review(facts, review_policy(policy), bands)
     result = ReviewResult(

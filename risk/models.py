@@ -493,6 +493,9 @@ class LimitReview(models.Model):
     utilisation = RateField(null=True, blank=True)
     model_label = models.CharField(max_length=60, blank=True)
     explanation = models.CharField(max_length=500, blank=True)
+    # PRODUCT §13 (issue 24): a cut caused by delinquency that back-valued money erased is undone.
+    undone_on = models.DateField(null=True, blank=True, help_text=_("Business date the cut was undone."))
+    undone_because = models.CharField(max_length=300, blank=True, help_text=_("Why the cut was undone."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -268,6 +268,8 @@ class ReviewFacts:
     overdue_within_raise_window: bool
     score_before: int | None
     score_after: int | None
+    # PRODUCT §13 (issue 24): one limit cut per delinquency episode.
+    cut_this_episode: bool = False
 
 
 @dataclass(frozen=True)
@@ -305,8 +307,10 @@ def decide_limit_review(facts: ReviewFacts, policy: ReviewPolicy, bands: Sequenc
     """PRODUCT §3 dynamic adjustment.
 
     * a manual freeze is staff's decision: the review leaves the account alone;
-    * cut when the account went overdue (now or since the last review): by ``cut_step``;
+    * cut when the account went overdue (now or since the last review): by ``cut_step``, once per
+      delinquency episode (PRODUCT §13: an episode already cut is not cut again);
     * cut when the behaviour score fell a band: to the new band's limit, and by at least ``cut_step``;
+    * a cut never goes below what is used unless the account is overdue now (PRODUCT §13);
     * raise when the score improved, utilisation is above ``raise_utilisation_above`` and there was
       no overdue in the raise window: by ``raise_step``, never above ``max_limit``;
     * otherwise no change. New limits are rounded down to ``limit_unit``.
@@ -320,8 +324,13 @@ def decide_limit_review(facts: ReviewFacts, policy: ReviewPolicy, bands: Sequenc
     if facts.manual_freeze:
         return none("manual_freeze", "frozen by staff: the review does not change the limit")
     stepped_down = round_down_to(old * (1 - policy.cut_step), unit)
+    floor = money(0)
+    if not facts.overdue_now and facts.used_amount > 0:  # never below what is used (up to the unit) unless overdue
+        floor = min(money((facts.used_amount / unit).to_integral_value(rounding=ROUND_CEILING) * unit), old)
     if facts.overdue_now or facts.overdue_since_last_review:
-        new = min(stepped_down, old)
+        if facts.cut_this_episode:
+            return none("overdue_already_cut", "this delinquency episode already cut the limit once")
+        new = max(min(stepped_down, old), floor)
         if new < old:
             return ReviewDecision("cut", "overdue", new, f"went overdue: limit cut by {policy.cut_step * 100:.0f} %")
         return none("overdue", "went overdue, but the limit cannot go lower")
@@ -329,7 +338,7 @@ def decide_limit_review(facts: ReviewFacts, policy: ReviewPolicy, bands: Sequenc
     if before is not None and after is not None:
         band_before, band_after = band_for(before, bands), band_for(after, bands)
         if band_rank(band_after.name, bands) > band_rank(band_before.name, bands):
-            new = min(stepped_down, round_down_to(band_after.limit, unit))
+            new = max(min(stepped_down, round_down_to(band_after.limit, unit)), floor)
             if new < old:
                 return ReviewDecision(
                     "cut", "score_band_drop", new,

@@ -27,6 +27,9 @@ def connect() -> None:
         _connect_privacy()
     if apps.is_installed("cob"):
         _connect_close_of_business()
+    from risk import valuedate  # PRODUCT §13: cuts erased by back-valued money are undone
+
+    valuedate.register_listener()
 
 
 def _connect_close_of_business() -> None:

@@ -19,7 +19,11 @@ closed. :func:`account_rejudge` replays those days for one account with the rule
    with the reason). Listeners of :func:`installments.hooks.notify_delinquency_rejudged` (collections)
    then follow: cases, promises, reminders.
 
-Statements are never regenerated: one generated in the window keeps the amounts it was issued with.
+Statements generated in the window (issue 24, PRODUCT §13) are judged again too: at each bill date
+the replays compute what the statement should have said (past due, what is due, fees, payments of the
+cycle); where the moved money changes that, the statement is amended as a new version
+(:func:`installments.services.statements.statement_amend`) and the following days are judged from the
+amended minimum payment.
 """
 from __future__ import annotations
 
@@ -33,10 +37,12 @@ from django.db import transaction
 from accounts.models import BucketChange, CreditAccount, StatusChange
 from core.actors import Actor
 from core.business_date import get_business_date
-from core.money import ZERO
+from core.money import ZERO, money
 from installments import calc
 from installments.hooks import notify_delinquency_rejudged
-from installments.models import Allocation, Charge, ProductTerms, Refund, Repayment, ScheduleLine, Statement
+from installments.models import (
+    Allocation, Charge, ProductTerms, Refund, Repayment, ScheduleLine, Statement, StatementLine, StatementVersion,
+)
 from installments.services.common import apply_account_deltas, get_terms
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, journal_post
@@ -54,6 +60,7 @@ class RejudgeResult:
     fees_removed: Decimal = ZERO
     fees_added: Decimal = ZERO
     statements_changed: int = 0
+    statements_amended: int = 0
     dpd: int = 0
     bucket: str = "M0"
     status: str = ""
@@ -148,7 +155,11 @@ class _Replay:
         self.paid_toward = [
             (r.received_on, r.amount) for r in Repayment.objects.filter(account=account, status=Repayment.Status.POSTED)
             .exclude(kind=Repayment.Kind.RECOVERY)
-        ] + list(extra_paid) + [(f.created_on, f.billed_principal_reduced + f.fees_waived_billed) for f in Refund.objects.filter(account=account)]
+        ] + list(extra_paid)
+        self.repaid = list(self.paid_toward)  # repayments only: a statement's payments of the cycle
+        self.paid_toward += [(f.created_on, f.billed_principal_reduced + f.fees_waived_billed)
+                             for f in Refund.objects.filter(account=account)]
+        self.minimum = {s.pk: s.minimum_payment for s in self.statements}  # amended in the replay (issue 24)
         self.history: list[tuple[dt.date, str, str, int]] = []
         self.dpd = self._dpd_before()
         self.bucket = calc.bucket_for_dpd(self.dpd)
@@ -194,7 +205,7 @@ class _Replay:
                 self.status[s.pk] = (Statement.Status.PAID, day)
                 continue
             toward = sum((a for d, a in self.paid_toward if s.bill_date <= d <= day), ZERO)
-            if toward >= s.minimum_payment:
+            if toward >= self.minimum[s.pk]:
                 self.status[s.pk] = (Statement.Status.MINIMUM_PAID, day)
                 minimum_dues.append(s.due_date)
         if minimum_dues:
@@ -251,12 +262,97 @@ class _Replay:
         if amount > 0:
             self.charges.append(_Charge(None, kind, day, days, base, amount, amount))
 
+    def figures(self, s: Statement, day: dt.date) -> dict[str, Decimal]:
+        """What the statement generated on ``day`` would have said with the money of this replay: the
+        parts of what is owed (as generation computes them, PRODUCT §4), the fees and payments of its
+        cycle and the minimum payment computed from the parts."""
+        S = ScheduleLine.Status
+        parts = dict.fromkeys(("revolving_due", "installments_due", "past_due"), ZERO)
+        for ln in self.lines:
+            status = self.line_status(ln, day)
+            if status == S.OVERDUE:
+                parts["past_due"] += ln.open_at(day)
+            elif status in (S.DUE, S.DEFERRED):
+                parts["revolving_due" if ln.row.is_revolving else "installments_due"] += ln.open_at(day)
+        parts["fees_due"] = sum((c.open_at(day) for c in self.charges if c.accrued_on < day), ZERO)
+        cycle = [c for c in self.charges if s.period_start <= c.accrued_on < day]
+        out = {
+            **parts,
+            "late_fees": sum((c.amount for c in cycle if c.kind == Charge.Kind.LATE_FEE), ZERO),
+            "deferral_fees": sum((c.amount for c in cycle if c.kind == Charge.Kind.DEFERRAL_FEE), ZERO),
+            "payments_amount": sum((a for d, a in self.repaid if s.period_start <= d < day), ZERO),
+            "closing_balance": sum(parts.values(), ZERO),
+        }
+        out["minimum_payment"] = calc.minimum_payment(
+            revolving=parts["revolving_due"], installments_due=parts["installments_due"], fees_due=parts["fees_due"],
+            past_due=parts["past_due"], percentage=self.terms.minimum_payment_rate)
+        return out
+
     def run(self) -> None:
         day = self.since
         while day <= self.last:
             self.settle(day)
             self.delinquency(day)
             day += dt.timedelta(days=1)
+
+
+@dataclass
+class _Amendment:
+    statement_id: int
+    deltas: dict[str, Decimal]
+    minimum: Decimal
+
+
+def _run_together(replay: _Replay, base: _Replay) -> list[_Amendment]:
+    """Replay both day by day; at each bill date in the window, a statement whose figures the moved
+    money changes is amended in the replay (its minimum payment is what the following days judge):
+    the issued figures move by the difference between the two replays (PRODUCT §13)."""
+    amendments = []
+    day = replay.since
+    while day <= replay.last:
+        for s in replay.statements:
+            if s.bill_date != day or s.pk in replay.fixed_ids:
+                continue
+            now, was = replay.figures(s, day), base.figures(s, day)
+            deltas = {k: now[k] - was[k] for k in now if k != "minimum_payment" and now[k] != was[k]}
+            if deltas:
+                minimum = max(s.minimum_payment + now["minimum_payment"] - was["minimum_payment"], ZERO)
+                replay.minimum[s.pk] = minimum
+                amendments.append(_Amendment(s.pk, deltas, minimum))
+        for r in (replay, base):
+            r.settle(day)
+            r.delinquency(day)
+        day += dt.timedelta(days=1)
+    return amendments
+
+
+def _amend_statements(account: CreditAccount, amendments: list[_Amendment], *, reason: str, cause: str,
+                      today: dt.date, actor: Actor) -> int:
+    """Amend each statement as a new version; the cycle's payments (a back-valued one attached to the
+    statement of its value date, a reversed one shown as reversed) become lines of the new version."""
+    from installments.services.statements import statement_amend
+
+    for amendment in amendments:
+        st = Statement.objects.select_for_update(of=("self",)).select_related("account").get(pk=amendment.statement_id)
+        shown = set(st.lines.filter(kind=StatementLine.Kind.PAYMENT).values_list("ref", "amount"))
+        lines = []
+        cycle = Repayment.objects.filter(account=account, received_on__gte=st.period_start,
+                                         received_on__lt=st.bill_date).exclude(kind=Repayment.Kind.RECOVERY)
+        for rep in cycle.filter(statement__isnull=True, status=Repayment.Status.POSTED).order_by("received_on", "pk"):
+            Repayment.objects.filter(pk=rep.pk).update(statement=st)
+            lines.append(StatementLine(statement=st, position=40, kind=StatementLine.Kind.PAYMENT, on_date=rep.received_on,
+                                       description=f"Payment {rep.external_ref}", amount=-rep.amount, ref=rep.reference))
+        for rep in cycle.filter(statement=st, status=Repayment.Status.REVERSED).order_by("received_on", "pk"):
+            if (rep.reference, -rep.amount) in shown and (rep.reference, rep.amount) not in shown:
+                lines.append(StatementLine(statement=st, position=41, kind=StatementLine.Kind.PAYMENT,
+                                           on_date=rep.reversed_on, description=f"Reversal of payment {rep.external_ref}",
+                                           amount=rep.amount, ref=rep.reference))
+        old_past, old_min = st.past_due, st.minimum_payment
+        new_past = max(money(old_past + amendment.deltas.get("past_due", ZERO)), ZERO)
+        statement_amend(statement=st, deltas=amendment.deltas, minimum=amendment.minimum, cause=cause, on=today,
+                        actor=actor, lines=lines,
+                        because=f"{reason}: past due {old_past} → {new_past}, minimum {old_min} → {amendment.minimum}")
+    return len(amendments)
 
 
 def _same(a: _Charge | None, b: _Charge | None) -> bool:
@@ -282,7 +378,8 @@ def _reopen_allocations(charge: Charge, on: dt.date) -> Decimal:
 
 @transaction.atomic
 def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, reason: str,
-                    baseline_ignore: frozenset[int] = frozenset(), baseline_paid: tuple = ()) -> RejudgeResult:
+                    baseline_ignore: frozenset[int] = frozenset(), baseline_paid: tuple = (),
+                    cause: str = StatementVersion.Cause.VALUE_DATE) -> RejudgeResult:
     """Replay the account's delinquency from ``since`` through the last closed business day, as of the
     value dates of the money received, and correct what close of business decided on those days. The
     caller holds the account lock (``lock_account``). A written-off account is left alone (its later
@@ -302,9 +399,10 @@ def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, rea
         return result
     terms = get_terms(account.product_id)
     replay = _Replay(account, terms, since, last)
-    replay.run()
     base = _Replay(account, terms, since, last, ignore=frozenset(baseline_ignore), extra_paid=tuple(baseline_paid))
-    base.run()
+    amendments = _run_together(replay, base)
+    result.statements_amended = _amend_statements(account, amendments, reason=reason, cause=cause, today=today,
+                                                  actor=actor)
 
     # Statements, lines and charges get the replayed marks.
     for s in replay.statements:
@@ -412,7 +510,8 @@ def account_rejudge(*, account: CreditAccount, since: dt.date, actor: Actor, rea
         credit_balance_apply(account=account, on=today, actor=actor)
     account.refresh_from_db()
     result.dpd, result.bucket, result.status = account.dpd, account.bucket, account.status
-    result.changed = result.changed or bool(result.statements_changed or result.fees_added or result.fees_removed)
+    result.changed = result.changed or bool(result.statements_changed or result.statements_amended
+                                            or result.fees_added or result.fees_removed)
     if result.changed:
         notify_delinquency_rejudged(account_id=account.pk, since=since, on=today, actor=actor)
     return result

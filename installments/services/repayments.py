@@ -18,7 +18,7 @@ from core.errors import BusinessRuleError, ConflictError, ValidationError
 from core.money import ZERO, money
 from installments.calc import DEFAULT_ALLOCATION_ORDER, allocate
 from installments.models import (
-    Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, WriteOff,
+    Adjustment, Allocation, Charge, Plan, Repayment, ScheduleLine, Statement, StatementVersion, WriteOff,
 )
 from installments.services.common import (
     apply_account_deltas, apply_paid, get_terms, line_plan_kind, open_dues, plan_codes, plus, positive_money,
@@ -345,15 +345,24 @@ def _rejudge_reopened(*, account: CreditAccount, first_allocation: int, today: d
     for alloc in undone.filter(reverses__statement__isnull=False).select_related("reverses", "line"):
         revolving = alloc.kind == Allocation.Kind.PRINCIPAL and alloc.line.is_revolving
         extra[alloc.reverses.statement_id] += -alloc.amount * (rate if revolving else 1)
+    due_dates = [st.due_date for st in statements if st.due_date < today]
+    since = min(due_dates) if due_dates else None
     for st in statements:
-        if extra.get(st.pk):
-            st.minimum_payment = money(st.minimum_payment + extra[st.pk])
-            st.save(update_fields=["minimum_payment"])
+        # A statement generated on or after ``since`` is amended by the re-judging itself (issue 24), from
+        # everything the reversed money had changed, the credit included.
+        if extra.get(st.pk) and not (since is not None and since <= st.bill_date < today):
+            from installments.services.statements import statement_amend
+
+            st = Statement.objects.select_for_update(of=("self",)).select_related("account").get(pk=st.pk)
+            raised = money(st.minimum_payment + extra[st.pk])
+            statement_amend(statement=st, deltas={}, minimum=raised, cause=StatementVersion.Cause.REVERSAL, on=today,
+                            actor=actor, because=f"{reason}: the credit it had left paid part of this bill; "
+                                                 f"minimum {st.minimum_payment} → {raised}")
         if st.due_date >= today and st.status in (Statement.Status.PAID, Statement.Status.MINIMUM_PAID):
             st.status, st.resolved_on = Statement.Status.OPEN, None
             st.save(update_fields=["status", "resolved_on"])
-    due_dates = [st.due_date for st in statements if st.due_date < today]
-    if due_dates:
-        account_rejudge(account=account, since=min(due_dates), actor=actor, reason=reason,
+    if since is not None:
+        account_rejudge(account=account, since=since, actor=actor, reason=reason,
                         baseline_ignore=frozenset(undone.values_list("pk", flat=True)),
-                        baseline_paid=((repayment.received_on, repayment.amount),))
+                        baseline_paid=((repayment.received_on, repayment.amount),),
+                        cause=StatementVersion.Cause.REVERSAL)

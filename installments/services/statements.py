@@ -1,6 +1,14 @@
-"""Bill installment of a statement (PRODUCT §5): before the due date, the unpaid revolving balance (or a
-part above the product minimum) becomes a plan whose first installment is due on that statement's due
-date; the statement's amounts and minimum payment are recomputed."""
+"""Statements after they are issued.
+
+- Bill installment of a statement (PRODUCT §5): before the due date, the unpaid revolving balance (or a
+  part above the product minimum) becomes a plan whose first installment is due on that statement's due
+  date; the statement's amounts and minimum payment are recomputed.
+- Amendment of an issued statement (PRODUCT §13, issue 24): :func:`statement_amend` is the one place a
+  statement's figures change after it was issued. The version as it stood is kept (a
+  ``StatementVersion``), the figures move, the adjustments and summary lines follow, the version number
+  goes up with the cause. Callers: the re-judging of back-valued money and reversals
+  (``installments.services.rejudge``, ``repayments``), add-ons billed with a bill installment (insurance).
+"""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -14,13 +22,101 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
 from core.errors import BusinessRuleError
-from core.money import ZERO
+from core.money import ZERO, money
 from installments.calc import minimum_payment
-from installments.models import Adjustment, Plan, ScheduleLine, Statement, StatementLine
+from installments.models import Adjustment, Plan, ScheduleLine, Statement, StatementLine, StatementVersion
 from installments.services.common import apply_account_deltas, close_if_settled, get_terms, positive_money
 from installments.services.purchases import create_plan
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, journal_post
+
+
+#: The money fields of a statement, as a version keeps them.
+STATEMENT_MONEY_FIELDS = (
+    "opening_balance", "purchases_amount", "installments_principal", "installments_fee", "deferral_fees", "late_fees",
+    "premiums", "payments_amount", "refunds_amount", "credit_applied", "adjustments", "closing_balance",
+    "revolving_due", "installments_due", "fees_due", "past_due", "minimum_payment",
+)
+#: The parts of what is owed (PRODUCT §4: the minimum payment is computed from them).
+OWED_PARTS = ("revolving_due", "installments_due", "fees_due", "past_due")
+#: Summary lines kept equal to a statement field (kind, position at generation, field).
+_SUMMARY_LINES = (
+    (StatementLine.Kind.DEFERRAL_FEE, 30, "deferral_fees", "Deferral fees"),
+    (StatementLine.Kind.LATE_FEE, 31, "late_fees", "Late fees"),
+    (StatementLine.Kind.ADJUSTMENT, 80, "adjustments",
+     "Other adjustments (bill installments, early settlement, refunds of future installments)"),
+)
+
+
+def _rolled(statement: Statement):
+    return (statement.opening_balance + statement.purchases_amount + statement.installments_principal
+            + statement.installments_fee + statement.deferral_fees + statement.late_fees + statement.premiums
+            - statement.payments_amount - statement.refunds_amount)
+
+
+def statement_amend(*, statement: Statement, deltas: dict[str, Decimal], because: str, cause: str,
+                    on, actor: Actor, minimum: Decimal | None = None, lines=(),
+                    status: tuple[str, object] | None = None) -> Statement:
+    """Amend an issued statement as a new version (PRODUCT §13). The caller holds the account lock and
+    passes the statement row it locked.
+
+    ``deltas`` moves money fields (field → change); ``minimum`` is the new minimum payment (default:
+    computed from the amended parts with the product's rate); ``lines`` are new ``StatementLine`` rows
+    (unsaved); ``status`` an optional new (status, resolved_on). The version as it stood is kept with
+    why it was superseded; the adjustments make the statement add up again and its summary lines
+    (fees, adjustments, closing balance) follow the fields."""
+    if statement.status == Statement.Status.DRAFT:
+        raise BusinessRuleError("A statement being generated cannot be amended.", code="statement_not_issued")
+    unknown = set(deltas) - set(STATEMENT_MONEY_FIELDS)
+    if unknown or "adjustments" in deltas or "minimum_payment" in deltas:
+        raise ValueError(f"statement_amend: fields that cannot move by a delta: {sorted(unknown)}")
+    before = {name: str(getattr(statement, name)) for name in STATEMENT_MONEY_FIELDS}
+    StatementVersion.objects.create(
+        statement=statement, version=statement.version, status=statement.status, figures=before,
+        lines=[{"position": ln.position, "kind": ln.kind, "on_date": ln.on_date.isoformat() if ln.on_date else None,
+                "description": ln.description, "principal": str(ln.principal), "fee": str(ln.fee),
+                "amount": str(ln.amount), "ref": ln.ref} for ln in statement.lines.order_by("position", "on_date", "id")],
+        amended_on=statement.amended_on, amended_because=statement.amended_because,
+        superseded_on=on, superseded_because=because[:300], superseded_cause=cause,
+    )
+    for name, delta in deltas.items():
+        setattr(statement, name, money(getattr(statement, name) + delta))
+    for name in OWED_PARTS:
+        if getattr(statement, name) < 0:
+            setattr(statement, name, ZERO)
+    if minimum is None:
+        minimum = minimum_payment(
+            revolving=statement.revolving_due, installments_due=statement.installments_due,
+            fees_due=statement.fees_due, past_due=statement.past_due,
+            percentage=get_terms(statement.account.product_id).minimum_payment_rate)
+    statement.minimum_payment = max(money(minimum), ZERO)
+    statement.adjustments = money(statement.closing_balance - _rolled(statement))
+    if status is not None:
+        statement.status, statement.resolved_on = status
+    statement.version += 1
+    statement.amended_on, statement.amended_because = on, because[:300]
+    statement.save()
+    StatementLine.objects.bulk_create(list(lines))
+    for kind, position, name, description in _SUMMARY_LINES:
+        value = getattr(statement, name)
+        line = statement.lines.filter(kind=kind).order_by("id").first()
+        if line is None and value != 0:
+            StatementLine.objects.create(statement=statement, position=position, kind=kind, description=description,
+                                         fee=value if kind != StatementLine.Kind.ADJUSTMENT else ZERO, amount=value)
+        elif line is not None and value == 0:
+            line.delete()
+        elif line is not None and line.amount != value:
+            line.amount = value
+            if kind != StatementLine.Kind.ADJUSTMENT:
+                line.fee = value
+            line.save(update_fields=["amount", "fee"])
+    statement.lines.filter(kind=StatementLine.Kind.CLOSING).update(amount=statement.closing_balance)
+    after = {name: str(getattr(statement, name)) for name in STATEMENT_MONEY_FIELDS}
+    audit_record(actor=actor, action="statement_amend", obj=statement, reason=because,
+                 old={"version": statement.version - 1, **{k: v for k, v in before.items() if after[k] != v}},
+                 new={"version": statement.version, "cause": cause,
+                      **{k: v for k, v in after.items() if before[k] != v}})
+    return statement
 
 
 def statement_revolving_open(statement: Statement) -> list[ScheduleLine]:

@@ -90,8 +90,10 @@ def test_a_reversed_overpayment_that_paid_the_next_bill_makes_both_bills_overdue
     feb = Statement.objects.get(account=account, bill_date=day("2026-02-01"))
     mar.refresh_from_db()
     assert (feb.status, feb.resolved_on) == ("overdue", day("2026-02-13"))
-    # March's minimum had been covered by the credit: it asks again for 10 % of the 400.00 it gave back.
-    assert (mar.status, mar.resolved_on, mar.minimum_payment) == ("overdue", day("2026-03-13"), D("40.00"))
+    # Issue 24: March's statement is amended to what it would have said without the reversed money: the
+    # 400.00 the credit had paid (10 % = 40.00), February's 1,000.00 past due and its 9.00 of late fees.
+    assert (mar.status, mar.resolved_on, mar.minimum_payment, mar.past_due, mar.version) == (
+        "overdue", day("2026-03-13"), D("1049.00"), D("1000.00"), 2)
     lines = {ln.principal: ln for ln in ScheduleLine.objects.filter(account=account)}
     assert (lines[D("1000.00")].status, lines[D("1000.00")].overdue_from) == ("overdue", day("2026-02-10"))
     assert (lines[D("400.00")].status, lines[D("400.00")].overdue_from, lines[D("400.00")].deferred_from) == (
