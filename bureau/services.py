@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Concat
 
 from accounts.models import CreditAccount
 from bureau import layout
@@ -41,13 +42,44 @@ def pre_notice_key(account_id: int) -> str:
     return f"account:{account_id}"
 
 
+def pre_notice_key_sql():
+    """``pre_notice_key`` of the outer account, in SQL (a withdrawn pre-notice has another key)."""
+    return Concat(Value("account:"), Cast(OuterRef("pk"), CharField()), output_field=CharField())
+
+
+WITHDRAWN = "withdrawn"
+
+
+@transaction.atomic
+def pre_notice_withdraw(*, account: CreditAccount, reason: str, actor: Actor = SYSTEM) -> Notice | None:
+    """Withdraw the account's pre-notice that has not gone out yet (queued or failed), because what made
+    the account negative was erased (a value-dated payment, a reversed charge…; PRODUCT §13). The notice
+    is kept, suppressed with the reason, and its event key freed so a later delinquency episode gets a
+    pre-notice of its own. Returns the notice withdrawn, or ``None`` when there was none to withdraw (a
+    pre-notice already sent stays sent: the customer was told)."""
+    reason = _require_reason(reason)
+    notice = (Notice.objects.select_for_update(of=("self",))
+              .filter(kind=NoticeKind.BUREAU_PRE_NOTICE, event_key=pre_notice_key(account.pk),
+                      status__in=[Notice.Status.QUEUED, Notice.Status.FAILED]).first())
+    if notice is None:
+        return None
+    old = notice.status
+    notice.status, notice.status_reason = Notice.Status.SUPPRESSED, f"{WITHDRAWN}: {reason}"[:200]
+    notice.event_key = f"{WITHDRAWN}:{notice.pk}"
+    notice.save(update_fields=["status", "status_reason", "event_key", "updated_at"])
+    audit_record(actor=actor, action="bureau_pre_notice.withdrawn", obj=notice, reason=reason,
+                 old={"status": old}, new={"status": notice.status})
+    return notice
+
+
 @transaction.atomic
 def bureau_notices_queue(*, on: dt.date, account_ids: Sequence[int] | None = None) -> int:
     """Close-of-business step: queue the pre-notice for every account that has negative data (past due
     after grace, or written off) and has never had one (PRODUCT §6, 征信业管理条例 Art. 15). Returns how
     many were queued (0 on a second run for the same date). Chunked like the engine's steps (a chunk's
     accounts only), so a fanned-out close of business spreads it over the workers."""
-    noticed = Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, account_id=OuterRef("pk"))
+    noticed = Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, account_id=OuterRef("pk"),
+                                    event_key=pre_notice_key_sql())
     accounts = (
         CreditAccount.objects.exclude(dpd=0, written_off_on__isnull=True).filter(~Exists(noticed))
         .filter(account_filter(account_ids, "pk")).select_related("customer").only(*MESSAGE_ACCOUNT_FIELDS).order_by("pk")
