@@ -224,11 +224,28 @@ def subject_figures(*, period: dt.date, account_ids: list[int]) -> dict[str, tup
             plan_id__in=list(loans), status__in=ScheduleLine.OPEN).values("plan_id").annotate(
             owed=_sum(PRINCIPAL_OPEN + billed_fee), overdue=_sum(overdue_line))}
     loan_dpd = {ref: dpd for _, ref, dpd, _ in delinquent_subjects(account_ids=list({s.account_id for s in loans.values()}))}
+    # Late and deferral fees are the account's; they go with the credit line unless only cash loans are past
+    # due, then with the loan past due the longest.
+    charges: dict[int, tuple[Decimal, Decimal]] = {}
+    if loans:
+        late = Case(When(kind=Charge.Kind.LATE_FEE, then=CHARGE_OPEN), default=Value(ZERO), output_field=_D)
+        charges = {row["account_id"]: (money(row["owed"]), money(row["late"])) for row in Charge.objects.filter(
+            account_id__in={x.account_id for x in loans.values()}).exclude(kind=Charge.Kind.PREMIUM)
+            .values("account_id").annotate(owed=_sum(CHARGE_OPEN), late=_sum(late))}
+    charge_to: dict[int, str] = {}
+    for acc_id in charges:
+        ref = accounts[acc_id]["reference"]
+        if loan_dpd.get(ref, 0) == 0:
+            worst = max((x for x in loans.values() if x.account_id == acc_id), key=lambda x: loan_dpd.get(x.ref, 0))
+            if loan_dpd.get(worst.ref, 0) > 0:
+                charge_to[acc_id] = worst.ref
     taken: dict[int, tuple[Decimal, Decimal]] = {}
     for plan_id, loan in loans.items():
         fig = figures[loan.account_id]
         row = per_plan.get(plan_id, {})
         owed, overdue = money(row.get("owed", ZERO)), money(row.get("overdue", ZERO))
+        if charge_to.get(loan.account_id) == loan.ref:
+            owed, overdue = owed + charges[loan.account_id][0], overdue + charges[loan.account_id][1]
         if fig.written_off:
             owed = overdue = ZERO  # the write-off is reported, whole, on the credit line
         bal, ovd = taken.get(loan.account_id, (ZERO, ZERO))
@@ -268,28 +285,37 @@ def disputes_overdue(*, on: dt.date) -> QuerySet:
 def bureau_alerts(*, on: dt.date) -> list[str]:
     """What staff must act on (the dashboard shows it): pre-notices that could not be sent (negative data
     waiting), letters to print, disputes past their answer date."""
+    from django.utils.translation import gettext as _
+
     from bureau.models import PreNoticeLetter
 
     alerts = []
     letters = PreNoticeLetter.objects.filter(status=PreNoticeLetter.Status.QUEUED).count()
     if letters:
-        alerts.append(f"{letters} credit-bureau pre-notice letter(s) to print and mark sent: negative data is "
-                      "withheld until then.")
+        alerts.append(_("%(n)s credit-bureau pre-notice letter(s) to print and mark sent: negative data is "
+                        "withheld until then.") % {"n": letters})
     failing = pre_notices_unsent(on=on).count()
     if failing:
-        alerts.append(f"{failing} credit-bureau pre-notice(s) could not be sent and were escalated.")
+        alerts.append(_("%(n)s credit-bureau pre-notice(s) could not be sent and were escalated.") % {"n": failing})
     overdue = disputes_overdue(on=on).count()
     if overdue:
-        alerts.append(f"{overdue} credit-bureau dispute(s) past their answer date.")
+        alerts.append(_("%(n)s credit-bureau dispute(s) past their answer date.") % {"n": overdue})
     return alerts
 
 
 def pre_notices_unsent(*, on: dt.date) -> QuerySet:
     """Pre-notices that will not go out as they are: failed the last retry, or suppressed because the
     wording is switched off (a withdrawn one is not counted: nothing is to be reported)."""
+    from django.db.models import Exists, OuterRef
+
+    from bureau.models import PreNoticeLetter
     from notices.models import Notice, NoticeKind
     from notices.services import MAX_ATTEMPTS
 
+    told = Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE, account_id=OuterRef("account_id"),
+                                 status=Notice.Status.SENT)
+    posted = PreNoticeLetter.objects.filter(account_id=OuterRef("account_id"), status=PreNoticeLetter.Status.SENT)
     return Notice.objects.filter(kind=NoticeKind.BUREAU_PRE_NOTICE).filter(
         Q(status=Notice.Status.FAILED, attempts__gte=MAX_ATTEMPTS)
-        | Q(status=Notice.Status.SUPPRESSED, status_reason__startswith="this kind of notice is switched off"))
+        | Q(status=Notice.Status.SUPPRESSED, status_reason__startswith="this kind of notice is switched off")
+    ).exclude(Exists(told)).exclude(Exists(posted))

@@ -44,6 +44,27 @@ def _close_the_day(day: dt.date) -> None:
         run_date(day)  # its last step is the staff app's portfolio snapshot
     else:
         run_day(day)
+    if apps.is_installed("notices"):
+        _deliver_notices(day + dt.timedelta(days=1))
+
+
+def _deliver_notices(morning: dt.date) -> None:
+    """Customer notices (the credit-bureau pre-notice among them) go out from 08:00 after the close that
+    queued them, sent by a beat task on the wall clock; the demo replays its history faster than any beat,
+    so it delivers them itself each replayed morning — without it every demo notice stayed queued and the
+    monthly bureau files withheld every delinquent account (issue 24). The demo's messages go to
+    ``var/demo-outbox/<channel>.jsonl`` (not the console)."""
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    from notices.services import notices_send_due
+
+    backend = {"BACKEND": "debt_collection.gateway.FileBackend",
+               "OPTIONS": {"directory": str(settings.VAR_DIR / "demo-outbox")}}
+    with override_settings(REMINDER_GATEWAY_BACKENDS={c: backend for c in ("sms", "email", "in_app")}):
+        notices_send_due(now=dt.datetime.combine(morning, dt.time(9), tzinfo=ZoneInfo("Asia/Shanghai")))
 
 
 def _today(accounts: Sequence[CreditAccount], rng: random.Random, end: dt.date, counts: dict[str, int]) -> None:
