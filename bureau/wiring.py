@@ -34,6 +34,12 @@ def connect() -> None:
                       description="Each account's frozen credit-bureau month: status, DPD, 24-month history."),
             RecordSet("bureau_disputes", "bureau.BureauDispute", customer_path="snapshot__account__customer",
                       description="Disputes of credit-bureau records and their answers."),
+            RecordSet("bureau_corrections", "bureau.BureauCorrection", customer_path="snapshot__account__customer",
+                      description="Corrections of credit-bureau months, with their causes."),
+            RecordSet("bureau_delinquency_days", "bureau.DelinquencyDay", customer_path="account__customer",
+                      description="Days past due at each close, as reported to the credit bureau."),
+            RecordSet("bureau_pre_notice_letters", "bureau.PreNoticeLetter", customer_path="account__customer",
+                      description="Letters telling the customer their overdue data will be reported."),
         ),
     ))
 
