@@ -235,6 +235,10 @@ def test_wording_switched_off_goes_straight_to_a_letter_and_the_month_says_why(o
     assert (letter.reason, letter.queued_on) == ("this kind of notice is switched off", day("2026-02-13"))
     assert not Notice.objects.filter(kind="bureau_pre_notice", channel="email").exists()
     assert AuditEvent.objects.filter(action="bureau_pre_notice.letter_queued", object_id=str(letter.pk)).count() == 1
+    cob_through("2026-03-01")
+    record = BureauRecord.objects.get(file__period=day("2026-02-01"))
+    assert (record.withheld, record.negative, record.dpd, record.withheld_reason) == (
+        True, False, 18, "pre-notice letter queued on 2026-02-13, not marked sent yet")
 
 
 def test_pre_notice_withdraw_suppresses_the_queued_notice_and_its_escalations(overdue_account):
