@@ -3,6 +3,7 @@ with a reason), what each file reported per account, the pre-notices and the rep
 Everything but the policy is written by services only."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -13,7 +14,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from bureau import services
-from bureau.models import BureauFile, BureauPolicy, BureauRecord
+from bureau.models import (
+    BureauCorrection, BureauDispute, BureauFile, BureauPolicy, BureauRecord, BureauSnapshot, PreNoticeLetter,
+)
 from core.actors import Actor
 from core.admin_utils import ReadOnlyAdmin, ReasonForm, badge, form_action, money_column
 from core.errors import ApplicationError
@@ -53,7 +56,7 @@ class BureauFileAdmin(ReadOnlyAdmin):
     def has_reissue_permission(self, request):
         return request.user.has_perm("bureau.reissue_bureaufile")
 
-    @form_action(ReasonForm, description=_("Re-issue (next version, from today's figures)"), permissions=["reissue"],
+    @form_action(ReasonForm, description=_("Re-issue (the frozen month plus corrections valued in it)"), permissions=["reissue"],
                  submit_label=_("Re-issue"))
     def reissue(self, request, obj, data):
         services.bureau_file_reissue(bureau_file=obj, actor=Actor.staff(request.user), reason=data["reason"])
@@ -86,18 +89,20 @@ class BureauFileAdmin(ReadOnlyAdmin):
 
 @admin.register(BureauRecord)
 class BureauRecordAdmin(ReadOnlyAdmin):
-    list_display = ("file", "account", "classification", "account_status", "dpd",
+    list_display = ("file", "subject_ref", "subject_kind", "classification", "account_status", "dpd",
                     money_column("credit_limit", "Limit"), money_column("balance", "Balance"),
-                    money_column("overdue_amount", "Overdue"), "negative", "withheld", "corrected")
-    list_filter = ("classification", "negative", "withheld", "corrected", "account_status")
+                    money_column("overdue_amount", "Overdue"), "negative", "withheld", "withheld_reason", "corrected",
+                    "correction_cause")
+    list_filter = ("classification", "negative", "withheld", "corrected", "account_status", "subject_kind")
     list_select_related = ("file", "account")
-    search_fields = ("account__reference",)
+    search_fields = ("account__reference", "subject_ref")
     show_full_result_count = False
 
 
 @admin.register(BureauPolicy)
 class BureauPolicyAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "institution_code", "notice_lead_days", "updated_at")
+    list_display = ("__str__", "institution_code", "notice_lead_days", "dispute_answer_days",
+                    "negative_retention_years", "updated_at")
 
     def has_add_permission(self, request):
         return False
@@ -109,3 +114,97 @@ class BureauPolicyAdmin(admin.ModelAdmin):
         if self.has_change_permission(request):  # the one row, made by the first person who may edit it
             services.policy_get()
         return super().changelist_view(request, extra_context)
+
+
+class DisputeForm(forms.Form):
+    claim = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+                            label=_("What the customer disputes"))
+
+
+class DisputeAnswerForm(forms.Form):
+    answer = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+                             label=_("Answer (finding, or the reason for rejecting)"))
+    upheld = forms.BooleanField(required=False, label=_("Upheld: the record was wrong"))
+    dpd = forms.IntegerField(required=False, min_value=0, label=_("Corrected DPD"))
+    balance = forms.DecimalField(required=False, min_value=0, decimal_places=2, label=_("Corrected balance"))
+    overdue_amount = forms.DecimalField(required=False, min_value=0, decimal_places=2,
+                                        label=_("Corrected overdue amount"))
+    status = forms.ChoiceField(required=False, choices=[("", "—"), ("N", "N"), ("F", "F"), ("C", "C"), ("W", "W")],
+                               label=_("Corrected status"))
+
+
+@admin.register(BureauSnapshot)
+class BureauSnapshotAdmin(ReadOnlyAdmin):
+    """The frozen account-months (PRODUCT §13); a dispute (异议) is recorded from here."""
+
+    list_display = ("period", "subject_ref", "subject_kind", "account", "dpd", "account_status", "classification",
+                    money_column("balance", "Balance"), money_column("overdue_amount", "Overdue"), "history",
+                    "negative", "disputed", "taken_on")
+    list_filter = ("subject_kind", "negative", "disputed", "classification")
+    list_select_related = ("account",)
+    search_fields = ("subject_ref", "account__reference")
+    date_hierarchy = "period"
+    show_full_result_count = False
+    actions = ["dispute"]
+
+    def has_dispute_permission(self, request):
+        return request.user.has_perm("bureau.answer_bureaudispute")
+
+    @form_action(DisputeForm, description=_("Record a dispute (异议)"), permissions=["dispute"],
+                 submit_label=_("Record"))
+    def dispute(self, request, obj, data):
+        services.bureau_dispute_open(snapshot=obj, claim=data["claim"], actor=Actor.staff(request.user))
+
+
+@admin.register(BureauCorrection)
+class BureauCorrectionAdmin(ReadOnlyAdmin):
+    list_display = ("snapshot", "cause", "found_on", "old", "new")
+    list_select_related = ("snapshot",)
+    search_fields = ("snapshot__subject_ref", "event_key")
+
+
+@admin.register(BureauDispute)
+class BureauDisputeAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "snapshot", "claim", "received_on", "answer_due_on", "status_display", "answer",
+                    "answered_on")
+    list_filter = ("status",)
+    list_select_related = ("snapshot",)
+    search_fields = ("reference", "snapshot__subject_ref")
+    actions = ["answer"]
+
+    @admin.display(description=_("Status"), ordering="status")
+    def status_display(self, obj):
+        from core.business_date import get_business_date
+
+        if obj.status == BureauDispute.Status.OPEN and obj.answer_due_on < get_business_date():
+            return badge("overdue", _("Open, past its answer date"))
+        return obj.get_status_display()
+
+    def has_answer_permission(self, request):
+        return request.user.has_perm("bureau.answer_bureaudispute")
+
+    @form_action(DisputeAnswerForm, description=_("Answer the dispute"), permissions=["answer"],
+                 submit_label=_("Answer"))
+    def answer(self, request, obj, data):
+        corrected = {k: data[k] for k in ("dpd", "balance", "overdue_amount", "status") if data.get(k) not in (None, "")}
+        services.bureau_dispute_answer(dispute=obj, upheld=data["upheld"], answer=data["answer"],
+                                       actor=Actor.staff(request.user), corrected=corrected or None)
+
+
+@admin.register(PreNoticeLetter)
+class PreNoticeLetterAdmin(ReadOnlyAdmin):
+    """The letter queue: pre-notices that could not go out electronically, to print and mark sent."""
+
+    list_display = ("reference", "account", "status", "reason", "queued_on", "sent_on", "marked_by")
+    list_filter = ("status",)
+    list_select_related = ("account", "marked_by")
+    readonly_fields = ("reference", "account", "status", "reason", "body", "queued_on", "sent_on", "marked_by")
+    actions = ["mark_sent"]
+
+    def has_mark_sent_permission(self, request):
+        return request.user.has_perm("bureau.mark_sent_prenoticeletter")
+
+    @form_action(ReasonForm, description=_("Mark printed and sent"), permissions=["mark_sent"],
+                 submit_label=_("Mark sent"))
+    def mark_sent(self, request, obj, data):
+        services.pre_notice_letter_mark_sent(letter=obj, actor=Actor.staff(request.user))

@@ -30,6 +30,13 @@ class BureauPolicy(models.Model):
     loss_from_dpd = models.PositiveSmallIntegerField(
         default=361, help_text="损失 from this DPD; a written-off account is always 损失."
     )
+    dispute_answer_days = models.PositiveSmallIntegerField(
+        default=20, help_text="A dispute (异议) is answered within this many days of its receipt (征信业管理条例 Art. 25)."
+    )
+    negative_retention_years = models.PositiveSmallIntegerField(
+        default=5, help_text="Negative data is kept this many years from the end of the delinquency, then dropped "
+                             "(征信业管理条例 Art. 16)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -57,6 +64,13 @@ class Classification(models.TextChoices):
     SUBSTANDARD = "3", "次级 substandard"
     DOUBTFUL = "4", "可疑 doubtful"
     LOSS = "5", "损失 loss"
+
+
+class SubjectKind(models.TextChoices):
+    """What a record reports: the revolving credit line, or one cash loan (a separate account at the bureau)."""
+
+    REVOLVING = "R1", "R1 循环贷账户 revolving credit line"
+    CASH_LOAN = "D1", "D1 非循环贷账户 cash loan"
 
 
 class BureauFile(BaseModel):
@@ -108,6 +122,12 @@ class BureauRecord(models.Model):
 
     file = models.ForeignKey(BureauFile, on_delete=models.CASCADE, related_name="records")
     account = models.ForeignKey("accounts.CreditAccount", on_delete=models.PROTECT, related_name="bureau_records")
+    subject_ref = models.CharField(max_length=40, default="", help_text="The account or cash loan reported.")
+    subject_kind = models.CharField(max_length=2, choices=SubjectKind.choices, default=SubjectKind.REVOLVING)
+    history = models.CharField(max_length=24, default="", help_text="24-month payment history, oldest first.")
+    withheld_reason = models.CharField(max_length=300, blank=True, help_text="Why the negative data was withheld.")
+    disputed = models.BooleanField(default=False, help_text="Under an open dispute (异议) when the file was written.")
+    correction_cause = models.CharField(max_length=500, blank=True, help_text="What corrected the record (re-issues).")
     credit_limit = MoneyField(default=ZERO)
     balance = MoneyField(default=ZERO, help_text="Everything owed: open principal, billed fees and charges.")
     overdue_amount = MoneyField(default=ZERO)
@@ -123,7 +143,7 @@ class BureauRecord(models.Model):
     class Meta:
         ordering = ["file", "account_id"]
         constraints = [
-            models.UniqueConstraint(fields=["file", "account"], name="one_bureau_record_per_file_account"),
+            models.UniqueConstraint(fields=["file", "subject_ref"], name="one_bureau_record_per_file_subject"),
             models.CheckConstraint(condition=Q(balance__gte=0) & Q(overdue_amount__gte=0),
                                    name="bureau_record_amounts_gte_0"),
             models.CheckConstraint(condition=~(Q(negative=True) & Q(withheld=True)),
@@ -132,3 +152,143 @@ class BureauRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file} · account {self.account_id}"
+
+
+class DelinquencyDay(models.Model):
+    """A delinquent subject's DPD and status at one close of business (PRODUCT §13): the month's highest
+    DPD and worst status come from these, so a delinquency cured within the month still shows. Written by
+    close of business for subjects past due or written off; a value-dated re-judging rewrites its days."""
+
+    account = models.ForeignKey("accounts.CreditAccount", on_delete=models.CASCADE, related_name="+")
+    subject_ref = models.CharField(max_length=40)
+    on_date = models.DateField()
+    dpd = models.PositiveIntegerField()
+    status = models.CharField(max_length=1, help_text="N normal · F frozen · C closed · W written off.")
+
+    class Meta:
+        ordering = ["subject_ref", "on_date"]
+        indexes = [models.Index(fields=["account", "on_date"])]
+        constraints = [models.UniqueConstraint(fields=["subject_ref", "on_date"], name="one_delinquency_day_per_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.subject_ref} {self.on_date}: DPD {self.dpd}"
+
+
+class BureauSnapshot(models.Model):
+    """The frozen account-month (PRODUCT §13): one per subject (credit line or cash loan) per month, taken
+    at the close of the month's last day (or the first close after it). Files are written from it; a
+    re-issue adds only corrections (``BureauCorrection``) from events valued in the month."""
+
+    period = models.DateField(help_text="First day of the month.")
+    account = models.ForeignKey("accounts.CreditAccount", on_delete=models.PROTECT, related_name="bureau_snapshots")
+    cash_loan = models.ForeignKey("cashloans.CashLoan", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    subject_ref = models.CharField(max_length=40)
+    subject_kind = models.CharField(max_length=2, choices=SubjectKind.choices, default=SubjectKind.REVOLVING)
+    taken_on = models.DateField(help_text="The business date whose close the figures are taken from.")
+    credit_limit = MoneyField(default=ZERO)
+    balance = MoneyField(default=ZERO)
+    overdue_amount = MoneyField(default=ZERO)
+    dpd = models.PositiveIntegerField(default=0, help_text="The highest DPD of the month.")
+    account_status = models.CharField(max_length=1, help_text="The worst status of the month: W > F > C > N.")
+    classification = models.CharField(max_length=1, choices=Classification.choices)
+    history = models.CharField(max_length=24, help_text="24-month payment history, oldest first, this month last.")
+    fees_in_month = MoneyField(default=ZERO, help_text="Late and deferral fees accrued in the month, as at the snapshot.")
+    negative = models.BooleanField(default=False)
+    disputed = models.BooleanField(default=False, help_text="An open dispute (异议) flags this record.")
+
+    class Meta:
+        ordering = ["-period", "subject_ref"]
+        indexes = [models.Index(fields=["account", "period"])]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "subject_ref"], name="one_bureau_snapshot_per_month_subject"),
+            models.CheckConstraint(condition=Q(balance__gte=0) & Q(overdue_amount__gte=0),
+                                   name="bureau_snapshot_amounts_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} · {self.subject_ref}"
+
+
+class BureauCorrection(models.Model):
+    """A correction of a frozen account-month by one event valued in that month (a back-valued payment,
+    a reversal, an upheld dispute), with its cause and the figures before and after."""
+
+    snapshot = models.ForeignKey(BureauSnapshot, on_delete=models.CASCADE, related_name="corrections")
+    event_key = models.CharField(max_length=80, help_text="The event (``repayment:<ref>``, ``dispute:<ref>``…).")
+    cause = models.CharField(max_length=500)
+    found_on = models.DateField()
+    old = models.JSONField(default=dict)
+    new = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["snapshot", "id"]
+        constraints = [models.UniqueConstraint(fields=["snapshot", "event_key"], name="one_bureau_correction_per_event")]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot}: {self.cause}"
+
+
+class BureauDispute(BaseModel):
+    """A customer's dispute (异议) of an account-month record: flags it, answered within the policy's
+    days (upheld → a correction record; rejected → the reason)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UPHELD = "upheld", "Upheld (corrected)"
+        REJECTED = "rejected", "Rejected"
+
+    snapshot = models.ForeignKey(BureauSnapshot, on_delete=models.CASCADE, related_name="disputes")
+    claim = models.CharField(max_length=500)
+    received_on = models.DateField()
+    answer_due_on = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    answer = models.CharField(max_length=500, blank=True)
+    answered_on = models.DateField(null=True, blank=True)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    correction = models.ForeignKey(BureauCorrection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["answer_due_on", "id"]
+        permissions = [("answer_bureaudispute", "Can record and answer credit-bureau disputes")]
+        constraints = [
+            models.CheckConstraint(condition=Q(answer_due_on__gte=models.F("received_on")), name="bureau_dispute_due_after_receipt"),
+            models.CheckConstraint(condition=Q(status="open") | (Q(answered_on__isnull=False) & ~Q(answer="")),
+                                   name="bureau_dispute_answered_has_answer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dispute {self.reference}"
+
+
+class PreNoticeLetter(BaseModel):
+    """The last step of a pre-notice that could not be sent electronically (wording switched off, every
+    channel failing): a letter staff print and mark sent. Until then the account's negative data waits,
+    with an alert on the dashboard and a line in the close-of-business summary."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "To print and send"
+        SENT = "sent", "Sent"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    account = models.ForeignKey("accounts.CreditAccount", on_delete=models.PROTECT, related_name="+")
+    notice = models.ForeignKey("notices.Notice", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=300, help_text="Why the notice could not go out electronically.")
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    queued_on = models.DateField()
+    sent_on = models.DateField(null=True, blank=True)
+    marked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="+")
+
+    class Meta:
+        ordering = ["status", "queued_on", "id"]
+        permissions = [("mark_sent_prenoticeletter", "Can mark a pre-notice letter printed and sent")]
+        constraints = [
+            models.UniqueConstraint(fields=["account"], condition=Q(status="queued"), name="one_queued_letter_per_account"),
+            models.CheckConstraint(condition=~Q(status="sent") | Q(sent_on__isnull=False), name="letter_sent_has_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pre-notice letter {self.reference}"

@@ -16,7 +16,7 @@ from core.errors import ApplicationError
 from core.money import money
 from installments.calc import TENORS
 from installments.daily import run_day
-from installments.hooks import day_closer
+from installments.hooks import day_closer, replay_morning
 from installments.models import Plan, Purchase, Repayment, Statement
 from installments.selectors import account_amount_due
 from installments.services import (
@@ -42,6 +42,7 @@ def _close_the_day(day: dt.date) -> None:
         closer(day)  # its last step is the staff app's portfolio snapshot
     else:
         run_day(day)
+    replay_morning(day + dt.timedelta(days=1))  # the notices the next morning's beat would send (notices app)
 
 
 def _today(accounts: Sequence[CreditAccount], rng: random.Random, end: dt.date, counts: dict[str, int]) -> None:

@@ -215,6 +215,20 @@ def day_closer() -> Callable[[dt.date], object] | None:
     return _day_closer[0] if _day_closer else None
 
 
+#: **A replayed history's mornings** (the demo): what the beat tasks on the wall clock would have done the morning
+#: after each closed day — the notices app registers its delivery of the notices due then.
+_replay_mornings: dict[str, Callable[[dt.date], object]] = {}
+
+
+def register_replay_morning(name: str, fn: Callable[[dt.date], object]) -> None:
+    _replay_mornings[name] = fn
+
+
+def replay_morning(morning: dt.date) -> None:
+    for fn in list(_replay_mornings.values()):
+        fn(morning)
+
+
 def register_plan_add_on(add_on: PlanAddOn) -> None:
     _plan_add_ons[add_on.name] = add_on
 

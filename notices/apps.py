@@ -19,6 +19,9 @@ class NoticesConfig(AppConfig):
 
         # Last slot of the day: the limit reviews' changes of today are in (a re-run then finds nothing new).
         register_step("notices.queue", notices_queue, slot="bureau_file", chunked=False)
+        from installments.hooks import register_replay_morning
+
+        register_replay_morning("notices.send_due", notices_replay_morning)
         register(Provider(
             key="notices",
             label="Customer notices",
@@ -35,3 +38,23 @@ def notices_anonymise(customer, *, retained: bool) -> int:
     from notices.models import Notice
 
     return Notice.objects.filter(customer=customer).exclude(recipient="").update(recipient="")
+
+
+def notices_replay_morning(morning) -> None:
+    """Customer notices (the credit-bureau pre-notice among them) go out from 08:00 after the close that
+    queued them, sent by a beat task on the wall clock; the demo replays its history faster than any beat,
+    so it delivers them itself each replayed morning — without it every demo notice stayed queued and the
+    monthly bureau files withheld every delinquent account (PRODUCT §13). The demo's messages go to
+    ``var/demo-outbox/<channel>.jsonl`` (not the console)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    from notices.services import notices_send_due
+
+    backend = {"BACKEND": "debt_collection.gateway.FileBackend",
+               "OPTIONS": {"directory": str(settings.VAR_DIR / "demo-outbox")}}
+    with override_settings(REMINDER_GATEWAY_BACKENDS={c: backend for c in ("sms", "email", "in_app")}):
+        notices_send_due(now=dt.datetime.combine(morning, dt.time(9), tzinfo=ZoneInfo("Asia/Shanghai")))

@@ -7,8 +7,7 @@ locked by it):
   bucket history shows the account was not past due on the review's day nor since the review before it:
   the limit goes back up by what the cut took (a system change with the reason), the review is marked
   undone, and the cut's notice is withdrawn if it was not sent yet;
-- the credit-bureau pre-notice still queued is withdrawn when the account is no longer past due.
-The automatic freeze, collection case and reminders are corrected by the engine and collections.
+The credit bureau withdraws its own pre-notice (``bureau.services.pre_notice_follow_rejudged``). The automatic freeze, collection case and reminders are corrected by the engine and collections.
 """
 from __future__ import annotations
 
@@ -69,16 +68,6 @@ def follow_rejudged(event: RejudgedAccount) -> None:
         if change is not None:
             notices_withdraw(account_id=account.pk, kind=NoticeKind.LIMIT_CUT, event_keys=[f"limit-change:{change.pk}"],
                              reason=why, actor=actor)
-    account.refresh_from_db()
-    if account.dpd == 0 and account.written_off_on is None:
-        from django.apps import apps
-
-        if apps.is_installed("bureau"):
-            from bureau.services import bureau_pre_notice_withdraw
-
-            bureau_pre_notice_withdraw(
-                account_id=account.pk, actor=actor,
-                reason=f"money value-dated on or after {event.since} shows the account is not past due")
 
 
 def register_listener() -> None:

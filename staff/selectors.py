@@ -58,6 +58,7 @@ class Dashboard:
     trend: list[tuple[dt.date, Decimal, Decimal]] = field(default_factory=list)  # day, new credit, repayments
     delinquency_trend: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # day, 30+ rate %
     vintages: list = field(default_factory=list)  # staff.vintage.Vintage: cumulative 30+ rate by months on book
+    alerts: list[str] = field(default_factory=list)  # what staff must act on (bureau pre-notices, disputes)
 
     @property
     def utilisation(self) -> Decimal | None:
@@ -196,6 +197,9 @@ def dashboard_build(*, on: dt.date) -> Dashboard:
     from staff.vintage import vintage_curves
 
     board.vintages = vintage_curves(on=on)
+    from bureau.selectors import bureau_alerts  # PRODUCT §13: negative data is never withheld silently
+
+    board.alerts = bureau_alerts(on=on)
     return board
 
 

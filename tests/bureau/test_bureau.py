@@ -100,16 +100,20 @@ def test_the_first_business_day_of_the_month_writes_last_months_file(portfolio):
     rows = lines_of(bureau_file)
     assert rows[0] == ["H", "BACKOFFICE0001", "202602", "1", "20260301", "3"]
     by_ref = {row[1]: row for row in rows[1:-1]}
+    # PRODUCT §13: February as frozen at the close of 2026-02-28 (DPD 18, 18 days of late fees), not at the
+    # close of 2026-03-01 when the file is written; 24-month history: not open before January, January
+    # normal, February M1.
     assert by_ref[acc["late"].reference] == [
         "A", acc["late"].reference, late.name, ID_TYPE_RESIDENT_CARD, late.id_number, "20260101",
-        cut_limit, "1009.50", "1009.50", "19", "F", "2"]
-    assert by_ref[acc["good"].reference][6:] == ["10000.00", "0.00", "0.00", "0", "N", "1"]
-    assert by_ref[acc["idle"].reference][6:] == ["10000.00", "0.00", "0.00", "0", "N", "1"]
+        cut_limit, "1009.00", "1009.00", "18", "F", "2", "R1", "/" * 22 + "N1", "0"]
+    assert by_ref[acc["good"].reference][6:] == ["10000.00", "0.00", "0.00", "0", "N", "1", "R1", "/" * 22 + "NN", "0"]
+    assert by_ref[acc["idle"].reference][6:] == ["10000.00", "0.00", "0.00", "0", "N", "1", "R1", "/" * 22 + "NN", "0"]
     # ``fresh`` is past due but its notice went out yesterday: its negative data waits (not in the file).
     assert acc["fresh"].reference not in by_ref
-    assert rows[-1] == ["T", "3", "1009.50", "1009.50"]
+    assert rows[-1] == ["T", "3", "1009.00", "1009.00"]
     fresh = BureauRecord.objects.get(file=bureau_file, account=acc["fresh"])
-    assert (fresh.withheld, fresh.negative, fresh.dpd, fresh.classification) == (True, False, 5, "2")
+    assert (fresh.withheld, fresh.negative, fresh.dpd, fresh.classification) == (True, False, 4, "2")
+    assert fresh.withheld_reason == "pre-notice sent on 2026-02-28: reportable from 2026-03-07 (7-day lead time)"
     assert (bureau_file.record_count, bureau_file.negative_count, bureau_file.withheld_count) == (3, 1, 1)
     assert BureauRecord.objects.filter(file=bureau_file).count() == 4
     books_clean()
@@ -169,7 +173,7 @@ def test_a_reissue_corrects_what_changed_and_supersedes_the_first_version(portfo
     assert (first.status, second.status, second.version, second.as_of) == ("superseded", "current", 2,
                                                                             day("2026-03-01"))
     rows = {row[1]: row for row in lines_of(second)[1:-1]}
-    assert rows[acc["fresh"].reference][0] == "C" and rows[acc["fresh"].reference][9:] == ["5", "F", "2"]
+    assert rows[acc["fresh"].reference][0] == "C" and rows[acc["fresh"].reference][9:12] == ["4", "F", "2"]
     assert [rows[acc[name].reference][0] for name in ("late", "good", "idle")] == ["A", "A", "A"]
     assert (second.record_count, second.withheld_count, second.corrected_count) == (4, 0, 1)
     assert AuditEvent.objects.filter(action="bureau_file.reissued", object_id=str(second.pk),

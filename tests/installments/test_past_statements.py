@@ -291,10 +291,12 @@ def test_a_value_dated_payment_undoes_the_cut_the_freeze_and_withdraws_the_queue
     assert (cut.status, cut.status_reason) == ("suppressed", f"withdrawn: {why}")
     assert (pre.status, pre.status_reason) == (
         "suppressed", "withdrawn: money value-dated on or after 2026-02-12 shows the account is not past due")
-    assert set(AuditEvent.objects.filter(action__in=["limit_cut_undo", "notice_withdraw"]).values_list(
+    assert set(AuditEvent.objects.filter(
+        action__in=["limit_cut_undo", "notice_withdraw", "bureau_pre_notice.withdrawn"]).values_list(
         "action", "object_id", "reason")) == {("limit_cut_undo", str(review.pk), why),
                                               ("notice_withdraw", str(cut.pk), why),
-                                              ("notice_withdraw", str(pre.pk), pre.status_reason[len("withdrawn: "):])}
+                                              ("bureau_pre_notice.withdrawn", str(pre.pk),
+                                               pre.status_reason[len("withdrawn: "):])}
     unfreeze = StatusChange.objects.filter(account=acc).order_by("-id").first()
     assert (unfreeze.new_status, unfreeze.actor_rule) == ("active", "installments.rejudge")
     assert "value-dated 2026-02-12" in unfreeze.reason

@@ -110,7 +110,7 @@ def test_the_dashboard_costs_the_same_queries_at_any_size(business_date):
     CreditAccountFactory.create_batch(60, bucket="M2", dpd=40, used_amount=D("10.00"))
     with CaptureQueriesContext(connection) as large:
         selectors.dashboard_build(on=dt.date(2026, 3, 10))
-    assert len(small.captured_queries) == len(large.captured_queries) == 6  # 5 + the vintage curves' one
+    assert len(small.captured_queries) == len(large.captured_queries) == 7  # 5 + the vintage curves' one + the bureau alerts' one
     selectors.dashboard_for(on=dt.date(2026, 3, 10))
     with CaptureQueriesContext(connection) as cached:
         board = selectors.dashboard_for(on=dt.date(2026, 3, 10))
