@@ -12,6 +12,7 @@ from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
 from core.money import ZERO
 from installments.calc import SettlementPolicy, SettlementQuote, settlement_quote
+from installments.hooks import plan_event
 from installments.cash_calc import DAYS_PER_PERIOD, accrued_interest
 from installments.models import Adjustment, Allocation, Plan, Repayment, ScheduleLine
 from installments.services.common import apply_account_deltas, get_terms, plan_codes
@@ -219,5 +220,7 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
     plan.closed_on = today
     plan.save(update_fields=["status", "closed_on"])
     apply_account_deltas(account, all_legs)
+    if paid_from == Codes.CASH:  # a claim's settlement is followed by the claim itself
+        plan_event(plan=plan, event="settled", actor=actor, on=today)
     repayment.is_replay = False
     return repayment
