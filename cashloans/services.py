@@ -309,13 +309,13 @@ def cash_loan_prepay(*, loan: CashLoan, amount, mode: str, actor: Actor, externa
     level = loan.installment if mode == CashLoanPrepayment.Mode.SHORTEN else None
     new = amortise(balance, loan.daily_rate, dues, today, installment=level, first_extra=accrued,
                    first_period=first.period)
-    n = Repayment.objects.filter(plan=plan).count()
+    n = CashLoanPrepayment.objects.filter(loan=loan).count()
     ref = (external_ref or "").strip() or f"prepay-{loan.reference}-{n + 1}"
     if Repayment.objects.filter(external_ref=ref).exists():
         raise ValidationError("This external reference is already used.", code="external_ref_conflict")
     repayment = Repayment.objects.create(
         account=account, amount=amount, external_ref=ref, channel=channel, kind=Repayment.Kind.REPAYMENT,
-        received_on=today, posted_on=today, plan=plan, **actor.log_fields(),
+        received_on=today, posted_on=today, **actor.log_fields(),  # not a settlement: no ``plan``
     )
     for line, fresh in zip(lines, new, strict=False):
         paid = amount if line is first else ZERO

@@ -34,5 +34,8 @@ class InsuranceConfig(AppConfig):
                           description="Insurance sold with the customer's installment plans: premiums, cancellation."),
                 RecordSet("insurance_claims", "insurance.InsuranceClaim", customer_path="policy__account__customer",
                           description="Claims on those policies (death, disability, unemployment) and their payment."),
+                RecordSet("insurance_remittance_lines", "insurance.RemittanceLine",
+                          customer_path="policy__account__customer",
+                          description="The customer's premiums on the monthly remittance statements to the insurer."),
             ),
         ))

@@ -21,7 +21,7 @@ from core.errors import ApplicationError
 from core.models import AuditEvent
 from installments.cash_calc import cash_schedule, xirr
 from installments.daily import run_through
-from installments.models import Plan, ScheduleLine
+from installments.models import Plan, ScheduleLine, Statement
 from ledger.models import JournalEntry, JournalLine
 from tests.factories_installments import SYSTEM, books_clean, money_snapshot, no_risk_checks, open_account  # noqa: F401
 
@@ -154,6 +154,9 @@ def test_partial_prepayment_re_amortises_by_the_day(account, business_date, mode
     go_to("2026-02-02")  # the next statement bills the re-amortised installment
     line1 = ScheduleLine.objects.get(pk=lines[0].pk)
     assert (line1.status, line1.principal_open + line1.fee_open) == ("due", installment)
+    statement = Statement.objects.get(account=account, bill_date=day("2026-02-01"))
+    # the statement adds up: installment 3,000.00 + the new one, less the 3,000.00 prepayment received in the cycle
+    assert (statement.payments_amount, statement.closing_balance) == (D("3000.00"), installment)
 
 
 def test_prepayment_refusals_change_nothing(account, business_date):
