@@ -37,7 +37,6 @@ from ledger.services import Cr, Dr, journal_entry_open, journal_post, journal_po
 
 ADD_ON = "insurance"
 CLAIM_KIND = "insurance.claim_pay"
-DECEASED_WAIVE_KIND = "insurance.deceased_waive"
 INSTALLMENT_KINDS = (Plan.Kind.PURCHASE_INSTALLMENT, Plan.Kind.BILL_INSTALLMENT)
 
 
@@ -505,8 +504,8 @@ def claim_pay(*, claim: InsuranceClaim, actor: Actor, checker=None) -> Insurance
 def _deceased_follow_up(claim: InsuranceClaim, policy: InsurancePolicy, *, actor: Actor, today: dt.date) -> None:
     """A paid death claim (issue 25 item 4): the customer is recorded deceased (no notice is sent any more);
     what the claim does not cover (late and deferral fees left on the account) is waived under four eyes —
-    a request of kind ``insurance.deceased_waive`` that a person other than its maker approves — and the
-    account is closed once it owes nothing."""
+    a request of the claims' own kind (``insurance.claim_pay``, always four eyes, payload ``deceased_waive``)
+    that a person other than its maker approves — and the account is closed once it owes nothing."""
     from accounts.services import customer_mark_deceased
     from installments.services.controls import waivable_total
 
@@ -515,7 +514,7 @@ def _deceased_follow_up(claim: InsuranceClaim, policy: InsurancePolicy, *, actor
     left = waivable_total(account_id=policy.account_id, kind="fees")
     if left > 0:
         approval_submit(
-            kind=DECEASED_WAIVE_KIND, payload={"claim": claim.pk, "account_id": policy.account_id, "amount": str(left)},
+            kind=CLAIM_KIND, payload={"deceased_waive": claim.pk, "account_id": policy.account_id, "amount": str(left)},
             amount=left, base=None, target=policy.account, actor=actor,
             summary=f"Waive {left} of fees the death claim {claim.reference} does not cover and close account "
                     f"{policy.account.reference}",
@@ -542,7 +541,7 @@ def _execute_deceased_waive(payload: dict, *, actor: Actor, approval):
     from accounts.models import CreditAccount
     from installments.services.controls import fee_waive, waivable_total
 
-    claim = InsuranceClaim.objects.get(pk=payload["claim"])
+    claim = InsuranceClaim.objects.get(pk=payload["deceased_waive"])
     amount = Decimal(payload["amount"])
     open_now = waivable_total(account_id=payload["account_id"], kind="fees")
     if open_now != amount:
@@ -558,6 +557,8 @@ def _execute_deceased_waive(payload: dict, *, actor: Actor, approval):
 
 
 def _execute_claim(payload: dict, *, actor: Actor, approval) -> InsuranceClaim:
+    if "deceased_waive" in payload:  # issue 25: what a death claim does not cover
+        return _execute_deceased_waive(payload, actor=actor, approval=approval)
     claim = InsuranceClaim.objects.filter(pk=payload.get("claim")).first()
     if claim is None:
         raise NotFoundError("No such claim.", code="claim_not_found")
@@ -580,7 +581,4 @@ def _dry_run(claim: InsuranceClaim) -> InsuranceClaim:
 def register_approval_kinds() -> None:
     # Amount above 0.00: every claim waits for a second person.
     register_kind(ApprovalKind(CLAIM_KIND, "Insurance claim", "insurance.pay_claim", _execute_claim,
-                               amount_above=Decimal("0.00")))
-    # Issue 25: what a death claim does not cover is waived by a second person, whatever the amount.
-    register_kind(ApprovalKind(DECEASED_WAIVE_KIND, "Deceased customer: waive what the claim does not cover",
-                               "installments.waive_fee", _execute_deceased_waive, amount_above=Decimal("0.00")))
+                               amount_above=Decimal("0.00")))    # Issue 25: what a death claim does not cover is waived under the same kind (payload ``deceased_waive``).

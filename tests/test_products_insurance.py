@@ -234,9 +234,9 @@ def test_premiums_appear_in_the_statement_and_repayment_exports_and_the_api():
 
 
 def test_a_death_claim_closes_the_account_waives_the_rest_under_four_eyes_and_stops_notices(django_user_model):
-    maker = staff(django_user_model, "maker", "insurance.pay_claim", "installments.waive_fee")
+    maker = staff(django_user_model, "maker", "insurance.pay_claim")
     checker = staff(django_user_model, "checker", "insurance.pay_claim")
-    finance = staff(django_user_model, "finance", "installments.waive_fee")
+    finance = staff(django_user_model, "finance", "insurance.pay_claim")
     account = open_account(limit="20000.00", opened_on=dt.date(2026, 1, 1))
     plan = buy(account).plan
     run_through(dt.date(2026, 2, 19))  # period 1 overdue since 10 Feb: late fees accrue
@@ -251,7 +251,8 @@ def test_a_death_claim_closes_the_account_waives_the_rest_under_four_eyes_and_st
     claim.refresh_from_db()
     customer = account.customer.__class__.objects.get(pk=account.customer_id)
     assert claim.status == "paid" and customer.deceased_on == dt.date(2026, 2, 14)
-    waive = ApprovalRequest.objects.get(kind="insurance.deceased_waive")
+    waive = ApprovalRequest.objects.get(kind="insurance.claim_pay", status="pending")
+    assert waive.payload["deceased_waive"] == claim.pk
     assert (waive.status, waive.amount, waive.maker_id) == ("pending", D("2.43"), maker.pk)  # made in the maker's name
     acc = CreditAccount.objects.get(pk=account.pk)
     assert (acc.status, acc.used_amount) != ("closed", D("0.00"))  # not closed before the second person decides
