@@ -254,3 +254,24 @@ def test_a_temporary_limit_never_becomes_cash(account):
 
     acc = api_for()[0].get(f"/api/v1/accounts/{account.reference}/").json()
     assert (acc["cash_limit"], acc["cash_used"], acc["cash_available"]) == ("10000.00", "10000.00", "0.00")
+
+
+def test_the_prepayment_path_of_the_api(account, business_date):
+    from tests.factories_api import api_for
+
+    http = api_for()[0]
+    created = http.post("/api/v1/cash-loans/", {"account": account.reference, "amount": "10000.00", "tenor": 12,
+                                                "card_number": CARD, "purpose": "home"},
+                        format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert created.status_code == 201, created.json()
+    business_date("2026-01-20")
+    answer = http.post(f"/api/v1/cash-loans/{created.json()['id']}/prepayments/", {"amount": "3000.00", "mode": "lower"},
+                       format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert answer.status_code == 201, answer.json()
+    assert {k: answer.json()[k] for k in ("amount", "accrued_interest", "balance_after", "installment_after",
+                                          "periods_after")} == {
+        "amount": "3000.00", "accrued_interest": "45.00", "balance_after": "7000.00", "installment_after": "620.46",
+        "periods_after": 12}
+    refused = http.post(f"/api/v1/cash-loans/{created.json()['id']}/prepayments/", {"amount": "7000.00", "mode": "lower"},
+                        format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "prepayment_covers_loan")
