@@ -39,6 +39,7 @@ CATALOGUE = catalogue(
     },
     audit={
         'bill_day_change': 'Bill day change',
+        'customer_mark_deceased': 'Customer mark deceased',
         'limit_change': 'Limit change',
     },
 )

@@ -30,6 +30,11 @@ class Customer(BaseModel):
     )
     anonymised_at = models.DateTimeField(null=True, blank=True)
     processing_restricted = models.BooleanField(default=False)
+    # issue 25: notices are written in the customer's language; none goes to a deceased customer
+    language = models.CharField(max_length=7, choices=[("zh-hans", "简体中文"), ("en", _("English"))], default="zh-hans",
+                                help_text=_("The language the customer is written to in."))
+    deceased_on = models.DateField(null=True, blank=True, help_text=_("Set when a death is established (e.g. an "
+                                                                       "insurance claim): no notice is sent any more."))
 
     history = HistoricalRecords(excluded_fields=["id_number"])
 

@@ -488,3 +488,18 @@ def account_open_submit(*, customer: Customer, product: CreditProduct, fixed_lim
         amount=fixed_limit, base=None, target=customer, actor=actor, reason=reason,
         summary=f"New {product.code} account of {customer.reference} at {fixed_limit}", before=ZERO, after=fixed_limit,
     )
+
+
+@transaction.atomic
+def customer_mark_deceased(*, customer: Customer, on, actor: Actor, reason: str) -> Customer:
+    """Record a customer's death (issue 25: established by a paid death claim): from now on no notice is
+    sent to them. Audited; a second call changes nothing."""
+    reason = _require_reason(reason)
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.deceased_on is not None:
+        return customer
+    customer.deceased_on = on
+    customer._change_reason = reason[:100]
+    customer.save(update_fields=["deceased_on", "updated_at"])
+    audit_record(actor=actor, action="customer_mark_deceased", obj=customer, reason=reason, new=on.isoformat())
+    return customer

@@ -33,7 +33,7 @@ from notices.models import Notice, NoticeKind
 from debt_collection.rules import COLLECTIONS_TZ
 from debt_collection.selectors import policy_get as quiet_hours_policy
 from debt_collection.services import template_compile
-from notices.services import DEFAULT_TEXTS, NoticeEvent, notices_create
+from notices.services import NoticeEvent, default_text, notices_create
 
 SYSTEM = Actor.system("bureau.monthly_file")
 
@@ -110,7 +110,7 @@ def _next_channel(customer, tried: set[str], opted_out: set[str]) -> tuple[str, 
 def _letter_body(account: CreditAccount) -> tuple[str, str]:
     """The legally required wording (the built-in one: staff may switch the electronic notice off, not the
     duty to tell the customer)."""
-    subject, body = DEFAULT_TEXTS[NoticeKind.BUREAU_PRE_NOTICE]
+    subject, body = default_text(NoticeKind.BUREAU_PRE_NOTICE, account.customer)
     context = Context({"customer_name": mask_name(account.customer.name), "account": account.reference},
                       autoescape=False)
     return template_compile(subject).render(context).strip(), template_compile(body).render(context).strip()

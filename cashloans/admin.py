@@ -57,11 +57,12 @@ class CashLoanAdmin(ReadOnlyAdmin):
     list_display = ("reference", "account_ref", "customer", "amount_display", "tenor", "apr", "installment_display",
                     "card_masked", "plan_status", "drawn_on")
     list_select_related = ("account__customer", "plan")
-    list_filter = ("tenor", "plan__status", "drawn_on")
+    list_filter = ("tenor", "plan__status", "purpose", "payout", "drawn_on")
     search_fields = ("=reference", "=account__reference", "=plan__reference", "=account__customer__reference")
     date_hierarchy = "drawn_on"
     readonly_fields = ("reference", "account", "product", "plan", "amount", "tenor", "daily_rate", "apr", "installment",
-                       "last_installment", "total_interest", "card_masked", "drawn_on", "requested_via", "settlement")
+                       "last_installment", "total_interest", "card_masked", "drawn_on", "purpose", "payout",
+                       "payout_failed_on", "payout_failure", "requested_via", "settlement")
     fields = readonly_fields
     actions = ("quote_settlement", "settle")
 

@@ -14,8 +14,11 @@ from accounts.selectors import account_limits
 from cashloans import services
 from cashloans.apps import CASH_LOANS_WRITE
 from cashloans.models import CashLoan
-from cashloans.selectors import cash_figures, cash_used
-from cashloans.serializers import CashLoanInSerializer, CashLoanOutSerializer, CashQuoteInSerializer, CashQuoteOutSerializer
+from cashloans.selectors import cash_figures, cash_override_of, cash_used
+from cashloans.serializers import (
+    CashLoanInSerializer, CashLoanOutSerializer, CashQuoteInSerializer, CashQuoteOutSerializer, PayoutFailedInSerializer,
+    PrepaymentInSerializer, PrepaymentOutSerializer,
+)
 from core.business_date import get_business_date
 from core.errors import NotFoundError
 from installments.models import ScheduleLine
@@ -35,8 +38,9 @@ def _loans(request):
 
 
 def _cash_available(account: CreditAccount, product) -> tuple:
-    total, available = account_limits(account=account, on=get_business_date())
-    figures = cash_figures(product=product, total_limit=total, available=available, used=cash_used(account_id=account.pk))
+    _total, available = account_limits(account=account, on=get_business_date())
+    figures = cash_figures(product=product, total_limit=account.fixed_limit, available=available,
+                           used=cash_used(account_id=account.pk), override=cash_override_of(account.pk))
     return available, figures["cash_available"]
 
 
@@ -47,9 +51,9 @@ class CashQuoteCreate(APIView):
         operation_id="cash_loans_quotes_create",
         summary="Price a cash loan: equal installments, interest and APR (nothing is stored)",
         description=(
-            "Equal installments (等额本息) at the product's daily rate × 30 a month; each period's interest is "
-            "the outstanding principal × that rate, the last installment absorbs the rounding. The APR is the "
-            "annualised IRR (PBoC 2021 No. 3). Due dates are those of the account's next statements for a "
+            "Equal installments (等额本息) with interest by the actual day: each period's interest is the "
+            "outstanding principal × the daily rate × the period's days, the last installment absorbs the rounding. "
+            "The APR is the IRR of the real cash-flow dates, annualised (PBoC 2021 No. 3). Due dates are those of the account's next statements for a "
             "drawdown today. 422 `cash_amount_out_of_range`, `invalid_tenor`, `cash_loan_not_offered`, "
             "`apr_above_ceiling`."
         ),
@@ -73,7 +77,7 @@ class CashQuoteCreate(APIView):
             "total_payable": s.total_payable, "cash_available": cash_available,
             "schedule": [{"period": line.period, "due_date": due, "principal": line.principal, "interest": line.interest,
                           "total": line.total, "balance_after": line.balance_after}
-                         for line, due in zip(s.lines, q.due_dates)],
+                         for line, due in zip(s.lines, q.due_dates, strict=True)],
         }
         return Response(CashQuoteOutSerializer(out).data)
 
@@ -106,7 +110,7 @@ class CashLoanCreate(APIView):
         v = data.validated_data
         account = account_by_reference(v["account"], queryset=CreditAccount.objects.select_related("product"))
         loan = services.cash_loan_draw(account=account, amount=v["amount"], tenor=v["tenor"], card_number=v["card_number"],
-                                       actor=actor_for(request))
+                                       purpose=v["purpose"], actor=actor_for(request))
         available, cash_available = loan.available_after, loan.cash_available_after
         loan = _loans(request).get(pk=loan.pk)
         loan.available, loan.cash_available = available, cash_available
@@ -130,3 +134,57 @@ class CashLoanDetail(APIView):
             raise NotFoundError("No cash loan with this id.", code="cash_loan_not_found", details={"id": id})
         loan.available, loan.cash_available = _cash_available(loan.account, loan.product)
         return Response(CashLoanOutSerializer(loan).data)
+
+
+def _loan_or_404(request, id: str) -> CashLoan:
+    loan = _loans(request).filter(reference=id).first()
+    if loan is None:
+        raise NotFoundError("No cash loan with this id.", code="cash_loan_not_found", details={"id": id})
+    return loan
+
+
+class CashLoanPayoutFailed(APIView):
+    required_scopes = (CASH_LOANS_WRITE,)
+
+    @extend_schema(
+        operation_id="cash_loans_payout_failed",
+        summary="Report that the payout of a cash loan failed: the drawdown is reversed",
+        description="The schedule is cancelled and the line restored. 422 `payout_reversal_too_late` once anything "
+                    "was billed or repaid, `payout_already_failed`.",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER,
+                    OpenApiParameter("id", str, OpenApiParameter.PATH, description="The cash loan's public reference.")],
+        request=PayoutFailedInSerializer, responses={200: CashLoanOutSerializer, **error_responses(404, 409, 422)},
+        tags=["cash loans"],
+    )
+    @idempotent
+    def post(self, request, id: str):
+        data = PayoutFailedInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        loan = services.cash_loan_payout_fail(loan=_loan_or_404(request, id), reason=data.validated_data["reason"],
+                                              actor=actor_for(request))
+        loan = _loans(request).get(pk=loan.pk)
+        loan.available, loan.cash_available = _cash_available(loan.account, loan.product)
+        return Response(CashLoanOutSerializer(loan).data)
+
+
+class CashLoanPrepay(APIView):
+    required_scopes = (CASH_LOANS_WRITE,)
+
+    @extend_schema(
+        operation_id="cash_loans_prepay",
+        summary="Repay part of a cash loan early: shorten the term or lower the installment",
+        description="Interest accrued to today stays due with the next installment; the rest is re-amortised by the "
+                    "day. 422 `cash_loan_billed_unpaid`, `prepayment_covers_loan`, `invalid_prepayment_mode`.",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER,
+                    OpenApiParameter("id", str, OpenApiParameter.PATH, description="The cash loan's public reference.")],
+        request=PrepaymentInSerializer, responses={201: PrepaymentOutSerializer, **error_responses(404, 409, 422)},
+        tags=["cash loans"],
+    )
+    @idempotent
+    def post(self, request, id: str):
+        data = PrepaymentInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        prepayment = services.cash_loan_prepay(loan=_loan_or_404(request, id), amount=v["amount"], mode=v["mode"],
+                                               external_ref=v.get("external_ref", ""), actor=actor_for(request))
+        return Response(PrepaymentOutSerializer(prepayment).data, status=201)

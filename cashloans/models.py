@@ -68,9 +68,26 @@ class CashLoanProduct(models.Model):
             raise DjangoValidationError(problems)
 
 
+class LoanPurpose(models.TextChoices):
+    """What the customer declares the cash is for (required at drawdown; cash may not buy houses, securities
+    or other loans' repayment)."""
+
+    CONSUMPTION = "consumption", _("Everyday consumption")
+    EDUCATION = "education", _("Education")
+    TRAVEL = "travel", _("Travel")
+    HEALTH = "health", _("Medical care")
+    HOME = "home", _("Home furnishing and repairs")
+    OTHER = "other", _("Other personal consumption")
+
+
 class CashLoan(BaseModel):
     """One drawdown: the amount sent to the customer's bank card (only its masked number is kept) and
-    the installment plan it created. Its state is the plan's (active, paid off, settled early, written off)."""
+    the installment plan it created. Its state is the plan's (active, paid off, settled early, written off,
+    reversed when the payout to the card failed)."""
+
+    class Payout(models.TextChoices):
+        SENT = "sent", _("Sent to the card")
+        FAILED = "failed", _("Payout failed, drawdown reversed")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="cash_loans")
     product = models.ForeignKey(CashLoanProduct, on_delete=models.PROTECT, related_name="loans")
@@ -85,6 +102,10 @@ class CashLoan(BaseModel):
     apr_effective_pct = models.DecimalField(max_digits=7, decimal_places=2)
     card_masked = models.CharField(max_length=24, help_text=_("The bank card, masked: only its last 4 digits are kept."))
     drawn_on = models.DateField()
+    purpose = models.CharField(max_length=15, choices=LoanPurpose.choices, help_text=_("What the customer declared the cash is for."))
+    payout = models.CharField(max_length=10, choices=Payout.choices, default=Payout.SENT)
+    payout_failed_on = models.DateField(null=True, blank=True)
+    payout_failure = models.CharField(max_length=200, blank=True, help_text=_("What the bank said when the payout failed."))
     requested_via = models.CharField(max_length=80, blank=True, editable=False)
 
     class Meta:
@@ -94,6 +115,8 @@ class CashLoan(BaseModel):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0, installment__gt=0, total_interest__gte=0), name="cash_loan_amounts"),
             models.CheckConstraint(condition=Q(tenor__in=CASH_TENORS), name="cash_loan_known_tenor"),
+            models.CheckConstraint(condition=~Q(payout="failed") | Q(payout_failed_on__isnull=False),
+                                   name="cash_loan_failed_payout_has_date"),
         ]
 
     def __str__(self) -> str:
@@ -119,3 +142,32 @@ class AccountCashLimit(models.Model):
 
     def __str__(self) -> str:
         return f"Cash limit of {self.account}: {self.cash_limit}"
+
+
+class CashLoanPrepayment(BaseModel):
+    """A partial prepayment of a cash loan (issue 25): principal repaid before it is due, the interest accrued
+    to that day staying due with the next installment; the rest of the schedule is re-amortised by the day,
+    either keeping the installment (fewer periods) or keeping the periods (a lower installment)."""
+
+    class Mode(models.TextChoices):
+        SHORTEN = "shorten", _("Shorten the term")
+        LOWER = "lower", _("Lower the installment")
+
+    loan = models.ForeignKey(CashLoan, on_delete=models.PROTECT, related_name="prepayments")
+    repayment = models.OneToOneField("installments.Repayment", on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    amount = MoneyField(help_text=_("Principal repaid before it was due."))
+    accrued_interest = MoneyField(help_text=_("Interest accrued to the prepayment date, due with the next installment."))
+    balance_after = MoneyField()
+    installment_after = MoneyField()
+    periods_after = models.PositiveSmallIntegerField()
+    prepaid_on = models.DateField()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("cash-loan prepayment")
+        verbose_name_plural = _("cash-loan prepayments")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0, balance_after__gt=0), name="cash_prepayment_amounts")]
+
+    def __str__(self) -> str:
+        return f"Prepayment {self.reference}"

@@ -40,7 +40,8 @@ def cash_override_of(account_id: int) -> Decimal | None:
 
 def cash_limit_of(product: CashLoanProduct | None, total_limit: Decimal, override: Decimal | None = None) -> Decimal:
     """The cash sub-limit: the account's override if a credit officer set one, else the product's share of
-    the total limit rounded down to the cent; never above the total limit, 0 when the product lends no cash."""
+    the line rounded down to the cent; never above the line, 0 when the product lends no cash. Callers pass
+    the **fixed** limit as ``total_limit``: temporary campaign limits are for purchases (issue 25 item 2)."""
     if product is None or not product.is_active:
         return ZERO
     if override is not None:
@@ -56,11 +57,13 @@ def cash_figures(*, product: CashLoanProduct | None, total_limit: Decimal, avail
 
 
 def cash_limits_view(account: CreditAccount, total_limit: Decimal, available: Decimal) -> dict:
-    """The account API's cash fields, in one query (the product's share with the cash used beside it)."""
+    """The account API's cash fields, in one query (the product's share of the fixed line with the cash used
+    beside it; ``total_limit`` includes temporary limits and is not used for cash)."""
     override = Subquery(AccountCashLimit.objects.filter(account_id=account.pk).values("cash_limit")[:1], output_field=_D)
     row = (CashLoanProduct.objects.filter(product_id=account.product_id)
            .annotate(used=Coalesce(_cash_used_subquery(account.pk), Value(ZERO), output_field=_D), override=override)
            .first())
     if row is None:  # no cash product: nothing was lent (a loan protects its product from deletion)
-        return cash_figures(product=None, total_limit=total_limit, available=available, used=ZERO)
-    return cash_figures(product=row, total_limit=total_limit, available=available, used=row.used, override=row.override)
+        return cash_figures(product=None, total_limit=account.fixed_limit, available=available, used=ZERO)
+    return cash_figures(product=row, total_limit=account.fixed_limit, available=available, used=row.used,
+                        override=row.override)

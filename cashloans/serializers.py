@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from cashloans.models import CASH_TENORS
+from cashloans.models import CASH_TENORS, CashLoan, CashLoanPrepayment, LoanPurpose
 from installments.models import Plan
 from installments.serializers import ScheduleLineOutSerializer
 from integrations.fields import AmountField, MoneyField, PercentField, RateField
@@ -23,25 +23,50 @@ class CashLoanInSerializer(CashQuoteInSerializer):
         r"^[0-9]{12,19}$", max_length=19, write_only=True,
         help_text="The customer's bank card the cash is paid to (12–19 digits, no spaces); only its last 4 digits are kept.",
     )
+    purpose = serializers.ChoiceField(choices=LoanPurpose.choices, help_text="What the cash is for (required).")
+
+
+class PayoutFailedInSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, help_text="What the bank said (e.g. the card is closed).")
+
+
+class PrepaymentInSerializer(serializers.Serializer):
+    amount = AmountField(help_text="Principal to repay now.")
+    mode = serializers.ChoiceField(choices=CashLoanPrepayment.Mode.choices,
+                                   help_text="`shorten`: keep the installment, fewer periods; `lower`: keep the periods.")
+    external_ref = serializers.CharField(max_length=80, required=False, allow_blank=True,
+                                         help_text="The payment's unique reference (generated when empty).")
+
+
+class PrepaymentOutSerializer(serializers.Serializer):
+    id = serializers.CharField(source="reference")
+    loan = serializers.CharField(source="loan.reference")
+    mode = serializers.ChoiceField(choices=CashLoanPrepayment.Mode.choices)
+    amount = MoneyField(help_text="Principal repaid.")
+    accrued_interest = MoneyField(help_text="Interest accrued to today, due with the next installment.")
+    balance_after = MoneyField(help_text="Principal still owed.")
+    installment_after = MoneyField(help_text="The installment from now on.")
+    periods_after = serializers.IntegerField(help_text="Installments left.")
 
 
 class CashQuoteLineSerializer(serializers.Serializer):
     period = serializers.IntegerField(min_value=1, help_text="1 for the first installment.")
     due_date = serializers.DateField(help_text="Due date of the installment (the due date of a monthly statement).")
     principal = MoneyField(help_text="Principal repaid in the period.")
-    interest = MoneyField(help_text="Interest of the period: outstanding principal × daily rate × 30.")
+    interest = MoneyField(help_text="Interest of the period: outstanding principal × daily rate × the period's actual days.")
     total = MoneyField(help_text="The installment: principal + interest.")
     balance_after = MoneyField(help_text="Principal still owed after the period.")
 
 
 class CashQuoteOutSerializer(serializers.Serializer):
-    apr_nominal = PercentField(help_text="Annualised rate by IRR, nominal (12 × monthly IRR), percent: shown first.")
-    apr_effective = PercentField(help_text="Annualised rate by IRR, effective ((1+i)^12 − 1), percent.")
+    apr_nominal = PercentField(help_text="Annualised rate by IRR of the real cash-flow dates, nominal (365 × daily IRR), "
+                                         "percent: shown first.")
+    apr_effective = PercentField(help_text="Annualised rate by IRR of the real dates, effective ((1+x)^365 − 1), percent.")
     account = serializers.CharField(help_text=ACCOUNT_REF_HELP)
     amount = MoneyField(help_text="The amount quoted.")
     tenor = serializers.IntegerField(help_text="Number of monthly installments.")
     daily_rate = RateField(help_text='Interest per day as a fraction ("0.0003" = 0.03 %).')
-    monthly_rate = RateField(help_text="Interest per month: daily rate × 30.")
+    monthly_rate = RateField(help_text="Daily rate × 30, for comparison only: interest runs by the actual day.")
     installment = MoneyField(help_text="What every installment but the last costs.")
     last_installment = MoneyField(help_text="The last installment (it absorbs the cents of rounding).")
     total_interest = MoneyField(help_text="Sum of the interest.")
@@ -63,6 +88,8 @@ class CashLoanOutSerializer(serializers.Serializer):
     total_interest = MoneyField(help_text="Sum of the scheduled interest.")
     card = serializers.CharField(source="card_masked", help_text="The bank card paid to, masked.")
     drawn_on = serializers.DateField(help_text="Business date of the drawdown.")
+    purpose = serializers.ChoiceField(choices=LoanPurpose.choices, help_text="What the customer declared the cash is for.")
+    payout = serializers.ChoiceField(choices=CashLoan.Payout.choices, help_text="`failed`: the drawdown was reversed.")
     status = serializers.ChoiceField(source="plan.status", choices=Plan.Status.choices,
                                      help_text="The plan's state: active, paid_off, settled (repaid early), written_off.")
     plan = serializers.CharField(source="plan.reference", help_text="The installment plan's reference (early repayment: "

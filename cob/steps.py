@@ -36,3 +36,12 @@ def register_builtin_steps() -> None:
         fn = getattr(daily, function_name, None)
         if fn is not None:
             registry.register(f"installments.{function_name}", fn, slot=slot, replace=True)
+    if importlib.util.find_spec("insurance") is not None:  # issue 25: the add-on below close of business
+        from cob.registry import monthly
+        from insurance.services import policies_follow_write_offs, remittances_monthly
+
+        registry.register("insurance.follow_write_offs", policies_follow_write_offs, slot="write_offs",
+                          after="installments.write_offs", replace=True,
+                          description="Cancel the insurance of written-off plans; reverse the insurer's share")
+        registry.register("insurance.remit", remittances_monthly, slot="write_offs", chunked=False, runs_on=monthly(1),
+                          replace=True, description="Remit last month's premiums to each insurer, with a statement")

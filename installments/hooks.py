@@ -256,3 +256,27 @@ def plan_add_ons_attach(*, plan, add_ons, actor) -> None:
             raise ValidationError(f"The add-on {name!r} is not offered.", code="add_on_unavailable",
                                   details={"add_on": name})
         add_on.attach(plan=plan, actor=actor)
+
+
+# --- Plan events (issue 25: add-ons follow their plan) -----------------------------------------------------
+#
+# An add-on sold with a plan follows what happens to it: ``fn(*, plan, event, actor, on, **details)`` is
+# called inside the engine's transaction after a purchase refund changed the plan (``event="refunded"``,
+# details ``principal_before``, ``principal_after``: the plan's principal still owed before and after) and
+# after an early settlement (``event="settled"``). Write-offs are followed by close of business.
+
+PlanListener = Callable[..., None]
+_plan_listeners: dict[str, PlanListener] = {}
+
+
+def register_plan_listener(name: str, listener: PlanListener) -> None:
+    _plan_listeners[name] = listener
+
+
+def unregister_plan_listener(name: str) -> None:
+    _plan_listeners.pop(name, None)
+
+
+def plan_event(*, plan, event: str, actor, on: dt.date, **details) -> None:
+    for listener in list(_plan_listeners.values()):
+        listener(plan=plan, event=event, actor=actor, on=on, **details)

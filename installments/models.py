@@ -182,6 +182,7 @@ class Plan(BaseModel):
         CONVERTED = "converted", _("Converted to a bill installment")
         WRITTEN_OFF = "written_off", _("Written off")
         CLAIM_PAID = "claim_paid", _("Paid by an insurance claim")
+        REVERSED = "reversed", _("Drawdown reversed (payout failed)")
 
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="plans")
     kind = models.CharField(max_length=25, choices=Kind.choices)

@@ -343,6 +343,7 @@ class AllocationTotalsSerializer(serializers.Serializer):
     deferral_fee = MoneyField(help_text="Paid to deferral fees.")
     settlement_fee = MoneyField(help_text="Paid to an early-settlement fee.")
     installment_fee = MoneyField(help_text="Paid to installment fees.")
+    premium = MoneyField(help_text="Paid to insurance premiums.")
     principal = MoneyField(help_text="Paid to principal.")
     credit_balance = MoneyField(help_text="Kept as credit balance (overpayment).")
     recovery = MoneyField(help_text="Recovered on a written-off account.")

@@ -12,13 +12,15 @@ class InsuranceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from installments.hooks import PlanAddOn, register_plan_add_on, register_statement_biller
+        from installments.hooks import PlanAddOn, register_plan_add_on, register_plan_listener, register_statement_biller
 
         from insurance.services import (
-            ADD_ON, policy_attach, policy_describe, premiums_bill, quote_insurance, register_approval_kinds,
+            ADD_ON, policy_attach, policy_describe, policy_follow_plan, premiums_bill, quote_insurance,
+            register_approval_kinds,
         )
 
         register_statement_biller("insurance.premiums", premiums_bill)
+        register_plan_listener("insurance.follow_plan", policy_follow_plan)
         register_plan_add_on(PlanAddOn(name=ADD_ON, attach=policy_attach, quote=quote_insurance, describe=policy_describe,
                                        relation="insurance_policy"))
         register_approval_kinds()
@@ -32,5 +34,8 @@ class InsuranceConfig(AppConfig):
                           description="Insurance sold with the customer's installment plans: premiums, cancellation."),
                 RecordSet("insurance_claims", "insurance.InsuranceClaim", customer_path="policy__account__customer",
                           description="Claims on those policies (death, disability, unemployment) and their payment."),
+                RecordSet("insurance_remittance_lines", "insurance.RemittanceLine",
+                          customer_path="policy__account__customer",
+                          description="The customer's premiums on the monthly remittance statements to the insurer."),
             ),
         ))

@@ -16,6 +16,7 @@ CATALOGUE = catalogue(
         'claim_not_pending': 'The claim is already paid.',
         'claim_pending': 'A claim on this policy already waits for approval.',
         'claim_threshold_not_zero': 'Claims are paid under four eyes: the approval threshold of insurance claims must be 0.00.',
+        'deceased_waiver_stale': 'The account owes … in fees now, not the … approved.',
         'insurance_premium_zero': 'The premium of this plan would be 0.00.',
         'insurance_unavailable': 'No consumer-credit insurance is offered with this product.',
         'invalid_claim_reason': 'Unknown claim reason …; one of ….',
@@ -29,5 +30,7 @@ CATALOGUE = catalogue(
         'insurance_claim_submit': 'Insurance claim submit',
         'insurance_policy_cancel': 'Insurance policy cancel',
         'insurance_policy_create': 'Insurance policy create',
+        'insurance_premium_prorate': 'Insurance premium prorate',
+        'insurer_remit': 'Insurer remit',
     },
 )

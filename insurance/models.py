@@ -144,3 +144,46 @@ class InsuranceClaim(BaseModel):
 
     def __str__(self) -> str:
         return f"Claim {self.reference}"
+
+
+class InsurerRemittance(BaseModel):
+    """The monthly remittance to an insurer (issue 25): the premiums customers paid in the month (less those
+    refunded since), paid out of the premium payable (Dr 2300 / Cr 1000); its lines are the statement sent
+    with the money. One per insurer and month; a month with nothing to remit has none."""
+
+    insurer = models.CharField(max_length=100)
+    period_start = models.DateField()
+    period_end = models.DateField(help_text=_("Premiums paid up to this day (inclusive) are remitted."))
+    amount = MoneyField(help_text=_("Net amount remitted (negative: the insurer owes a refund back)."))
+    lines_count = models.PositiveIntegerField(default=0)
+    remitted_on = models.DateField()
+    journal_entry = models.ForeignKey("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="+")
+
+    class Meta:
+        ordering = ["-period_end", "insurer"]
+        verbose_name = _("insurer remittance")
+        verbose_name_plural = _("insurer remittances")
+        constraints = [models.UniqueConstraint(fields=["insurer", "period_end"], name="one_remittance_per_insurer_month")]
+
+    def __str__(self) -> str:
+        return f"Remittance {self.reference}"
+
+
+class RemittanceLine(models.Model):
+    """One policy on a remittance statement: the premiums its customer paid, less those refunded and those
+    remitted before (negative when a paid premium was refunded after it was remitted)."""
+
+    remittance = models.ForeignKey(InsurerRemittance, on_delete=models.CASCADE, related_name="lines")
+    policy = models.ForeignKey(InsurancePolicy, on_delete=models.PROTECT, related_name="+")
+    premiums_paid = MoneyField(help_text=_("Premiums of the policy paid by the customer so far."))
+    premiums_refunded = MoneyField(default=ZERO, help_text=_("Paid premiums refunded to the customer."))
+    amount = MoneyField(help_text=_("Remitted now: paid − refunded − remitted before."))
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name = _("remittance line")
+        verbose_name_plural = _("remittance lines")
+
+    def __str__(self) -> str:
+        return f"{self.policy} {self.amount}"

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from accounts.services import lock_account
 from approvals.registry import ApprovalKind, register_kind
-from approvals.services import Submitted, approval_needed, approval_submit
+from approvals.services import Submitted, approval_needed, approval_submit, approved_reason
 from core.actors import Actor
 from core.audit import audit_record
 from core.business_date import get_business_date
@@ -32,7 +32,7 @@ from installments.models import Charge, Plan, ProductTerms, ScheduleLine, Statem
 from installments.services.statements import statement_amend
 from installments.services.common import apply_account_deltas, get_terms, require_reason
 from installments.services.settlements import plan_settle, plan_settlement_quote
-from insurance.models import InsuranceClaim, InsurancePolicy, InsuranceProduct
+from insurance.models import InsuranceClaim, InsurancePolicy, InsuranceProduct, InsurerRemittance, RemittanceLine
 from ledger.models import Codes, JournalEntry
 from ledger.services import Cr, Dr, journal_entry_open, journal_post, journal_post_select
 
@@ -260,6 +260,143 @@ def policy_cancel(*, policy: InsurancePolicy, actor: Actor, reason: str) -> Insu
     return policy
 
 
+# --- following the plan (issue 25 item 3) ------------------------------------------------------------------
+
+
+def policy_follow_plan(*, plan: Plan, event: str, actor: Actor, on: dt.date, **details) -> None:
+    """The engine's plan listener (inside its transaction). A refund that leaves principal owed prorates the
+    premium like the fee: the premium of every period still to bill becomes the rate × the principal left, and
+    billed unpaid premiums shrink by the refunded share. A full refund or an early settlement cancels the
+    policy with the refund its terms give (``policy_cancel``: every premium within the cooling-off period, else
+    no premium after today)."""
+    policy = InsurancePolicy.objects.filter(plan_id=plan.pk, status=InsurancePolicy.Status.ACTIVE).first()
+    if policy is None:
+        return
+    if event == "refunded" and details.get("principal_after", ZERO) > 0:
+        _premium_prorate(policy, before=details["principal_before"], after=details["principal_after"], actor=actor, on=on)
+    elif event in ("refunded", "settled"):
+        why = "purchase fully refunded" if event == "refunded" else "plan settled early"
+        policy_cancel(policy=policy, actor=actor, reason=f"{why} ({plan.reference})")
+
+
+def _premium_prorate(policy: InsurancePolicy, *, before: Decimal, after: Decimal, actor: Actor, on: dt.date) -> None:
+    policy = _lock_policy(policy)
+    old = policy.premium_per_period
+    new = premium_per_period(after, policy.premium_rate)
+    waived = ZERO
+    for charge in _open_premiums(policy):
+        unpaid = charge.open_amount
+        cut = money(unpaid * (before - after) / before) if unpaid > 0 else ZERO
+        if cut > 0:
+            Charge.objects.filter(pk=charge.pk).update(waived=money(charge.waived + cut))
+            waived += cut
+    if waived:
+        legs = [Dr(Codes.PREMIUM_PAYABLE, waived), Cr(Codes.RECEIVABLE_PREMIUM, waived, policy.account_id)]
+        journal_post(kind=JournalEntry.Kind.PREMIUM_REFUND, on=on, legs=legs,
+                     memo=f"Insurance {policy.reference}: premium prorated on a refund", source=f"insurance:{policy.reference}",
+                     actor=actor)
+        apply_account_deltas(policy.account, legs)
+    policy.premium_per_period, policy.waived_amount = new, policy.waived_amount + waived
+    policy.save(update_fields=["premium_per_period", "waived_amount", "updated_at"])
+    audit_record(actor=actor, action="insurance_premium_prorate", obj=policy, old=str(old),
+                 new={"premium_per_period": str(new), "billed_waived": str(waived)})
+
+
+def policies_follow_write_offs(*, on: dt.date, account_ids=None) -> int:
+    """Close-of-business step after the write-offs: every active policy of a written-off plan is cancelled and
+    the insurer's share of its written-off premiums is reversed (Dr 2300 premium payable / Cr 5000 credit loss:
+    the lender does not owe the insurer premiums it never collected). Idempotent: a cancelled policy is done."""
+    from core.actors import Actor as _A
+
+    system = _A.system("insurance.follow_write_offs")
+    policies = InsurancePolicy.objects.filter(status=InsurancePolicy.Status.ACTIVE, plan__status=Plan.Status.WRITTEN_OFF)
+    if isinstance(account_ids, range):  # close of business's chunk
+        policies = policies.filter(account_id__gte=account_ids.start, account_id__lt=account_ids.stop)
+    elif account_ids is not None:
+        policies = policies.filter(account_id__in=list(account_ids))
+    done = 0
+    for policy_id in policies.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            policy = _lock_policy(InsurancePolicy.objects.get(pk=policy_id))
+            if policy.status != InsurancePolicy.Status.ACTIVE:
+                continue
+            written = sum((c.written_off for c in _open_premiums(policy)), ZERO)
+            if written:
+                legs = [Dr(Codes.PREMIUM_PAYABLE, written), Cr(Codes.CREDIT_LOSS, written)]
+                journal_post(kind=JournalEntry.Kind.WRITE_OFF, on=on, legs=legs,
+                             memo=f"Insurance {policy.reference}: insurer's share of written-off premiums reversed",
+                             source=f"insurance:{policy.reference}", actor=system)
+            policy.status, policy.cancelled_on, policy.ended_on = InsurancePolicy.Status.CANCELLED, on, on
+            policy.cancel_reason, policy.waived_amount = "account written off", policy.waived_amount + written
+            policy.save(update_fields=["status", "cancelled_on", "ended_on", "cancel_reason", "waived_amount", "updated_at"])
+            audit_record(actor=system, action="insurance_policy_cancel", obj=policy, reason="account written off",
+                         old=InsurancePolicy.Status.ACTIVE, new={"status": policy.status, "insurer_share_reversed": str(written)})
+            done += 1
+    return done
+
+
+# --- monthly remittance to the insurer (issue 25 item 3) ---------------------------------------------------
+
+
+@transaction.atomic
+def insurer_remit(*, insurer: str, period_end: dt.date, actor: Actor) -> InsurerRemittance | None:
+    """Remit to ``insurer`` the premiums its policies' customers paid up to ``period_end``, less those refunded
+    and those remitted before; the lines (one per policy) are the statement sent with the money. Journal
+    Dr 2300 premium payable / Cr 1000 cash (reversed sides when the net is negative). Once per insurer and
+    month-end: a second call returns the first remittance; ``None`` when nothing is owed either way."""
+    existing = InsurerRemittance.objects.filter(insurer=insurer, period_end=period_end).first()
+    if existing is not None:
+        return existing
+    today = get_business_date()
+    previous = (InsurerRemittance.objects.filter(insurer=insurer, period_end__lt=period_end)
+                .order_by("-period_end").values_list("period_end", flat=True).first())
+    paid: dict[int, Decimal] = {}
+    for policy_id, amount in Charge.objects.filter(kind=Charge.Kind.PREMIUM, plan__insurance_policy__product__insurer=insurer
+                                                   ).values_list("plan__insurance_policy", "paid"):
+        paid[policy_id] = paid.get(policy_id, ZERO) + amount
+    remitted: dict[int, Decimal] = {}
+    for policy_id, amount in RemittanceLine.objects.filter(remittance__insurer=insurer).values_list("policy_id", "amount"):
+        remitted[policy_id] = remitted.get(policy_id, ZERO) + amount
+    refunded = dict(InsurancePolicy.objects.filter(product__insurer=insurer, refunded_amount__gt=0)
+                    .values_list("pk", "refunded_amount"))
+    lines = []
+    for policy_id in sorted(set(paid) | set(remitted) | set(refunded)):
+        p, r, before = money(paid.get(policy_id, ZERO)), refunded.get(policy_id, ZERO), remitted.get(policy_id, ZERO)
+        amount = p - r - before
+        if amount:
+            lines.append(RemittanceLine(policy_id=policy_id, premiums_paid=p, premiums_refunded=r, amount=amount))
+    total = sum((line.amount for line in lines), ZERO)
+    if not lines:
+        return None
+    start = (previous + dt.timedelta(days=1)) if previous else period_end.replace(day=1)
+    remittance = InsurerRemittance.objects.create(insurer=insurer, period_start=start, period_end=period_end, amount=total,
+                                                  lines_count=len(lines), remitted_on=today)
+    for line in lines:
+        line.remittance = remittance
+    RemittanceLine.objects.bulk_create(lines)
+    legs = ([Dr(Codes.PREMIUM_PAYABLE, total), Cr(Codes.CASH, total)] if total > 0
+            else [Dr(Codes.CASH, -total), Cr(Codes.PREMIUM_PAYABLE, -total)])
+    remittance.journal_entry = journal_post(kind=JournalEntry.Kind.INSURER_REMITTANCE, on=today, legs=legs,
+                                            memo=f"Premiums remitted to {insurer} to {period_end}"[:200],
+                                            source=f"insurance:remit:{remittance.reference}", actor=actor)
+    remittance.save(update_fields=["journal_entry", "updated_at"])
+    audit_record(actor=actor, action="insurer_remit", obj=remittance,
+                 new={"insurer": insurer, "period_end": period_end.isoformat(), "amount": str(total), "lines": len(lines)})
+    return remittance
+
+
+def remittances_monthly(*, on: dt.date) -> int:
+    """Close of business on the 1st: remit every insurer's premiums paid up to the last day of the month."""
+    from core.actors import Actor as _A
+
+    insurers = InsuranceProduct.objects.order_by("insurer").values_list("insurer", flat=True).distinct()
+    made = 0
+    for insurer in insurers:
+        if insurer_remit(insurer=insurer, period_end=on - dt.timedelta(days=1), actor=_A.system("insurance.remit")):
+            made += 1
+    return made
+
+
 # --- claims (four eyes) -----------------------------------------------------------------------------------
 
 
@@ -354,10 +491,69 @@ def claim_pay(*, claim: InsuranceClaim, actor: Actor, checker=None) -> Insurance
     audit_record(actor=actor, action="insurance_claim_pay", obj=claim, old="pending",
                  new={"status": "paid", "paid": str(repayment.amount), "premiums_waived": str(waived),
                       "checker": getattr(checker, "pk", None)})
+    if claim.reason == InsuranceClaim.Reason.DEATH:
+        _deceased_follow_up(claim, policy, actor=actor, today=today)
     return claim
 
 
+def _deceased_follow_up(claim: InsuranceClaim, policy: InsurancePolicy, *, actor: Actor, today: dt.date) -> None:
+    """A paid death claim (issue 25 item 4): the customer is recorded deceased (no notice is sent any more);
+    what the claim does not cover (late and deferral fees left on the account) is waived under four eyes —
+    a request of the claims' own kind (``insurance.claim_pay``, always four eyes, payload ``deceased_waive``)
+    that a person other than its maker approves — and the account is closed once it owes nothing."""
+    from accounts.services import customer_mark_deceased
+    from installments.services.controls import waivable_total
+
+    customer_mark_deceased(customer=policy.account.customer, on=claim.event_date, actor=actor,
+                           reason=f"death claim {claim.reference} paid")
+    left = waivable_total(account_id=policy.account_id, kind="fees")
+    if left > 0:
+        approval_submit(
+            kind=CLAIM_KIND, payload={"deceased_waive": claim.pk, "account_id": policy.account_id, "amount": str(left)},
+            amount=left, base=None, target=policy.account, actor=actor,
+            summary=f"Waive {left} of fees the death claim {claim.reference} does not cover and close account "
+                    f"{policy.account.reference}",
+            reason=f"customer deceased: death claim {claim.reference} paid the insured plan",
+        )
+    else:
+        _close_if_clear(policy.account_id, claim, actor)
+
+
+def _close_if_clear(account_id: int, claim: InsuranceClaim, actor: Actor) -> bool:
+    from accounts.models import CreditAccount
+    from accounts.services import account_close
+
+    account = CreditAccount.objects.get(pk=account_id)
+    if account.status == CreditAccount.Status.CLOSED or account.used_amount > 0 or account.credit_balance > 0:
+        return False  # other debt or a credit balance is settled with the estate first
+    account_close(account=account, actor=actor, reason=f"customer deceased: death claim {claim.reference}")
+    return True
+
+
+def _execute_deceased_waive(payload: dict, *, actor: Actor, approval):
+    """Waive exactly the approved fees and close the account. Refused as stale when the account owes more
+    than was approved (``deceased_waiver_stale``: submit again)."""
+    from accounts.models import CreditAccount
+    from installments.services.controls import fee_waive, waivable_total
+
+    claim = InsuranceClaim.objects.get(pk=payload["deceased_waive"])
+    amount = Decimal(payload["amount"])
+    open_now = waivable_total(account_id=payload["account_id"], kind="fees")
+    if open_now != amount:
+        raise BusinessRuleError(f"The account owes {open_now} in fees now, not the {amount} approved.",
+                                code="deceased_waiver_stale", details={"open": str(open_now), "approved": str(amount)})
+    if approval is None:  # the submission's dry run
+        return claim
+    reason = f"customer deceased: fees not covered by death claim {claim.reference}"
+    waiver = fee_waive(account=CreditAccount(pk=payload["account_id"]), kind="fees", amount=amount, actor=actor,
+                       reason=approved_reason(reason, approval))
+    _close_if_clear(payload["account_id"], claim, actor)
+    return waiver
+
+
 def _execute_claim(payload: dict, *, actor: Actor, approval) -> InsuranceClaim:
+    if "deceased_waive" in payload:  # issue 25: what a death claim does not cover
+        return _execute_deceased_waive(payload, actor=actor, approval=approval)
     claim = InsuranceClaim.objects.filter(pk=payload.get("claim")).first()
     if claim is None:
         raise NotFoundError("No such claim.", code="claim_not_found")
@@ -380,4 +576,4 @@ def _dry_run(claim: InsuranceClaim) -> InsuranceClaim:
 def register_approval_kinds() -> None:
     # Amount above 0.00: every claim waits for a second person.
     register_kind(ApprovalKind(CLAIM_KIND, "Insurance claim", "insurance.pay_claim", _execute_claim,
-                               amount_above=Decimal("0.00")))
+                               amount_above=Decimal("0.00")))    # Issue 25: what a death claim does not cover is waived under the same kind (payload ``deceased_waive``).

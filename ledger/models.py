@@ -89,6 +89,7 @@ class JournalEntry(models.Model):
         INSURANCE_CLAIM = "insurance_claim", _("Insurance claim paid")
         PREMIUM_REFUND = "premium_refund", _("Insurance premium refunded")
         CASH_LOAN = "cash_loan", _("Cash-loan drawdown")
+        INSURER_REMITTANCE = "insurer_remittance", _("Premiums remitted to the insurer")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     posted_on = models.DateField(help_text=_("Business date of the movement."))

@@ -20,20 +20,31 @@ class NoticeKind(models.TextChoices):
     PLAN_CREATED = "plan_created", "Installment plan created"
     PLAN_SETTLED = "plan_settled", "Installment plan paid off or settled"
     BUREAU_PRE_NOTICE = "bureau_pre_notice", "Credit-bureau pre-notice"
+    CASH_LOAN_DRAWN = "cash_loan_drawn", "Cash loan drawn"
+    INSURANCE_SOLD = "insurance_sold", "Insurance policy taken out"
+    INSURANCE_CANCELLED = "insurance_cancelled", "Insurance policy cancelled"
+    CLAIM_DECIDED = "claim_decided", "Insurance claim decided"
+
+
+#: The languages a notice is written in (``Customer.language``); a template with no language serves all.
+LANGUAGES = (("zh-hans", "简体中文"), ("en", "English"))
 
 
 class NoticeTemplate(models.Model):
     """Staff's wording of one kind of notice (Django template syntax, plain text). A kind without a
     row uses the built-in wording; an inactive row stops that kind of notice (suppressed, recorded)."""
 
-    kind = models.CharField(max_length=20, choices=NoticeKind.choices, unique=True)
+    kind = models.CharField(max_length=20, choices=NoticeKind.choices)
+    language = models.CharField(max_length=7, choices=LANGUAGES, blank=True, default="",
+                                help_text="Empty: every language (a row for the customer's language wins).")
     subject = models.CharField(max_length=200)
     body = models.TextField(help_text="Context: customer_name (masked), account, and the kind's own values.")
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["kind"]
+        ordering = ["kind", "language"]
+        constraints = [models.UniqueConstraint(fields=["kind", "language"], name="one_notice_template_per_kind_language")]
 
     def __str__(self) -> str:
         return self.get_kind_display()
@@ -48,6 +59,7 @@ class Notice(BaseModel):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (retrying)"
         SUPPRESSED = "suppressed", "Suppressed"
+        EXPIRED = "expired", "Expired (no longer relevant)"
 
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="notices")
     account = models.ForeignKey("accounts.CreditAccount", on_delete=models.PROTECT, related_name="notices")
@@ -61,6 +73,8 @@ class Notice(BaseModel):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     status_reason = models.CharField(max_length=200, blank=True)
     scheduled_for = models.DateTimeField(help_text="Not before (quiet hours move it to 08:00).")
+    expires_on = models.DateField(null=True, blank=True,
+                                  help_text="Not sent after this business date: it expires instead (empty: never).")
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True)

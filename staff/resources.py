@@ -441,7 +441,7 @@ class StatementExportResource(LabelledModelResource):
     class Meta:
         model = Statement
         fields = ("account_reference", "bill_date", "due_date", "status", "opening_balance", "purchases_amount",
-                  "installments_principal", "installments_fee", "deferral_fees", "late_fees", "payments_amount",
+                  "installments_principal", "installments_fee", "deferral_fees", "late_fees", "premiums", "payments_amount",
                   "refunds_amount", "credit_applied", "adjustments", "closing_balance", "minimum_payment", "past_due",
                   "resolved_on")
         export_order = fields
@@ -474,17 +474,19 @@ class RepaymentExportResource(LabelledModelResource):
     late_fees = ie_fields.Field(attribute="alloc_late_fee", column_name="to_late_fees")
     deferral_fees = ie_fields.Field(attribute="alloc_deferral_fee", column_name="to_deferral_fees")
     installment_fees = ie_fields.Field(attribute="alloc_installment_fee", column_name="to_installment_fees")
+    settlement_fees = ie_fields.Field(attribute="alloc_settlement_fee", column_name="to_settlement_fees")
+    premiums = ie_fields.Field(attribute="alloc_premium", column_name="to_premiums")  # issue 25: finance sees premiums
     principal = ie_fields.Field(attribute="alloc_principal", column_name="to_principal")
 
     class Meta:
         model = Repayment
         fields = ("reference", "account_reference", "external_ref", "channel", "kind", "status", "amount",
-                  "received_on", "posted_on", "late_fees", "deferral_fees", "installment_fees", "principal",
-                  "to_credit_balance", "reversed_on")
+                  "received_on", "posted_on", "late_fees", "deferral_fees", "installment_fees", "settlement_fees",
+                  "premiums", "principal", "to_credit_balance", "reversed_on")
         export_order = fields
 
     def filter_export(self, queryset, **kwargs):
-        kinds = ("late_fee", "deferral_fee", "installment_fee", "principal")
+        kinds = ("late_fee", "deferral_fee", "installment_fee", "settlement_fee", "premium", "principal")
         return queryset.select_related("account").annotate(
             **{f"alloc_{k}": Sum("allocations__amount", filter=Q(allocations__kind=k), default=ZERO) for k in kinds}
         )
@@ -498,6 +500,12 @@ class RepaymentExportResource(LabelledModelResource):
 
     def dehydrate_installment_fees(self, obj):
         return money(obj.alloc_installment_fee)
+
+    def dehydrate_settlement_fees(self, obj):
+        return money(obj.alloc_settlement_fee)
+
+    def dehydrate_premiums(self, obj):
+        return money(obj.alloc_premium)
 
     def dehydrate_principal(self, obj):
         return money(obj.alloc_principal)

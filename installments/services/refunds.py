@@ -16,6 +16,7 @@ from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
 from core.money import ZERO
 from installments.calc import RefundLine, refund_offset
+from installments.hooks import plan_event
 from installments.models import Adjustment, Plan, Purchase, Refund, ScheduleLine
 from installments.services.common import apply_account_deltas, close_if_settled, positive_money, require_reason
 from ledger.models import Codes, JournalEntry
@@ -85,6 +86,8 @@ def purchase_refund(*, purchase: Purchase, amount: Decimal, actor: Actor, reason
     refund = Refund.objects.create(purchase=purchase, account=account, amount=amount, excess=amount, excess_to=excess_to,
                                    created_on=today, reason=reason, **actor.log_fields())
     excess = _offset(refund, plan, amount, refundable, plan.kind == Plan.Kind.PURCHASE_INSTALLMENT, today)
+    plan_event(plan=plan, event="refunded", actor=actor, on=today, principal_before=refundable,
+               principal_after=refundable - amount)  # add-ons follow (issue 25: insurance premiums)
     # A revolving purchase converted into a bill installment: the converted part is offset on that plan
     # (its fees are kept: PRODUCT §5).
     if excess:

@@ -13,6 +13,7 @@ from core.business_date import get_business_date
 from core.errors import BusinessRuleError, ValidationError
 from core.money import ZERO
 from installments.calc import SettlementPolicy, SettlementQuote, settlement_quote
+from installments.hooks import plan_event
 from installments.cash_calc import DAYS_PER_PERIOD, accrued_interest
 from installments.models import Adjustment, Allocation, Plan, Repayment, ScheduleLine
 from installments.services.common import apply_account_deltas, get_terms, plan_codes
@@ -29,6 +30,7 @@ class PlanSettlement:
     policy: str
     billed_fee_waived: Decimal
     future_fees_waived: Decimal
+    cash_owed: dict | None = None  # a cash loan: the interest each open line still owes (line pk → amount)
 
     @property
     def total(self) -> Decimal:
@@ -45,14 +47,22 @@ def _parts(plan: Plan, lines: list[ScheduleLine], today) -> PlanSettlement:
     billed_fee = sum((line.fee_open for line in billed), ZERO)
     remaining_principal = sum((line.principal_open for line in pending), ZERO)
     next_fee = min(pending, key=lambda line: line.period).fee_open if pending else ZERO
-    if plan.kind == Plan.Kind.CASH_LOAN:  # issue 16: interest accrued to date only, never a future period's
+    owed: dict[int, Decimal] = {}
+    if plan.kind == Plan.Kind.CASH_LOAN:  # issue 25: interest to the repayment date only, billed or not
         policy = SettlementPolicy.CHARGE_NEXT_FEE.value
-        next_fee = _cash_accrued(plan, pending, remaining_principal, today)
+        owed = cash_interest_owed(plan, lines, today)
+        billed_fee = sum((owed[line.pk] for line in billed), ZERO)
+        next_fee = sum((owed[line.pk] for line in pending), ZERO)
+        same_day = same_day and not billed_fee  # nothing accrues on the drawdown day
     quote = settlement_quote(
         remaining_principal=remaining_principal,
         billed_unpaid=billed_principal + (ZERO if same_day else billed_fee),
         next_period_fee=next_fee, policy=policy, same_day=same_day,
     )
+    if owed:
+        return PlanSettlement(quote=quote, same_day=same_day, policy=policy, billed_fee_waived=ZERO,
+                              future_fees_waived=sum((line.fee_open for line in lines), ZERO) - sum(owed.values(), ZERO),
+                              cash_owed=owed)
     return PlanSettlement(
         quote=quote, same_day=same_day, policy=policy,
         billed_fee_waived=billed_fee if same_day else ZERO,
@@ -60,17 +70,25 @@ def _parts(plan: Plan, lines: list[ScheduleLine], today) -> PlanSettlement:
     )
 
 
-def _cash_accrued(plan: Plan, pending: list[ScheduleLine], outstanding, today) -> Decimal:
-    """A cash loan's interest accrued by the day on its unbilled principal since the current period began
-    (the drawdown, or the previous period's due date), at most that period's interest. The plan's
-    ``fee_rate`` is the monthly rate, daily × 30 (``installments.cash_calc``)."""
-    if not pending:
-        return ZERO
-    nxt = min(pending, key=lambda line: line.period)
-    since = plan.created_on
-    if nxt.period > 1:
-        since = plan.lines.filter(period=nxt.period - 1).values_list("due_date", flat=True).first() or since
-    return accrued_interest(outstanding, plan.fee_rate / DAYS_PER_PERIOD, since, today, cap=nxt.fee_open)
+def cash_interest_owed(plan: Plan, lines: list[ScheduleLine], today) -> dict[int, Decimal]:
+    """What each open line of a cash loan owes in interest if it is repaid ``today`` (PRODUCT §13, issue 25):
+    a line past its due date its whole interest; the current period (the first line due on or after today)
+    its interest less the interest of the days not used (outstanding principal × daily rate × days from today
+    to its due date) — the interest accrued to the day, whether the line is billed or not; a later line none.
+    The plan's ``fee_rate`` is the monthly equivalent, daily × 30 (``installments.cash_calc``)."""
+    owed: dict[int, Decimal] = {}
+    current = next((line for line in lines if line.due_date >= today), None)
+    daily = plan.fee_rate / DAYS_PER_PERIOD
+    for line in lines:
+        if line.due_date < today:
+            owed[line.pk] = line.fee_open
+        elif line is current:
+            outstanding = sum((x.principal_open for x in lines if x.period >= line.period), ZERO)
+            unearned = accrued_interest(outstanding, daily, today, line.due_date)
+            owed[line.pk] = min(max(line.fee - line.fee_waived - unearned - line.fee_paid, ZERO), line.fee_open)
+        else:
+            owed[line.pk] = ZERO
+    return owed
 
 
 def _open_lines(plan: Plan) -> list[ScheduleLine]:
@@ -122,8 +140,31 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
     allocations, adjustments = [], []
     paid_principal = paid_fee = ZERO
     waived_billed = ZERO
-    charge_next = not parts.same_day and parts.quote.fee > 0
+    charge_next = not parts.same_day and parts.quote.fee > 0 and parts.cash_owed is None
     next_line = min((line for line in lines if not line.billed_on), key=lambda line: line.period, default=None)
+    if parts.cash_owed is not None:  # a cash loan: interest to the day, the rest of every period's waived
+        for line in lines:
+            owe = parts.cash_owed[line.pk]
+            if owe and not line.billed_on:
+                line.billed_on = today
+                adjustments.append(Adjustment(line=line, kind=Adjustment.Kind.EARLY_BILLING, fee=owe, repayment=repayment,
+                                              on_date=today))
+                legs = [Dr(fee_code, owe, account.pk), Cr(income_code, owe)]
+                journal_post(kind=JournalEntry.Kind.FEE_BILLED, on=today, legs=legs,
+                             memo="Settlement: interest accrued to the day", source=source, actor=actor)
+                all_legs += legs
+                unearned = line.fee_open - owe
+                adjustments.append(Adjustment(line=line, kind=Adjustment.Kind.SETTLEMENT_WAIVER, fee=unearned,
+                                              was_billed=False, repayment=repayment, on_date=today))
+                line.fee_waived += unearned
+            elif line.fee_open > owe:
+                unearned = line.fee_open - owe
+                was_billed = bool(line.billed_on)
+                adjustments.append(Adjustment(line=line, kind=Adjustment.Kind.SETTLEMENT_WAIVER, fee=unearned,
+                                              was_billed=was_billed, repayment=repayment, on_date=today))
+                line.fee_waived += unearned
+                if was_billed:
+                    waived_billed += unearned
     if charge_next:
         fee = parts.quote.fee  # the next period's fee; a cash loan's interest accrued so far
         next_line.billed_on = today
@@ -141,7 +182,7 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
             line.fee_waived += unearned
             fee_open = fee
         if fee_open:
-            if line.billed_on and not parts.same_day:
+            if line.billed_on and (not parts.same_day or parts.cash_owed is not None):
                 allocations.append(Allocation(account=account, source=Allocation.Source.REPAYMENT, repayment=repayment,
                                               line=line, kind=Allocation.Kind.INSTALLMENT_FEE, amount=fee_open, on_date=today))
                 line.fee_paid += fee_open
@@ -164,7 +205,7 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
         line.save(update_fields=["fee_paid", "fee_waived", "principal_paid", "status", "closed_on", "billed_on"])
     if waived_billed:
         legs = [Dr(income_code, waived_billed), Cr(fee_code, waived_billed, account.pk)]
-        journal_post(kind=JournalEntry.Kind.WAIVER, on=today, legs=legs, memo="Same-day settlement: fees waived",
+        journal_post(kind=JournalEntry.Kind.WAIVER, on=today, legs=legs, memo="Settlement: billed fees waived",
                      source=source, actor=actor)
         all_legs += legs
     if paid_principal + paid_fee != parts.total:  # pragma: no cover - the quote is made of exactly these parts
@@ -182,5 +223,7 @@ def plan_settle(*, plan: Plan, actor: Actor, external_ref: str = "", channel: st
     plan.closed_on = today
     plan.save(update_fields=["status", "closed_on"])
     apply_account_deltas(account, all_legs)
+    if paid_from == Codes.CASH:  # a claim's settlement is followed by the claim itself
+        plan_event(plan=plan, event="settled", actor=actor, on=today)
     repayment.is_replay = False
     return repayment

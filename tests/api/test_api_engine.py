@@ -507,7 +507,7 @@ def test_repayment_pays_principal_and_overpayment_becomes_credit(http, account):
         "to_credit_balance": "200.00", "plan": None, "available": "10000.00",
     }
     assert body["allocated"] == {"late_fee": "0.00", "deferral_fee": "0.00", "settlement_fee": "0.00",
-                                 "installment_fee": "0.00", "principal": "1000.00", "credit_balance": "200.00",
+                                 "installment_fee": "0.00", "premium": "0.00", "principal": "1000.00", "credit_balance": "200.00",
                                  "recovery": "0.00"}
     assert fresh(account).credit_balance == D("200.00")
 

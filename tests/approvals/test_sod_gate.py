@@ -451,15 +451,21 @@ PERSON_NOT_MONEY = {
     "accounts.services": {
         "consent_record": "records a consent", "account_freeze": "stops spending", "account_unfreeze": "status only",
         "account_close": "closes an account that owes and holds nothing", "account_change_bill_day": "a date",
+        "customer_mark_deceased": "records a death an approved claim established: stops the notices",
     },
     "cashloans.services": {
         "cash_product_save": "product configuration", "cash_loan_draw": "the customer's drawdown within the line (API)",
         "cash_loan_settle": "the customer's early repayment (API); staff go through plan_settlement_submit",
         "account_cash_limit_set": "a cash sub-limit inside the fixed limit: it never raises the line",
+        "cash_loan_prepay": "the customer's partial prepayment (API); staff go through plan_settlement_submit",
+        "cash_loan_payout_fail": "the bank's report that a payout never reached the card (API client): the drawdown "
+                                 "is reversed as if it had not happened; no amount a person chooses",
     },
     "insurance.services": {
         "policy_attach": "attaches cover to a plan", "claim_pay": "runs only as the executor of an approved claim",
         "policy_cancel": "the statutory cooling-off refund, computed by rule, not an amount a person chooses",
+        "policy_follow_plan": "the policy follows its plan's refund, settlement or write-off, by the terms' rule",
+        "insurer_remit": "the monthly remittance of premiums collected to the insurer (close of business)",
     },
     "staff.services": {"import_job_create": "queues an import", "import_job_confirm": "bank files: sod-bankfile",
                        "import_job_reject": "refuses a bank file waiting for its second person: posts nothing",
@@ -471,7 +477,9 @@ PERSON_NOT_MONEY = {
     "installments.services.rejudge": {"account_rejudge": "re-judges days after back-valued money (system)"},
     "installments.services.repayments": {"credit_balance_apply": "the customer's own credit balance",
                                          "repayment_reverse": "re-opens what a bounced payment paid: owes more"},
-    "installments.services.statements": {"statement_install": "the customer's bill installment (fees charged)"},
+    "installments.services.statements": {"statement_install": "the customer's bill installment (fees charged)",
+                                         "statement_amend": "a new version of an issued statement, from the "
+                                                            "re-judging of back-valued money (system)"},
     "installments.services.terms": {"product_terms_update": "pricing, within the APR ceiling"},
     "risk.services.campaigns": {"campaign_preview": "computes a segment"},
     "risk.services.config": {

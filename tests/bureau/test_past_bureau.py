@@ -67,7 +67,8 @@ def february(business_date, outbox):
     acc = {n: open_account(limit="10000.00", bill_day=1, opened_on=day("2026-01-01")) for n in names}
     for n in ("stays", "backvalued", "march_payer", "cured"):
         purchase_authorize(account=acc[n], amount=D("1000.00"), merchant_order_id=f"{n}-1", actor=SYSTEM)
-    acc["cash"] = cash_loan_draw(account=acc["loan"], amount=D("3000.00"), tenor=3, card_number=CARD, actor=SYSTEM)
+    acc["cash"] = cash_loan_draw(account=acc["loan"], amount=D("3000.00"), tenor=3, card_number=CARD, purpose="travel",
+                                 actor=SYSTEM)
     cob_through("2026-02-01")
     purchase_authorize(account=acc["current"], amount=D("1000.00"), merchant_order_id="current-1", actor=SYSTEM)
     cob_through("2026-02-13")
@@ -141,8 +142,9 @@ def test_a_cash_loan_is_its_own_account_in_the_file(february):
     rows = rows_of(BureauFile.objects.get(period=day("2026-02-01")))
     loan, line = acc["cash"], acc["loan"]
     # The loan: its own account (D1), opened on its drawdown, its amount as the limit; its first installment
-    # (due 02-10) unpaid: overdue with the late fees (only the loan is past due, so they are the loan's).
-    assert rows[loan.reference][5:] == ["20260105", "3000.00", "3036.18", "1027.23", "18", "F", "2", "D1",
+    # (due 02-10, with 36 days of interest by the day) unpaid: overdue with the late fees (only the loan is past
+    # due, so they are the loan's).
+    assert rows[loan.reference][5:] == ["20260105", "3000.00", "3041.58", "1028.75", "18", "F", "2", "D1",
                                         "/" * 22 + "N1", "0"]
     # The credit line: nothing owed on it, frozen (the account is overdue) under the line the review cut (once in
     # the episode, PRODUCT §13: 10,000.00 → 7,000.00).

@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.db.models import Sum
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,7 @@ from cashloans.services import (
 )
 from core.errors import ApplicationError
 from installments.calc import CalcInputError
-from installments.cash_calc import accrued_interest, annuity, cash_schedule, product_cash_apr
+from installments.cash_calc import accrued_interest, cash_schedule, product_cash_apr
 from installments.daily import run_through
 from installments.models import Charge, Plan, ScheduleLine, Statement
 from installments.services import purchase_authorize, repayment_post
@@ -51,36 +52,45 @@ def balance(code: str) -> Decimal:
 # --- the arithmetic ------------------------------------------------------------------------------
 
 
+# Issue 25 changed the convention: interest by the actual day (it was daily × 30 a month) and the APR is
+# the XIRR of the real dates; these figures were recomputed (the old 882.88 / 10.80 % are gone).
+DUES_12 = [dt.date(2026, 2, 10) + relativedelta(months=k) for k in range(12)]  # drawn 2026-01-05, bill day 1
+
+
+def monthly_dues(tenor: int) -> list:
+    return DUES_12[:tenor]
+
+
 def test_worked_example_10000_over_12_months_at_003_pct_a_day():
-    s = cash_schedule(D("10000.00"), 12, D("0.0003"))
+    s = cash_schedule(D("10000.00"), 12, D("0.0003"), drawn_on=day("2026-01-05"), due_dates=DUES_12)
     assert s.monthly_rate == D("0.0090")
     assert (s.installment, s.last_installment, s.total_interest, s.total_payable) == (
-        D("882.88"), D("882.93"), D("594.61"), D("10594.61"))
-    assert (s.apr.nominal_pct, s.apr.effective_pct) == (D("10.80"), D("11.35"))
+        D("884.69"), D("884.66"), D("616.25"), D("10616.25"))
+    assert (s.apr.nominal_pct, s.apr.effective_pct) == (D("10.90"), D("11.52"))
     first, last = s.lines[0], s.lines[-1]
-    assert (first.principal, first.interest, first.balance_after) == (D("792.88"), D("90.00"), D("9207.12"))
-    assert (last.principal, last.interest, last.balance_after) == (D("875.05"), D("7.88"), D("0.00"))
-    assert all(line.total == D("882.88") for line in s.lines[:-1])
+    assert (first.days, first.principal, first.interest, first.balance_after) == (36, D("776.69"), D("108.00"), D("9223.31"))
+    assert (last.days, last.principal, last.interest, last.balance_after) == (31, D("876.51"), D("8.15"), D("0.00"))
+    assert all(line.total == D("884.69") for line in s.lines[:-1])
 
 
 @pytest.mark.parametrize(("amount", "tenor", "installment", "last", "interest"), [
-    ("10000.00", 3, "3393.51", "3393.52", "180.54"),
-    ("10000.00", 6, "1719.56", "1719.55", "317.35"),
-    ("500.00", 12, "44.14", "44.16", "29.70"),
-], ids=["3m", "6m-last-lower", "smallest-12m"])
+    ("10000.00", 3, "3398.56", "3398.56", "195.68"),
+    ("10000.00", 6, "1722.28", "1722.30", "333.70"),
+], ids=["3m", "6m"])
 def test_other_tenors_to_the_cent(amount, tenor, installment, last, interest):
-    s = cash_schedule(D(amount), tenor, D("0.0003"))
+    s = cash_schedule(D(amount), tenor, D("0.0003"), drawn_on=day("2026-01-05"), due_dates=monthly_dues(tenor))
     assert (s.installment, s.last_installment, s.total_interest) == (D(installment), D(last), D(interest))
 
 
 @settings(max_examples=150, deadline=None)
 @given(per_period=st.integers(min_value=100, max_value=1_000_000), extra=st.integers(min_value=0, max_value=99),
-       tenor=st.sampled_from([1, 3, 6, 12, 24]), daily=st.integers(min_value=0, max_value=999))
-def test_schedule_always_repays_the_principal_exactly(per_period, extra, tenor, daily):
-    """At least 1.00 a period (a product lends 500.00 at the least): below that, the rounded installment
-    repays a few cents early and later periods are empty (the schedule still sums exactly)."""
+       tenor=st.sampled_from([1, 3, 6, 12]), daily=st.integers(min_value=0, max_value=999),
+       lead=st.integers(min_value=1, max_value=40))
+def test_schedule_always_repays_the_principal_exactly(per_period, extra, tenor, daily, lead):
+    """At least 1.00 a period (a product lends 500.00 at the least); first periods of 1 to 40 days."""
     principal = D(per_period * tenor + extra) / 100
-    s = cash_schedule(principal, tenor, D(daily) / 1_000_000)
+    s = cash_schedule(principal, tenor, D(daily) / 1_000_000, drawn_on=day("2026-02-10") - dt.timedelta(days=lead),
+                      due_dates=monthly_dues(tenor))
     assert sum(line.principal for line in s.lines) == principal
     assert s.lines[-1].balance_after == 0
     assert all(line.principal >= 0 and line.interest >= 0 for line in s.lines)
@@ -93,14 +103,14 @@ def test_schedule_always_repays_the_principal_exactly(per_period, extra, tenor, 
 ], ids=["float", "fraction-of-cent", "zero", "tenor-0", "rate-2pct-a-day", "negative-rate"])
 def test_bad_input_is_refused(bad):
     with pytest.raises(CalcInputError):
-        cash_schedule(*bad)
+        cash_schedule(*bad, drawn_on=day("2026-01-05"), due_dates=DUES_12[:3])
 
 
-def test_annuity_at_rate_zero_and_product_apr():
-    assert annuity(D("1000.00"), 3, D("0")) == D("333.33")
-    assert cash_schedule(D("1000.00"), 3, D("0")).last_installment == D("333.34")
-    assert (product_cash_apr(D("0.0003")).nominal_pct, product_cash_apr(D("0.0003")).effective_pct) == (D("10.80"), D("11.35"))
-    assert product_cash_apr(D("0.0007")).nominal_pct == D("25.20")
+def test_rate_zero_and_product_apr():
+    assert cash_schedule(D("1000.00"), 3, D("0"), drawn_on=day("2026-01-05"), due_dates=DUES_12[:3]).last_installment == D("333.34")
+    # the highest APR a daily rate can charge: 365 × the rate (issue 25; it was 12 × 30 × the rate)
+    assert (product_cash_apr(D("0.0003")).nominal_pct, product_cash_apr(D("0.0003")).effective_pct) == (D("10.95"), D("11.57"))
+    assert product_cash_apr(D("0.0007")).nominal_pct == D("25.55")
 
 
 def test_accrued_interest_by_the_day():
@@ -110,9 +120,9 @@ def test_accrued_interest_by_the_day():
 
 
 @pytest.mark.parametrize(("rate", "ceiling", "ok"), [
-    ("0.000300", "0.24", True), ("0.000666", "0.24", True), ("0.000667", "0.24", False), ("0.000700", "0.24", False),
-    ("0.000300", "0.10", False),
-], ids=["default", "just-below-24", "just-above-24", "25.2pct", "low-ceiling"])
+    ("0.000300", "0.24", True), ("0.000657", "0.24", True), ("0.000658", "0.24", False), ("0.000666", "0.24", False),
+    ("0.000700", "0.24", False), ("0.000300", "0.10", False),
+], ids=["default", "just-below-24", "just-above-24", "old-max-0.0666", "25.55pct", "low-ceiling"])
 def test_apr_ceiling_at_product_validation(rate, ceiling, ok):
     problems = cash_product_violations(daily_rate=D(rate), tenors=[3, 6, 12], apr_ceiling=D(ceiling),
                                        min_amount=D("500"), max_amount=D("20000"))
@@ -148,7 +158,7 @@ def account(business_date):
 
 
 def draw(account, amount="10000.00", tenor=12, card=CARD):
-    return cash_loan_draw(account=account, amount=D(amount), tenor=tenor, card_number=card, actor=SYSTEM)
+    return cash_loan_draw(account=account, amount=D(amount), tenor=tenor, card_number=card, purpose="travel", actor=SYSTEM)
 
 
 def fresh(account) -> CreditAccount:
@@ -170,15 +180,15 @@ def test_product_save_refuses_an_apr_above_the_ceiling_and_keeps_the_old_numbers
 def test_drawdown_creates_a_cash_plan_on_the_engine_and_posts_its_own_accounts(account):
     loan = draw(account)
     assert (loan.amount, loan.tenor, loan.installment, loan.last_installment, loan.total_interest) == (
-        D("10000.00"), 12, D("882.88"), D("882.93"), D("594.61"))
-    assert (loan.apr_nominal_pct, loan.apr_effective_pct, loan.card_masked) == (D("10.80"), D("11.35"), "**** **** **** 3445")
+        D("10000.00"), 12, D("884.69"), D("884.66"), D("616.25"))
+    assert (loan.apr_nominal_pct, loan.apr_effective_pct, loan.card_masked) == (D("10.90"), D("11.52"), "**** **** **** 3445")
     assert CARD.replace(" ", "") not in str(CashLoan.objects.filter(pk=loan.pk).values().first())
     plan = loan.plan
     assert (plan.kind, plan.principal, plan.tenor, plan.fee_rate, plan.total_fee) == (
-        "cash_loan", D("10000.00"), 12, D("0.009"), D("594.61"))
+        "cash_loan", D("10000.00"), 12, D("0.009"), D("616.25"))
     lines = list(plan.lines.order_by("period"))
     assert [(ln.period, ln.due_date, ln.principal, ln.fee) for ln in lines[:2]] == [
-        (1, day("2026-02-10"), D("792.88"), D("90.00")), (2, day("2026-03-10"), D("800.02"), D("82.86"))]
+        (1, day("2026-02-10"), D("776.69"), D("108.00")), (2, day("2026-03-10"), D("807.21"), D("77.48"))]
     assert lines[-1].due_date == day("2027-01-10")
     acc = fresh(account)
     assert acc.used_amount == D("10000.00")
@@ -242,7 +252,7 @@ def test_frozen_account_and_inactive_product_refused(account, staff):
 
 def test_quote_matches_the_drawdown(account):
     q = cash_loan_quote(account=account, amount=D("10000.00"), tenor=12)
-    assert (q.schedule.installment, q.due_dates[0], q.due_dates[-1]) == (D("882.88"), day("2026-02-10"), day("2027-01-10"))
+    assert (q.schedule.installment, q.due_dates[0], q.due_dates[-1]) == (D("884.69"), day("2026-02-10"), day("2027-01-10"))
     assert not CashLoan.objects.exists()
 
 
@@ -253,27 +263,27 @@ def test_installment_billed_on_the_statement_goes_overdue_bears_a_late_fee_and_i
     draw(account)
     go_to("2026-02-02")
     st = Statement.objects.get(account=account, bill_date=day("2026-02-01"))
-    assert (st.due_date, st.installments_due, st.minimum_payment) == (day("2026-02-10"), D("882.88"), D("882.88"))
+    assert (st.due_date, st.installments_due, st.minimum_payment) == (day("2026-02-10"), D("884.69"), D("884.69"))
     line = ScheduleLine.objects.get(plan__kind="cash_loan", period=1)
     assert (line.status, line.statement_id) == ("due", st.pk)
-    assert (balance("1210"), balance("4300"), balance("1110"), balance("4000")) == (D("90.00"), D("-90.00"), 0, 0)
-    assert fresh(account).used_amount == D("10090.00")
+    assert (balance("1210"), balance("4300"), balance("1110"), balance("4000")) == (D("108.00"), D("-108.00"), 0, 0)
+    assert fresh(account).used_amount == D("10108.00")
     books_clean()
     go_to("2026-02-14")  # due Feb 10, grace through Feb 13: overdue
     acc = fresh(account)
     assert (acc.dpd, acc.bucket, acc.status) == (3, "M1", "frozen")
     late = Charge.objects.get(account=account, kind="late_fee")
-    assert (late.days, late.base_amount, late.amount) == (3, D("882.88"), D("1.32"))
+    assert (late.days, late.base_amount, late.amount) == (3, D("884.69"), D("1.32"))  # 3 × 0.44 (rounded per day)
     line.refresh_from_db()
     assert (line.status, line.overdue_from) == ("overdue", day("2026-02-10"))
-    repayment_post(account=account, amount=D("884.20"), external_ref="r-1", channel="bank_transfer", actor=SYSTEM)
+    repayment_post(account=account, amount=D("886.01"), external_ref="r-1", channel="bank_transfer", actor=SYSTEM)
     line.refresh_from_db()
-    assert (line.status, line.principal_paid, line.fee_paid) == ("closed", D("792.88"), D("90.00"))
-    assert (balance("1200"), balance("1210"), balance("1100")) == (D("9207.12"), 0, 0)
+    assert (line.status, line.principal_paid, line.fee_paid) == ("closed", D("776.69"), D("108.00"))
+    assert (balance("1200"), balance("1210"), balance("1100")) == (D("9223.31"), 0, 0)
     go_to("2026-02-16")
     acc = fresh(account)
-    assert (acc.dpd, acc.status, acc.used_amount) == (0, "active", D("9207.12"))
-    assert cash_used(account_id=account.pk) == D("9207.12")
+    assert (acc.dpd, acc.status, acc.used_amount) == (0, "active", D("9223.31"))
+    assert cash_used(account_id=account.pk) == D("9223.31")
     books_clean()
 
 
@@ -289,7 +299,8 @@ def test_write_off_of_a_cash_loan_credits_its_own_accounts(account, staff):
     wo_lines = dict(JournalEntry.objects.get(kind="write_off").lines.filter(credit__gt=0)
                     .values_list("ledger_account_id", "credit"))
     assert wo_lines["1200"] == D("5000.00") and wo_lines["1100"] == D("1000.00")
-    assert wo_lines["1210"] == cash_schedule(D("5000.00"), 3, D("0.0003")).lines[0].interest
+    assert wo_lines["1210"] == cash_schedule(D("5000.00"), 3, D("0.0003"), drawn_on=day("2026-01-05"),
+                                            due_dates=DUES_12[:3]).lines[0].interest
     assert Plan.objects.get(kind="cash_loan").status == "written_off"
     books_clean()
 
@@ -301,7 +312,8 @@ def test_close_of_business_write_off_at_dpd_180_splits_cash_and_purchase(account
     entry = JournalEntry.objects.get(kind="write_off")
     credits = dict(entry.lines.filter(credit__gt=0).values_list("ledger_account_id", "credit"))
     assert credits["1200"] == D("3000.00") and credits["1100"] == D("1000.00")
-    interest_billed = sum(cash_schedule(D("3000.00"), 3, D("0.0003")).lines[k].interest for k in range(3))
+    interest_billed = sum(cash_schedule(D("3000.00"), 3, D("0.0003"), drawn_on=day("2026-01-05"),
+                                        due_dates=DUES_12[:3]).lines[k].interest for k in range(3))
     assert credits["1210"] == interest_billed
     assert "1110" not in credits
     assert (balance("1200"), balance("1210"), balance("1100"), balance("1110")) == (0, 0, 0, 0)
@@ -317,7 +329,7 @@ def test_early_repayment_charges_interest_accrued_to_date_only(account, business
     q = cash_loan_settlement_quote(loan=loan)
     assert (q.quote.remaining_principal, q.quote.billed_unpaid, q.quote.fee, q.total) == (
         D("10000.00"), D("0.00"), D("45.00"), D("10045.00"))
-    assert q.future_fees_waived == D("594.61") - D("45.00")
+    assert q.future_fees_waived == D("616.25") - D("45.00")
     rep = cash_loan_settle(loan=loan, actor=SYSTEM)
     assert rep.amount == D("10045.00")
     loan.plan.refresh_from_db()
@@ -325,21 +337,21 @@ def test_early_repayment_charges_interest_accrued_to_date_only(account, business
     assert fresh(account).used_amount == D("0.00")
     assert (balance("1200"), balance("1210"), balance("4300")) == (0, 0, D("-45.00"))
     line1 = loan.plan.lines.get(period=1)
-    assert (line1.fee_paid, line1.fee_waived) == (D("45.00"), D("45.00"))
+    assert (line1.fee_paid, line1.fee_waived) == (D("45.00"), D("63.00"))  # 36 days scheduled, 15 used
     books_clean()
 
 
 def test_early_repayment_after_the_first_installment_counts_from_its_due_date(account, business_date):
     loan = draw(account)
     go_to("2026-02-05")
-    repayment_post(account=account, amount=D("882.88"), external_ref="r-1", channel="bank_transfer", actor=SYSTEM)
+    repayment_post(account=account, amount=D("884.69"), external_ref="r-1", channel="bank_transfer", actor=SYSTEM)
     go_to("2026-02-20")
     q = cash_loan_settlement_quote(loan=loan)
-    # 9,207.12 outstanding × 0.03 % × 10 days (Feb 10 → Feb 20) = 27.62
-    assert (q.quote.remaining_principal, q.quote.fee, q.total) == (D("9207.12"), D("27.62"), D("9234.74"))
+    # 9,223.31 outstanding × 0.03 % × 10 days (Feb 10 → Feb 20) = 27.67 (period 2's 77.48 less 18 unused days' 49.81)
+    assert (q.quote.remaining_principal, q.quote.fee, q.total) == (D("9223.31"), D("27.67"), D("9250.98"))
     cash_loan_settle(loan=loan, actor=SYSTEM)
     assert fresh(account).used_amount == D("0.00")
-    assert balance("4300") == D("-117.62")
+    assert balance("4300") == D("-135.67")
     books_clean()
 
 

@@ -26,7 +26,7 @@ ROLE_NAMES = [r.name for r in ROLES]
 def loan(business_date):
     business_date("2026-01-05")
     account = open_account(limit="20000.00", opened_on=dt.date(2026, 1, 1))
-    return cash_loan_draw(account=account, amount=D("10000.00"), tenor=12, card_number="6222020200112233445", actor=SYSTEM)
+    return cash_loan_draw(account=account, amount=D("10000.00"), tenor=12, card_number="6222020200112233445", purpose="travel", actor=SYSTEM)
 
 
 def client_for(role_name: str) -> Client:
@@ -50,7 +50,7 @@ def test_loan_list_and_detail_by_role(loan, role_name):
         assert detail.status_code == 200
         page = detail.content.decode()
         assert "**** **** **** 3445" in page and "6222020200112233445" not in page
-        assert "10.80" in page
+        assert "10.90" in page
     else:
         assert listing.status_code == 403 and detail.status_code == 403
 

@@ -38,7 +38,7 @@ def post(http, url, body, key: str | None = "auto"):
 
 
 def body(acc, **kw):
-    return {"account": acc.reference, "amount": "10000.00", "tenor": 12, "card_number": CARD, **kw}
+    return {"account": acc.reference, "amount": "10000.00", "tenor": 12, "card_number": CARD, "purpose": "education", **kw}
 
 
 def test_quote_shows_the_worked_example_with_due_dates(http, account):
@@ -47,11 +47,11 @@ def test_quote_shows_the_worked_example_with_due_dates(http, account):
     data = response.json()
     assert {k: data[k] for k in ("apr_nominal", "apr_effective", "installment", "last_installment", "total_interest",
                                  "total_payable", "daily_rate", "monthly_rate", "cash_available")} == {
-        "apr_nominal": "10.80", "apr_effective": "11.35", "installment": "882.88", "last_installment": "882.93",
-        "total_interest": "594.61", "total_payable": "10594.61", "daily_rate": "0.0003", "monthly_rate": "0.009",
+        "apr_nominal": "10.90", "apr_effective": "11.52", "installment": "884.69", "last_installment": "884.66",
+        "total_interest": "616.25", "total_payable": "10616.25", "daily_rate": "0.0003", "monthly_rate": "0.009",
         "cash_available": "10000.00"}
-    assert data["schedule"][0] == {"period": 1, "due_date": "2026-02-10", "principal": "792.88", "interest": "90.00",
-                                   "total": "882.88", "balance_after": "9207.12"}
+    assert data["schedule"][0] == {"period": 1, "due_date": "2026-02-10", "principal": "776.69", "interest": "108.00",
+                                   "total": "884.69", "balance_after": "9223.31"}
     assert len(data["schedule"]) == 12 and not CashLoan.objects.exists()
 
 
@@ -61,11 +61,11 @@ def test_drawdown_then_read_back_and_the_account_shows_the_cash_figures(http, ac
     data = response.json()
     assert {k: data[k] for k in ("amount", "tenor", "apr_nominal", "apr_effective", "installment", "card", "status",
                                  "available", "cash_available", "drawn_on")} == {
-        "amount": "10000.00", "tenor": 12, "apr_nominal": "10.80", "apr_effective": "11.35", "installment": "882.88",
+        "amount": "10000.00", "tenor": 12, "apr_nominal": "10.90", "apr_effective": "11.52", "installment": "884.69",
         "card": "**** **** **** 3445", "status": "active", "available": "10000.00", "cash_available": "0.00",
         "drawn_on": "2026-01-05"}
     assert CARD not in response.content.decode()
-    assert data["schedule"][0]["fee"] == "90.00" and len(data["schedule"]) == 12
+    assert data["schedule"][0]["fee"] == "108.00" and data["purpose"] == "education" and len(data["schedule"]) == 12
     again = http.get(f"/api/v1/cash-loans/{data['id']}/")
     assert again.status_code == 200
     assert {k: again.json()[k] for k in ("id", "plan", "available", "cash_available")} == {

@@ -20,7 +20,7 @@ def test_simultaneous_drawdowns_never_exceed_the_cash_sub_limit(business_date):
     business_date("2026-01-05")
     account = open_account(limit="20000.00")  # cash sub-limit 10,000.00
     results, errors = _run_threads(8, lambda i: cash_loan_draw(
-        account=account, amount=Decimal("3000.00"), tenor=6, card_number=CARD, actor=SYSTEM))
+        account=account, amount=Decimal("3000.00"), tenor=6, card_number=CARD, purpose="travel", actor=SYSTEM))
     assert len(results) == 3 and sorted(errors) == ["insufficient_cash_limit"] * 5
     assert CashLoan.objects.filter(account=account).count() == 3
     assert cash_used(account_id=account.pk) == Decimal("9000.00")
@@ -35,7 +35,7 @@ def test_drawdowns_racing_purchases_never_exceed_the_line(business_date):
     def work(i):
         if i % 2:
             return purchase_authorize(account=account, amount=Decimal("2000.00"), merchant_order_id=f"o-{i}", actor=SYSTEM)
-        return cash_loan_draw(account=account, amount=Decimal("2000.00"), tenor=3, card_number=CARD, actor=SYSTEM)
+        return cash_loan_draw(account=account, amount=Decimal("2000.00"), tenor=3, card_number=CARD, purpose="travel", actor=SYSTEM)
 
     results, errors = _run_threads(10, work)
     used = CreditAccount.objects.get(pk=account.pk).used_amount

@@ -51,6 +51,7 @@ def test_every_change_of_the_day_is_told_once(business_date, outbox, staff):
     other = open_account(limit="8000.00", bill_day=1, opened_on=day("2026-01-01"))
     limit_change_submit(account=account, new_limit=D("12000.00"), actor=staff, reason="good repayment record")
     limit_change_submit(account=other, new_limit=D("6000.00"), actor=staff, reason="income not verified")
+    other.customer.__class__.objects.filter(pk=other.customer_id).update(language="en")  # issue 25: written in English
     temporary_limit_grant(account=account, amount=D("2000.00"), starts_on=day("2026-01-05"), ends_on=day("2026-01-08"),
                           actor=SYSTEM, reason="new-year campaign", campaign="new year")
     purchase_authorize(account=account, amount=D("600.00"), merchant_order_id="p-1", tenor=3, actor=SYSTEM)
@@ -66,7 +67,9 @@ def test_every_change_of_the_day_is_told_once(business_date, outbox, staff):
     assert "¥8000.00" in cut.body and "¥6000.00" in cut.body and "income not verified" in cut.body
     plan = Plan.objects.get()
     created = Notice.objects.get(kind="plan_created")
-    assert f"APR {plan.apr_effective_pct}%" in created.body and "3 months" in created.body
+    # issue 25: in the customer's language (Chinese by default), no English inside
+    assert f"年化利率（IRR）{plan.apr_effective_pct}%" in created.body and "3 期分期" in created.body
+    assert "APR" not in created.body
     # A second run of the same day tells nothing twice.
     assert notices_queue(on=day("2026-01-05")) == 0
 
@@ -81,7 +84,7 @@ def test_every_change_of_the_day_is_told_once(business_date, outbox, staff):
     call_command("cob", through="2026-02-01", no_progress=True, stdout=io.StringIO())
     assert kinds(for_date=day("2026-02-01")) == [("statement_issued", ref)]
     statement_notice = Notice.objects.get(kind="statement_issued")
-    assert "due 2026-02-10" in statement_notice.body
+    assert "还款日 2026-02-10" in statement_notice.body
     plan_settle(plan=plan, actor=SYSTEM, external_ref="settle-1")
     plan.refresh_from_db()
     notices_queue(on=plan.closed_on)
@@ -165,6 +168,7 @@ def test_the_day_tells_about_changes_since_the_previous_close_only(business_date
     from cob.models import CobRun
 
     account = open_account(limit="10000.00")
+    account.customer.__class__.objects.filter(pk=account.customer_id).update(language="en")  # staff reasons in English
     call_command("cob", through="2026-01-06", no_progress=True, stdout=io.StringIO())
     assert Notice.objects.filter(kind="limit_granted").count() == 1  # told by the close of 2026-01-05
     closed = CobRun.objects.get(business_date=day("2026-01-06")).finished_at
