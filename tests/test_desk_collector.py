@@ -389,3 +389,16 @@ def test_the_demo_collector_gets_a_full_queue_across_buckets(business_date, monk
     assert day.counts["open_cases"] == 6 and day.counts["promises_due"] == 2 and day.counts["callbacks"] == 2
     assert all(p.promised_on == DAY and p.status == "pending" for p in day.promises_due)
     assert CollectionCase.objects.filter(agency=agency).count() == 1  # the agency's case was not needed
+
+
+def test_the_promise_table_in_chinese_puts_each_date_under_its_own_heading(client, desk):
+    """pgettext: the promise table's "By" (the promised date) is not the contact log's "By" (who)."""
+    client.force_login(collector_user(desk["alice"]))
+    body = client.get(case_url(desk["due"]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    promises = body[body.index("<h2>承诺还款</h2>"):]
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", promises[:promises.index("</thead>")])
+    assert headers == ["登记日期", "金额", "承诺还款日", "状态", "已还金额", "登记人", ""]
+    row = re.search(r"<tbody>\s*<tr><td>([^<]*)</td><td[^>]*>([^<]*)</td><td>([^<]*)</td>", promises)
+    assert row.groups() == ("2026-01-03", "¥600.00", "2026-01-05")
+    history = body[body.index("联系历史（该债务人的全部案件）"):]
+    assert "<th>操作人</th>" in history[:history.index("</thead>")]
