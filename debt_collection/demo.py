@@ -161,10 +161,10 @@ DESK_BUCKETS: tuple[tuple[str, ...], ...] = (("M1",), ("M2",), ("M3", "M4", "M5"
 def collector_desk_seed(*, collector: Collector, per_bucket: int = 4, stdout=None) -> dict[str, int]:
     """Give ``collector`` a full desk for the business date: ``per_bucket`` open cases in each of M1, M2
     and M3+ (transferred by the system through ``case_assign`` — from the unassigned queue and other
-    collectors first, then from agencies), and today's work on them through ``contact_log``: a morning
-    call that ended in a promise due today on every third case, a call-back agreed for this afternoon
-    on the next. A rule that says no (a pending promise, the daily limits) is respected: that case is
-    skipped. Idempotent enough for a demo: a second run tops up to the same numbers."""
+    collectors first, then from agencies), and today's work on them through ``contact_log``: on a third
+    of them a morning call that ended in a promise due today (cases without a pending promise), on
+    another third a call-back agreed for this afternoon. A rule that says no (the daily limits) is
+    respected: that case is skipped. A second run adds no cases."""
     from django.db.models import F
 
     today = get_business_date()
@@ -185,20 +185,24 @@ def collector_desk_seed(*, collector: Collector, per_bucket: int = 4, stdout=Non
     author = Author.staff(collector.user)
     cases = list(CollectionCase.objects.filter(status="open", collector=collector).select_related("customer")
                  .order_by("-bucket", "pk"))
+    target = -(-len(cases) // 3)  # a third of the cases each (rounded up): promises due today, call-backs
+    promised = called_back = 0
     for i, case in enumerate(cases):
         moment = dt.datetime.combine(today, dt.time(9, i % 60), tzinfo=COLLECTIONS_TZ)
         try:
-            if i % 3 == 0 and not case.promises.filter(status="pending").exists():
+            if promised < target and not case.promises.filter(status="pending").exists():
                 amount = money(max(case.amount_overdue, Decimal("50.00")))
                 services.contact_log(case=case, author=author, channel="voice", outcome="promise_to_pay",
                                      occurred_at=moment, now=moment, note="demo: will pay today",
                                      promise_amount=min(amount, case.balance) if case.balance else amount,
                                      promise_date=today)
-            elif i % 3 == 1:
+                promised += 1
+            elif called_back < target:
                 services.contact_log(case=case, author=author, channel="voice", outcome="reached",
                                      occurred_at=moment, now=moment, note="demo: asked to be called back",
                                      callback_at=dt.datetime.combine(today, dt.time(14 + i % 4, 30),
                                                                      tzinfo=COLLECTIONS_TZ))
+                called_back += 1
         except ApplicationError:
             continue  # a rule said no: as in real life
     from debt_collection.selectors import collector_day

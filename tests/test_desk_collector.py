@@ -111,7 +111,8 @@ def counts_on_page(body: str) -> dict[str, int]:
 # --- 1. Today's list --------------------------------------------------------------------------------------
 
 
-def test_the_day_list_shows_the_collectors_own_work_with_exact_counts_and_amounts(client, desk):
+def test_the_day_list_shows_the_collectors_own_work_with_exact_counts_and_amounts(client, desk,
+                                                                                 django_assert_num_queries):
     client.force_login(collector_user(desk["alice"]))
     response = client.get(reverse(TODAY_URL))
     assert response.status_code == 200
@@ -124,8 +125,12 @@ def test_the_day_list_shows_the_collectors_own_work_with_exact_counts_and_amount
                  "¥5,000.00", "M3 (DPD 61–90)", "15:30", "call back after work", "¥300.00"):
         assert text in body, text
     assert desk["bobs"].reference not in body and "¥999.00" not in body and "¥99.00" not in body
-    # the service, exactly
-    day = collector_day(collector=desk["alice"], on=DAY)
+    # the service, exactly, in five queries
+    with django_assert_num_queries(5):
+        day = collector_day(collector=desk["alice"], on=DAY)
+        [(p.case.customer.masked_name, p.case.amount_overdue) for p in day.promises_due + day.promises_broken]
+        [(c.case.customer.masked_name, c.case.amount_overdue) for c in day.callbacks]
+        [c.customer.masked_name for c in day.never_contacted]
     assert [p.case_id for p in day.promises_due] == [desk["due"].pk]
     assert [p.case_id for p in day.promises_broken] == [desk["broken"].pk]
     assert [(c.case_id, c.callback_at) for c in day.callbacks] == [(desk["callback"].pk, at(DAY, "15:30"))]
