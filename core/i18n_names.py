@@ -126,6 +126,7 @@ NAMES = [
     _('bureau snapshots'),
     _('business date'),
     _('business dates'),
+    _('callback at'),
     _('campaign'),
     _('campaign grant'),
     _('campaign grants'),

@@ -30,13 +30,18 @@ from core.admin_history import HistoryAdmin
 from core.admin_refusals import RefusalOnFormMixin
 from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, badge, form_action, money_column
 from core.business_date import get_business_date
-from core.errors import ApplicationError
+from core.errors import ApplicationError, PermissionDeniedError
+from core.money import format_cny
 from core.masking import mask_mobile, mask_name
 from debt_collection import engine, selectors, services
+from debt_collection.desk import call_script, refusal_text
 from debt_collection.forms import (
     AgencyEvaluationForm,
     AssignForm,
+    CallOutcomeForm,
+    CallScriptForm,
     ContactForm,
+    DayCollectorForm,
     PerformanceForm,
     PromiseForm,
     ReasonForm,
@@ -45,6 +50,7 @@ from debt_collection.forms import (
 )
 from debt_collection.models import (
     Agency,
+    CallScript,
     CaseAssignment,
     ChannelPreference,
     CollectionCase,
@@ -60,7 +66,8 @@ from debt_collection.models import (
 )
 from debt_collection.resources import CaseAssignmentResource, PerformanceResource, export_response
 from debt_collection.services import Author
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy as _, pgettext_lazy
 
 
 def _is_manager(request) -> bool:
@@ -184,6 +191,7 @@ class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         extra_context["title"] = _("Collection cases (every queue)") if _is_manager(request) else _("My cases")
+        extra_context["today_url"] = reverse("admin:collections_today")
         if request.user.has_perm(selectors.PERFORMANCE_PERMISSION):
             extra_context["performance_url"] = reverse("admin:collections_performance")
         return super().changelist_view(request, extra_context)
@@ -226,8 +234,12 @@ class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("performance/", self.admin_site.admin_view(self.performance_view), name="collections_performance"),
+            path("today/", self.admin_site.admin_view(self.today_view), name="collections_today"),
             path("<path:object_id>/promise/<int:promise_id>/cancel/",
                  self.admin_site.admin_view(self.cancel_promise_view), name="%s_%s_cancel_promise" % info),
+            path("<path:object_id>/call/", self.admin_site.admin_view(self.call_view), name="%s_%s_call" % info),
+            path("<path:object_id>/payment-link/", self.admin_site.admin_view(self.payment_link_view),
+                 name="%s_%s_payment_link" % info),
         ] + super().get_urls()
 
     def _case_or_deny(self, request, object_id) -> CollectionCase:
@@ -236,15 +248,19 @@ class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
             raise PermissionDenied
         return case
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        case = self._case_or_deny(request, object_id)
-        author = Author.staff(request.user)
-        forms = {
+    def _forms(self, request, case) -> dict:
+        return {
+            "call": CallOutcomeForm(request.POST if "_call_outcome" in request.POST else None, prefix="call"),
             "contact": ContactForm(request.POST if "_log_contact" in request.POST else None, case=case,
                                    prefix="contact"),
             "promise": PromiseForm(request.POST if "_record_promise" in request.POST else None, prefix="promise"),
             "third_party": ThirdPartyForm(request.POST if "_add_third_party" in request.POST else None, prefix="tp"),
         }
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        case = self._case_or_deny(request, object_id)
+        author = Author.staff(request.user)
+        forms = self._forms(request, case)
         if request.method == "POST":
             done = self._handle_post(request, case, author, forms)
             if done:
@@ -253,26 +269,95 @@ class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
 
     def _handle_post(self, request, case, author, forms) -> bool:
         try:
+            if "_call_outcome" in request.POST and forms["call"].is_valid():
+                contact = services.contact_log(case=case, author=author, **forms["call"].service_kwargs())
+                self.message_user(request, _contact_logged_message(contact), messages.SUCCESS)
+                return True
             if "_log_contact" in request.POST and forms["contact"].is_valid():
                 contact = services.contact_log(case=case, author=author, **forms["contact"].service_kwargs())
-                self.message_user(request, f"Contact logged: {contact}.", messages.SUCCESS)
+                self.message_user(request, _contact_logged_message(contact), messages.SUCCESS)
                 return True
             if "_record_promise" in request.POST and forms["promise"].is_valid():
                 data = forms["promise"].cleaned_data
                 promise = services.promise_record(case=case, author=author, amount=data["amount"],
                                                   promised_on=data["promised_on"])
-                self.message_user(request, f"{promise} recorded.", messages.SUCCESS)
+                self.message_user(request, _promise_recorded_message(promise), messages.SUCCESS)
                 return True
             if "_add_third_party" in request.POST and forms["third_party"].is_valid():
                 services.third_party_add(case=case, author=author, **forms["third_party"].cleaned_data)
                 self.message_user(request, _("Third party added."), messages.SUCCESS)
                 return True
         except ApplicationError as exc:
-            key = "contact" if "_log_contact" in request.POST else "promise" if "_record_promise" in request.POST else "third_party"
+            key = ("call" if "_call_outcome" in request.POST else "contact" if "_log_contact" in request.POST
+                   else "promise" if "_record_promise" in request.POST else "third_party")
             rule = exc.details.get("rule") if isinstance(exc.details, dict) else None
-            forms[key].add_error(None, f"Refused ({rule or exc.code}): {exc.message}")
-            self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
+            text = refusal_text(exc)
+            forms[key].add_error(None, gettext("Refused (%(rule)s): %(reason)s") % {"rule": rule or exc.code,
+                                                                                   "reason": text})
+            self.message_user(request, gettext("Refused: %(reason)s") % {"reason": text}, messages.ERROR)
         return False
+
+    # --- the collector's desk: click-to-call, the SMS payment link, the day list
+    def call_view(self, request, object_id):
+        """POST: reveal the number (logged) and start the call; the page shows the ``tel:`` link once."""
+        case = self._case_or_deny(request, object_id)
+        case_url = reverse("admin:collections_collectioncase_change", args=[case.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(case_url)
+        try:
+            call = services.case_call_start(case=case, user=request.user, ip_address=_client_ip(request))
+        except PermissionDeniedError:
+            raise PermissionDenied from None
+        except ApplicationError as exc:
+            self.message_user(request, gettext("Refused: %(reason)s") % {"reason": refusal_text(exc)}, messages.ERROR)
+            return HttpResponseRedirect(case_url)
+        if call.error:
+            self.message_user(request, gettext("The dialler could not start the call (%(error)s): dial the number "
+                                               "by hand.") % {"error": call.error}, messages.WARNING)
+        context = self._work_context(request, case, self._forms(request, case))
+        context["call"] = call
+        return TemplateResponse(request, "collections/case_work.html", context)
+
+    def payment_link_view(self, request, object_id):
+        case = self._case_or_deny(request, object_id)
+        case_url = reverse("admin:collections_collectioncase_change", args=[case.pk])
+        if request.method == "POST":
+            try:
+                services.case_payment_link_send(case=case, author=Author.staff(request.user))
+                self.message_user(request, gettext("Payment link sent by SMS (logged in the contact history)."),
+                                  messages.SUCCESS)
+            except PermissionDeniedError:
+                raise PermissionDenied from None
+            except ApplicationError as exc:
+                self.message_user(request, gettext("Refused: %(reason)s") % {"reason": refusal_text(exc)},
+                                  messages.ERROR)
+        return HttpResponseRedirect(case_url)
+
+    def today_view(self, request):
+        """My day: the collector's own promises due, broken promises, call-backs and never-contacted cases;
+        a manager picks the collector."""
+        if not _works_cases(request):
+            raise PermissionDenied
+        is_manager = _is_manager(request)
+        collector = selectors.collector_of(request.user)
+        form = None
+        if is_manager:
+            form = DayCollectorForm(request.GET or None, initial={"collector": collector})
+            if form.is_valid() and form.cleaned_data.get("collector"):
+                collector = form.cleaned_data["collector"]
+        on = get_business_date()
+        day = selectors.collector_day(collector=collector, on=on) if collector else None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("My day") if collector and collector.user_id == request.user.pk else _("A collector's day"),
+            "day": day,
+            "collector": collector,
+            "form": form,
+            "business_date": on,
+            "changelist_url": reverse("admin:collections_collectioncase_changelist"),
+        }
+        return TemplateResponse(request, "collections/today.html", context)
 
     def cancel_promise_view(self, request, object_id, promise_id):
         case = self._case_or_deny(request, object_id)
@@ -286,7 +371,7 @@ class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
                                     reason=request.POST.get("reason") or "cancelled on the case page")
             self.message_user(request, _("Promise cancelled."), messages.SUCCESS)
         except ApplicationError as exc:
-            self.message_user(request, f"Refused: {exc.message}", messages.ERROR)
+            self.message_user(request, gettext("Refused: %(reason)s") % {"reason": refusal_text(exc)}, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:collections_collectioncase_change", args=[case.pk]))
 
     def _work_context(self, request, case, forms) -> dict:
@@ -319,6 +404,11 @@ class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
             "escalations": list(case.escalations.all()),
             "assignments": list(case.assignments.select_related("collector__user", "agency")[:10]),
             "forms": forms,
+            "script": call_script(case, collector_name=request.user.get_full_name() or request.user.get_username()),
+            "can_call": bool(case.status == CollectionCase.Status.OPEN and case.collector_id
+                             and case.collector.user_id == request.user.pk),
+            "call_url": reverse("admin:collections_collectioncase_call", args=[case.pk]),
+            "payment_link_url": reverse("admin:collections_collectioncase_payment_link", args=[case.pk]),
             "is_manager": _is_manager(request),
             "business_date": get_business_date(),
             "has_view_permission": True,
@@ -347,6 +437,26 @@ class CollectionCaseAdmin(PeopleSearchMixin, HistoryAdmin):
             "query": request.GET.urlencode(),
         }
         return TemplateResponse(request, "collections/performance.html", context)
+
+
+def _client_ip(request) -> str | None:
+    from privacy.auth import client_ip
+
+    return client_ip(request)
+
+
+def _contact_logged_message(contact: ContactAttempt) -> str:
+    text = gettext("Contact logged: %(channel)s, %(outcome)s.") % {
+        "channel": contact.get_channel_display(), "outcome": contact.get_outcome_display()}
+    if contact.callback_at:
+        text += " " + gettext("Call back at %(when)s.") % {
+            "when": timezone.localtime(contact.callback_at).strftime("%Y-%m-%d %H:%M")}
+    return text
+
+
+def _promise_recorded_message(promise: PromiseToPay) -> str:
+    return gettext("Promise recorded: %(amount)s by %(date)s.") % {"amount": format_cny(promise.amount),
+                                                                  "date": promise.promised_on.isoformat()}
 
 
 def _min_pending_promise():
@@ -387,7 +497,7 @@ class ContactAttemptAdmin(ScopedByCaseMixin, ReadOnlyAdmin):
                        "user", "agency", "reference", "created_at")
     exclude = ("customer",)
 
-    @admin.display(description=_("By"))
+    @admin.display(description=pgettext_lazy("author", "By"))
     def author_col(self, obj):
         return obj.author_display
 
@@ -499,6 +609,31 @@ class ReminderTemplateAdmin(ConfigAdminMixin, admin.ModelAdmin):
         sample = {"customer_name": "王*", "account": "SAMPLE123456", "amount_due": "1234.50",
                   "minimum_payment": "123.45", "past_due": "500.00", "due_date": dt.date(2026, 3, 10), "days": 3,
                   "kind": obj.kind}
+        try:
+            return template_render(obj.body, sample)
+        except ApplicationError as exc:
+            return exc.message
+
+
+@admin.register(CallScript)
+class CallScriptAdmin(ConfigAdminMixin, admin.ModelAdmin):
+    """Call scripts per bucket and language, edited by collections managers (the case page shows the one of
+    the case's bucket, filled in)."""
+
+    form = CallScriptForm
+    list_display = ("bucket", "language", "title", "is_active", "updated_at")
+    list_filter = ("language", "is_active")
+    fields = ("bucket", "language", "title", "body", "is_active", "preview")
+    readonly_fields = ("preview",)
+
+    @admin.display(description=_("Preview (sample figures)"))
+    def preview(self, obj):
+        if not obj or not obj.pk:
+            return "—"
+        from debt_collection.services.reminders import template_render
+
+        sample = {"customer_name": "王*", "amount_overdue": "¥1,234.56", "due_date": "2026-03-10", "dpd": 12,
+                  "bucket": obj.get_bucket_display(), "collector_name": "小王"}
         try:
             return template_render(obj.body, sample)
         except ApplicationError as exc:

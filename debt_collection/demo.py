@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.db import models
 
 from accounts.models import Consent, CreditAccount
 from core.actors import Actor
@@ -149,3 +150,68 @@ def seed(*, accounts: Sequence[CreditAccount], stdout=None, rng: random.Random |
     consenting = Consent.objects.filter(kind="agency_sharing", granted=True).count()
     return {"cases": CollectionCase.objects.count(), "contacts": ContactAttempt.objects.count(), "assigned": assigned,
             "consenting_customers": consenting}
+
+
+# --- The demo collector's desk (issue 26 item 7) ------------------------------------------------------
+
+#: The demo ``collector`` gets cases of each of these bucket groups: M1, M2 and M3+.
+DESK_BUCKETS: tuple[tuple[str, ...], ...] = (("M1",), ("M2",), ("M3", "M4", "M5", "M6"))
+
+
+def collector_desk_seed(*, collector: Collector, per_bucket: int = 4, stdout=None) -> dict[str, int]:
+    """Give ``collector`` a full desk for the business date: ``per_bucket`` open cases in each of M1, M2
+    and M3+ (transferred by the system through ``case_assign`` — from the unassigned queue and other
+    collectors first, then from agencies), and today's work on them through ``contact_log``: on a third
+    of them a morning call that ended in a promise due today (cases without a pending promise), on
+    another third a call-back agreed for this afternoon. A rule that says no (the daily limits) is
+    respected: that case is skipped. A second run adds no cases."""
+    from django.db.models import F
+
+    today = get_business_date()
+    system = Actor.system("seed_demo")
+    for buckets in DESK_BUCKETS:
+        held = CollectionCase.objects.filter(status="open", collector=collector, bucket__in=buckets).count()
+        candidates = (CollectionCase.objects.filter(status="open", bucket__in=buckets).exclude(collector=collector)
+                      .order_by(F("agency_id").asc(nulls_first=True), "-amount_overdue", "pk"))
+        for case in candidates[: max(per_bucket - held, 0) * 3]:
+            if held >= per_bucket:
+                break
+            try:
+                services.case_assign(case=case, collector=collector, actor=system,
+                                     reason="demo: the collector's desk (M1, M2, M3+)")
+                held += 1
+            except ApplicationError:
+                continue
+    author = Author.staff(collector.user)
+    cases = list(CollectionCase.objects.filter(status="open", collector=collector).select_related("customer")
+                 .order_by("-bucket", "pk"))
+    target = -(-len(cases) // 3)  # a third of the cases each (rounded up): promises due today, call-backs
+    promised = called_back = 0
+    for i, case in enumerate(cases):
+        moment = dt.datetime.combine(today, dt.time(9, i % 60), tzinfo=COLLECTIONS_TZ)
+        try:
+            if promised < target and not case.promises.filter(status="pending").exists():
+                amount = money(max(case.amount_overdue, Decimal("50.00")))
+                services.contact_log(case=case, author=author, channel="voice", outcome="promise_to_pay",
+                                     occurred_at=moment, now=moment, note="demo: will pay today",
+                                     promise_amount=min(amount, case.balance) if case.balance else amount,
+                                     promise_date=today)
+                promised += 1
+            elif called_back < target:
+                services.contact_log(case=case, author=author, channel="voice", outcome="reached",
+                                     occurred_at=moment, now=moment, note="demo: asked to be called back",
+                                     callback_at=dt.datetime.combine(today, dt.time(14 + i % 4, 30),
+                                                                     tzinfo=COLLECTIONS_TZ))
+                called_back += 1
+        except ApplicationError:
+            continue  # a rule said no: as in real life
+    from debt_collection.selectors import collector_day
+
+    counts = collector_day(collector=collector, on=today).counts
+    by_bucket = dict(CollectionCase.objects.filter(status="open", collector=collector).values_list("bucket")
+                     .annotate(n=models.Count("pk")).values_list("bucket", "n"))
+    if stdout:
+        stdout.write(f"  collector's desk: {counts['open_cases']} open cases ({', '.join(f'{b} {n}' for b, n in sorted(by_bucket.items()))}), "
+                     f"{counts['promises_due']} promises due today, {counts['callbacks']} call-backs, "
+                     f"{counts['never_contacted']} never contacted.")
+    return {**counts, "by_bucket": by_bucket}

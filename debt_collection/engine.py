@@ -241,3 +241,9 @@ def account_statements(account_id: int, *, limit: int = 6) -> QuerySet[Statement
 
 def account_repayments(account_id: int, *, limit: int = 10) -> QuerySet[Repayment]:
     return Repayment.objects.filter(account_id=account_id).order_by("-received_on", "-pk")[:limit]
+
+
+def oldest_overdue_due_date(account_id: int) -> dt.date | None:
+    """The due date an account's delinquency runs from: its oldest overdue statement's."""
+    return (Statement.objects.filter(account_id=account_id, status=Statement.Status.OVERDUE)
+            .order_by("due_date").values_list("due_date", flat=True).first())

@@ -8,7 +8,15 @@ from django.utils import timezone
 
 from core.business_date import get_business_date
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
-from debt_collection.models import Agency, Channel, Collector, ContactAttempt, ReminderTemplate, ThirdParty
+from debt_collection.models import (
+    Agency,
+    CallScript,
+    Channel,
+    Collector,
+    ContactAttempt,
+    ReminderTemplate,
+    ThirdParty,
+)
 from debt_collection.rules import COLLECTIONS_TZ
 from django.utils.translation import gettext_lazy as _
 
@@ -111,6 +119,23 @@ class PerformanceForm(forms.Form):
         return data
 
 
+class CallScriptForm(forms.ModelForm):
+    class Meta:
+        model = CallScript
+        fields = ("bucket", "language", "title", "body", "is_active")
+
+    def clean_body(self):
+        from core.errors import ApplicationError
+        from debt_collection.services import template_compile
+
+        body = self.cleaned_data["body"]
+        try:
+            template_compile(body)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return body
+
+
 class ReminderTemplateForm(forms.ModelForm):
     class Meta:
         model = ReminderTemplate
@@ -137,3 +162,52 @@ class ReminderTemplateForm(forms.ModelForm):
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from None
         return subject
+
+
+class CallOutcomeForm(forms.Form):
+    """The call's outcome in one step (voice, outbound, the debtor, now): the outcome, a note, a promise
+    (amount and date, with the outcome "promise to pay") and a call-back time — one ``contact_log``."""
+
+    outcome = forms.ChoiceField(choices=ContactAttempt.Outcome.choices, label=_("Outcome"))
+    note = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 50}),
+                           label=_("Note"))
+    promise_amount = _amount(required=False, label=_("Promised amount (¥)"))
+    promise_date = forms.DateField(required=False, label=_("Promised date"), help_text=_("YYYY-MM-DD"))
+    callback_at = forms.DateTimeField(
+        required=False, label=_("Call back at (Asia/Shanghai)"), help_text=_("YYYY-MM-DD HH:MM; empty = no call-back."),
+        input_formats=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def clean_callback_at(self):
+        value = self.cleaned_data.get("callback_at")
+        if value is not None and timezone.is_naive(value):
+            value = value.replace(tzinfo=COLLECTIONS_TZ)
+        return value
+
+    def clean(self):
+        data = super().clean()
+        promise = data.get("promise_amount") is not None or data.get("promise_date") is not None
+        if data.get("outcome") == ContactAttempt.Outcome.PROMISE_TO_PAY:
+            if data.get("promise_amount") is None or data.get("promise_date") is None:
+                raise forms.ValidationError(_("A promise to pay needs an amount and a date."))
+        elif promise:
+            raise forms.ValidationError(_("An amount and a date go with the outcome “Promise to pay” only."))
+        return data
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        kwargs = {"channel": Channel.VOICE, "direction": ContactAttempt.Direction.OUTBOUND,
+                  "party": ContactAttempt.Party.DEBTOR, "outcome": data["outcome"], "note": data.get("note") or "",
+                  "callback_at": data.get("callback_at")}
+        if data["outcome"] == ContactAttempt.Outcome.PROMISE_TO_PAY:
+            kwargs["promise_amount"] = data["promise_amount"]
+            kwargs["promise_date"] = data["promise_date"]
+        return kwargs
+
+
+class DayCollectorForm(forms.Form):
+    """Managers: whose day to show."""
+
+    collector = forms.ModelChoiceField(queryset=Collector.objects.select_related("user"), required=False,
+                                       label=_("Collector"))

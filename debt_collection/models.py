@@ -524,6 +524,9 @@ class ContactAttempt(BaseModel):
     note = models.CharField(max_length=1000, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.PROTECT, related_name="contacts")
+    callback_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("A call-back agreed with the debtor (Asia/Shanghai); on the collector's day list.")
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -536,6 +539,8 @@ class ContactAttempt(BaseModel):
             ),
             models.CheckConstraint(condition=Q(user__isnull=False) | Q(agency__isnull=False),
                                    name="contact_has_author"),
+            models.CheckConstraint(condition=Q(callback_at__isnull=True) | Q(callback_at__gt=F("occurred_at")),
+                                   name="contact_callback_after_contact"),
         ]
 
     def __str__(self) -> str:
@@ -586,3 +591,41 @@ class PromiseToPay(BaseModel):
 
     def __str__(self) -> str:
         return f"Promise {self.amount} by {self.promised_on} ({self.get_status_display().lower()})"
+
+
+# --- Call scripts ----------------------------------------------------------------------------------
+
+
+class CallScript(models.Model):
+    """What a collector says on a call, per bucket and language, edited by collections managers.
+
+    A script serves its bucket and every later bucket without its own (the ``M3`` script is the
+    "M3+" script while M4–M6 have none). The body is Django template syntax with ``customer_name``
+    (masked), ``amount_overdue`` (``¥1,234.56``), ``due_date``, ``dpd``, ``bucket`` and
+    ``collector_name``."""
+
+    class Language(models.TextChoices):
+        ZH_HANS = "zh-hans", _("Simplified Chinese")
+        EN = "en", _("English")
+
+    bucket = models.CharField(
+        max_length=2, choices=[(b.value, b.label) for b in CASE_BUCKETS],
+        help_text=_("Used for this bucket and the later ones that have no script of their own."),
+    )
+    language = models.CharField(max_length=8, choices=Language.choices)
+    title = models.CharField(max_length=120)
+    body = models.TextField(
+        help_text=_("Placeholders: {{ customer_name }}, {{ amount_overdue }}, {{ due_date }}, {{ dpd }}, {{ bucket }}, "
+                    "{{ collector_name }}.")
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["bucket", "language"]
+        verbose_name = _("call script")
+        verbose_name_plural = _("call scripts")
+        constraints = [models.UniqueConstraint(fields=["bucket", "language"], name="one_call_script_per_bucket_language")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket} {self.get_language_display()}: {self.title}"

@@ -17,6 +17,7 @@ from core.sql import account_filter
 from debt_collection import engine
 from debt_collection.models import (
     Agency,
+    CallScript,
     CaseAssignment,
     CollectionCase,
     CollectionPolicy,
@@ -310,3 +311,54 @@ def customer_ids_of_collector(user) -> QuerySet:
 def collector_scope_applies(user) -> bool:
     """A user who works cases without managing them sees customers only through their own cases."""
     return bool(user and not user.is_superuser and user.has_perm(WORK_PERMISSION) and not user_is_manager(user))
+
+
+# --- The collector's desk: the day list and call scripts -----------------------------------------------
+
+
+@dataclass
+class CollectorDay:
+    """A collector's work for a business date: their own open cases only (PRODUCT §7)."""
+
+    collector: Collector
+    on: dt.date
+    promises_due: list[PromiseToPay]  # pending, promised for ``on``
+    promises_broken: list[PromiseToPay]  # decided broken by the close of the day before
+    callbacks: list[ContactAttempt]  # call-backs agreed for ``on`` (Asia/Shanghai)
+    never_contacted: list[CollectionCase]
+    open_cases: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"promises_due": len(self.promises_due), "promises_broken": len(self.promises_broken),
+                "callbacks": len(self.callbacks), "never_contacted": len(self.never_contacted),
+                "open_cases": self.open_cases}
+
+
+def collector_day(*, collector: Collector, on: dt.date) -> CollectorDay:
+    """Today's list of ``collector`` (five queries, whatever the number of cases)."""
+    own = CollectionCase.objects.filter(status=CollectionCase.Status.OPEN, collector=collector)
+    promises = PromiseToPay.objects.filter(case__in=own).select_related("case__customer")
+    due = list(promises.filter(status=PromiseToPay.Status.PENDING, promised_on=on)
+               .order_by("-case__bucket", "-case__amount_overdue", "pk"))
+    broken = list(promises.filter(status=PromiseToPay.Status.BROKEN, evaluated_on=on - dt.timedelta(days=1))
+                  .order_by("-case__bucket", "-case__amount_overdue", "pk"))
+    start, end = local_day_bounds(on)
+    callbacks = list(ContactAttempt.objects.filter(case__in=own, callback_at__gte=start, callback_at__lt=end)
+                     .select_related("case__customer").order_by("callback_at", "pk"))
+    never = list(own.filter(last_contact_at__isnull=True).select_related("customer")
+                 .order_by("-bucket", "-amount_overdue", "pk"))
+    return CollectorDay(collector=collector, on=on, promises_due=due, promises_broken=broken, callbacks=callbacks,
+                        never_contacted=never, open_cases=own.count())
+
+
+def call_script_for(*, bucket: str, language: str) -> CallScript | None:
+    """The active script for ``bucket``: its own, else the nearest earlier bucket's (the ``M3`` script
+    serves M3+), in ``language`` (``zh-hans`` / ``en``), falling back to the other language."""
+    scripts = list(CallScript.objects.filter(is_active=True, bucket__lte=bucket).order_by("-bucket"))
+    for lang in (language, *(code for code in CallScript.Language.values if code != language)):
+        for script in scripts:
+            if script.language == lang:
+                return script
+    return None
+

@@ -47,6 +47,7 @@ class PiiAccessLog(models.Model):
         API = "api", _("API")
         EXPORT = "export", _("Personal-data export")
         DATA_REQUEST = "data_request", _("Customer-rights request")
+        COLLECTOR_CALL = "collector_call", _("Collector's click-to-call")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="pii_access_logs")

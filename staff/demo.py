@@ -44,28 +44,9 @@ def seed(*, accounts, stdout, rng, start, end) -> None:
     stdout.write(f"Demo staff: {', '.join(DEMO_USERS.values())} (password as admin's, in {path}).")
 
 
-COLLECTOR_CASES = 8
-
-
 def _cases_for(collector, stdout) -> None:
-    """Give the demo ``collector`` a morning's worth of open cases (transferred by the system from the
-    other collectors and the unassigned queue, through ``case_assign``), so "my cases" is not empty."""
-    from core.actors import Actor
-    from core.errors import ApplicationError
-    from debt_collection.models import CollectionCase
-    from debt_collection.services import case_assign
+    """Give the demo ``collector`` a full desk: open cases in M1, M2 and M3+, promises due today and
+    call-backs (``debt_collection.demo.collector_desk_seed``), so "my day" and "my cases" are not empty."""
+    from debt_collection.demo import collector_desk_seed
 
-    held = CollectionCase.objects.filter(status="open", collector=collector).count()
-    candidates = (CollectionCase.objects.filter(status="open", agency__isnull=True).exclude(collector=collector)
-                  .order_by("-amount_overdue", "pk"))
-    given = 0
-    for case in candidates[: max(COLLECTOR_CASES - held, 0) * 2]:
-        if held + given >= COLLECTOR_CASES:
-            break
-        try:
-            case_assign(case=case, collector=collector, actor=Actor.system("seed_demo"),
-                        reason="demo: today's cases for the collector")
-            given += 1
-        except ApplicationError:
-            continue
-    stdout.write(f"  collector: {held + given} open cases in 'my cases'.")
+    collector_desk_seed(collector=collector, stdout=stdout)

@@ -279,6 +279,12 @@ LOGGING = {
 
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
+# The collector's desk (docs/desk-collector.md): the telephony gateway behind click-to-call, and the page
+# an SMS payment link opens (a signed token of the case and account is appended).
+COLLECTIONS_DIALLER = os.environ.get("COLLECTIONS_DIALLER", "debt_collection.telephony.LoggingDialler")
+COLLECTIONS_PAYMENT_LINK_BASE = os.environ.get("COLLECTIONS_PAYMENT_LINK_BASE", "https://pay.example.com/baitiao/")
+COLLECTIONS_PAYMENT_LINK_MAX_AGE_DAYS = int(os.environ.get("COLLECTIONS_PAYMENT_LINK_MAX_AGE_DAYS", "7"))
+
 from backoffice.schedule import BEAT_SCHEDULE  # noqa: E402
 
 CELERY_BEAT_SCHEDULE.update(BEAT_SCHEDULE)

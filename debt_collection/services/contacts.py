@@ -13,7 +13,7 @@ from accounts.models import Customer
 from core import business_date
 from core.errors import BusinessRuleError, ValidationError
 from debt_collection.models import Channel, CollectionCase, ContactAttempt, ThirdParty
-from debt_collection.rules import Attempt, ProposedContact, check_contact, local, local_day_bounds
+from debt_collection.rules import Attempt, ProposedContact, check_contact, in_quiet_hours, local, local_day_bounds
 from debt_collection.selectors import contact_limits, policy_get
 from debt_collection.services.common import Author, ensure_case_access
 
@@ -25,6 +25,24 @@ def _history(customer_id: int, *, since: dt.datetime, until: dt.datetime) -> lis
         "occurred_at", "channel", "party", "outcome", "direction", "third_party_id"
     )
     return [Attempt(*row) for row in rows]
+
+
+def _check_callback(callback_at: dt.datetime, *, occurred_at: dt.datetime, policy) -> None:
+    """A call-back is a planned contact: after this one, never in quiet hours, not beyond the horizon."""
+    if callback_at.tzinfo is None:
+        raise ValidationError("The call-back time needs a time zone.", code="invalid_time")
+    if callback_at <= occurred_at:
+        raise ValidationError("A call-back is after the contact.", code="callback_in_past")
+    if in_quiet_hours(callback_at, start=policy.quiet_hours_start, end=policy.quiet_hours_end):
+        raise BusinessRuleError(
+            f"Rule 'quiet hours': no contact between {policy.quiet_hours_start:%H:%M} and "
+            f"{policy.quiet_hours_end:%H:%M} (Asia/Shanghai), so no call-back then.",
+            code="contact_rule_quiet_hours",
+            details={"rule": "quiet_hours", "local_time": local(callback_at).strftime("%H:%M"),
+                     "quiet_hours": f"{policy.quiet_hours_start:%H:%M}–{policy.quiet_hours_end:%H:%M}"},
+        )
+    if local(callback_at).date() > local(occurred_at).date() + dt.timedelta(days=policy.promise_max_days):
+        raise ValidationError(f"A call-back is at most {policy.promise_max_days} days ahead.", code="callback_too_far")
 
 
 @transaction.atomic
@@ -42,11 +60,14 @@ def contact_log(
     discloses_debt: bool = False,
     promise_amount: Decimal | None = None,
     promise_date: dt.date | None = None,
+    callback_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> ContactAttempt:
     """Log a contact on ``case``. With outcome ``promise_to_pay`` the promise (amount, date) is
-    recorded in the same transaction. Refusals: ``BusinessRuleError`` with code
-    ``contact_rule_<rule>`` and ``details["rule"]``; a case not assigned to the author: 403."""
+    recorded in the same transaction. ``callback_at``: a call-back agreed for later (after the
+    contact, outside quiet hours, within the policy's promise horizon); it lands on the collector's
+    day list. Refusals: ``BusinessRuleError`` with code ``contact_rule_<rule>`` and
+    ``details["rule"]``; a case not assigned to the author: 403."""
     now = now or business_date.now_local()
     occurred_at = occurred_at or now
     if occurred_at.tzinfo is None:
@@ -67,6 +88,8 @@ def contact_log(
     if not wants_promise and (promise_amount is not None or promise_date is not None):
         raise ValidationError("An amount and date go with the outcome 'promise to pay' only.", code="promise_unexpected")
     policy = policy_get()
+    if callback_at is not None:
+        _check_callback(callback_at, occurred_at=occurred_at, policy=policy)
     if occurred_at > now + FUTURE_TOLERANCE:
         raise ValidationError("A contact cannot be logged in the future.", code="contact_in_future")
     if occurred_at < now - dt.timedelta(hours=policy.max_backdate_hours):
@@ -105,7 +128,8 @@ def contact_log(
 
     contact = ContactAttempt.objects.create(
         case=case, customer_id=case.customer_id, channel=channel, direction=direction, party=party,
-        third_party=third_party, occurred_at=occurred_at, outcome=outcome, note=note.strip()[:1000], **author.fields(),
+        third_party=third_party, occurred_at=occurred_at, outcome=outcome, note=note.strip()[:1000],
+        callback_at=callback_at, **author.fields(),
     )
     if third_party is not None and outcome == ContactAttempt.Outcome.REFUSED:
         third_party.refused_at = occurred_at

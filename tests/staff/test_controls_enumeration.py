@@ -125,6 +125,9 @@ CUSTOM_URLS: dict[str, tuple[str | tuple[str, ...], object]] = {
     "staff_importjob_progress": ("staff.view_importjob", _pk("staff.importjob")),
     "staff_importjob_confirm": (("staff.view_importjob", "staff.import_bankrepaymentfile"), _pk("staff.importjob")),
     "collections_caseassignment_export": ("collections.manage_cases", lambda world: []),
+    "collections_today": ("collections.work_case", lambda world: []),
+    "collections_collectioncase_call": ("collections.work_case", _pk("collections.collectioncase")),
+    "collections_collectioncase_payment_link": ("collections.work_case", _pk("collections.collectioncase")),
     "accounts_creditaccount_act": ("accounts.freeze_account", lambda world: [_first("accounts.creditaccount").pk, "freeze"]),
     "bureau_bureaufile_download": (("bureau.download_bureaufile", "accounts.view_full_pii"), _pk("bureau.bureaufile")),
 }
