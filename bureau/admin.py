@@ -172,11 +172,19 @@ class BureauDisputeAdmin(ReadOnlyAdmin):
     search_fields = ("reference", "snapshot__subject_ref")
     actions = ["answer"]
 
-    @admin.display(description=_("Status"), ordering="status")
-    def status_display(self, obj):
+    def get_queryset(self, request):
+        from django.db.models import BooleanField, Case, Value, When
+
         from core.business_date import get_business_date
 
-        if obj.status == BureauDispute.Status.OPEN and obj.answer_due_on < get_business_date():
+        today = get_business_date()  # read once per page, not once per row
+        return super().get_queryset(request).annotate(past_due_answer=Case(
+            When(status=BureauDispute.Status.OPEN, answer_due_on__lt=today, then=Value(True)),
+            default=Value(False), output_field=BooleanField()))
+
+    @admin.display(description=_("Status"), ordering="status")
+    def status_display(self, obj):
+        if getattr(obj, "past_due_answer", False):
             return badge("overdue", _("Open, past its answer date"))
         return obj.get_status_display()
 

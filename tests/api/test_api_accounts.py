@@ -36,8 +36,8 @@ def test_limits_used_and_available_on_the_business_date(http, business_date, sys
         "used_amount": "9500.50", "held_amount": "0.00", "available": "3499.50", "credit_balance": "0.00",
         "temporary_limits": [{"amount": "3000.00", "starts_on": "2026-06-01", "ends_on": "2026-06-20", "campaign": "618"}],
         "bill_day": 12, "opened_on": "2026-01-01", "closed_on": None, "dpd": 0, "bucket": "M0", "as_of": "2026-06-10",
-        # cash loans (issue 16): half the total line, capped by what the line has left
-        "cash_limit": "6500.00", "cash_used": "0.00", "cash_available": "3499.50",
+        # cash loans: half the fixed line (temporary campaign limits are for purchases), capped by what is left
+        "cash_limit": "5000.00", "cash_used": "0.00", "cash_available": "3499.50",
     }
 
     business_date("2026-06-21")  # the campaign ended: available is shown as 0, never negative

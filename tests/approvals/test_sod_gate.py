@@ -494,6 +494,7 @@ PERSON_NOT_MONEY = {
                                        "case_close": "closes a case; money moves only by write-off or repayment",
                                        "cases_recall_from_agencies": "PIPL"},
     "debt_collection.services.common": {"ensure_manager": "a check"},
+    "debt_collection.services.desk": {"case_call_start": "reveals the number of an assigned case for a call (logged)"},
     "debt_collection.services.setup": {"config_save": "collections configuration", "agency_evaluate": "a date"},
 }
 

@@ -57,7 +57,7 @@ def _bearer(raw: str) -> APIClient:
 
 def _draw(http, account):
     return http.post("/api/v1/cash-loans/", {"account": account.reference, "amount": "2000.00", "tenor": 3,
-                                             "card_number": CARD},
+                                             "card_number": CARD, "purpose": "travel"},
                      format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
 
 

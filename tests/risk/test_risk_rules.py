@@ -156,9 +156,14 @@ def review(**kw) -> ReviewFacts:
         ({"overdue_within_raise_window": True}, "none", "no_change", "10000.00"),
         ({"overdue_now": True}, "cut", "overdue", "7000.00"),
         ({"overdue_since_last_review": True}, "cut", "overdue", "7000.00"),
-        ({"score_before": 560, "score_after": 549}, "cut", "score_band_drop", "2000.00"),  # C → D: D's limit
-        ({"score_before": 620, "score_after": 599, "fixed_limit": D("4000.00")}, "cut", "score_band_drop", "2800.00"),
-        ({"score_before": 560, "score_after": 480}, "cut", "score_band_drop", "0.00"),  # below every band
+        ({"score_before": 560, "score_after": 549, "used_amount": D("1000.00")}, "cut", "score_band_drop",
+         "2000.00"),  # C → D: D's limit
+        ({"score_before": 620, "score_after": 599, "fixed_limit": D("4000.00"), "used_amount": D("1000.00")}, "cut",
+         "score_band_drop", "2800.00"),
+        ({"score_before": 560, "score_after": 480, "used_amount": D("0.00")}, "cut", "score_band_drop",
+         "0.00"),  # below every band
+        ({"score_before": 560, "score_after": 549}, "cut", "score_band_drop",
+         "6000.00"),  # never below what is used when not overdue (PRODUCT §13): 6,000.00 used
         ({"manual_freeze": True, "overdue_now": True}, "none", "manual_freeze", "10000.00"),
         ({"fixed_limit": D("45000.00"), "used_amount": D("40000.00")}, "raise", "behaviour_improved", "50000.00"),
         ({"fixed_limit": D("50000.00"), "used_amount": D("40000.00")}, "none", "max_limit", "50000.00"),
@@ -166,7 +171,7 @@ def review(**kw) -> ReviewFacts:
         ({"fixed_limit": D("1234.00"), "used_amount": D("1000.00")}, "raise", "behaviour_improved", "1400.00"),
     ],
     ids=["raise", "util-50-exact", "util-above-50", "no-gain", "overdue-in-6m", "overdue-now", "overdue-since-review",
-         "band-drop-to-band-limit", "band-drop-by-step", "drop-below-bands", "manual-freeze", "raise-capped",
+         "band-drop-to-band-limit", "band-drop-by-step", "drop-below-bands", "band-drop-never-below-used", "manual-freeze", "raise-capped",
          "at-max", "no-behaviour-score", "round-down-100"],
 )
 def test_limit_review_decisions(kw, action, rule, new):

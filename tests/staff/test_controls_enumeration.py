@@ -78,6 +78,9 @@ ACTIONS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("approvals.approvalrequest", "approve"): DECIDE_ANY,
     ("approvals.approvalrequest", "reject"): DECIDE_ANY,
     ("bureau.bureaufile", "reissue"): "bureau.reissue_bureaufile",
+    ("bureau.bureausnapshot", "dispute"): "bureau.answer_bureaudispute",
+    ("bureau.bureaudispute", "answer"): "bureau.answer_bureaudispute",
+    ("bureau.prenoticeletter", "mark_sent"): "bureau.mark_sent_prenoticeletter",
     ("privacy.loginlockout", "unlock"): "privacy.unlock_loginlockout",
     ("insurance.insurancepolicy", "cancel"): "insurance.cancel_policy",
     ("insurance.insurancepolicy", "claim"): "insurance.pay_claim",
@@ -191,7 +194,7 @@ def world(django_db_setup, django_db_blocker):
             if not model._default_manager.exists():
                 make_one(model)
         for model, _ in _registered():  # a version for every history page
-            if hasattr(model, "history") and not model.history.exists():
+            if hasattr(getattr(model, "history", None), "exists") and not model.history.exists():  # not a field named history
                 model._default_manager.order_by("pk").first().save()
         from staff.models import ImportJob
 

@@ -16,7 +16,7 @@ from tests.factories_staff import role_user
 
 def tracked_models():
     return sorted(
-        (m for m in admin.site._registry if hasattr(m, "history") and issubclass(m.history.model, HistoricalChanges)),
+        (m for m in admin.site._registry if hasattr(getattr(m, "history", None), "model") and issubclass(m.history.model, HistoricalChanges)),
         key=lambda m: m._meta.label,
     )
 

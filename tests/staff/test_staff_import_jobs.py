@@ -75,7 +75,10 @@ def test_a_large_campaign_list_runs_in_the_background_with_progress(
     # the dry run ran on the worker: nothing saved, waiting for a person
     assert (job.status, job.total_rows, job.processed_rows, job.totals) == (
         "checked", GOOD_LINES, GOOD_LINES, {"new": GOOD_LINES, "update": 0, "skip": 0, "invalid": 0})
-    assert job.summary["lines"] == [["Temporary limits granted", "2,500"], ["Total granted", "¥5,000,000.00"]]
+    # PRODUCT §12: one officer's temporary limits add up per day; past the maker's daily threshold (¥100,000.00:
+    # 50 lines of ¥2,000.00) every further line waits for a second officer as its own request.
+    lines = dict(map(tuple, job.summary["lines"]))
+    assert (lines["Temporary limits granted"], lines["Waiting for a second officer's approval"]) == ("50", "2,450")
     assert _state() == (0, 0, ["active"])
     assert fernet().decrypt(bytes(job.content)).startswith(b"account_reference,amount")
     page = client.get(response["Location"])
@@ -90,15 +93,17 @@ def test_a_large_campaign_list_runs_in_the_background_with_progress(
     job.refresh_from_db()
     assert (job.status, job.confirmed_by, job.processed_rows, job.error_count) == ("done", officer, GOOD_LINES, 0)
     assert job.content is None  # the file is erased once the job is over
-    assert TemporaryLimit.objects.filter(amount=Decimal("2000.00"), ends_on=dt.date(2026, 11, 30)).count() == GOOD_LINES
-    assert TemporaryLimit.objects.filter(account=accounts[7]).count() == GOOD_LINES // ACCOUNTS
-    assert LimitChange.objects.filter(kind="temporary", actor=officer).count() == GOOD_LINES
+    assert TemporaryLimit.objects.filter(amount=Decimal("2000.00"), ends_on=dt.date(2026, 11, 30)).count() == 50
+    assert LimitChange.objects.filter(kind="temporary", actor=officer).count() == 50
+    from approvals.models import ApprovalRequest
+
+    assert ApprovalRequest.objects.filter(status="pending", maker=officer).count() == GOOD_LINES - 50
 
     # a repeated task delivery (acks_late) finds the job done and does nothing
     from staff.tasks import import_job_run
 
     assert import_job_run.apply(args=[job.pk, "import"]).get() == "skipped"
-    assert TemporaryLimit.objects.count() == GOOD_LINES
+    assert TemporaryLimit.objects.count() == 50 and ApprovalRequest.objects.count() == GOOD_LINES - 50
 
 
 def test_a_10000_line_file_with_bad_lines_is_rejected_with_every_line_and_nothing_changes(
