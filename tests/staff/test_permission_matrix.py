@@ -11,7 +11,6 @@ the table in ``staff/PERMISSIONS.md`` and of these checks of every role group's 
 """
 from __future__ import annotations
 
-import importlib
 from fnmatch import fnmatchcase
 from io import StringIO
 
@@ -31,7 +30,13 @@ from staff.permission_matrix import (
 )
 
 MATRIX = matrix_load()
-MONEY_MOVING_SCOPES = {"cash_loans:write", "refunds:write", "repayments:write"}
+def _money_moving_scopes() -> set[str]:
+    from integrations.scope_controls import MONEY_MOVING_SCOPES as scopes  # the one list (integrations)
+
+    return set(scopes)
+
+
+MONEY_MOVING_SCOPES = _money_moving_scopes()
 REQUEST_ROW = "API clients: request money-moving write scopes"
 APPROVE_ROW = "API clients: approve money-moving write scopes"
 
@@ -137,21 +142,11 @@ def test_a_permission_granted_without_a_row_fails_the_check(db):
 # --- API write scopes: who may request them, who may approve them ------------------------------------
 
 
-def _scope_approval_mapping() -> dict[str, tuple[str, ...]] | None:
-    """scope code → the permission(s), any of which approves it, if the integrations app has such a
-    mapping (the API-client scope approval is built in integrations/ by another change)."""
-    names = ("SCOPE_APPROVAL_PERMISSIONS", "SCOPE_APPROVERS", "MONEY_MOVING_SCOPES", "SCOPE_APPROVAL")
-    for module_name in ("integrations.scopes", "integrations.services", "integrations.approvals"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for name in names:
-            value = getattr(module, name, None)
-            if isinstance(value, dict) and value and all(isinstance(v, (str, tuple, list, frozenset, set))
-                                                         for v in value.values()):
-                return {scope: (perm,) if isinstance(perm, str) else tuple(perm) for scope, perm in value.items()}
-    return None
+def _scope_approval_mapping() -> dict[str, tuple[str, ...]]:
+    """scope code → the permission that approves it: the integrations app's one list (``scope_controls``)."""
+    from integrations.scope_controls import MONEY_MOVING_SCOPES as controls
+
+    return {scope: (spec.approver_permission,) for scope, spec in controls.items()}
 
 
 def test_the_scope_rows_name_registered_money_moving_scopes_and_the_administrator_requests_only():
@@ -161,7 +156,8 @@ def test_the_scope_rows_name_registered_money_moving_scopes_and_the_administrato
     named = {s for row in (request, approve) for scopes in row.scopes.values() for s in scopes}
     assert named == MONEY_MOVING_SCOPES and all(is_scope(s) for s in named)
     assert set(request.scopes) == {"Administrator"} and set(request.scopes["Administrator"]) == MONEY_MOVING_SCOPES
-    assert set(approve.scopes) == {"Finance"} and set(approve.scopes["Finance"]) == MONEY_MOVING_SCOPES
+    assert set(approve.scopes) == {"Finance", "Credit officer"}
+    assert set(approve.scopes["Finance"]) | set(approve.scopes["Credit officer"]) == MONEY_MOVING_SCOPES
     assert approve.cell("Administrator") == NO and request.cell("Finance") == NO
 
 
@@ -175,9 +171,6 @@ def test_requesting_scopes_needs_the_api_client_permissions_which_only_the_admin
 
 def test_who_approves_which_scope_matches_the_integrations_mapping(db):
     mapping = _scope_approval_mapping()
-    if mapping is None:
-        pytest.skip("integrations has no scope → approving-permission mapping on this branch yet: the roles' "
-                    "Django permissions are checked by the tests above only")
     approve = row_starting(APPROVE_ROW)
     for role_ in roles.ROLES:
         granted = held(role_.name)
