@@ -8,7 +8,7 @@ PORT   ?= 8000
 # The test suite runs on PYTEST_WORKERS pytest-xdist workers (one test database each); `make test
 # PYTEST_WORKERS=0` runs it in one process. PYTEST_ARGS replaces the options (and may name tests).
 PYTEST_WORKERS ?= 2
-PYTEST_ARGS    ?= -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST_ARGS    ?= -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 .PHONY: run test venv venv-serve venv-train lint train-scorecard bench-cob bench-api clean system-packages
 
