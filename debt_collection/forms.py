@@ -119,38 +119,31 @@ class PerformanceForm(forms.Form):
         return data
 
 
-class CallScriptForm(forms.ModelForm):
+class TemplateBodyForm(forms.ModelForm):
+    """A form whose ``body`` is a message template: refused unless it compiles (call scripts, reminders)."""
+
+    def clean_body(self):
+        from core.errors import ApplicationError
+        from debt_collection.services import template_compile
+
+        body = self.cleaned_data["body"]
+        try:
+            template_compile(body)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return body
+
+
+class CallScriptForm(TemplateBodyForm):
     class Meta:
         model = CallScript
         fields = ("bucket", "language", "title", "body", "is_active")
 
-    def clean_body(self):
-        from core.errors import ApplicationError
-        from debt_collection.services import template_compile
 
-        body = self.cleaned_data["body"]
-        try:
-            template_compile(body)
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message) from None
-        return body
-
-
-class ReminderTemplateForm(forms.ModelForm):
+class ReminderTemplateForm(TemplateBodyForm):
     class Meta:
         model = ReminderTemplate
         fields = ("kind", "channel", "subject", "body", "is_active")
-
-    def clean_body(self):
-        from debt_collection.services import template_compile
-        from core.errors import ApplicationError
-
-        body = self.cleaned_data["body"]
-        try:
-            template_compile(body)
-        except ApplicationError as exc:
-            raise forms.ValidationError(exc.message) from None
-        return body
 
     def clean_subject(self):
         from debt_collection.services import template_compile

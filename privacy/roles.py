@@ -15,7 +15,9 @@ ROLE_FLAGS = ("is_superuser", "is_staff", "is_active")
 OUTSIDE_REQUEST_RULE = "outside a request (shell, command or migration)"
 
 
-def _current_actor() -> tuple[Actor, str]:
+def request_actor() -> tuple[Actor, str]:
+    """Who changed a user or group (the staff member of the request under way, else the system) and where:
+    ``in POST /admin/…`` or ``outside a request``. The role audit and the credential audit both read it."""
     try:
         from simple_history.models import HistoricalRecords
 
@@ -24,8 +26,13 @@ def _current_actor() -> tuple[Actor, str]:
         request = None
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        return Actor.staff(user), f"changed in {request.method} {request.path}"
-    return Actor.system(OUTSIDE_REQUEST_RULE), "changed outside a request"
+        return Actor.staff(user), f"in {request.method} {request.path}"
+    return Actor.system(OUTSIDE_REQUEST_RULE), "outside a request"
+
+
+def _current_actor() -> tuple[Actor, str]:
+    actor, where = request_actor()
+    return actor, f"changed {where}"
 
 
 def _names(model, pks) -> list[str]:

@@ -29,6 +29,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.errors import BusinessRuleError, ConflictError, PermissionDeniedError, ValidationError
 from core.masking import mask_email
+from privacy.roles import request_actor
 
 #: The audit trail's credential and role events of staff logins (action → what it records).
 CREDENTIAL_EVENTS: dict[str, str] = {
@@ -40,7 +41,6 @@ CREDENTIAL_EVENTS: dict[str, str] = {
     "role_change": "groups, direct permissions, is_staff / is_superuser / is_active (privacy/roles.py)",
 }
 
-OUTSIDE_REQUEST_RULE = "outside a request (shell, command or migration)"
 _AUDITED = "_credential_audited"  # set on a user instance whose password/email change a service recorded
 
 
@@ -133,19 +133,6 @@ def password_set_by_link(*, user, password: str) -> None:
 # --- Every other password or email change is caught where the framework saves it -------------------
 
 
-def _current_actor() -> tuple[Actor, str]:
-    try:
-        from simple_history.models import HistoricalRecords
-
-        request = getattr(HistoricalRecords.context, "request", None)
-    except ImportError:  # pragma: no cover
-        request = None
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return Actor.staff(user), f"in {request.method} {request.path}"
-    return Actor.system(OUTSIDE_REQUEST_RULE), "outside a request"
-
-
 def _before_user_save(sender, instance, update_fields=None, raw=False, **kwargs):
     instance._credential_old = None
     if raw or not instance.pk or getattr(instance, _AUDITED, False):
@@ -163,7 +150,7 @@ def _after_user_save(sender, instance, created, raw=False, **kwargs):
         return
     if raw or created or old is None:
         return
-    actor, how = _current_actor()
+    actor, how = request_actor()
     if old["password"] != instance.password:
         audit_record(actor=actor, action="password_change", obj=instance, reason=f"password changed {how}")
     if (old["email"] or "") != (instance.email or ""):

@@ -223,3 +223,13 @@ def pytest_xdist_make_scheduler(config, log):
             return self._scopes.get(nodeid) or nodeid.split("::", 1)[0]
 
     return OrderedFileScheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """Each test starts in the default language: a test that renders a Chinese page (the desk's) leaves Django's
+    thread-local language active, and the next test in the process would read '短信' where it expects 'SMS'."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
